@@ -1,0 +1,17 @@
+# The two set-up commands of the README. Both bootstrap .venv themselves (scripts/venv.sh).
+.PHONY: demo test lint bench venv
+
+PY := .venv/bin/python
+DEMO_DIR ?= demo-workspace
+
+venv:
+	@bash scripts/venv.sh
+
+demo: venv
+	$(PY) -m auraquant demo $(DEMO_DIR)
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(PY) -m ruff check .

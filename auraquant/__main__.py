@@ -1,0 +1,3 @@
+from auraquant.cli import main
+
+main()

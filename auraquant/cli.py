@@ -1,0 +1,84 @@
+"""The `auraquant` command line. Each domain area contributes a typer sub-app; this module only wires them."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from auraquant.console import cli_errors, console, print_json, table
+from auraquant.cta.data.cli import app as data_app
+from auraquant.cta.data.cli import show_quality
+from auraquant.workspace import Workspace, init_workspace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="AuraQuant: agentic research for systematic trend-following strategies.")
+app.add_typer(data_app, name="data")
+
+# Sub-apps owned by other areas; mounted when present so a partial checkout still runs.
+_SUBCOMMANDS = {
+    "backtest": "auraquant.cta.backtest.cli",
+}
+for _name, _module in _SUBCOMMANDS.items():
+    try:
+        _mod = importlib.import_module(_module)
+    except ModuleNotFoundError as _e:
+        if _e.name != _module:
+            raise
+        continue
+    _sub = _mod.app
+    if isinstance(_sub, typer.Typer):
+        app.add_typer(_sub, name=_name)
+    else:
+        app.command(_name)(_sub)
+
+
+@app.command()
+@cli_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Workspace directory (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Add a workspace to a non-empty directory.")] = False,
+    no_demo_data: Annotated[bool, typer.Option("--no-demo-data", help="Skip the synthetic demo data.")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a workspace (idempotent: a second run keeps all state and says what exists)."""
+    r = init_workspace(directory, force=force, demo_data=not no_demo_data)
+    if json_out:
+        print_json({"root": str(r.root), "created": r.created, "existed": r.existed,
+                    "demo_data_version": r.demo_data_version})
+        return
+    state = "created" if r.created else "already complete"
+    console.print(f"workspace {r.root}: {state}")
+    if r.created:
+        console.print("  created: " + ", ".join(r.created))
+    if r.existed:
+        console.print("  kept as it was: " + ", ".join(r.existed))
+    if r.demo_data_version:
+        console.print(f"  demo data: {r.demo_data_version} (synthetic, clearly labelled)")
+
+
+@app.command()
+@cli_errors
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Workspace directory for the demo.")] = Path("demo-workspace"),
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The offline demo: a workspace, its embedded synthetic data, and what research can be run on it."""
+    r = init_workspace(directory, force=False)
+    ws = Workspace.open(directory)
+    dv = ws.store.get_data_version(r.demo_data_version or "")
+    if json_out:
+        print_json({"workspace": str(ws.root), "data_version": dv.id, "bars": dv.bars,
+                    "quality": dv.quality.summary()})
+        return
+    console.print(f"[bold]AuraQuant demo[/] in {ws.root}")
+    show_quality(dv)
+    versions = ws.store.list_data_versions()
+    console.print(table("data versions in this workspace", ["id", "symbol", "tf", "bars", "source"],
+                        [(v.id, v.symbol, v.timeframe, f"{v.bars:,}", v.source) for v in versions]))
+
+
+def main() -> None:
+    app()

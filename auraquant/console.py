@@ -1,0 +1,90 @@
+"""Output for people (rich) and scripts (`--json`), and the one place user-facing errors are rendered.
+
+Commands raise domain exceptions; `cli_errors` turns the known ones into a one-line message (or a JSON object
+`{"error": ..., "kind": ...}` with `--json`) and exit code 1, so nobody sees a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, BaseModel):
+        return o.model_dump(mode="json")
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=_default, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold cyan")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    return t
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from auraquant.cta.data.features import FeatureError
+    from auraquant.cta.data.ingest import DataInputError
+    from auraquant.cta.data.service import DataQualityError
+    from auraquant.cta.data.timeframes import TimeframeError
+    from auraquant.store import StoreError
+    from auraquant.workspace import NotAWorkspace, WorkspaceRefused
+
+    return (DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
+            WorkspaceRefused, FileNotFoundError, ValueError)
+
+
+def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        print_json({"error": message, "kind": kind, **(extra or {})})
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Render known domain errors cleanly; `json_out` in the command's kwargs selects the JSON form."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except _known_errors() as e:
+            extra = {}
+            report = getattr(e, "report", None)
+            if report is not None and hasattr(report, "summary"):
+                extra["quality"] = report.summary()
+            fail(str(e), as_json=bool(kwargs.get("json_out")), kind=type(e).__name__, extra=extra)
+            raise AssertionError("unreachable") from e
+
+    return wrapper

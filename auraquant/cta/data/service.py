@@ -1,0 +1,156 @@
+"""Data operations on a workspace store: ingest (file, synthetic, exchange), slices, features.
+
+Every ingest goes through `ingest_frame`: parse -> quality assessment -> refuse on errors (nothing written) ->
+content-addressed DataVersion (same bars => same id, stored once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from auraquant.canonical import content_id
+from auraquant.cta.data import features as feat
+from auraquant.cta.data import synthetic
+from auraquant.cta.data.ingest import normalize, read_table
+from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, QualityReport, SliceRole
+from auraquant.cta.data.quality import ROW, assess
+from auraquant.cta.data.timeframes import timeframe_delta, timeframe_ms
+from auraquant.store import NotFound, Store, bars_content_hash
+
+
+class DataQualityError(ValueError):
+    """The bars have errors that no safe repair fixes. Carries the full report; nothing was stored."""
+
+    def __init__(self, report: QualityReport) -> None:
+        self.report = report
+        lines = [f"{e.kind}: {e.message} ({e.count}); e.g. {e.examples[:2]}" for e in report.errors]
+        super().__init__("refused: the data has errors, nothing was stored\n  " + "\n  ".join(lines))
+
+
+def ingest_frame(store: Store, frame: pd.DataFrame, *, symbol: str, timeframe: str, source: str,
+                 exchange: str | None = None) -> tuple[DataVersion, bool]:
+    """Assess and store a normalized frame. Returns (version, created); raises DataQualityError on errors."""
+    timeframe_ms(timeframe)
+    if ROW not in frame.columns:
+        frame = frame.assign(**{ROW: range(len(frame))})
+    bars, report = assess(frame, timeframe)
+    if report.errors:
+        raise DataQualityError(report)
+    if bars.empty:
+        raise DataQualityError(report)
+    dv = DataVersion(
+        symbol=symbol, timeframe=timeframe, content_hash=bars_content_hash(bars), bars=len(bars),
+        first=bars["time"].iloc[0].to_pydatetime(), last=bars["time"].iloc[-1].to_pydatetime(),
+        source=source, exchange=exchange, quality=report, created_at=datetime.now(UTC))
+    return store.put_data_version(dv, bars)
+
+
+def import_file(store: Store, path: str | Path, *, symbol: str, timeframe: str,
+                mapping: Mapping[str, str] | None = None) -> tuple[DataVersion, bool]:
+    frame = normalize(read_table(path), mapping)
+    return ingest_frame(store, frame, symbol=symbol, timeframe=timeframe, source=f"file:{Path(path).name}")
+
+
+def synth(store: Store, *, symbol: str = "SYNTH/USDT", timeframe: str = "1h", n: int = 17_520, seed: int = 7,
+          start: str = "2022-01-01") -> tuple[DataVersion, bool]:
+    bars = synthetic.generate(n, seed=seed, timeframe=timeframe, start=start)
+    return ingest_frame(store, bars, symbol=symbol, timeframe=timeframe,
+                        source=f"synthetic:regime-garch(seed={seed},n={n})")
+
+
+def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: datetime | None,
+          until: datetime | None = None, exchange_options: dict[str, Any] | None = None,
+          progress: Callable[[int, int | None], None] | None = None) -> tuple[DataVersion, bool]:
+    """Fetch closed bars from an exchange via CCXT into a new DataVersion.
+
+    Resumable twice over: pages are checkpointed to `.aura/data/staging/` as they arrive (an interrupted fetch
+    continues after its last checkpointed bar), and when an earlier version of the same exchange/symbol/
+    timeframe exists, only bars after its last bar are requested and the result extends it.
+    """
+    from auraquant.cta.data.ccxt_source import fetch_ohlcv  # ccxt is slow to import; only load it when used
+
+    step = timeframe_ms(timeframe)
+    source = f"ccxt:{exchange}"
+    staging = store.data_dir / "staging" / f"{exchange}_{symbol.replace('/', '-')}_{timeframe}.parquet"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    previous = [v for v in store.list_data_versions(symbol, timeframe) if v.source == source]
+    base = store.load_bars(previous[-1].id) if previous else None
+    parts = [base] if base is not None else []
+    if staging.exists():
+        parts.append(pd.read_parquet(staging))
+    have = pd.concat(parts, ignore_index=True) if parts else None
+    if have is not None and not have.empty:
+        start_ms = int(have["time"].iloc[-1].value // 1_000_000) + step
+    elif since is not None:
+        start_ms = int(pd.Timestamp(since).tz_convert("UTC").value // 1_000_000) if pd.Timestamp(since).tzinfo \
+            else int(pd.Timestamp(since, tz="UTC").value // 1_000_000)
+    else:
+        raise ValueError("first fetch of this symbol/timeframe needs --since")
+    until_ms = int(pd.Timestamp(until).value // 1_000_000) if until is not None else None
+
+    fetched: list[pd.DataFrame] = [pd.read_parquet(staging)] if staging.exists() else []
+
+    def checkpoint(page: pd.DataFrame) -> None:
+        fetched.append(page)
+        pd.concat(fetched, ignore_index=True).to_parquet(staging, index=False)
+
+    fetch_ohlcv(exchange, symbol, timeframe, since_ms=start_ms, until_ms=until_ms, on_page=checkpoint,
+                exchange_options=exchange_options, progress=progress)
+    frames = ([base] if base is not None else []) + fetched
+    if not frames:
+        raise ValueError(f"{exchange} returned no closed bars for {symbol} {timeframe} from {pd.Timestamp(start_ms, unit='ms', tz='UTC')}")
+    allbars = pd.concat(frames, ignore_index=True).drop_duplicates(subset=["time"], keep="first")
+    allbars = allbars.sort_values("time").reset_index(drop=True)
+    dv, created = ingest_frame(store, allbars, symbol=symbol, timeframe=timeframe, source=source, exchange=exchange)
+    staging.unlink(missing_ok=True)
+    return dv, created
+
+
+def make_slice(store: Store, dv_id: str, *, start: datetime | None = None, end: datetime | None = None,
+               role: SliceRole = "full") -> DataSlice:
+    """A slice `[start, end)` of a version; bounds default to the version's span (end exclusive past last)."""
+    dv = store.get_data_version(dv_id)
+    lo = pd.Timestamp(start if start is not None else dv.first)
+    hi = pd.Timestamp(end) if end is not None else pd.Timestamp(dv.last) + timeframe_delta(dv.timeframe)
+    lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo.tz_convert("UTC")
+    hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi.tz_convert("UTC")
+    if hi <= lo:
+        raise ValueError(f"empty slice: end {hi} is not after start {lo}")
+    n = len(store.load_bars(dv_id, lo, hi))
+    if n == 0:
+        raise ValueError(f"slice [{lo}, {hi}) holds no bars of {dv_id} ({dv.first} .. {dv.last})")
+    ds = DataSlice(data_version_id=dv_id, start=lo.to_pydatetime(), end=hi.to_pydatetime(), role=role, bars=n,
+                   created_at=datetime.now(UTC))
+    return store.put_data_slice(ds)
+
+
+def slice_bars(store: Store, ds: DataSlice) -> pd.DataFrame:
+    return store.load_bars(ds.data_version_id, ds.start, ds.end)
+
+
+def make_features(store: Store, ds_id: str, indicator: str, params: dict[str, Any] | None = None,
+                  timeframe: str | None = None) -> tuple[FeatureSlice, pd.DataFrame]:
+    """Compute (or fetch from cache) an indicator over a slice. Cached by provenance id."""
+    ds = store.get_data_slice(ds_id)
+    dv = store.get_data_version(ds.data_version_id)
+    params = dict(params or {})
+    probe = {"data_slice_id": ds_id, "indicator": indicator, "params": params,
+             "timeframe": timeframe if timeframe != dv.timeframe else None, "library": feat.LIBRARY}
+    cached = store.get_feature_slice(content_id("fs", probe))
+    if cached is not None:
+        return cached
+    bars = slice_bars(store, ds)
+    values = feat.compute_aligned(bars, dv.timeframe, indicator, params, probe["timeframe"])
+    values.insert(0, "time", bars["time"].to_numpy())
+    fs = FeatureSlice(**probe, columns=[c for c in values.columns if c != "time"], created_at=datetime.now(UTC))
+    assert fs.id == content_id("fs", probe), "FeatureSlice identity drifted from its cache key"
+    return store.put_feature_slice(fs, values), values
+
+
+__all__ = ["DataQualityError", "NotFound", "fetch", "import_file", "ingest_frame", "make_features",
+           "make_slice", "slice_bars", "synth"]

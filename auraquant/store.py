@@ -1,0 +1,326 @@
+"""The workspace store: one DuckDB catalog (`.aura/store.duckdb`) plus Parquet files under `.aura/data/`.
+
+This module is the single owner of the SQL schema and its migrations (`_MIGRATIONS`; the applied version is
+recorded in `schema_meta`). Other packages persist through its methods, never with their own DDL.
+
+Concurrency: every connection is taken under an exclusive advisory lock on `.aura/store.lock`. A second
+process waits up to `busy_timeout_s` and then gets `WorkspaceBusy`; DuckDB itself never sees two writers, so
+the catalog cannot be corrupted. Connections are short-lived (one operation), so a long `chat` session does
+not starve a `data import` run beside it.
+
+Atomicity: files are written to a temporary name and renamed into place before the catalog row is committed;
+a failure before the commit removes the file. Bars and features are content-addressed, so a retried ingest
+reuses what is already there and never stores anything twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+    CREATE TABLE data_versions (
+        id VARCHAR PRIMARY KEY, symbol VARCHAR NOT NULL, timeframe VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL, bars BIGINT NOT NULL, first_time TIMESTAMPTZ NOT NULL,
+        last_time TIMESTAMPTZ NOT NULL, source VARCHAR NOT NULL, path VARCHAR NOT NULL,
+        body JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE data_slices (
+        id VARCHAR PRIMARY KEY, data_version_id VARCHAR NOT NULL REFERENCES data_versions(id),
+        role VARCHAR NOT NULL, start_time TIMESTAMPTZ NOT NULL, end_time TIMESTAMPTZ NOT NULL,
+        body JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE feature_slices (
+        id VARCHAR PRIMARY KEY, data_slice_id VARCHAR NOT NULL REFERENCES data_slices(id),
+        indicator VARCHAR NOT NULL, path VARCHAR NOT NULL, body JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    -- Typed research objects (Spec, Run, Report, RunTrace, ...): kind + content id + canonical body.
+    CREATE TABLE objects (
+        kind VARCHAR NOT NULL, id VARCHAR NOT NULL, body JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (kind, id));
+    -- Free-form namespaced memory (research memory, patterns, cost tracking).
+    CREATE TABLE memory (
+        namespace VARCHAR NOT NULL, key VARCHAR NOT NULL, body JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (namespace, key));
+    """),
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class WorkspaceBusy(StoreError):
+    """Another process holds the workspace store longer than we were willing to wait."""
+
+
+class NotFound(StoreError, KeyError):
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def bars_content_hash(bars: pd.DataFrame) -> str:
+    """sha256 over the canonical binary form of the bars (int64 ms times, float64 OHLCV, little-endian)."""
+    h = hashlib.sha256()
+    h.update(bars["time"].to_numpy(dtype="datetime64[ms]").astype("<i8").tobytes())
+    for c in ("open", "high", "low", "close", "volume"):
+        h.update(bars[c].to_numpy(dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def _atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.to_parquet(tmp, index=False, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class Store:
+    """The catalog of one workspace. Cheap to construct; opens DuckDB only inside `connect()`."""
+
+    def __init__(self, aura_dir: str | Path, *, busy_timeout_s: float = 15.0) -> None:
+        self.aura_dir = Path(aura_dir)
+        self.db_path = self.aura_dir / "store.duckdb"
+        self.lock_path = self.aura_dir / "store.lock"
+        self.data_dir = self.aura_dir / "data"
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._thread_lock = threading.RLock()
+
+    # -- connections -------------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An exclusive connection; re-entrant within a thread, serialised across threads and processes."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            yield con
+            return
+        with self._thread_lock:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._acquire(fd)
+                con = duckdb.connect(str(self.db_path))
+                self._local.con = con
+                try:
+                    self._migrate(con)
+                    yield con
+                finally:
+                    self._local.con = None
+                    con.close()
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    def _acquire(self, fd: int) -> None:
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise WorkspaceBusy(
+                        f"workspace busy: another auraquant process (pid {holder}) is using "
+                        f"{self.db_path}; waited {self.busy_timeout_s:.0f}s. Retry when it finishes.") from None
+                time.sleep(0.05)
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS schema_meta (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_meta").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"{self.db_path} has schema v{current}, newer than this auraquant (v{SCHEMA_VERSION}); upgrade auraquant")
+        for version, ddl in _MIGRATIONS:
+            if version > current:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(ddl)
+                con.execute("INSERT INTO schema_meta VALUES (?, ?)", [version, _now()])
+                con.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return int(con.execute("SELECT max(version) FROM schema_meta").fetchone()[0])
+
+    # -- bars ----------------------------------------------------------------------------------------------
+    def bars_path(self, dv_id: str) -> Path:
+        return self.data_dir / "bars" / f"{dv_id}.parquet"
+
+    def put_data_version(self, dv: DataVersion, bars: pd.DataFrame) -> tuple[DataVersion, bool]:
+        """Store bars + catalog row atomically. Returns (stored version, created). An existing id is reused."""
+        with self.transaction() as con:
+            row = con.execute("SELECT body FROM data_versions WHERE id = ?", [dv.id]).fetchone()
+            if row:
+                return DataVersion.model_validate_json(row[0]), False
+            path = self.bars_path(dv.id)
+            existed = path.exists()
+            _atomic_write_parquet(bars[["time", "open", "high", "low", "close", "volume"]], path)
+            try:
+                con.execute(
+                    "INSERT INTO data_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [dv.id, dv.symbol, dv.timeframe, dv.content_hash, dv.bars, dv.first, dv.last, dv.source,
+                     str(path.relative_to(self.aura_dir)), dv.model_dump_json(), dv.created_at])
+            except BaseException:
+                if not existed:
+                    path.unlink(missing_ok=True)
+                raise
+        return dv, True
+
+    def get_data_version(self, dv_id: str) -> DataVersion:
+        with self.connect() as con:
+            row = con.execute("SELECT body FROM data_versions WHERE id = ?", [dv_id]).fetchone()
+        if not row:
+            raise NotFound(f"no data version {dv_id!r}; `auraquant data list` shows what exists")
+        return DataVersion.model_validate_json(row[0])
+
+    def list_data_versions(self, symbol: str | None = None, timeframe: str | None = None) -> list[DataVersion]:
+        q, args = "SELECT body FROM data_versions WHERE 1=1", []
+        if symbol:
+            q, args = q + " AND symbol = ?", [*args, symbol]
+        if timeframe:
+            q, args = q + " AND timeframe = ?", [*args, timeframe]
+        with self.connect() as con:
+            rows = con.execute(q + " ORDER BY created_at, id", args).fetchall()
+        return [DataVersion.model_validate_json(r[0]) for r in rows]
+
+    def load_bars(self, dv_id: str, start: datetime | pd.Timestamp | None = None,
+                  end: datetime | pd.Timestamp | None = None) -> pd.DataFrame:
+        """Bars of a version with `start <= time < end` (either bound optional), time as UTC timestamps."""
+        self.get_data_version(dv_id)
+        bars = pd.read_parquet(self.bars_path(dv_id))
+        if start is not None:
+            bars = bars[bars["time"] >= pd.Timestamp(start)]
+        if end is not None:
+            bars = bars[bars["time"] < pd.Timestamp(end)]
+        return bars.reset_index(drop=True)
+
+    # -- slices and features ----------------------------------------------------------------------------------
+    def put_data_slice(self, ds: DataSlice) -> DataSlice:
+        with self.transaction() as con:
+            row = con.execute("SELECT body FROM data_slices WHERE id = ?", [ds.id]).fetchone()
+            if row:
+                return DataSlice.model_validate_json(row[0])
+            con.execute("INSERT INTO data_slices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [ds.id, ds.data_version_id, ds.role, ds.start, ds.end, ds.model_dump_json(), ds.created_at])
+        return ds
+
+    def get_data_slice(self, ds_id: str) -> DataSlice:
+        with self.connect() as con:
+            row = con.execute("SELECT body FROM data_slices WHERE id = ?", [ds_id]).fetchone()
+        if not row:
+            raise NotFound(f"no data slice {ds_id!r}")
+        return DataSlice.model_validate_json(row[0])
+
+    def list_data_slices(self, dv_id: str | None = None) -> list[DataSlice]:
+        q = "SELECT body FROM data_slices" + (" WHERE data_version_id = ?" if dv_id else "") + " ORDER BY created_at, id"
+        with self.connect() as con:
+            rows = con.execute(q, [dv_id] if dv_id else []).fetchall()
+        return [DataSlice.model_validate_json(r[0]) for r in rows]
+
+    def feature_path(self, fs_id: str) -> Path:
+        return self.data_dir / "features" / f"{fs_id}.parquet"
+
+    def put_feature_slice(self, fs: FeatureSlice, values: pd.DataFrame) -> FeatureSlice:
+        with self.transaction() as con:
+            row = con.execute("SELECT body FROM feature_slices WHERE id = ?", [fs.id]).fetchone()
+            if row:
+                return FeatureSlice.model_validate_json(row[0])
+            path = self.feature_path(fs.id)
+            _atomic_write_parquet(values, path)
+            try:
+                con.execute("INSERT INTO feature_slices VALUES (?, ?, ?, ?, ?, ?)",
+                            [fs.id, fs.data_slice_id, fs.indicator, str(path.relative_to(self.aura_dir)),
+                             fs.model_dump_json(), fs.created_at])
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+        return fs
+
+    def get_feature_slice(self, fs_id: str) -> tuple[FeatureSlice, pd.DataFrame] | None:
+        with self.connect() as con:
+            row = con.execute("SELECT body FROM feature_slices WHERE id = ?", [fs_id]).fetchone()
+        if not row:
+            return None
+        return FeatureSlice.model_validate_json(row[0]), pd.read_parquet(self.feature_path(fs_id))
+
+    # -- typed objects and memory -------------------------------------------------------------------------------
+    def put_object(self, kind: str, obj: BaseModel, obj_id: str | None = None) -> str:
+        """Insert a typed research object by content id (idempotent). Returns the id."""
+        oid = obj_id or obj.id  # type: ignore[attr-defined]
+        with self.transaction() as con:
+            if not con.execute("SELECT 1 FROM objects WHERE kind = ? AND id = ?", [kind, oid]).fetchone():
+                con.execute("INSERT INTO objects VALUES (?, ?, ?, ?)", [kind, oid, obj.model_dump_json(), _now()])
+        return oid
+
+    def get_object(self, kind: str, obj_id: str, model: type[M]) -> M:
+        with self.connect() as con:
+            row = con.execute("SELECT body FROM objects WHERE kind = ? AND id = ?", [kind, obj_id]).fetchone()
+        if not row:
+            raise NotFound(f"no {kind} {obj_id!r}")
+        return model.model_validate_json(row[0])
+
+    def list_objects(self, kind: str, model: type[M]) -> list[M]:
+        with self.connect() as con:
+            rows = con.execute("SELECT body FROM objects WHERE kind = ? ORDER BY created_at, id", [kind]).fetchall()
+        return [model.model_validate_json(r[0]) for r in rows]
+
+    def memory_put(self, namespace: str, key: str, body: Any) -> None:
+        with self.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO memory VALUES (?, ?, ?, ?)",
+                        [namespace, key, json.dumps(body, sort_keys=True, default=str), _now()])
+
+    def memory_get(self, namespace: str, key: str) -> Any | None:
+        with self.connect() as con:
+            row = con.execute("SELECT body FROM memory WHERE namespace = ? AND key = ?", [namespace, key]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def memory_list(self, namespace: str) -> dict[str, Any]:
+        with self.connect() as con:
+            rows = con.execute("SELECT key, body FROM memory WHERE namespace = ? ORDER BY key", [namespace]).fetchall()
+        return {k: json.loads(b) for k, b in rows}
+
+
+def frame_from_arrays(time_ms: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                      v: np.ndarray) -> pd.DataFrame:
+    """Build a canonical bar frame from arrays (time in epoch ms)."""
+    return pd.DataFrame({"time": pd.to_datetime(time_ms, unit="ms", utc=True), "open": o, "high": h,
+                         "low": lo, "close": c, "volume": v})

@@ -1,0 +1,160 @@
+"""A workspace: a directory holding `.aura/` (config, keys, store, data, artifacts, sessions) and the agent's
+editable layers (`cta_runtime/`, `agent/`, `skills/`, `AGENTS.md`).
+
+`init_workspace` is idempotent: a second run keeps every file and all state and reports what already existed.
+It refuses a non-empty directory that is not already a workspace (unless `force`), so it never scatters files
+into a directory it did not create. Templates come from package data, so it works from an installed wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from auraquant import __version__
+from auraquant.store import Store
+
+MARKER = "workspace.json"
+DEMO_SYMBOL = "SYNTH/USDT"
+DEMO_TIMEFRAME = "1h"
+DEMO_BARS = 17_520  # two years of hourly bars
+DEMO_SEED = 7
+
+_DEFAULT_MODELS = {
+    "default": "offline",
+    "profiles": {
+        "offline": {"provider": "offline", "model": "autopilot"},
+        "claude": {"provider": "anthropic", "model": "claude-sonnet-4-5", "api_key_env": "ANTHROPIC_API_KEY"},
+        "openai": {"provider": "openai", "model": "gpt-4.1", "api_key_env": "OPENAI_API_KEY"},
+    },
+}
+
+
+class NotAWorkspace(FileNotFoundError):
+    pass
+
+
+class WorkspaceRefused(RuntimeError):
+    pass
+
+
+@dataclass
+class InitResult:
+    root: Path
+    created: list[str] = field(default_factory=list)
+    existed: list[str] = field(default_factory=list)
+    demo_data_version: str | None = None
+
+
+class Workspace:
+    """An opened workspace. `store` is the catalog; paths below are derived, nothing is cached."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.aura = root / ".aura"
+        self.store = Store(self.aura)
+
+    @classmethod
+    def open(cls, path: str | Path = ".") -> Workspace:
+        """Open the workspace at `path` or the nearest parent directory that is one."""
+        start = Path(path).resolve()
+        for d in (start, *start.parents):
+            if (d / ".aura" / MARKER).is_file():
+                return cls(d)
+        raise NotAWorkspace(f"{start} is not inside an AuraQuant workspace; run `auraquant init DIR` first")
+
+    @property
+    def artifacts(self) -> Path:
+        return self.aura / "artifacts"
+
+    @property
+    def sessions(self) -> Path:
+        return self.aura / "sessions"
+
+    @property
+    def config(self) -> Path:
+        return self.aura / "config"
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.root / "cta_runtime"
+
+
+def _copy_tree(src: Traversable, dst: Path, rel: str, result: InitResult) -> None:
+    """Copy a template tree, never overwriting a file that exists (the user's edits win)."""
+    if src.is_dir():
+        for child in sorted(src.iterdir(), key=lambda c: c.name):
+            if child.name == "__pycache__" or child.name.endswith(".pyc"):
+                continue
+            _copy_tree(child, dst / child.name, f"{rel}/{child.name}", result)
+        return
+    if dst.exists():
+        result.existed.append(rel)
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with src.open("rb") as fh, open(dst, "wb") as out:
+        shutil.copyfileobj(fh, out)
+    result.created.append(rel)
+
+
+def _models_example() -> str:
+    try:
+        return resources.files("aura.config").joinpath("models.json.example").read_text()
+    except (FileNotFoundError, ModuleNotFoundError):
+        return json.dumps(_DEFAULT_MODELS, indent=2) + "\n"
+
+
+def init_workspace(path: str | Path, *, force: bool = False, demo_data: bool = True) -> InitResult:
+    """Create (or complete) a workspace at `path`. See the module docstring for the rules."""
+    root = Path(path).resolve()
+    marker = root / ".aura" / MARKER
+    if root.exists() and not root.is_dir():
+        raise WorkspaceRefused(f"{root} exists and is not a directory")
+    if root.exists() and not marker.exists() and any(root.iterdir()) and not force:
+        raise WorkspaceRefused(
+            f"{root} is not empty and not an AuraQuant workspace; choose an empty or new directory "
+            f"(or pass --force to add a workspace to it)")
+    result = InitResult(root=root)
+    for d in ("config", "keys", "data", "artifacts", "sessions"):
+        p = root / ".aura" / d
+        (result.existed if p.is_dir() else result.created).append(f".aura/{d}/")
+        p.mkdir(parents=True, exist_ok=True)
+    if marker.exists():
+        result.existed.append(f".aura/{MARKER}")
+    else:
+        marker.write_text(json.dumps({"format": 1, "created_at": datetime.now(UTC).isoformat(),
+                                      "created_by": f"auraquant {__version__}"}, indent=2) + "\n")
+        result.created.append(f".aura/{MARKER}")
+
+    models = root / ".aura" / "config" / "models.json"
+    if models.exists():
+        result.existed.append(".aura/config/models.json")
+    else:
+        models.write_text(_models_example())
+        result.created.append(".aura/config/models.json")
+
+    from auraquant.cta.governance.keys import ensure_witness_key
+    _, key_created = ensure_witness_key(root / ".aura")
+    (result.created if key_created else result.existed).append(".aura/keys/witness.ed25519")
+
+    templates = resources.files("auraquant.templates")
+    _copy_tree(templates.joinpath("AGENTS.md"), root / "AGENTS.md", "AGENTS.md", result)
+    _copy_tree(templates.joinpath("agent"), root / "agent", "agent", result)
+    _copy_tree(templates.joinpath("skills"), root / "skills", "skills", result)
+    _copy_tree(resources.files("cta_runtime"), root / "cta_runtime", "cta_runtime", result)
+
+    ws = Workspace(root)
+    existed_db = ws.store.db_path.exists()
+    ws.store.schema_version()
+    (result.existed if existed_db else result.created).append(".aura/store.duckdb")
+    if demo_data:
+        from auraquant.cta.data.service import synth
+        dv, created = synth(ws.store, symbol=DEMO_SYMBOL, timeframe=DEMO_TIMEFRAME, n=DEMO_BARS, seed=DEMO_SEED)
+        result.demo_data_version = dv.id
+        (result.created if created else result.existed).append(f"demo data {dv.id}")
+    return result
