@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import typer
 from pydantic import BaseModel
@@ -21,9 +21,6 @@ from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def _default(o: Any) -> Any:
@@ -72,7 +69,7 @@ def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, A
     raise typer.Exit(1)
 
 
-def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
+def cli_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     """Render known domain errors cleanly; `json_out` in the command's kwargs selects the JSON form."""
 
     @functools.wraps(fn)

@@ -99,15 +99,14 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
     largest_start: str | None = None
     if len(diffs) and not nan:
         off_grid = (diffs % step_ms) != 0
-        if off_grid.any():
-            mask = np.concatenate([[False], off_grid])
-            median = pd.Timedelta(milliseconds=float(np.median(diffs)))
-            errors.append(_issue("irregular_spacing", frame, mask,
-                                 f"{int(off_grid.sum())} bar spacings are not a whole number of {timeframe} "
-                                 f"(median spacing {median}); is the timeframe right?"))
-        elif np.median(diffs) != step_ms:
+        median = float(np.median(diffs))
+        if median != step_ms:
             errors.append(QualityIssue(kind="timeframe_mismatch", count=len(diffs), message=(
-                f"bars are {pd.Timedelta(milliseconds=float(np.median(diffs)))} apart, not {timeframe}")))
+                f"bars are {pd.Timedelta(milliseconds=median)} apart, not {timeframe}")))
+        elif off_grid.any():
+            mask = np.concatenate([[False], off_grid])
+            errors.append(_issue("irregular_spacing", frame, mask,
+                                 f"{int(off_grid.sum())} bar spacings are not a whole number of {timeframe}"))
         else:
             gap_bars = diffs // step_ms - 1
             is_gap = gap_bars > 0
