@@ -50,6 +50,7 @@ def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> 
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from auraquant.cta.data.ccxt_source import FetchError
     from auraquant.cta.data.features import FeatureError
     from auraquant.cta.data.ingest import DataInputError
     from auraquant.cta.data.service import DataQualityError
@@ -57,7 +58,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from auraquant.store import StoreError
     from auraquant.workspace import NotAWorkspace, WorkspaceRefused
 
-    return (DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
+    return (FetchError, DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
             WorkspaceRefused, FileNotFoundError, ValueError)
 
 

@@ -8,6 +8,7 @@ into a directory it did not create. Templates come from package data, so it work
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -103,10 +104,14 @@ def _copy_tree(src: Traversable, dst: Path, rel: str, result: InitResult) -> Non
 
 
 def _models_example() -> str:
-    try:
-        return resources.files("aura.config").joinpath("models.json.example").read_text()
-    except (FileNotFoundError, ModuleNotFoundError):
-        return json.dumps(_DEFAULT_MODELS, indent=2) + "\n"
+    """The runtime's example profiles, found without importing `aura` (init must not depend on it loading)."""
+    spec = importlib.util.find_spec("aura")
+    if spec is not None and spec.submodule_search_locations:
+        for base in spec.submodule_search_locations:
+            example = Path(base) / "config" / "models.json.example"
+            if example.is_file():
+                return example.read_text()
+    return json.dumps(_DEFAULT_MODELS, indent=2) + "\n"
 
 
 def init_workspace(path: str | Path, *, force: bool = False, demo_data: bool = True) -> InitResult:

@@ -101,6 +101,7 @@ def fetch_cmd(
     exchange: Annotated[str, typer.Option()] = "binance",
     since: Annotated[datetime | None, typer.Option(help="First bar (UTC); resumes after the last stored bar.")] = None,
     until: Annotated[datetime | None, typer.Option()] = None,
+    api_url: Annotated[str | None, typer.Option(help="Override the exchange's API host (testnet, mirror).")] = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -110,7 +111,8 @@ def fetch_cmd(
                   TimeElapsedColumn(), console=console, disable=json_out, transient=True) as bar:
         task = bar.add_task(f"{exchange} {symbol} {timeframe}", total=None)
         dv, created = service.fetch(ws.store, exchange=exchange, symbol=symbol, timeframe=timeframe, since=since,
-                                    until=until, progress=lambda done, total: bar.update(task, completed=done, total=total))
+                                    until=until, exchange_options={"api_base_url": api_url} if api_url else None,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
     _report(dv, created, json_out)
 
 

@@ -65,7 +65,8 @@ def synth(store: Store, *, symbol: str = "SYNTH/USDT", timeframe: str = "1h", n:
 
 def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: datetime | None,
           until: datetime | None = None, exchange_options: dict[str, Any] | None = None,
-          progress: Callable[[int, int | None], None] | None = None) -> tuple[DataVersion, bool]:
+          progress: Callable[[int, int | None], None] | None = None, max_retries: int = 5,
+          backoff_s: float = 1.0) -> tuple[DataVersion, bool]:
     """Fetch closed bars from an exchange via CCXT into a new DataVersion.
 
     Resumable twice over: pages are checkpointed to `.aura/data/staging/` as they arrive (an interrupted fetch
@@ -99,8 +100,11 @@ def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: da
         fetched.append(page)
         pd.concat(fetched, ignore_index=True).to_parquet(staging, index=False)
 
+    options = dict(exchange_options or {})
+    if exchange == "binance":  # spot only: spares two futures endpoints in load_markets
+        options.setdefault("options", {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}})
     fetch_ohlcv(exchange, symbol, timeframe, since_ms=start_ms, until_ms=until_ms, on_page=checkpoint,
-                exchange_options=exchange_options, progress=progress)
+                exchange_options=options, progress=progress, max_retries=max_retries, backoff_s=backoff_s)
     frames = ([base] if base is not None else []) + fetched
     if not frames:
         raise ValueError(f"{exchange} returned no closed bars for {symbol} {timeframe} from {pd.Timestamp(start_ms, unit='ms', tz='UTC')}")
