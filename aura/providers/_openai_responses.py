@@ -1,0 +1,93 @@
+"""Responses API wire format (required by Codex models): neutral messages -> input items, events -> events.
+
+Requests are stateless (`store=False`): the whole conversation is sent as input items each turn, like
+every other provider, so sessions, compaction and resume work the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aura.providers._errors import dropped
+from aura.providers.base import ProviderError, ProviderEvent, TextDelta, ToolCallStarted, TurnCompleted
+from aura.runtime.messages import Message, TextPart, ToolCallPart
+from aura.runtime.usage import Usage
+
+
+def to_responses_input(messages: tuple[Message, ...] | list[Message]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "assistant":
+            if m.text:
+                items.append({"role": "assistant", "content": m.text})
+            items.extend(
+                {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+                for c in m.tool_calls
+            )
+        else:
+            items.extend(
+                {"type": "function_call_output", "call_id": r.tool_call_id, "output": r.content}
+                for r in m.tool_results
+            )
+            if m.text:
+                items.append({"role": "user", "content": m.text})
+    return items
+
+
+async def assemble_responses(stream: Any) -> AsyncIterator[ProviderEvent]:
+    text: list[str] = []
+    calls: dict[str, dict[str, Any]] = {}  # output item id -> call
+    order: list[str] = []
+    async for ev in stream:
+        et = ev.type
+        if et == "response.output_text.delta":
+            text.append(ev.delta)
+            yield TextDelta(ev.delta)
+        elif et == "response.output_item.added" and ev.item.type == "function_call":
+            item = ev.item
+            key = item.id or item.call_id
+            calls[key] = {"id": item.call_id, "name": item.name, "args": [item.arguments or ""]}
+            order.append(key)
+            yield ToolCallStarted(id=item.call_id, name=item.name)
+        elif et == "response.function_call_arguments.delta":
+            if ev.item_id in calls:
+                calls[ev.item_id]["args"].append(ev.delta)
+        elif et == "response.output_item.done" and ev.item.type == "function_call":
+            key = ev.item.id or ev.item.call_id
+            if key in calls and ev.item.arguments is not None:
+                calls[key]["args"] = [ev.item.arguments]  # the final item is authoritative
+        elif et in ("response.completed", "response.incomplete"):
+            resp = ev.response
+            parts: list[TextPart | ToolCallPart] = [TextPart(text="".join(text))] if text else []
+            parts.extend(
+                ToolCallPart(id=calls[k]["id"], name=calls[k]["name"], arguments="".join(calls[k]["args"]))
+                for k in order
+            )
+            yield TurnCompleted(
+                message=Message(role="assistant", parts=tuple(parts), kind="model"),
+                usage=_usage(getattr(resp, "usage", None)),
+                finish_reason="tool_calls" if order else ("stop" if et == "response.completed" else "length"),
+            )
+            return
+        elif et in ("response.failed", "error"):
+            err = getattr(getattr(ev, "response", None), "error", None) or ev
+            code = getattr(err, "code", None) or ""
+            raise ProviderError(
+                f"response failed: {code} {getattr(err, 'message', '')}".strip(),
+                retryable=code in ("server_error", "rate_limit_exceeded"),
+                kind="stream_error",
+            )
+    raise dropped("the stream ended before response.completed")
+
+
+def _usage(u: Any) -> Usage:
+    if u is None:
+        return Usage()
+    details = getattr(u, "input_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+    return Usage(
+        input_tokens=(u.input_tokens or 0) - cached,
+        output_tokens=u.output_tokens or 0,
+        cache_read_tokens=cached,
+    )

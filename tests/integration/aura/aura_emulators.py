@@ -1,0 +1,687 @@
+"""Local HTTP servers on 127.0.0.1 that speak the Anthropic Messages and OpenAI (Chat Completions,
+Responses) streaming wire formats, for driving the real SDKs in tests.
+
+A *brain* decides each reply: `brain(request_body, index) -> Turn | Fail | Drop | Stall`. The servers
+validate requests the way the real APIs do where it matters to us (tool pairing), record every
+request, and answer invalid ones with the real error shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Turn:
+    text: str = ""
+    tool_calls: tuple[tuple[str, str], ...] = ()  # (name, raw JSON arguments, possibly malformed)
+
+
+@dataclass(frozen=True)
+class Fail:
+    status: int
+    err_type: str
+    message: str = "emulated failure"
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Send `after_events` events, then cut the connection (`clean_eof=False`: no terminating chunk,
+    like a reset) or end the body cleanly before the end-of-message event (`clean_eof=True`)."""
+
+    after_events: int = 3
+    clean_eof: bool = False
+    text: str = "this text will be lost because the stream drops"
+
+
+@dataclass(frozen=True)
+class Stall:
+    seconds: float
+
+
+Reply = Turn | Fail | Drop | Stall
+Brain = Callable[[dict[str, Any], int], Reply]
+
+
+def tokens_of(obj: Any) -> int:
+    return len(json.dumps(obj, separators=(",", ":"))) // 4 + 1
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int = 200
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients closing keep-alive connections (and our own deliberate cuts) are not errors here.
+        return None
+
+
+class EmulatorBase:
+    def __init__(self, brain: Brain) -> None:
+        self.brain = brain
+        self.requests: list[Recorded] = []
+        self.rejections: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._count = 0
+        self._cache_prefixes: set[str] = set()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with outer._lock:
+                    outer.requests.append(rec)
+                    index = outer._count
+                    outer._count += 1
+                outer.handle(self, rec, index)
+
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> EmulatorBase:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # -- shared wire helpers ------------------------------------------------------------------
+    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def send_json(
+        h: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        h.send_response(status)
+        h.send_header("content-type", "application/json")
+        h.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+        h.wfile.flush()
+
+    @staticmethod
+    def start_sse(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("cache-control", "no-cache")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+
+    @staticmethod
+    def chunk(h: BaseHTTPRequestHandler, data: bytes) -> None:
+        h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        h.wfile.flush()
+
+    @staticmethod
+    def end_chunks(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
+
+    @staticmethod
+    def cut(h: BaseHTTPRequestHandler) -> None:
+        h.close_connection = True
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def stream_events(self, h: BaseHTTPRequestHandler, events: list[bytes], reply: Reply) -> None:
+        self.start_sse(h)
+        limit = reply.after_events if isinstance(reply, Drop) else len(events)
+        for ev in events[:limit]:
+            self.chunk(h, ev)
+        if isinstance(reply, Drop):
+            if reply.clean_eof:
+                self.end_chunks(h)
+            else:
+                self.cut(h)
+            return
+        self.end_chunks(h)
+
+    def cache_split(self, prefix: Any, total: int) -> tuple[int, int, int]:
+        """(uncached input, cache write, cache read) for a request whose cacheable prefix is `prefix`."""
+        key = hashlib.sha256(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
+        n = tokens_of(prefix)
+        with self._lock:
+            hit = key in self._cache_prefixes
+            self._cache_prefixes.add(key)
+        return max(0, total - n), (0 if hit else n), (n if hit else 0)
+
+    @staticmethod
+    def pieces(s: str, k: int = 3) -> list[str]:
+        if not s:
+            return []
+        step = max(1, -(-len(s) // k))
+        return [s[i : i + step] for i in range(0, len(s), step)]
+
+
+def _sse(event: str | None, data: Any) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data) if not isinstance(data, str) else data}\n\n".encode()
+
+
+# ------------------------------------------------------------------------------------------------
+class AnthropicEmulator(EmulatorBase):
+    """POST /v1/messages with `stream: true`, Anthropic SSE events. With `context_window`, a request
+    whose prompt plus `max_tokens` exceeds it is refused like the real API ("prompt is too long")."""
+
+    def __init__(self, brain: Brain, context_window: int | None = None) -> None:
+        super().__init__(brain)
+        self.context_window = context_window
+
+    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
+        if rec.path.rstrip("/") != "/v1/messages":
+            self.send_json(
+                h, 404, {"type": "error", "error": {"type": "not_found_error", "message": rec.path}}
+            )
+            return
+        problem = validate_anthropic(rec.body)
+        prompt = anthropic_prompt_tokens(rec.body)
+        if (
+            problem is None
+            and self.context_window is not None
+            and prompt + rec.body["max_tokens"] > self.context_window
+        ):
+            max_out = rec.body["max_tokens"]
+            problem = f"prompt is too long: {prompt} tokens + max_tokens {max_out} > {self.context_window}"
+        if problem is not None:
+            rec.status = 400
+            self.rejections.append({"index": index, "message": problem})
+            self.send_json(
+                h, 400, {"type": "error", "error": {"type": "invalid_request_error", "message": problem}}
+            )
+            return
+        reply = self.brain(rec.body, index)
+        if isinstance(reply, Stall):
+            time.sleep(reply.seconds)
+            self.cut(h)
+            return
+        if isinstance(reply, Fail):
+            rec.status = reply.status
+            hdrs = {"retry-after": str(reply.retry_after)} if reply.retry_after is not None else {}
+            self.send_json(
+                h,
+                reply.status,
+                {"type": "error", "error": {"type": reply.err_type, "message": reply.message}},
+                hdrs,
+            )
+            return
+        turn = reply if isinstance(reply, Turn) else Turn(text=reply.text)
+        prefix = {"system": rec.body.get("system"), "tools": rec.body.get("tools")}
+        plain, write, read = self.cache_split(prefix, prompt)
+        self.stream_events(h, self._events(rec.body, index, turn, plain, write, read), reply)
+
+    def _events(
+        self, body: dict[str, Any], index: int, turn: Turn, plain: int, write: int, read: int
+    ) -> list[bytes]:
+        evs = [
+            _sse(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": f"msg_{index:05d}",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": body.get("model"),
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {
+                            "input_tokens": plain,
+                            "output_tokens": 1,
+                            "cache_creation_input_tokens": write,
+                            "cache_read_input_tokens": read,
+                        },
+                    },
+                },
+            ),
+            _sse("ping", {"type": "ping"}),
+        ]
+        i = 0
+        out_chars = 0
+        if turn.text:
+            evs.append(
+                _sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
+            for p in self.pieces(turn.text):
+                evs.append(
+                    _sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": p},
+                        },
+                    )
+                )
+            evs.append(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
+            out_chars += len(turn.text)
+            i += 1
+        for j, (name, args) in enumerate(turn.tool_calls):
+            evs.append(
+                _sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": f"toolu_{index:05d}_{j}",
+                            "name": name,
+                            "input": {},
+                        },
+                    },
+                )
+            )
+            for p in self.pieces(args):
+                evs.append(
+                    _sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": p},
+                        },
+                    )
+                )
+            evs.append(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
+            out_chars += len(args) + len(name)
+            i += 1
+        stop = "tool_use" if turn.tool_calls else "end_turn"
+        evs.append(
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": out_chars // 4 + 1},
+                },
+            )
+        )
+        evs.append(_sse("message_stop", {"type": "message_stop"}))
+        return evs
+
+
+def anthropic_prompt_tokens(body: dict[str, Any]) -> int:
+    """Prompt size the way a tokenizer sees it (content characters / 4, small per-block overhead), not
+    the JSON envelope."""
+    chars = sum(len(b.get("text", "")) for b in body.get("system") or [] if isinstance(b, dict))
+    chars += len(json.dumps(body.get("tools") or []))
+    blocks = 0
+    for m in body.get("messages") or []:
+        content = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
+        for b in content:
+            blocks += 1
+            if b["type"] == "text":
+                chars += len(b["text"])
+            elif b["type"] == "tool_use":
+                chars += len(json.dumps(b["input"])) + len(b["name"]) + len(b["id"])
+            elif b["type"] == "tool_result":
+                c = b["content"]
+                chars += len(c if isinstance(c, str) else json.dumps(c)) + len(b["tool_use_id"])
+    return chars // 4 + 3 * blocks + 4 * len(body.get("messages") or [])
+
+
+def validate_anthropic(body: dict[str, Any]) -> str | None:
+    """The checks of the real Messages API that tool pairing can violate (wording as the real API)."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return "messages: at least one message is required"
+    if msgs[0].get("role") != "user":
+        return 'messages: first message must use the "user" role'
+    for i, m in enumerate(msgs):
+        content = m.get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        if not blocks:
+            return f"messages.{i}: all messages must have non-empty content"
+        if i > 0 and msgs[i - 1].get("role") == m.get("role"):
+            return f'messages.{i}: roles must alternate between "user" and "assistant"'
+        if m.get("role") == "user":
+            prev = msgs[i - 1] if i > 0 else None
+            prev_ids = (
+                {
+                    b.get("id")
+                    for b in (prev or {}).get("content", [])
+                    if isinstance(b, dict) and b.get("type") == "tool_use"
+                }
+                if prev is not None and prev.get("role") == "assistant"
+                else set()
+            )
+            for j, b in enumerate(blocks):
+                if b.get("type") == "tool_result" and b.get("tool_use_id") not in prev_ids:
+                    return (
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{b.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
+                        "`tool_use` "
+                        "block in the previous message."
+                    )
+        if m.get("role") == "assistant":
+            ids = [b.get("id") for b in blocks if b.get("type") == "tool_use"]
+            if ids:
+                nxt = msgs[i + 1] if i + 1 < len(msgs) else None
+                answered = (
+                    {
+                        b.get("tool_use_id")
+                        for b in (nxt or {}).get("content", [])
+                        if isinstance(b, dict) and b.get("type") == "tool_result"
+                    }
+                    if nxt is not None
+                    else set()
+                )
+                missing = [x for x in ids if x not in answered]
+                if missing:
+                    return (
+                        f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
+                        f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                        "`tool_result` block in the next message."
+                    )
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+class OpenAIEmulator(EmulatorBase):
+    """POST /v1/chat/completions and /v1/responses with `stream: true`."""
+
+    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
+        path = rec.path.rstrip("/")
+        if path not in ("/v1/chat/completions", "/v1/responses"):
+            self.send_json(h, 404, {"error": {"type": "invalid_request_error", "message": rec.path}})
+            return
+        responses = path.endswith("responses")
+        problem = validate_openai_responses(rec.body) if responses else validate_openai_chat(rec.body)
+        if problem is not None:
+            rec.status = 400
+            self.rejections.append({"index": index, "message": problem})
+            self.send_json(
+                h, 400, {"error": {"type": "invalid_request_error", "message": problem, "code": None}}
+            )
+            return
+        reply = self.brain(rec.body, index)
+        if isinstance(reply, Stall):
+            time.sleep(reply.seconds)
+            self.cut(h)
+            return
+        if isinstance(reply, Fail):
+            rec.status = reply.status
+            hdrs = {"retry-after": str(reply.retry_after)} if reply.retry_after is not None else {}
+            self.send_json(
+                h,
+                reply.status,
+                {"error": {"type": reply.err_type, "message": reply.message, "code": None}},
+                hdrs,
+            )
+            return
+        turn = reply if isinstance(reply, Turn) else Turn(text=reply.text)
+        total = tokens_of(rec.body)
+        prefix = (
+            {"instructions": rec.body.get("instructions"), "tools": rec.body.get("tools")}
+            if responses
+            else {
+                "system": [m for m in rec.body.get("messages", []) if m.get("role") == "system"],
+                "tools": rec.body.get("tools"),
+            }
+        )
+        _, _, cached = self.cache_split(prefix, total)
+        events = (self._responses_events if responses else self._chat_events)(
+            rec.body, index, turn, total, cached
+        )
+        self.stream_events(h, events, reply)
+
+    def _chat_events(
+        self, body: dict[str, Any], index: int, turn: Turn, total: int, cached: int
+    ) -> list[bytes]:
+        base = {
+            "id": f"chatcmpl-{index:05d}",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": body.get("model"),
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return _sse(None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        evs = [chunk({"role": "assistant", "content": ""})]
+        evs += [chunk({"content": p}) for p in self.pieces(turn.text)]
+        out_chars = len(turn.text)
+        for j, (name, args) in enumerate(turn.tool_calls):
+            evs.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": j,
+                                "id": f"call_{index:05d}_{j}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
+            evs += [
+                chunk({"tool_calls": [{"index": j, "function": {"arguments": p}}]}) for p in self.pieces(args)
+            ]
+            out_chars += len(args) + len(name)
+        evs.append(chunk({}, "tool_calls" if turn.tool_calls else "stop"))
+        out = out_chars // 4 + 1
+        evs.append(
+            _sse(
+                None,
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": total,
+                        "completion_tokens": out,
+                        "total_tokens": total + out,
+                        "prompt_tokens_details": {"cached_tokens": cached},
+                    },
+                },
+            )
+        )
+        evs.append(_sse(None, "[DONE]"))
+        return evs
+
+    def _responses_events(
+        self, body: dict[str, Any], index: int, turn: Turn, total: int, cached: int
+    ) -> list[bytes]:
+        rid = f"resp_{index:05d}"
+        seq = iter(range(10_000))
+
+        def ev(kind: str, **data: Any) -> bytes:
+            return _sse(kind, {"type": kind, "sequence_number": next(seq), **data})
+
+        resp = {
+            "id": rid,
+            "object": "response",
+            "created_at": 1700000000,
+            "model": body.get("model"),
+            "status": "in_progress",
+            "output": [],
+            "tool_choice": "auto",
+            "tools": [],
+            "parallel_tool_calls": True,
+        }
+        evs = [ev("response.created", response=resp), ev("response.in_progress", response=resp)]
+        out_index = 0
+        output: list[dict[str, Any]] = []
+        if turn.text:
+            mid = f"msg_{index:05d}"
+            item = {"id": mid, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+            evs.append(ev("response.output_item.added", output_index=out_index, item=item))
+            evs.append(
+                ev(
+                    "response.content_part.added",
+                    item_id=mid,
+                    output_index=out_index,
+                    content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": []},
+                )
+            )
+            for p in self.pieces(turn.text):
+                evs.append(
+                    ev(
+                        "response.output_text.delta",
+                        item_id=mid,
+                        output_index=out_index,
+                        content_index=0,
+                        delta=p,
+                        logprobs=[],
+                    )
+                )
+            evs.append(
+                ev(
+                    "response.output_text.done",
+                    item_id=mid,
+                    output_index=out_index,
+                    content_index=0,
+                    text=turn.text,
+                    logprobs=[],
+                )
+            )
+            done = {
+                **item,
+                "status": "completed",
+                "content": [{"type": "output_text", "text": turn.text, "annotations": []}],
+            }
+            evs.append(ev("response.output_item.done", output_index=out_index, item=done))
+            output.append(done)
+            out_index += 1
+        for j, (name, args) in enumerate(turn.tool_calls):
+            fid = f"fc_{index:05d}_{j}"
+            item = {
+                "id": fid,
+                "type": "function_call",
+                "call_id": f"call_{index:05d}_{j}",
+                "name": name,
+                "arguments": "",
+                "status": "in_progress",
+            }
+            evs.append(ev("response.output_item.added", output_index=out_index, item=item))
+            for p in self.pieces(args):
+                evs.append(
+                    ev("response.function_call_arguments.delta", item_id=fid, output_index=out_index, delta=p)
+                )
+            evs.append(
+                ev(
+                    "response.function_call_arguments.done",
+                    item_id=fid,
+                    output_index=out_index,
+                    arguments=args,
+                )
+            )
+            done = {**item, "arguments": args, "status": "completed"}
+            evs.append(ev("response.output_item.done", output_index=out_index, item=done))
+            output.append(done)
+            out_index += 1
+        out = (len(turn.text) + sum(len(a) for _, a in turn.tool_calls)) // 4 + 1
+        final = {
+            **resp,
+            "status": "completed",
+            "output": output,
+            "usage": {
+                "input_tokens": total,
+                "output_tokens": out,
+                "total_tokens": total + out,
+                "input_tokens_details": {"cached_tokens": cached},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
+        evs.append(ev("response.completed", response=final))
+        return evs
+
+
+def validate_openai_chat(body: dict[str, Any]) -> str | None:
+    msgs = body.get("messages") or []
+    pending: list[str] = []
+    for i, m in enumerate(msgs):
+        role = m.get("role")
+        if role == "tool":
+            if m.get("tool_call_id") not in pending:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                    "message "
+                    f"with 'tool_calls'. (messages.[{i}])"
+                )
+            pending.remove(m["tool_call_id"])
+            continue
+        if pending:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                "'tool_call_id'. The following tool_call_ids did not have response messages: "
+                f"{', '.join(pending)}"
+            )
+        if role == "assistant":
+            pending = [c["id"] for c in m.get("tool_calls") or []]
+    if pending:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+            "'tool_call_id'. The following tool_call_ids did not have response messages: "
+            f"{', '.join(pending)}"
+        )
+    return None
+
+
+def validate_openai_responses(body: dict[str, Any]) -> str | None:
+    calls: set[str] = set()
+    for item in body.get("input") or []:
+        if item.get("type") == "function_call":
+            calls.add(item["call_id"])
+        elif item.get("type") == "function_call_output" and item.get("call_id") not in calls:
+            return f"No tool call found for function call output with call_id {item.get('call_id')}."
+    return None
+
+
+@dataclass
+class ScriptBrain:
+    """Replies in order; after the script, `then` (default: a final text)."""
+
+    script: list[Reply]
+    then: Reply = field(default_factory=lambda: Turn(text="all done"))
+
+    def __call__(self, body: dict[str, Any], index: int) -> Reply:
+        return self.script.pop(0) if self.script else self.then
