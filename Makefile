@@ -11,6 +11,7 @@ demo: venv
 	$(PY) -m auraquant demo $(DEMO_DIR)
 
 test: venv
+	@bash scripts/system-deps.sh
 	$(PY) -m pytest -q
 
 lint: venv

@@ -11,15 +11,18 @@ import typer
 from auraquant.console import cli_errors, console, print_json, table
 from auraquant.cta.data.cli import app as data_app
 from auraquant.cta.data.cli import show_quality
+from auraquant.cta.governance.cli import register as register_governance
 from auraquant.workspace import Workspace, init_workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="AuraQuant: agentic research for systematic trend-following strategies.")
 app.add_typer(data_app, name="data")
+register_governance(app)  # archive …, keys …, approve, reject
 
 # Sub-apps owned by other areas; mounted when present so a partial checkout still runs.
 _SUBCOMMANDS = {
     "backtest": "auraquant.cta.backtest.cli",
+    "report": "auraquant.cta.report.cli",
 }
 for _name, _module in _SUBCOMMANDS.items():
     try:

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: list[tuple[int, str]] = [
     (1, """
@@ -58,6 +58,26 @@ _MIGRATIONS: list[tuple[int, str]] = [
     CREATE TABLE memory (
         namespace VARCHAR NOT NULL, key VARCHAR NOT NULL, body JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (namespace, key));
+    """),
+    (2, """
+    -- Governance (auraquant.cta.governance): archive records with their signed envelope (NULL only for a
+    -- candidate stored in degraded unsigned mode), the append-only hash-chained lifecycle event log and its
+    -- head (the last seq and hash, so a truncated tail is detected), and human approval requests.
+    CREATE TABLE archive_records (
+        id VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, family VARCHAR NOT NULL, spec_id VARCHAR NOT NULL,
+        data_version_id VARCHAR NOT NULL, model_id VARCHAR NOT NULL, body JSON NOT NULL, envelope JSON,
+        created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE governance_events (
+        seq BIGINT PRIMARY KEY, record_id VARCHAR NOT NULL, event_type VARCHAR NOT NULL,
+        from_state VARCHAR, to_state VARCHAR, actor_kind VARCHAR NOT NULL, actor VARCHAR NOT NULL,
+        event_at TIMESTAMPTZ NOT NULL, body JSON NOT NULL, prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL,
+        key_id VARCHAR, signature VARCHAR);
+    CREATE TABLE governance_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash VARCHAR NOT NULL);
+    CREATE TABLE approval_requests (
+        id VARCHAR PRIMARY KEY, record_id VARCHAR NOT NULL, status VARCHAR NOT NULL,
+        requested_by VARCHAR NOT NULL, requested_at TIMESTAMPTZ NOT NULL, reason VARCHAR NOT NULL,
+        resolved_by VARCHAR, resolved_at TIMESTAMPTZ, note VARCHAR, body JSON NOT NULL);
     """),
 ]
 

@@ -1,0 +1,22 @@
+"""Governance integration fixtures: a real workspace (no demo data) and its archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auraquant.cta.governance.archive import Archive
+from auraquant.workspace import Workspace, init_workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.delenv("AURAQUANT_WITNESS_KEY", raising=False)
+    init_workspace(tmp_path / "ws", demo_data=False)
+    return Workspace.open(tmp_path / "ws")
+
+
+@pytest.fixture
+def archive(ws: Workspace) -> Archive:
+    return Archive(ws.store, ws.aura)

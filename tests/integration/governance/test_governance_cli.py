@@ -1,0 +1,129 @@
+"""`archive`, `keys`, `approve` and `reject` through a real typer app mounted with `register`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typer.testing import CliRunner
+
+from auraquant.cta.governance.archive import Archive
+from auraquant.cta.governance.cli import register
+from auraquant.cta.governance.keys import key_id, public_raw
+from auraquant.workspace import Workspace
+from tests.integration.governance.helpers import AGENT, dump, frozen_record
+from tests.unit.governance.factories import GOAL, make_record
+
+app = typer.Typer()
+register(app)
+runner = CliRunner()
+
+
+def _run(ws: Workspace, *args: str, input: str | None = None, code: int = 0) -> str:
+    result = runner.invoke(app, [*args, "-w", str(ws.root)], input=input)
+    assert result.exit_code == code, result.output
+    return result.stdout
+
+
+def _json(ws: Workspace, *args: str, code: int = 0) -> dict | list:
+    return json.loads(_run(ws, *args, "--json", code=code))
+
+
+def test_archive_list_show_verify_export(ws: Workspace, archive: Archive) -> None:
+    rec = frozen_record(archive)
+    cand = archive.submit_candidate(make_record(run_id="r2"), GOAL, AGENT)
+    listed = _json(ws, "archive", "list")
+    assert sorted((r["id"], r["state"], r["signed"]) for r in listed) == sorted(
+        [(rec.id, "frozen", True), (cand.id, "candidate", True)])
+    assert [r["id"] for r in _json(ws, "archive", "list", "--state", "frozen")] == [rec.id]
+    shown = _json(ws, "archive", "show", rec.id)
+    assert shown["verification"]["ok"] is True and shown["record"]["holdout"]["sharpe"] == 1.31
+    assert [e["to_state"] for e in shown["events"]] == ["candidate", "frozen"]
+    assert rec.id in _run(ws, "archive", "show", rec.id) and "valid" in _run(ws, "archive", "show", rec.id)
+    report = _json(ws, "archive", "verify")
+    assert report["ok"] is True and report["chain"]["events"] == 3
+    assert "chain intact" in _run(ws, "archive", "verify")
+
+    out = _json(ws, "archive", "export", rec.id)
+    path = Path(out["path"])
+    assert path.parent == ws.artifacts / "governance" and path.is_file()
+    assert _json(ws, "archive", "verify", "--file", str(path))["record_id"] == rec.id
+    text = path.read_text()
+    path.write_text(text.replace('"sharpe":1.62', '"sharpe":1.72'))
+    refused = _json(ws, "archive", "verify", "--file", str(path), code=1)
+    assert refused["kind"] == "SignatureInvalid"
+    path.write_text(text[:-40])
+    assert "REFUSED" in runner.invoke(app, ["archive", "verify", "--file", str(path), "-w", str(ws.root)]).output
+
+    with archive.store.transaction() as con:  # tamper with the catalog: verify exits 1 and says why
+        con.execute("UPDATE governance_events SET actor = 'mallory' WHERE seq = 1")
+    assert _json(ws, "archive", "verify", code=1)["ok"] is False
+    broken = runner.invoke(app, ["archive", "verify", "-w", str(ws.root)])
+    assert broken.exit_code == 1 and "CHAIN BROKEN" in broken.output and "event 1" in broken.output
+
+
+def test_approve_asks_records_who_and_refuses_when_not_confirmed(ws: Workspace, archive: Archive,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("getpass.getuser", lambda: "reviewer7")
+    rec = frozen_record(archive)
+    archive.request_approval(rec.id, AGENT, "please")
+    before = dump(archive.store)
+    declined = runner.invoke(app, ["approve", rec.id, "-w", str(ws.root)], input="n\n")
+    assert declined.exit_code == 1 and "Promote" in declined.output and "nothing changed" in declined.output
+    assert dump(archive.store) == before
+
+    interactive = runner.invoke(app, ["approve", rec.id, "-w", str(ws.root), "--note", "ok"], input="y\n")
+    assert interactive.exit_code == 0, interactive.output
+    assert "promoted to production" in interactive.output and "reviewer7" in interactive.output
+    stored = archive.get(rec.id).record
+    assert stored.state == "production" and stored.approval is not None
+    assert (stored.approval.approved_by, stored.approval.note) == ("reviewer7", "ok")
+    assert archive.events(rec.id)[-1].actor == "reviewer7"
+
+
+def test_approve_yes_json_reject_and_fail_closed(ws: Workspace, archive: Archive,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("getpass.getuser", lambda: "ops-bot")
+    a = frozen_record(archive)
+    b = frozen_record(archive, run_id="r2")
+    c = frozen_record(archive, run_id="r3")
+    out = _json(ws, "approve", a.id, "--yes")
+    assert (out["state"], out["approved_by"]) == ("production", "ops-bot") and out["approved_at"]
+    rej = _json(ws, "reject", b.id, "--yes", "--note", "regime risk")
+    assert (rej["status"], rej["resolved_by"], rej["note"]) == ("rejected", "ops-bot", "regime risk")
+    assert archive.get(b.id).record.state == "frozen"
+    assert _json(ws, "approve", a.id, "--yes", code=1)["kind"] == "IllegalTransition"
+
+    with archive.store.transaction() as con:
+        env = json.loads(con.execute("SELECT envelope FROM archive_records WHERE id = ?", [c.id]).fetchone()[0])
+        env["body"]["holdout"]["sharpe"] = 2.0
+        con.execute("UPDATE archive_records SET envelope = ? WHERE id = ?", [json.dumps(env), c.id])
+    before = dump(archive.store)
+    refused = runner.invoke(app, ["approve", c.id, "--yes", "-w", str(ws.root)])
+    assert refused.exit_code == 1 and "signature INVALID" in refused.output
+    assert dump(archive.store) == before
+
+
+def test_keys_show_trust_rotate_revoke(ws: Workspace, archive: Archive) -> None:
+    old = archive.submit_candidate(make_record(), GOAL, AGENT)
+    shown = _json(ws, "keys", "show")
+    kid = shown["witness"]["key_id"]
+    assert shown["witness"]["status"] == "trusted" and [k["key_id"] for k in shown["trusted_keys"]] == [kid]
+    assert kid in _run(ws, "keys", "show")
+
+    ext = Ed25519PrivateKey.generate().public_key()
+    trusted = _json(ws, "keys", "trust", public_raw(ext).hex(), "--note", "ci")
+    assert trusted["key_id"] == key_id(ext) and trusted["note"] == "ci"
+
+    rot = _json(ws, "keys", "rotate")
+    assert rot["old_key_id"] == kid and rot["new_key_id"] != kid
+    assert _json(ws, "archive", "verify", old.id)["ok"] is True  # still trusted after rotation
+    declined = runner.invoke(app, ["keys", "revoke", kid, "-w", str(ws.root)], input="n\n")
+    assert declined.exit_code == 1
+    assert _json(ws, "archive", "verify", old.id)["ok"] is True
+    assert _json(ws, "keys", "revoke", kid, "--yes")["status"] == "revoked"
+    check = _json(ws, "archive", "verify", old.id, code=1)
+    assert check["ok"] is False and "revoked" in check["problem"]
