@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from auraquant.console import cli_errors, console, print_json, table
+from auraquant.cta.backtest.cli import register as register_backtest
 from auraquant.cta.data.cli import app as data_app
 from auraquant.cta.data.cli import show_quality
+from auraquant.cta.experiment.cli import app as experiment_app
 from auraquant.cta.governance.cli import register as register_governance
+from auraquant.cta.report.cli import report
 from auraquant.workspace import Workspace, init_workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="AuraQuant: agentic research for systematic trend-following strategies.")
 app.add_typer(data_app, name="data")
-register_governance(app)  # archive …, keys …, approve, reject
 
-# Sub-apps owned by other areas; mounted when present so a partial checkout still runs.
-_SUBCOMMANDS = {
-    "backtest": "auraquant.cta.backtest.cli",
-    "report": "auraquant.cta.report.cli",
-}
-for _name, _module in _SUBCOMMANDS.items():
-    try:
-        _mod = importlib.import_module(_module)
-    except ModuleNotFoundError as _e:
-        if _e.name != _module:
-            raise
-        continue
-    _sub = _mod.app
-    if isinstance(_sub, typer.Typer):
-        app.add_typer(_sub, name=_name)
-    else:
-        app.command(_name)(_sub)
+# Each area owns its commands; this module only mounts them.
+register_backtest(app)  # backtest
+app.command("report")(report)
+app.add_typer(experiment_app, name="experiment")
+register_governance(app)  # archive …, keys …, approve, reject
 
 
 @app.command()

@@ -103,6 +103,30 @@ def _copy_tree(src: Traversable, dst: Path, rel: str, result: InitResult) -> Non
     result.created.append(rel)
 
 
+_RUNTIME_README = """# cta_runtime/ — this workspace's own strategy modules
+
+Agent-written (or hand-written) modules live here, one file per module: `baselines/`, `filters/`,
+`executions/`, `risks/`. They are validated before they run (AST allow-list, look-ahead check).
+The built-in modules ship inside the `auraquant` package and are not copied here, so an upgrade never
+leaves stale copies behind; `module_list` / `module_show` (or `auraquant backtest --help`) list them.
+A module here may not reuse a built-in's name.
+"""
+
+
+def _make_runtime_dirs(runtime: Path, result: InitResult) -> None:
+    """Empty module folders plus a README; built-ins stay in the package (see _RUNTIME_README)."""
+    for kind in ("baselines", "filters", "executions", "risks"):
+        d = runtime / kind
+        (result.existed if d.is_dir() else result.created).append(f"cta_runtime/{kind}/")
+        d.mkdir(parents=True, exist_ok=True)
+    readme = runtime / "README.md"
+    if readme.exists():
+        result.existed.append("cta_runtime/README.md")
+    else:
+        readme.write_text(_RUNTIME_README)
+        result.created.append("cta_runtime/README.md")
+
+
 def _models_example() -> str:
     """The runtime's example profiles, found without importing `aura` (init must not depend on it loading)."""
     spec = importlib.util.find_spec("aura")
@@ -151,7 +175,7 @@ def init_workspace(path: str | Path, *, force: bool = False, demo_data: bool = T
     _copy_tree(templates.joinpath("AGENTS.md"), root / "AGENTS.md", "AGENTS.md", result)
     _copy_tree(templates.joinpath("agent"), root / "agent", "agent", result)
     _copy_tree(templates.joinpath("skills"), root / "skills", "skills", result)
-    _copy_tree(resources.files("cta_runtime"), root / "cta_runtime", "cta_runtime", result)
+    _make_runtime_dirs(root / "cta_runtime", result)
 
     ws = Workspace(root)
     existed_db = ws.store.db_path.exists()

@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 
 from auraquant.canonical import content_id
-from auraquant.cta.data import features as feat
 from auraquant.cta.data import synthetic
 from auraquant.cta.data.ingest import normalize, read_table
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, QualityReport, SliceRole
@@ -140,6 +139,8 @@ def slice_bars(store: Store, ds: DataSlice) -> pd.DataFrame:
 def make_features(store: Store, ds_id: str, indicator: str, params: dict[str, Any] | None = None,
                   timeframe: str | None = None) -> tuple[FeatureSlice, pd.DataFrame]:
     """Compute (or fetch from cache) an indicator over a slice. Cached by provenance id."""
+    from auraquant.cta.data import features as feat  # pandas-ta is slow to import; only load it when used
+
     ds = store.get_data_slice(ds_id)
     dv = store.get_data_version(ds.data_version_id)
     params = dict(params or {})

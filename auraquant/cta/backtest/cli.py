@@ -1,0 +1,154 @@
+"""`auraquant backtest`: run one Spec on bars, print a rich (or `--json`) report, save artifacts.
+
+Mount it in `auraquant/cli.py` with `register(app)` (adds the `backtest` command to the root app). `app`
+is a standalone single-command Typer running the same function (`python -m auraquant.cta.backtest.cli`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from auraquant.canonical import canonical_json
+
+app = typer.Typer(add_completion=False, help="Backtest a strategy Spec on bars (deterministic, numba kernel).")
+
+
+def _load_frame(data: Path) -> pd.DataFrame:
+    if data.suffix == ".parquet":
+        frame = pd.read_parquet(data)
+    elif data.suffix == ".csv":
+        frame = pd.read_csv(data, float_precision="round_trip")  # exact decimal -> float64
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    else:
+        raise typer.BadParameter(f"--data must be .parquet or .csv, got {data}")
+    return frame
+
+
+def _parse_value(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _build_spec(spec_file: Path | None, baseline: str | None, filters: list[str], executions: list[str],
+                risks: list[str], params: list[str], engine: dict) -> object:
+    from auraquant.cta.strategy.spec import Spec, apply_params
+
+    if spec_file is not None:
+        spec = Spec.model_validate_json(spec_file.read_text())
+        if any(v is not None for v in engine.values()):
+            spec = spec.model_copy(update={"engine": spec.engine.model_copy(
+                update={k: v for k, v in engine.items() if v is not None})})
+            spec = Spec.model_validate(spec.model_dump())
+    else:
+        if baseline is None:
+            raise typer.BadParameter("give a SPEC file or --baseline NAME")
+        spec = Spec(baseline={"name": baseline}, filters=[{"name": f} for f in filters],
+                    execution=[{"name": e} for e in executions], risk=[{"name": r} for r in risks],
+                    engine={k: v for k, v in engine.items() if v is not None})
+    flat = {}
+    for item in params:
+        if "=" not in item:
+            raise typer.BadParameter(f"--param expects path=value, got {item!r}")
+        path, value = item.split("=", 1)
+        flat[path.strip()] = _parse_value(value.strip())
+    return apply_params(spec, flat) if flat else spec
+
+
+def _print_report(console: Console, report, out_dir: Path | None) -> None:
+    table = Table(title=f"Backtest {report.spec_id}  ({report.data_from} .. {report.data_to}, {report.bars} bars)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    pct = {"total_return", "ann_return", "ann_volatility", "max_drawdown", "win_rate", "exposure", "var_95",
+           "cvar_95", "avg_trade_return"}
+    for name in ("total_return", "ann_return", "ann_volatility", "sharpe", "sortino", "calmar", "max_drawdown",
+                 "trades", "win_rate", "profit_factor", "expectancy", "avg_trade_return", "exposure", "turnover",
+                 "var_95", "cvar_95", "psr", "final_nav"):
+        v = getattr(report, name)
+        text = "n/a" if v is None else (f"{v:.2%}" if name in pct else (f"{v:,.4f}" if isinstance(v, float) else str(v)))
+        table.add_row(name, text)
+    console.print(table)
+    console.print(f"fill={report.fill}{' (OPTIMISTIC: same-bar close fills)' if report.fill_optimistic else ''}  "
+                  f"intrabar={report.intrabar_policy}  commission={report.commission_bps} bps/side  "
+                  f"slippage={report.slippage_bps} bps/side  annualization={report.annualization_basis} days/year")
+    console.print(f"semantics: {report.semantics}")
+    if out_dir is not None:
+        console.print(f"artifacts: {out_dir}")
+
+
+def backtest(
+    spec_file: Annotated[Path | None, typer.Argument(help="Spec JSON file (omit to build one from flags)")] = None,
+    data: Annotated[Path | None, typer.Option(help="bars file: .parquet or .csv (time, open, high, low, close, volume)")] = None,
+    data_version: Annotated[str | None, typer.Option(help="DataVersion id in --workspace")] = None,
+    workspace: Annotated[Path | None, typer.Option(help="workspace directory (data versions, cta_runtime/)")] = None,
+    baseline: Annotated[str | None, typer.Option(help="baseline module name (flags mode)")] = None,
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="filter module (repeatable)")] = None,
+    execution: Annotated[list[str] | None, typer.Option(help="execution module (repeatable)")] = None,
+    risk: Annotated[list[str] | None, typer.Option(help="risk module (repeatable)")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="path=value, e.g. baseline.fast=12 (repeatable)")] = None,
+    fill: Annotated[str | None, typer.Option(help="next_open | same_close")] = None,
+    intrabar: Annotated[str | None, typer.Option(help="stop_first | ohlc_path | candle_color")] = None,
+    commission_bps: Annotated[float | None, typer.Option(help="commission per side, bps")] = None,
+    slippage_bps: Annotated[float | None, typer.Option(help="slippage per side, bps")] = None,
+    capital: Annotated[float | None, typer.Option(help="initial capital")] = None,
+    annualization: Annotated[int | None, typer.Option(help="365 (24/7) or 252 (exchange calendar)")] = None,
+    sides: Annotated[str | None, typer.Option(help="both | long | short")] = None,
+    modules_dir: Annotated[Path | None, typer.Option(help="extra module root (<dir>/<kind>/<name>.py)")] = None,
+    out: Annotated[Path | None, typer.Option(help="artifact directory (default: artifacts/backtest-<spec id>)")] = None,
+    no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="metrics only, save nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Run a backtest. Data from --data FILE or --data-version ID --workspace DIR."""
+    from auraquant.cta.backtest.artifacts import save_artifacts
+    from auraquant.cta.backtest.engine import run_backtest
+
+    engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
+              "initial_capital": capital, "annualization": annualization, "sides": sides}
+    extra_dir = modules_dir
+    if data is not None:
+        frame = _load_frame(data)
+    elif data_version is not None:
+        from auraquant.workspace import Workspace
+
+        ws = Workspace.open(workspace or Path("."))
+        frame = ws.store.load_bars(data_version)
+        extra_dir = extra_dir or ws.runtime_dir
+        out = out or ws.artifacts / "backtests"
+    else:
+        raise typer.BadParameter("give --data FILE or --data-version ID (with --workspace)")
+    try:
+        spec = _build_spec(spec_file, baseline, filter_ or [], execution or [], risk or [], param or [], engine)
+        result = run_backtest(frame, spec, record=not no_artifacts, extra_dir=extra_dir)
+    except (ValueError, LookupError, TypeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    out_dir = None
+    if not no_artifacts:
+        out_dir = (out or Path("artifacts")) / f"backtest-{spec.id}"
+        save_artifacts(result, out_dir)
+        (out_dir / "spec.json").write_bytes(canonical_json(spec.model_dump(mode="json") | {"id": spec.id}))
+    if as_json:
+        body = result.report.model_dump(mode="json") | {"id": result.report.id,
+                                                        "artifacts": str(out_dir) if out_dir else None}
+        typer.echo(json.dumps(body, indent=2, sort_keys=True))
+    else:
+        _print_report(Console(), result.report, out_dir)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `backtest` as a command of the root `auraquant` app."""
+    root.command("backtest")(backtest)
+
+
+app.command()(backtest)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,206 @@
+"""Backtest engine: `run_backtest` (one Spec, optional artifacts) and `run_sweep` (many parameter sets).
+
+Kernel semantics (one bar-by-bar state machine, compiled with numba; stated in every Report):
+
+1. **Closed bars only.** Baselines, filters and module series at bar i use bars 0..i. The decision at
+   the close of bar i sees the candidate, filter masks and series at i.
+2. **Fill timing.** `next_open` (default): a decision at the close of bar i fills at the open of bar
+   i+1. `same_close` (optimistic, flagged): it fills at the close of bar i. Decisions at the last bar
+   in next_open mode never fill.
+3. **Order of events in a bar** (next_open): (a) pending market orders fill at the open: first the
+   exit, then the entry (a reversal is both, at the same price, in one step); (b) stops/targets of the
+   position, including one opened at this open, are checked against the bar; (c) at the close the
+   trailing state updates (best price includes this bar's high/low, `held` += 1); (d) the decision.
+   In same_close mode (a) is absent and the decision's fills happen at the close after (c); a position
+   opened at a close is first checked against the next bar.
+4. **Stops and targets.** Levels are set from the *market* fill price (before slippage): fixed
+   percent, or ATR multiples of the ATR at the signal bar; the tighter stop and the nearer target win.
+   Trailing stops (percent of, or ATR below, the best price since entry) start from the entry price
+   and only tighten; the effective stop is the tighter of fixed and trailing (a tie counts as the
+   fixed stop-loss). A bar whose open is already through the stop (or target) fills at the open
+   (gap rule); otherwise a touched stop fills at the stop price and a touched target at the target.
+5. **SL and TP both touched in one bar** (neither at the open): `stop_first` -> the stop (default,
+   pessimistic, as vectorbt and backtesting.py); `ohlc_path` -> the path visits first the extreme
+   nearer to the open (O-H-L-C if high - open < open - low, O-L-H-C if greater; a tie -> the stop);
+   `candle_color` -> red candle (close < open) O-H-L-C, otherwise O-L-H-C (jesse's rule).
+6. **Candidates and same-bar conflicts.** A candidate equal to the open position's side is ignored (no
+   pyramiding). An opposite candidate exits at the next fill (reason `signal`) and, if its side is
+   enabled (`sides`), passes the filters and the risk layer, reverses; if rejected the position just
+   closes. A time stop (held >= N bars at a close) exits at the next fill unless an opposite candidate
+   already does (reason `signal` wins). A stop hit inside bar i does not prevent an entry decided at
+   the close of bar i. A pending signal exit at the open takes precedence over a stop gapped at that
+   open (same price, reason `signal`).
+7. **Risk layer**, in order: NAV <= 0 -> reject; cooldown (t - last losing exit bar < N) -> reject;
+   drawdown breaker halted -> reject; size = fraction, or target_vol / realized vol (undefined ->
+   reject); capped at leverage_cap; size <= 0 -> reject. The breaker state updates at every close on
+   the mark-to-market NAV: once NAV <= peak (1 - max_dd) it halts entries for `halt_bars` bars, then
+   the peak resets to the NAV at the bar the halt ends.
+8. **Costs and sizing.** Entry notional = size x NAV at the fill (after the exit of a reversal); qty =
+   notional / fill price (fractional). Slippage moves market and stop fills against the trade by
+   slippage_bps (take-profit limit fills get none); commission is commission_bps of each fill's
+   notional, per side. Cash funds the notional (longs may borrow cash, shorts receive it); NAV = cash
+   + qty x close. Positions open at the end stay open (marked to market, not in the trade list).
+9. **Determinism.** No randomness; each parameter set of a sweep is computed independently, so results
+   are bit-identical across runs and thread counts; `record=False` computes the very same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from auraquant.cta.backtest import kernel
+from auraquant.cta.backtest.layout import (
+    EXIT_REASONS,
+    METRIC_NAMES,
+    RISK_APPROVED,
+    RISK_REASONS,
+    T_ENTRY_BAR,
+    T_ENTRY_PRICE,
+    T_EXIT_BAR,
+    T_EXIT_PRICE,
+    T_FEES,
+    T_NOTIONAL,
+    T_PNL,
+    T_QTY,
+    T_REASON,
+    T_SIDE,
+    M,
+)
+from auraquant.cta.backtest.metrics import (
+    Report,
+    build_report,
+    deflated_sharpe_ratio,
+    metrics_dict,
+    probabilistic_sharpe_ratio,
+)
+from auraquant.cta.backtest.prepare import Prepared, prepare
+from auraquant.cta.strategy.bars import Bars, bars_from_frame
+from auraquant.cta.strategy.loader import load_module
+from auraquant.cta.strategy.spec import Spec
+
+SEMANTICS = ("signal at bar close; stops/targets intrabar vs high/low, gap through a level fills at the open; "
+             "opposite candidate exits and reverses in one step; commission and slippage per side; "
+             "metrics on UTC daily NAV returns (see auraquant.cta.backtest.engine)")
+
+
+@dataclass
+class BacktestResult:
+    """A backtest's Report plus, when recorded, its artifacts as DataFrames (None otherwise)."""
+
+    report: Report
+    metrics: dict[str, float]
+    equity: pd.DataFrame | None = None
+    trades: pd.DataFrame | None = None
+    steps: pd.DataFrame | None = None
+    filter_decisions: pd.DataFrame | None = None
+    risk_decisions: pd.DataFrame | None = None
+
+
+def _as_bars(bars: pd.DataFrame | Bars) -> Bars:
+    return bars if isinstance(bars, Bars) else bars_from_frame(bars)
+
+
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.to_datetime(np.asarray(ns, dtype=np.int64), unit="ns", utc=True)
+
+
+def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
+                 extra_dir: Path | str | None = None) -> BacktestResult:
+    """Backtest `spec` on `bars` (columns time [UTC bar open], open, high, low, close, volume).
+
+    `record=False` returns only the report/metrics (identical numbers, no per-bar artifacts).
+    `extra_dir` is an additional module root (`<dir>/<kind>/<name>.py`) for workspace modules.
+    """
+    b = _as_bars(bars)
+    prep = prepare(b, spec, None, extra_dir)
+    res = kernel.simulate(*prep.kernel_args(0), record)
+    vec = res[0]
+    e = spec.engine
+    report = build_report(
+        vec, spec_id=spec.id, data_from=str(_utc(b.time_ns[:1])[0]), data_to=str(_utc(b.time_ns[-1:])[0]),
+        bars=len(b), annualization_basis=e.annualization, fill=e.fill, fill_optimistic=e.fill == "same_close",
+        intrabar_policy=e.intrabar, commission_bps=e.commission_bps, slippage_bps=e.slippage_bps,
+        initial_capital=e.initial_capital, open_position_at_end=bool(vec[M["final_position"]] != 0),
+        semantics=SEMANTICS)
+    out = BacktestResult(report=report, metrics=metrics_dict(vec))
+    if record:
+        _attach_artifacts(out, prep, res, spec, extra_dir)
+    return out
+
+
+def _attach_artifacts(out: BacktestResult, prep: Prepared, res: tuple, spec: Spec,
+                      extra_dir: Path | str | None) -> None:
+    _, equity, position, fcode, rcode, size, trades = res
+    b = prep.bars
+    times = _utc(b.time_ns)
+    out.equity = pd.DataFrame({"time": times, "equity": equity})
+    cand = prep.sig_pool[prep.iparams[0, 0]]
+    out.steps = pd.DataFrame({"time": times, "candidate": cand, "filter_pass": fcode, "risk_code": rcode,
+                              "size": size, "position": position})
+    tr = trades
+    entry_bar = tr[:, T_ENTRY_BAR].astype(np.int64)
+    exit_bar = tr[:, T_EXIT_BAR].astype(np.int64)
+    out.trades = pd.DataFrame({
+        "entry_bar": entry_bar, "exit_bar": exit_bar,
+        "entry_time": _utc(b.time_ns[entry_bar]), "exit_time": _utc(b.time_ns[exit_bar]),
+        "side": tr[:, T_SIDE].astype(np.int8), "qty": tr[:, T_QTY], "entry_price": tr[:, T_ENTRY_PRICE],
+        "exit_price": tr[:, T_EXIT_PRICE], "pnl": tr[:, T_PNL], "fees": tr[:, T_FEES],
+        "return": tr[:, T_PNL] / tr[:, T_NOTIONAL],
+        "exit_reason": [EXIT_REASONS[int(r)] for r in tr[:, T_REASON]]})
+    evaluated = np.flatnonzero(fcode >= 0)
+    direction = cand[evaluated].astype(np.int8)
+    f_rows = []
+    for name, al, ash in prep.filter_outputs:
+        mod = load_module("filters", name, extra_dir)
+        passed = np.where(direction > 0, al[evaluated], ash[evaluated])
+        f_rows.append(pd.DataFrame({"bar": evaluated, "time": times[evaluated], "filter": name,
+                                    "direction": direction, "passed": passed,
+                                    "reason": np.where(passed, "", mod.reject_reason)}))
+    out.filter_decisions = (pd.concat(f_rows, ignore_index=True).sort_values(["bar", "filter"], kind="stable")
+                            .reset_index(drop=True) if f_rows else pd.DataFrame(
+                                {"bar": [], "time": [], "filter": [], "direction": [], "passed": [], "reason": []}))
+    r_bars = np.flatnonzero(rcode >= 0)
+    codes = rcode[r_bars]
+    out.risk_decisions = pd.DataFrame({
+        "bar": r_bars, "time": times[r_bars], "direction": cand[r_bars].astype(np.int8),
+        "approved": codes == RISK_APPROVED, "size": size[r_bars],
+        "reason": [RISK_REASONS[int(c)] for c in codes]})
+
+
+def run_sweep(bars: pd.DataFrame | Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]], *,
+              threads: int | None = None, extra_dir: Path | str | None = None) -> pd.DataFrame:
+    """Metrics of `spec` under each flat parameter dict in `param_sets`, in one parallel compiled call.
+
+    Returns one row per set (in input order): the set's parameters, every metric of `METRIC_NAMES`, `psr`,
+    and `dsr` (deflated Sharpe with n_trials = len(param_sets) and the variance of the sets' daily
+    Sharpe ratios). Numbers equal `run_backtest(...).metrics` of the same set exactly.
+    """
+    if not param_sets:
+        raise ValueError("param_sets is empty")
+    b = _as_bars(bars)
+    prep = prepare(b, spec, param_sets, extra_dir)
+    prev = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(threads)
+    try:
+        mat = kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
+                           prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams, prep.fill_mode,
+                           prep.policy, prep.sides, prep.comm, prep.slip, prep.initial, prep.basis)
+    finally:
+        numba.set_num_threads(prev)
+    metrics = pd.DataFrame(mat, columns=list(METRIC_NAMES))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily_sr = np.where(metrics["daily_std"] > 0, metrics["daily_mean"] / metrics["daily_std"], np.nan)
+    metrics["psr"] = probabilistic_sharpe_ratio(daily_sr, metrics["n_days"], metrics["skew"], metrics["kurtosis"])
+    finite = daily_sr[np.isfinite(daily_sr)]
+    var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+    metrics["dsr"] = deflated_sharpe_ratio(daily_sr, metrics["n_days"], metrics["skew"], metrics["kurtosis"],
+                                           len(param_sets), var)
+    return pd.concat([pd.DataFrame(list(param_sets)), metrics], axis=1)

@@ -1,0 +1,514 @@
+"""The compiled bar-by-bar kernel (numba). Semantics are documented in `auraquant.cta.backtest.engine`.
+
+Private module: call it through `engine.run_backtest` / `engine.run_sweep`. The kernel reads prepared
+arrays only (candidates, allow masks, per-bar series) so every strategy composition shares one compiled
+function; `record` switches the per-bar artifacts on or off without changing any number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from auraquant.cta.backtest.layout import (
+    ALLOW_LONG,
+    ALLOW_SHORT,
+    EXIT_SIGNAL,
+    EXIT_STOP_LOSS,
+    EXIT_TAKE_PROFIT,
+    EXIT_TIME,
+    EXIT_TRAILING,
+    F_COOLDOWN,
+    F_DD_HALT,
+    F_DD_MAX,
+    F_FRACTION,
+    F_LEV_CAP,
+    F_SL_ATR,
+    F_SL_PCT,
+    F_TARGET_VOL,
+    F_TIME_STOP,
+    F_TP_ATR,
+    F_TP_PCT,
+    F_TRAIL_ATR,
+    F_TRAIL_PCT,
+    FILL_NEXT_OPEN,
+    I_ALLOW,
+    I_SIG,
+    I_STOP_ATR,
+    I_TRAIL_ATR,
+    I_VOL,
+    N_METRICS,
+    N_TRADE_FIELDS,
+    POLICY_CANDLE_COLOR,
+    POLICY_OHLC_PATH,
+    POLICY_STOP_FIRST,
+    RISK_APPROVED,
+    RISK_COOLDOWN,
+    RISK_DD_HALT,
+    RISK_NAV,
+    RISK_NO_VOL,
+    RISK_ZERO_SIZE,
+)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tighter(side, a, b):
+    """The tighter of two stop levels for `side` (higher for longs, lower for shorts); NaN = absent."""
+    if a != a:
+        return b
+    if b != b:
+        return a
+    if side > 0:
+        return a if a >= b else b
+    return a if a <= b else b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _nearer(side, a, b):
+    """The nearer of two targets for `side` (lower for longs, higher for shorts); NaN = absent."""
+    if a != a:
+        return b
+    if b != b:
+        return a
+    if side > 0:
+        return a if a <= b else b
+    return a if a >= b else b
+
+
+@njit(cache=True, nogil=True)
+def _quantile_linear(sorted_x, q):
+    n = sorted_x.shape[0]
+    pos = q * (n - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    return sorted_x[lo] + (sorted_x[hi] - sorted_x[lo]) * frac
+
+
+@njit(cache=True, nogil=True)
+def _finalize(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gross_p, gross_l, sum_pnl, sum_ret,
+              bars_in_pos, n, traded, sum_nav, final_qty):
+    nan = np.nan
+    years = n_days / basis
+    m[0] = nav / initial - 1.0
+    if nav > 0 and years > 0:
+        m[1] = (nav / initial) ** (1.0 / years) - 1.0
+    else:
+        m[1] = -1.0
+    mean = 0.0
+    for d in range(n_days):
+        mean += daily[d]
+    mean /= n_days
+    ss = 0.0
+    dn = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for d in range(n_days):
+        x = daily[d] - mean
+        ss += x * x
+        m3 += x * x * x
+        m4 += x * x * x * x
+        if daily[d] < 0:
+            dn += daily[d] * daily[d]
+    std = np.sqrt(ss / (n_days - 1)) if n_days > 1 else nan
+    down = np.sqrt(dn / n_days)
+    sq = np.sqrt(basis)
+    m[2] = std * sq
+    m[3] = mean / std * sq if std > 0 else nan
+    m[4] = mean / down * sq if down > 0 else nan
+    m[5] = m[1] / -mdd if mdd < 0 else nan
+    m[6] = mdd
+    m[7] = n_tr
+    m[8] = wins / n_tr if n_tr > 0 else nan
+    m[9] = gross_p / gross_l if gross_l > 0 else nan
+    m[10] = sum_pnl / n_tr if n_tr > 0 else nan
+    m[11] = sum_ret / n_tr if n_tr > 0 else nan
+    m[12] = bars_in_pos / n
+    mean_nav = sum_nav / n
+    m[13] = traded / mean_nav / years if mean_nav > 0 and years > 0 else nan
+    srt = np.sort(daily[:n_days])
+    var = _quantile_linear(srt, 0.05)
+    m[14] = var
+    cs = 0.0
+    cn = 0
+    for d in range(n_days):
+        if srt[d] <= var:
+            cs += srt[d]
+            cn += 1
+    m[15] = cs / cn
+    m[16] = mean
+    m[17] = std
+    m2 = ss / n_days
+    m[18] = (m3 / n_days) / m2 ** 1.5 if m2 > 0 else nan
+    m[19] = (m4 / n_days) / (m2 * m2) if m2 > 0 else nan
+    m[20] = n_days
+    m[21] = years
+    m[22] = nav
+    m[23] = final_qty
+
+
+_A_NTR, _A_WINS, _A_GP, _A_GL, _A_PNL, _A_RET, _A_TRADED, _A_LOSS_BAR = range(8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades):
+    """Close the position at `fill`: book the trade (appended to the list `trades` when recording);
+    return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
+    makes numba refcount it every iteration (4x slower kernel)."""
+    aq = abs(qty)
+    notional = aq * fill
+    fee = notional * comm
+    pnl = qty * (fill - e_fill) - e_fee - fee
+    if record:
+        trades.append((float(e_bar), float(t), float(side), aq, e_fill, fill, pnl, e_fee + fee, float(reason),
+                       aq * e_fill))
+    acc[_A_NTR] += 1.0
+    acc[_A_TRADED] += notional
+    acc[_A_PNL] += pnl
+    acc[_A_RET] += pnl / (aq * e_fill)
+    if pnl > 0:
+        acc[_A_WINS] += 1.0
+        acc[_A_GP] += pnl
+    elif pnl < 0:
+        acc[_A_GL] -= pnl
+        acc[_A_LOSS_BAR] = t
+    return qty * fill - fee
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _effective_stop(side, sl_lvl, tr_lvl):
+    """The binding stop (the tighter of fixed and trailing; a tie is the fixed stop) and its exit reason."""
+    if tr_lvl == tr_lvl and (sl_lvl != sl_lvl or (side > 0 and tr_lvl > sl_lvl) or (side < 0 and tr_lvl < sl_lvl)):
+        return tr_lvl, EXIT_TRAILING
+    return sl_lvl, EXIT_STOP_LOSS
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry_levels(px, side, sbar, stop_atr, trail_atr, sl_pct, tp_pct, sl_k, tp_k, tr_pct, tr_k):
+    """(stop, target, trailing stop) of a position opened at market price `px`, from signal bar `sbar`."""
+    nan = np.nan
+    sl_lvl = px * (1.0 - side * sl_pct) if sl_pct == sl_pct else nan
+    tp_lvl = px * (1.0 + side * tp_pct) if tp_pct == tp_pct else nan
+    a = stop_atr[sbar]
+    if a == a:
+        if sl_k == sl_k:
+            sl_lvl = _tighter(side, sl_lvl, px - side * sl_k * a)
+        if tp_k == tp_k:
+            tp_lvl = _nearer(side, tp_lvl, px + side * tp_k * a)
+    tr_lvl = px * (1.0 - side * tr_pct) if tr_pct == tr_pct else nan
+    if tr_k == tr_k:
+        a = trail_atr[sbar]
+        if a == a:
+            tr_lvl = _tighter(side, tr_lvl, px - side * tr_k * a)
+    return sl_lvl, tp_lvl, tr_lvl
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy, sides,
+             comm, slip, initial, basis, record):
+    """Run one parameter set; returns (metrics, equity, position, filter_code, risk_code, size, trades)."""
+    n = c.shape[0]
+    nan = np.nan
+    sl_pct = fp[F_SL_PCT]
+    tp_pct = fp[F_TP_PCT]
+    sl_k = fp[F_SL_ATR]
+    tp_k = fp[F_TP_ATR]
+    tr_pct = fp[F_TRAIL_PCT]
+    tr_k = fp[F_TRAIL_ATR]
+    t_stop = fp[F_TIME_STOP]
+    fraction = fp[F_FRACTION]
+    tvol = fp[F_TARGET_VOL]
+    lev_cap = fp[F_LEV_CAP]
+    dd_max = fp[F_DD_MAX]
+    dd_on = dd_max == dd_max
+    dd_halt = int(fp[F_DD_HALT]) if dd_on else 0
+    cooldown = fp[F_COOLDOWN]
+    has_trail = tr_pct == tr_pct or tr_k == tr_k
+    next_open = fill_mode == FILL_NEXT_OPEN
+
+    nr = n if record else 1
+    equity = np.empty(nr)
+    position = np.empty(nr)
+    fcode = np.full(nr, -1, dtype=np.int8)
+    rcode = np.full(nr, -1, dtype=np.int8)
+    size_rec = np.full(nr, nan)
+    trades = [(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) for _ in range(0)]
+    daily = np.empty(n_days)
+    metrics = np.empty(N_METRICS)
+    acc = np.zeros(8)
+    acc[_A_LOSS_BAR] = -1e18
+
+    cash = initial
+    qty = 0.0
+    side = 0
+    e_fill = 0.0
+    e_bar = -1
+    e_fee = 0.0
+    sl_lvl = nan
+    tp_lvl = nan
+    tr_lvl = nan
+    stop = nan
+    s_reason = EXIT_STOP_LOSS
+    peak = nan
+    held = 0
+    pend_exit = 0
+    pend_dir = 0
+    pend_size = 0.0
+    pend_bar = -1
+    sum_nav = 0.0
+    bars_in_pos = 0
+    peak_nav = initial
+    seg_min = initial
+    mdd = 0.0
+    day_nav = initial
+    b_peak = initial
+    halt_end = -1
+
+    for t in range(n):
+        if side == 0 and pend_exit == 0 and pend_dir == 0 and sig[t] == 0 and not dd_on:
+            # Fast path for an idle flat bar: no fill, no decision, NAV = cash (unchanged, so no new
+            # peak or drawdown); only the per-bar accumulators move.
+            sum_nav += cash
+            if t == n - 1 or day_id[t + 1] != day_id[t]:
+                daily[day_id[t]] = cash / day_nav - 1.0
+                day_nav = cash
+            if record:
+                equity[t] = cash
+                position[t] = 0.0
+            continue
+        ot = o[t]
+        ct = c[t]
+
+        # ---- (a) next_open: market orders decided at the previous close fill at this open
+        if pend_exit != 0 or pend_dir != 0:
+            if pend_exit != 0 and side != 0:
+                dc = _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar, e_fill, e_fee,
+                                        pend_exit, acc, record, trades)
+                cash += dc
+                qty = 0.0
+                side = 0
+            if pend_dir != 0 and side == 0 and cash > 0:
+                side = pend_dir
+                e_fill = ot * (1.0 + side * slip)
+                qty = side * pend_size * cash / e_fill
+                e_fee = abs(qty) * e_fill * comm
+                cash -= qty * e_fill + e_fee
+                acc[_A_TRADED] += abs(qty) * e_fill
+                e_bar = t
+                held = 0
+                peak = ot
+                sl_lvl, tp_lvl, tr_lvl = _entry_levels(ot, side, pend_bar, stop_atr, trail_atr, sl_pct, tp_pct,
+                                                       sl_k, tp_k, tr_pct, tr_k)
+                stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
+            pend_exit = 0
+            pend_dir = 0
+
+        if side != 0:
+            ht = h[t]
+            lt = lo[t]
+            # ---- (b) stops and targets inside this bar (comparisons with a NaN level are False: no level)
+            x_px = nan
+            x_reason = 0
+            if side > 0:
+                if ot <= stop:
+                    x_px = ot
+                    x_reason = s_reason
+                elif ot >= tp_lvl:
+                    x_px = ot
+                    x_reason = EXIT_TAKE_PROFIT
+                else:
+                    sl_hit = lt <= stop
+                    tp_hit = ht >= tp_lvl
+                    if sl_hit and tp_hit and policy != POLICY_STOP_FIRST:
+                        # high leg first -> the long's target first
+                        if policy == POLICY_OHLC_PATH:
+                            up = ht - ot
+                            dnm = ot - lt
+                            if up != dnm:
+                                sl_hit = not (up < dnm)
+                        elif policy == POLICY_CANDLE_COLOR:
+                            sl_hit = not (ct < ot)
+                    if sl_hit:
+                        x_px = stop
+                        x_reason = s_reason
+                    elif tp_hit:
+                        x_px = tp_lvl
+                        x_reason = EXIT_TAKE_PROFIT
+            else:
+                if ot >= stop:
+                    x_px = ot
+                    x_reason = s_reason
+                elif ot <= tp_lvl:
+                    x_px = ot
+                    x_reason = EXIT_TAKE_PROFIT
+                else:
+                    sl_hit = ht >= stop
+                    tp_hit = lt <= tp_lvl
+                    if sl_hit and tp_hit and policy != POLICY_STOP_FIRST:
+                        # high leg first -> the short's stop first
+                        if policy == POLICY_OHLC_PATH:
+                            up = ht - ot
+                            dnm = ot - lt
+                            if up != dnm:
+                                sl_hit = up < dnm
+                        elif policy == POLICY_CANDLE_COLOR:
+                            sl_hit = ct < ot
+                    if sl_hit:
+                        x_px = stop
+                        x_reason = s_reason
+                    elif tp_hit:
+                        x_px = tp_lvl
+                        x_reason = EXIT_TAKE_PROFIT
+            if x_reason != 0:
+                fill = x_px if x_reason == EXIT_TAKE_PROFIT else x_px * (1.0 - side * slip)
+                dc = _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, x_reason, acc, record, trades)
+                cash += dc
+                qty = 0.0
+                side = 0
+            else:
+                # ---- (c) the position lived through the bar: trailing state at the close
+                held += 1
+                if has_trail:
+                    if side > 0:
+                        if ht > peak:
+                            peak = ht
+                    elif lt < peak:
+                        peak = lt
+                    lvl = peak * (1.0 - side * tr_pct) if tr_pct == tr_pct else nan
+                    if tr_k == tr_k:
+                        a = trail_atr[t]
+                        if a == a:
+                            lvl = _tighter(side, lvl, peak - side * tr_k * a)
+                    tr_lvl = _tighter(side, tr_lvl, lvl)
+                    stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
+
+        nav_c = cash + qty * ct
+        # ---- drawdown breaker state at the close (mark-to-market NAV before any close fill)
+        if dd_on:
+            if halt_end >= 0 and t >= halt_end:
+                halt_end = -1
+                b_peak = nav_c
+            if nav_c > b_peak:
+                b_peak = nav_c
+            if halt_end < 0 and nav_c <= b_peak * (1.0 - dd_max):
+                halt_end = t + dd_halt
+
+        # ---- (d) the decision at the close of bar t
+        cand = np.int64(sig[t])
+        x_reason = 0
+        e_dir = 0
+        e_size = 0.0
+        if side != 0:
+            if cand == -side:
+                x_reason = EXIT_SIGNAL
+            elif t_stop == t_stop and held >= t_stop:
+                x_reason = EXIT_TIME
+        if cand != 0 and cand != side and (sides == 0 or sides == cand):
+            passed = (allow[t] & (ALLOW_LONG if cand > 0 else ALLOW_SHORT)) != 0
+            rc = -1
+            if passed:
+                if nav_c <= 0:
+                    rc = RISK_NAV
+                elif t - acc[_A_LOSS_BAR] < cooldown:
+                    rc = RISK_COOLDOWN
+                elif halt_end >= 0:
+                    rc = RISK_DD_HALT
+                else:
+                    if fraction == fraction:
+                        sz = fraction
+                    else:
+                        v = vol[t]
+                        sz = tvol / v if v == v and v > 0 else nan
+                    if sz != sz:
+                        rc = RISK_NO_VOL
+                    else:
+                        if lev_cap == lev_cap and sz > lev_cap:
+                            sz = lev_cap
+                        if sz > 0:
+                            rc = RISK_APPROVED
+                            e_dir = cand
+                            e_size = sz
+                        else:
+                            rc = RISK_ZERO_SIZE
+            if record:
+                fcode[t] = 1 if passed else 0
+                rcode[t] = rc
+                if rc == RISK_APPROVED:
+                    size_rec[t] = e_size
+        if next_open:
+            pend_exit = x_reason
+            pend_dir = e_dir
+            pend_size = e_size
+            pend_bar = t
+        else:
+            # ---- same_close: the decision fills at this close
+            if x_reason != 0:
+                dc = _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar, e_fill, e_fee,
+                                        x_reason, acc, record, trades)
+                cash += dc
+                qty = 0.0
+                side = 0
+            if e_dir != 0 and side == 0 and cash > 0:
+                side = e_dir
+                e_fill = ct * (1.0 + side * slip)
+                qty = side * e_size * cash / e_fill
+                e_fee = abs(qty) * e_fill * comm
+                cash -= qty * e_fill + e_fee
+                acc[_A_TRADED] += abs(qty) * e_fill
+                e_bar = t
+                held = 0
+                peak = ct
+                sl_lvl, tp_lvl, tr_lvl = _entry_levels(ct, side, t, stop_atr, trail_atr, sl_pct, tp_pct, sl_k,
+                                                       tp_k, tr_pct, tr_k)
+                stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
+
+        # ---- end of bar t: mark to market
+        nav = cash + qty * ct
+        sum_nav += nav
+        if side != 0:
+            bars_in_pos += 1
+        # Max drawdown per peak segment: min(nav) / peak - 1 equals the min of nav / peak - 1 over the
+        # segment (division by a positive constant is monotone, also after rounding) at one division
+        # per new peak instead of one per bar.
+        if nav > peak_nav:
+            dd = seg_min / peak_nav - 1.0
+            if dd < mdd:
+                mdd = dd
+            peak_nav = nav
+            seg_min = nav
+        elif nav < seg_min:
+            seg_min = nav
+        if t == n - 1 or day_id[t + 1] != day_id[t]:
+            daily[day_id[t]] = nav / day_nav - 1.0
+            day_nav = nav
+        if record:
+            equity[t] = nav
+            position[t] = qty
+
+    dd = seg_min / peak_nav - 1.0
+    if dd < mdd:
+        mdd = dd
+    _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, int(acc[_A_NTR]),
+              acc[_A_WINS], acc[_A_GP], acc[_A_GL], acc[_A_PNL], acc[_A_RET], bars_in_pos, n, acc[_A_TRADED],
+              sum_nav, qty)
+    out = np.empty((len(trades), N_TRADE_FIELDS))
+    for i in range(len(trades)):
+        for j in range(N_TRADE_FIELDS):
+            out[i, j] = trades[i][j]
+    return metrics, equity, position, fcode, rcode, size_rec, out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def sweep(o, h, lo, c, day_id, n_days, sig_pool, allow_pool, series_pool, iparams, fparams, fill_mode, policy,
+          sides, comm, slip, initial, basis):
+    """Metrics (n_sets x N_METRICS) of many parameter sets, parallel over sets; each set is independent,
+    so the result does not depend on the thread count."""
+    n_sets = iparams.shape[0]
+    out = np.empty((n_sets, N_METRICS))
+    for k in prange(n_sets):
+        res = simulate(o, h, lo, c, day_id, n_days, sig_pool[iparams[k, I_SIG]],
+                       allow_pool[iparams[k, I_ALLOW]], series_pool[iparams[k, I_STOP_ATR]],
+                       series_pool[iparams[k, I_TRAIL_ATR]], series_pool[iparams[k, I_VOL]], fparams[k],
+                       fill_mode, policy, sides, comm, slip, initial, basis, False)
+        out[k, :] = res[0]
+    return out

@@ -1,0 +1,158 @@
+"""Metric definitions: the one owner of what every reported number means.
+
+All return statistics are computed on **daily returns**: the NAV at the close of the last bar of each
+UTC calendar day (by bar open time) over the previous such NAV (the first day over the initial
+capital). Days without bars produce no return. With `basis` B (365 for 24/7 markets, 252 for exchange
+calendars) and D daily returns, `years = D / B`.
+
+- total_return = final NAV / initial - 1;  ann_return = (1 + total_return) ** (1 / years) - 1
+  (-1 if NAV <= 0)
+- ann_volatility = std(daily, ddof=1) * sqrt(B);  sharpe = mean(daily) / std(daily, ddof=1) * sqrt(B)
+  (risk-free rate 0)
+- sortino = mean(daily) / sqrt(mean(min(daily, 0)^2)) * sqrt(B)
+- max_drawdown = min over bars of NAV_close / running max(initial, NAV_close) - 1 (<= 0)
+- calmar = ann_return / |max_drawdown|
+- trades = closed trades; win_rate = share with net pnl > 0; profit_factor = gross profit / gross loss
+  (net of fees); expectancy = mean net pnl per trade (quote currency); avg_trade_return = mean of net
+  pnl / entry notional
+- exposure = share of bars holding a position at the close
+- turnover = traded notional / mean NAV / years (NAV-multiples per year)
+- var_95 = 5% quantile of daily returns (linear interpolation); cvar_95 = mean of daily returns <= var_95
+- skew, kurtosis: population moments of daily returns (kurtosis is *not* excess; normal = 3)
+- psr = probabilistic_sharpe_ratio of the daily Sharpe against 0.
+
+Undefined values (e.g. Sharpe with zero variance, profit factor without losses) are None in `Report`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from pydantic import Field
+from scipy.special import ndtr, ndtri
+
+from auraquant.canonical import ContentModel
+from auraquant.cta.backtest.layout import METRIC_NAMES, M
+
+_EULER_GAMMA = 0.5772156649015329
+
+
+def probabilistic_sharpe_ratio(sharpe: ArrayLike, n_obs: ArrayLike, skew: ArrayLike, kurtosis: ArrayLike,
+                               benchmark_sharpe: ArrayLike = 0.0) -> Any:
+    """PSR (Bailey & Lopez de Prado 2012/2014): P[true SR > benchmark] given the observed SR.
+
+    `sharpe` and `benchmark_sharpe` are per-observation (not annualized) Sharpe ratios over `n_obs`
+    returns; `kurtosis` is the non-excess kurtosis (3 for a normal distribution).
+    PSR = Phi((SR - SR*) sqrt(n - 1) / sqrt(1 - skew SR + (kurtosis - 1) / 4 SR^2)).
+    Accepts scalars (returns a float) or arrays (elementwise); undefined inputs give NaN.
+    """
+    sr, n, sk, ku, b = (np.asarray(x, dtype=float) for x in (sharpe, n_obs, skew, kurtosis, benchmark_sharpe))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = 1.0 - sk * sr + (ku - 1.0) / 4.0 * sr**2
+        z = (sr - b) * np.sqrt(n - 1.0) / np.sqrt(den)
+        out = np.where((n >= 2) & (den > 0), ndtr(z), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def expected_max_sharpe(n_trials: int, trial_sharpe_variance: float) -> float:
+    """E[max SR] of `n_trials` unskilled trials whose Sharpe ratios have variance `trial_sharpe_variance`:
+    sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e))), gamma = Euler-Mascheroni."""
+    if n_trials < 2:
+        return 0.0
+    return float(math.sqrt(trial_sharpe_variance) * ((1 - _EULER_GAMMA) * ndtri(1 - 1 / n_trials)
+                                                     + _EULER_GAMMA * ndtri(1 - 1 / (n_trials * math.e))))
+
+
+def deflated_sharpe_ratio(sharpe: ArrayLike, n_obs: ArrayLike, skew: ArrayLike, kurtosis: ArrayLike,
+                          n_trials: int, trial_sharpe_variance: float) -> Any:
+    """DSR (Bailey & Lopez de Prado 2014): PSR against the expected maximum Sharpe of `n_trials` trials.
+
+    All Sharpe ratios (observed and the variance across trials) are per-observation, not annualized.
+    With one trial the DSR equals the PSR against 0. Scalars or arrays, like the PSR.
+    """
+    return probabilistic_sharpe_ratio(sharpe, n_obs, skew, kurtosis,
+                                      expected_max_sharpe(n_trials, trial_sharpe_variance))
+
+
+def _opt(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+class Report(ContentModel):
+    """EvalReport: the metrics of one backtest plus the semantics they were computed under."""
+
+    _id_prefix = "report"
+
+    spec_id: str
+    data_from: str
+    data_to: str
+    bars: int
+    annualization_basis: int = Field(description="daily returns per year (365: 24/7, 252: exchange)")
+    fill: str
+    fill_optimistic: bool = Field(description="True for same-close fills (signal and fill at one price)")
+    intrabar_policy: str
+    commission_bps: float
+    slippage_bps: float
+    initial_capital: float
+    open_position_at_end: bool
+    semantics: str
+    total_return: float | None
+    ann_return: float | None
+    ann_volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    max_drawdown: float | None
+    trades: int
+    win_rate: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    avg_trade_return: float | None
+    exposure: float | None
+    turnover: float | None
+    var_95: float | None
+    cvar_95: float | None
+    daily_mean: float | None
+    daily_std: float | None
+    skew: float | None
+    kurtosis: float | None
+    n_days: int
+    years: float | None
+    final_nav: float | None
+    final_position: float | None
+    psr: float | None
+
+
+def metrics_dict(vec: np.ndarray) -> dict[str, float]:
+    """Kernel metric vector -> {name: value} plus psr (against a zero Sharpe)."""
+    out = {name: float(vec[i]) for i, name in enumerate(METRIC_NAMES)}
+    out["psr"] = psr_from_vector(vec)
+    return out
+
+
+def daily_sharpe(vec: np.ndarray) -> float:
+    """The per-day (non-annualized) Sharpe ratio behind a metric vector."""
+    std = vec[M["daily_std"]]
+    return float(vec[M["daily_mean"]] / std) if std > 0 else math.nan
+
+
+def psr_from_vector(vec: np.ndarray) -> float:
+    return probabilistic_sharpe_ratio(daily_sharpe(vec), int(vec[M["n_days"]]), float(vec[M["skew"]]),
+                                      float(vec[M["kurtosis"]]))
+
+
+def build_report(vec: np.ndarray, **context: object) -> Report:
+    """A `Report` from a kernel metric vector and the run context (spec id, data span, engine settings)."""
+    vals = metrics_dict(vec)
+    body: dict[str, object] = {k: _opt(v) for k, v in vals.items()}
+    body["trades"] = int(vals["trades"])
+    body["n_days"] = int(vals["n_days"])
+    body.update(context)
+    return Report.model_validate(body)
+
+
+EvalReport = Report
+"""DESIGN.md's name for the same model."""

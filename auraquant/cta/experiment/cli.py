@@ -1,0 +1,243 @@
+"""`auraquant experiment …`: run | status | show | compare | resume | list (walk-forward experiments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from auraquant.console import cli_errors, console, print_json, table
+from auraquant.cta.experiment.compare import compare_runs
+from auraquant.cta.experiment.config import Objective, SearchConfig, WalkForwardConfig
+from auraquant.cta.experiment.models import RUN_KIND, Run, RunResult
+from auraquant.cta.experiment.robustness import RobustnessConfig
+from auraquant.cta.experiment.runner import (
+    RunOutput,
+    load_result,
+    resume_experiment,
+    run_experiment,
+    run_from_store,
+    run_status,
+)
+from auraquant.cta.strategy.spec import Spec
+from auraquant.workspace import Workspace
+
+app = typer.Typer(no_args_is_help=True, help="Walk-forward experiments: Optuna search, sealed holdout, robustness.")
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory (default: current).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+ExecutorOpt = Annotated[str, typer.Option(help="threads[:N] | dask-local[:N] | dask://host:port")]
+SPEC_KIND = "spec"
+
+
+def _load_spec(ws: Workspace, spec: str) -> Spec:
+    p = Path(spec)
+    if p.is_file():
+        return Spec.model_validate_json(p.read_text())
+    return ws.store.get_object(SPEC_KIND, spec, Spec)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _run_with_progress(fn: Any, json_out: bool) -> RunOutput:
+    if json_out:
+        return fn(None)
+    with Progress(TextColumn("[bold]walk-forward windows"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("windows", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return fn(progress)
+
+
+def _summary_json(run: Run, res: RunResult) -> dict[str, Any]:
+    return {"run_id": run.id, "spec_id": run.spec.id, "data": run.data.model_dump(mode="json"),
+            "walk_forward": run.walk_forward.model_dump(), "search": run.search.model_dump(), "seed": run.seed,
+            "oos": res.oos.model_dump(), "total_trials": res.total_trials, "artifacts": res.artifacts,
+            "windows": [w.model_dump(mode="json", exclude={"target_report"}) | {
+                "target": {k: w.target_report.get(k) for k in ("sharpe", "total_return", "max_drawdown", "trades")}}
+                for w in res.windows],
+            "robustness": res.robustness}
+
+
+def _show(run: Run, res: RunResult) -> None:
+    o = res.oos
+    console.print(f"[bold]{run.id}[/]  spec {run.spec.name} ({run.spec.id})  data {run.data.data_version_id}  "
+                  f"seed {run.seed}")
+    hs = run.data.holdout_start
+    console.print(f"  {len(res.windows)} windows x {run.search.n_trials} trials ({res.total_trials} total), "
+                  f"objective {run.search.objective}, top-{run.search.top_k} on validation; sealed holdout "
+                  f"{'from ' + f'{hs:%Y-%m-%d %H:%M} UTC' if hs else 'none'}")
+    console.print(table("out-of-sample (stitched targets)", ["metric", "value"], [
+        ("total return", f"{o.total_return:+.2%}"), ("Sharpe", _fmt(o.sharpe)), ("Sortino", _fmt(o.sortino)),
+        ("max drawdown", f"{o.max_drawdown:.2%}"), ("trades", o.trades), ("days", o.n_days),
+        ("DSR", f"{_fmt(o.dsr)} (N={o.dsr_n_trials}, V[SR]={_fmt(o.dsr_sharpe_variance)})")]))
+    names = list(run.spec.search_space)
+    rows = [(w.window.index, f"{w.target_span[0]:%Y-%m-%d}",
+             *(_fmt(w.params.get(n)) for n in names), _fmt(w.train_score), _fmt(w.validation_score),
+             _fmt(w.target_report.get("sharpe")), _fmt(w.target_report.get("total_return")))
+            for w in res.windows]
+    short = [n.rsplit(".", 1)[-1] for n in names]  # full paths are in --json and selection.parquet
+    console.print(table("window selection", ["w", "target from", *short, "train", "valid", "target SR",
+                                             "target ret"], rows))
+    r = res.robustness
+    if r:
+        rrows = [("PBO (mean over windows)", _fmt(r.get("pbo"))),
+                 ("SPA consistent p (median)", _fmt(r.get("spa_consistent_median")))]
+        for key, label in (("mc_block", "MC block bootstrap"), ("mc_trades", "MC trade bootstrap")):
+            if key in r:
+                for stat in ("final_return", "max_drawdown", "sharpe"):
+                    s = r[key][stat]
+                    rrows.append((f"{label} {stat} 95% CI", f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"))
+        console.print(table("robustness", ["statistic", "value"], rrows))
+    console.print(f"artifacts: {res.artifacts}")
+
+
+def _finished(ws: Workspace, run_id: str) -> tuple[Run, RunResult]:
+    run = ws.store.get_object(RUN_KIND, run_id, Run)
+    res = load_result(ws, run_id)
+    if res is None:
+        raise ValueError(f"run {run_id} has not finished; `auraquant experiment resume {run_id}` completes it")
+    return run, res
+
+
+@app.command("run")
+@cli_errors
+def run_cmd(
+    data: Annotated[str, typer.Option(help="Data version id.")],
+    spec: Annotated[str, typer.Option(help="Spec JSON file or a stored spec id.")],
+    train: Annotated[int, typer.Option(help="Train bars per window.")],
+    target: Annotated[int, typer.Option(help="Target (out-of-sample) bars per window.")],
+    validation: Annotated[int, typer.Option(help="Validation bars per window (0: none).")] = 0,
+    step: Annotated[int | None, typer.Option(help="Bars between windows (default: target).")] = None,
+    mode: Annotated[str, typer.Option(help="rolling | anchored")] = "rolling",
+    embargo: Annotated[int, typer.Option(help="Bars skipped between segments.")] = 0,
+    windows: Annotated[int | None, typer.Option(help="Number of windows (default: as many as fit).")] = None,
+    trials: Annotated[int, typer.Option(help="Optuna trials per window.")] = 100,
+    batch: Annotated[int, typer.Option(help="Trials per engine sweep (ask/tell batch).")] = 25,
+    objective: Annotated[str, typer.Option(help="sharpe | sortino | calmar | constrained")] = "sharpe",
+    min_trades: Annotated[int, typer.Option(help="Minimum trades for the constrained objective.")] = 0,
+    top_k: Annotated[int, typer.Option(help="Train top-K re-ranked on validation.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of every sampler.")] = 0,
+    holdout_bars: Annotated[int, typer.Option(help="Last bars sealed as holdout.")] = 0,
+    executor: ExecutorOpt = "threads",
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default: journal in .aura/optuna).")] = None,
+    robustness: Annotated[bool, typer.Option(help="Compute PBO, SPA and Monte Carlo at the end.")] = True,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a walk-forward experiment (resumes automatically if the same run was interrupted)."""
+    ws = Workspace.open(workspace)
+    wf = WalkForwardConfig(train_bars=train, validation_bars=validation, target_bars=target, step_bars=step,
+                           mode=mode, embargo_bars=embargo, n_windows=windows)  # type: ignore[arg-type]
+    obj: Objective = objective  # type: ignore[assignment]
+    sc = SearchConfig(n_trials=trials, batch_size=batch, objective=obj, min_trades=min_trades, top_k=top_k)
+    run, bars = run_from_store(ws, _load_spec(ws, spec), data, wf, sc, seed=seed, holdout_bars=holdout_bars)
+    if not json_out:
+        console.print(f"run [bold]{run.id}[/] on {len(bars):,} bars ({executor})")
+    out = _run_with_progress(lambda p: run_experiment(
+        ws, run, bars, executor=executor, storage_url=storage, progress=p,
+        robustness=RobustnessConfig() if robustness else None), json_out)
+    if json_out:
+        print_json(_summary_json(run, out.result) | {"executed_windows": out.executed_windows})
+        return
+    _show(run, out.result)
+
+
+@app.command("resume")
+@cli_errors
+def resume_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], executor: ExecutorOpt = "threads",
+               workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
+    """Continue an interrupted run: finished windows and persisted trials are reused."""
+    ws = Workspace.open(workspace)
+    out = _run_with_progress(lambda p: resume_experiment(ws, run_id, executor=executor, progress=p), json_out)
+    run = ws.store.get_object(RUN_KIND, run_id, Run)
+    if json_out:
+        print_json(_summary_json(run, out.result) | {"executed_windows": out.executed_windows})
+        return
+    console.print(f"resumed: {out.executed_windows} window(s) executed")
+    _show(run, out.result)
+
+
+@app.command("status")
+@cli_errors
+def status_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], workspace: WorkspaceOpt = Path("."),
+               json_out: JsonOpt = False) -> None:
+    """Progress of a run: windows complete and trials persisted per window."""
+    st = run_status(Workspace.open(workspace), run_id)
+    if json_out:
+        print_json(st)
+        return
+    console.print(f"{run_id}: {st['state']}, {st['windows_complete']}/{st['windows']} windows complete")
+    rows = [(k, f"{v}/{st['trials_per_window']}") for k, v in sorted(st["trials_complete"].items())]
+    if rows:
+        console.print(table("trials persisted", ["window", "trials"], rows))
+
+
+@app.command("show")
+@cli_errors
+def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], workspace: WorkspaceOpt = Path("."),
+             json_out: JsonOpt = False) -> None:
+    """A finished run: OOS summary, window selection table, robustness."""
+    run, res = _finished(Workspace.open(workspace), run_id)
+    if json_out:
+        print_json(_summary_json(run, res))
+        return
+    _show(run, res)
+
+
+@app.command("compare")
+@cli_errors
+def compare_cmd(a: Annotated[str, typer.Argument(help="Run id A.")], b: Annotated[str, typer.Argument(help="Run id B.")],
+                workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
+    """Per-metric deltas (B - A) and the windows whose selection changed."""
+    ws = Workspace.open(workspace)
+    ra, xa = _finished(ws, a)
+    rb, xb = _finished(ws, b)
+    cmp = compare_runs(ra, xa, rb, xb)
+    if json_out:
+        print_json(cmp)
+        return
+    if cmp["config"]:
+        console.print(table("definition differences", ["field", "A", "B"],
+                            [(k, _fmt(v["a"]), _fmt(v["b"])) for k, v in cmp["config"].items()]))
+    console.print(table(f"metrics: A={a}  B={b}", ["metric", "A", "B", "B - A"],
+                        [(m["metric"], _fmt(m["a"]), _fmt(m["b"]), _fmt(m["delta"])) for m in cmp["metrics"]]))
+    rows = []
+    for w in cmp["windows"]:
+        if w["status"] != "both":
+            rows.append((w["window"], w["status"], "", ""))
+        else:
+            rows.append((w["window"], "changed" if w["changed"] else "same", ", ".join(w["changed_params"]) or "-",
+                         _fmt(w["target_sharpe_delta"])))
+    console.print(table(f"windows ({len(cmp['windows_changed'])} changed)",
+                        ["window", "selection", "params changed", "target SR delta"], rows))
+
+
+@app.command("list")
+@cli_errors
+def list_cmd(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
+    """Runs in this workspace and whether they finished."""
+    ws = Workspace.open(workspace)
+    runs = ws.store.list_objects(RUN_KIND, Run)
+    rows = []
+    for r in runs:
+        res = load_result(ws, r.id)
+        rows.append({"run_id": r.id, "spec": r.spec.name, "data": r.data.data_version_id, "seed": r.seed,
+                     "finished": res is not None, "oos_sharpe": res.oos.sharpe if res else None})
+    if json_out:
+        print_json(rows)
+        return
+    console.print(table("experiment runs", ["run", "spec", "data", "seed", "finished", "OOS Sharpe"],
+                        [(x["run_id"], x["spec"], x["data"], x["seed"], x["finished"], _fmt(x["oos_sharpe"]))
+                         for x in rows]))

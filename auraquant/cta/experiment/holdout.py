@@ -1,0 +1,90 @@
+"""Scoring the sealed holdout: the one explicit, recorded read of the bars a run's search never saw.
+
+Governance calls `score_holdout` once, at freeze. It backtests the chosen parameters (by default those
+selected in the run's last window, the most recent selection) on the holdout bars
+`[holdout_start, end of the data version)`, on those bars alone (flat start, warm-up inside, like every
+walk-forward segment), and persists a `HoldoutScore` under the run's id. A second call for the same run
+raises `HoldoutAlreadyScored`: the holdout is spent once it has been looked at.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.experiment.models import HOLDOUT_KIND, RUN_KIND, Run
+from auraquant.cta.experiment.runner import load_result
+from auraquant.cta.strategy.spec import apply_params
+from auraquant.store import NotFound
+from auraquant.workspace import Workspace
+
+
+class HoldoutAlreadyScored(RuntimeError):
+    pass
+
+
+class HoldoutScore(BaseModel):
+    model_config = {"frozen": True, "extra": "forbid"}
+    run_id: str
+    params: dict[str, int | float]
+    holdout_start: datetime
+    bars: int
+    report: dict[str, Any]
+    scored_at: datetime
+
+
+def existing_score(ws: Workspace, run_id: str) -> HoldoutScore | None:
+    try:
+        return ws.store.get_object(HOLDOUT_KIND, run_id, HoldoutScore)
+    except NotFound:
+        return None
+
+
+def score_holdout(ws: Workspace, run_id: str, params: dict[str, int | float] | None = None) -> HoldoutScore:
+    """Score a finished run's sealed holdout once (see the module docstring)."""
+    run = ws.store.get_object(RUN_KIND, run_id, Run)
+    if run.data.holdout_start is None or run.data.data_version_id is None:
+        raise ValueError(f"run {run_id} has no sealed holdout in a stored data version")
+    prior = existing_score(ws, run_id)
+    if prior is not None:
+        when = f"{prior.scored_at:%Y-%m-%d %H:%M}"
+        raise HoldoutAlreadyScored(f"the holdout of run {run_id} was already scored at {when} UTC; "
+                                   "it cannot be scored again")
+    if params is None:
+        result = load_result(ws, run_id)
+        if result is None:
+            raise ValueError(f"run {run_id} has not finished; nothing was selected to score")
+        params = dict(result.windows[-1].params)
+    bars = ws.store.load_bars(run.data.data_version_id, pd.Timestamp(run.data.holdout_start))
+    res = run_backtest(bars, apply_params(run.spec, params), record=False)
+    score = HoldoutScore(run_id=run_id, params=params, holdout_start=run.data.holdout_start, bars=len(bars),
+                         report=res.report.model_dump(mode="json"), scored_at=datetime.now(UTC))
+    ws.store.put_object(HOLDOUT_KIND, score, obj_id=run_id)
+    return score
+
+
+def holdout_metrics(score: HoldoutScore) -> dict[str, float | None]:
+    """The numeric metrics of a holdout score (None for undefined values), as governance stores them."""
+    out: dict[str, float | None] = {}
+    for k, v in score.report.items():
+        if isinstance(v, bool) or not isinstance(v, int | float | type(None)):
+            continue
+        out[k] = None if v is None else float(v)
+    out["holdout_bars"] = float(score.bars)
+    return out
+
+
+def holdout_scorer(ws: Workspace) -> Any:
+    """A `governance.archive.HoldoutScorer`: scores the record's run with the record's params, once."""
+
+    def score(record: Any) -> dict[str, float | None]:
+        if not record.run_id:
+            raise ValueError(f"record {record.id} names no walk-forward run; its holdout cannot be scored")
+        params = {k: v for k, v in record.params.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        return holdout_metrics(score_holdout(ws, record.run_id, params or None))
+
+    return score

@@ -1,0 +1,106 @@
+"""Run-level robustness evidence, computed when a walk-forward run finishes (stored in
+`RunResult.robustness`, matrices under `<artifacts>/robustness/`):
+
+- `pbo`: per window, the daily returns on the *train* segment of the top `pbo_trials` distinct trials
+  (by train score) form the T x N trial matrix; PBO via CSCV (`pbo.pbo_cscv`) with `n_splits` blocks
+  (fewer, still even, when the segment has too few days). `pbo` is the mean over windows,
+  `pbo_windows` each window's value.
+- `spa`: Hansen's SPA / White's Reality Check (`spa.snooping_test`, arch) of the same matrices against
+  staying flat: per window, and the median consistent p-value.
+- `mc_block` / `mc_trades`: Monte Carlo of the stitched OOS curve (stationary block bootstrap of its
+  daily returns) and of the OOS trades (bootstrap of their compounding returns), 95% intervals.
+Only the sealed bar access is used, so nothing here can read the holdout. Seeds come from the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.experiment.montecarlo import block_bootstrap_mc, trade_order_mc
+from auraquant.cta.experiment.sealed import SealedBars
+from auraquant.cta.experiment.stitch import daily_returns
+from auraquant.cta.strategy.spec import Spec, apply_params
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    pbo_trials: int = 16
+    n_splits: int = 16
+    spa_reps: int = 1000
+    mc_sims: int = 1000
+
+
+def _plain(v: Any) -> int | float:
+    return int(v) if np.issubdtype(type(v), np.integer) else float(v)
+
+
+def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Daily returns (rows: UTC days) of the top `n` distinct trials of a window on its train bars."""
+    names = list(spec.search_space)
+    ranked = trials.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
+                                kind="stable").drop_duplicates(subset=names).head(n)
+    cols = {}
+    capital = spec.engine.initial_capital
+    for _, row in ranked.iterrows():
+        res = run_backtest(train, apply_params(spec, {p: _plain(row[p]) for p in names}), record=True)
+        assert res.equity is not None
+        cols[f"b{int(row['batch'])}s{int(row['slot'])}"] = daily_returns(res.equity, capital)
+    return pd.DataFrame(cols)
+
+
+def _splits(n_days: int, wanted: int) -> int | None:
+    s = min(wanted, (n_days // 4) // 2 * 2)
+    return s if s >= 4 else None
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[int, int, int, pd.DataFrame]],
+                   stitched: pd.DataFrame, trades: pd.DataFrame, basis: int, out_dir: Path,
+                   cfg: RobustnessConfig = RobustnessConfig()) -> dict[str, Any]:
+    """The robustness entries of a run (see the module docstring). `windows` holds (index, train start,
+    train stop, trial table) per window."""
+    from auraquant.cta.experiment.pbo import pbo_cscv  # arch/scipy: imported only when needed
+    from auraquant.cta.experiment.spa import snooping_test
+
+    out: dict[str, Any] = {}
+    pbos: dict[str, float] = {}
+    spas: dict[str, dict[str, float]] = {}
+    mdir = out_dir / "robustness"
+    mdir.mkdir(parents=True, exist_ok=True)
+    for k, start, stop, trials in windows:
+        mat = trial_return_matrix(bars.segment(start, stop), spec, trials, cfg.pbo_trials)
+        mat.reset_index(names="day").to_parquet(mdir / f"w{k:03d}_trial_returns.parquet", index=False)
+        r = mat.to_numpy(dtype=float)
+        s = _splits(r.shape[0], cfg.n_splits)
+        if r.shape[1] >= 2 and s is not None:
+            pbos[f"w{k:03d}"] = pbo_cscv(r, n_splits=s).pbo
+        if r.shape[0] >= 10:
+            t = snooping_test(r, reps=cfg.spa_reps, seed=seed + k)
+            spas[f"w{k:03d}"] = {"consistent": t.spa_consistent, "lower": t.spa_lower, "upper": t.spa_upper,
+                                 "reality_check": t.reality_check}
+    if pbos:
+        out["pbo"] = float(np.mean(list(pbos.values())))
+        out["pbo_windows"] = pbos
+        out["pbo_trials_per_window"] = cfg.pbo_trials
+    if spas:
+        out["spa_consistent_median"] = float(np.median([v["consistent"] for v in spas.values()]))
+        out["spa_windows"] = spas
+    d = daily_returns(stitched, spec.engine.initial_capital).to_numpy()
+    if d.size >= 5 and np.std(d) > 0:
+        out["mc_block"] = block_bootstrap_mc(d, n_sims=cfg.mc_sims, seed=seed, periods_per_year=basis).summary()
+    tr = trades["equity_return"].to_numpy(dtype=float) if "equity_return" in trades else np.array([])
+    if tr.size >= 5:
+        years = max(d.size / basis, 1e-9)
+        out["mc_trades"] = trade_order_mc(tr, n_sims=cfg.mc_sims, seed=seed, mode="bootstrap",
+                                          trades_per_year=tr.size / years).summary()
+    out["settings"] = {"pbo_splits": cfg.n_splits, "spa_reps": cfg.spa_reps, "mc_sims": cfg.mc_sims, "seed": seed}
+    return out

@@ -1,0 +1,180 @@
+"""`auraquant report RUN_OR_RECORD`: write the tearsheet of a stored walk-forward run or archive record.
+
+What an id can name, tried in this order:
+1. a walk-forward run (store kind `run`, result from `experiment.runner.load_result`): its stitched OOS
+   equity, target windows and trades;
+2. an archive record (`governance.archive.Archive.get`): the tearsheet of the run it came from, citing the
+   record id and state (plus its holdout metrics once frozen); a record without a run cannot be drawn;
+3. a stored backtest (store kind `backtest`, written by the `backtest_run` tool: the Spec, the data version
+   and the directory of its saved artifacts), or the id of its Report (kind `report`, artifacts under
+   `.aura/artifacts/backtests/<report id>/`);
+4. a directory of backtest artifacts (`backtest.artifacts.save_artifacts`), given as a path.
+Output goes to `<workspace>/.aura/artifacts/reports/<id>/` (`tearsheet.html`, `equity.png`) unless `--out`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import BaseModel
+
+from auraquant.console import cli_errors, console, print_json
+from auraquant.store import NotFound
+from auraquant.workspace import Workspace
+
+if TYPE_CHECKING:
+    from auraquant.cta.report.model import TearsheetData
+
+# The engine, plotly and matplotlib are imported when a report is built, not when the CLI starts.
+
+
+BACKTEST_KIND = "backtest"
+REPORT_KIND = "report"
+
+
+class _BacktestRef(BaseModel):
+    """The fields of a stored backtest record a tearsheet needs (the tool layer owns the full model)."""
+
+    model_config = {"extra": "ignore"}
+    spec_id: str
+    data_version_id: str
+    report_id: str
+    artifacts: str  # relative to the workspace root
+
+
+class ReportSourceError(ValueError):
+    """The id names nothing a tearsheet can be drawn from."""
+
+
+@dataclass(frozen=True)
+class ReportOutput:
+    source_kind: str
+    source_id: str
+    html: Path
+    png: Path
+
+    def as_json(self) -> dict[str, str]:
+        return {"kind": self.source_kind, "id": self.source_id, "html": str(self.html), "png": str(self.png)}
+
+
+def _data_notes(ws: Workspace, dv_id: str | None) -> list[str]:
+    if not dv_id:
+        return []
+    try:
+        dv = ws.store.get_data_version(dv_id)
+    except NotFound:
+        return [f"data version {dv_id} is not in this workspace"]
+    note = f"data: {dv.symbol} {dv.timeframe}, source {dv.source}"
+    return [note + (" (SYNTHETIC data, not a market)" if dv.source.startswith("synthetic") else "")]
+
+
+def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, extra_notes: list[str] | None = None,
+              title: str | None = None) -> TearsheetData | None:
+    from auraquant.cta.experiment.models import RUN_KIND, Run
+    from auraquant.cta.experiment.runner import load_result, run_dir
+    from auraquant.cta.report.adapters import from_run
+
+    try:
+        run = ws.store.get_object(RUN_KIND, run_id, Run)
+    except NotFound:
+        return None
+    result = load_result(ws, run_id)
+    if result is None:
+        raise ReportSourceError(f"run {run_id} has not finished (no result yet); "
+                                f"`auraquant experiment resume {run_id}` completes it")
+    art = Path(result.artifacts)
+    if not (art / "oos_equity.parquet").is_file():
+        art = run_dir(ws, run_id)
+    notes = _data_notes(ws, run.data.data_version_id) + (extra_notes or [])
+    return from_run(run, result, art, ids=ids, notes=notes, title=title)
+
+
+def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
+    from auraquant.cta.governance.archive import Archive
+    from auraquant.cta.report.model import Metric
+
+    try:
+        stored = Archive(ws.store, ws.aura).get(record_id)
+    except NotFound:
+        return None
+    rec = stored.record
+    if rec.run_id is None:
+        raise ReportSourceError(f"archive record {record_id} cites no walk-forward run, so there is no equity "
+                                "curve to draw; render the run or backtest it came from")
+    notes = [f"archive record in state '{rec.state}'" + ("" if stored.signed else " (UNSIGNED)")]
+    data = _run_data(ws, rec.run_id, ids={"record": record_id, "model": rec.model_id}, extra_notes=notes,
+                     title=f"{rec.family}: archived {rec.state}")
+    if data is None:
+        raise ReportSourceError(f"archive record {record_id} cites run {rec.run_id}, which is not in this workspace")
+    if rec.holdout:
+        holdout = [Metric(name=f"holdout {k}", value=v, unit="ratio") for k, v in rec.holdout.items()]
+        data = data.model_copy(update={"metrics": [*data.metrics, *holdout]})
+    return data
+
+
+def _backtest_data(ws: Workspace, obj_id: str) -> TearsheetData | None:
+    from auraquant.cta.report.adapters import from_backtest_artifacts
+
+    try:
+        ref = ws.store.get_object(BACKTEST_KIND, obj_id, _BacktestRef)
+    except NotFound:
+        ref = None
+    if ref is not None:
+        art = ws.root / ref.artifacts
+        ids, notes = {"backtest": obj_id, "data version": ref.data_version_id}, _data_notes(ws, ref.data_version_id)
+    else:
+        art, ids, notes = ws.artifacts / "backtests" / obj_id, {}, []
+        if not (art / "report.json").is_file():
+            return None
+    if not (art / "equity.parquet").is_file():
+        raise ReportSourceError(f"backtest {obj_id}: no saved equity curve in {art}")
+    return from_backtest_artifacts(art, ids=ids, notes=notes)
+
+
+def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | Path | None = None) -> ReportOutput:
+    """Resolve the id (see the module docstring), write the tearsheet, return where it went."""
+    from auraquant.cta.report.adapters import from_backtest_artifacts
+    from auraquant.cta.report.tearsheet import write_tearsheet
+
+    ws = Workspace.open(workspace)
+    as_path = Path(run_or_record_id)
+    if as_path.is_dir() and (as_path / "report.json").is_file():
+        kind, data, name = "backtest_dir", from_backtest_artifacts(as_path), as_path.resolve().name
+    elif (data := _run_data(ws, run_or_record_id)) is not None:
+        kind, name = "run", run_or_record_id
+    elif (data := _record_data(ws, run_or_record_id)) is not None:
+        kind, name = "archive_record", run_or_record_id
+    elif (data := _backtest_data(ws, run_or_record_id)) is not None:
+        kind, name = "backtest", run_or_record_id
+    else:
+        raise ReportSourceError(f"{run_or_record_id!r} is neither a run, an archive record, a backtest, nor a "
+                                "directory of backtest artifacts in this workspace (`auraquant archive list` "
+                                "shows archived records)")
+    target = Path(out) if out is not None else ws.artifacts / "reports" / name
+    html_path, png_path = write_tearsheet(data, target)
+    return ReportOutput(kind, str(as_path) if kind == "backtest_dir" else name, html_path, png_path)
+
+
+@cli_errors
+def report(
+    run_or_record_id: Annotated[str, typer.Argument(metavar="RUN_OR_RECORD",
+        help="A run, archive record, backtest or report id, or a backtest artifacts directory.")],
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")] = Path("."),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: "
+                                             ".aura/artifacts/reports/<id>/).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the paths as JSON.")] = False,
+) -> None:
+    """Write a self-contained HTML tearsheet and a PNG of the equity curve."""
+    r = build_report(run_or_record_id, workspace, out)  # ReportSourceError is a ValueError: cli_errors renders it
+    if json_out:
+        print_json(r.as_json())
+        return
+    console.print(f"tearsheet of {r.source_kind} {r.source_id}")
+    console.print(f"  html: {r.html}")
+    console.print(f"  png:  {r.png}")
+
+
+app = report

@@ -1,0 +1,131 @@
+"""The tearsheet's plotly figures, as plain JSON-able dicts (the page calls `Plotly.newPlot` on them).
+
+Only SVG traces are used (no WebGL), so the page renders in any browser, including headless ones without
+a GPU. Times are written as UTC strings `YYYY-MM-DD HH:MM:SS`, so the output is byte-stable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from auraquant.cta.report import theme
+from auraquant.cta.report.model import MonteCarloFan, TearsheetData
+from auraquant.cta.report.transforms import display_indices, drawdown
+
+_MAX_LABELLED_WINDOWS = 12
+
+
+def _t(ts: Any) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _style(fig: go.Figure, height: int) -> dict[str, Any]:
+    axis = {"gridcolor": theme.GRID, "zerolinecolor": theme.BORDER, "linecolor": theme.BORDER,
+            "tickfont": {"color": theme.MUTED, "size": 11}, "title": {"font": {"color": theme.MUTED, "size": 12}}}
+    fig.update_xaxes(**axis)
+    fig.update_yaxes(**axis)
+    fig.update_layout(
+        height=height, paper_bgcolor=theme.PANEL, plot_bgcolor=theme.PANEL, template="none",
+        font={"family": theme.FONT, "color": theme.TEXT, "size": 12},
+        margin={"l": 64, "r": 24, "t": 36, "b": 44}, hovermode="x unified",
+        hoverlabel={"bgcolor": theme.BG, "bordercolor": theme.BORDER, "font": {"color": theme.TEXT}},
+        legend={"orientation": "h", "x": 0, "y": 1.08, "bgcolor": "rgba(0,0,0,0)",
+                "font": {"color": theme.MUTED, "size": 11}})
+    return fig.to_plotly_json()
+
+
+def equity_figure(data: TearsheetData) -> dict[str, Any]:
+    """Equity (top, 70%) and drawdown (bottom) on one time axis; OOS windows as shaded bands across both."""
+    nav = np.asarray(data.equity.nav, dtype=np.float64)
+    dd = drawdown(data.equity)
+    idx = display_indices(nav, dd)
+    times = [_t(data.equity.times[i]) for i in idx]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.7, 0.3])
+    fig.add_trace(go.Scatter(x=times, y=nav[idx].tolist(), name="NAV", mode="lines",
+                             line={"color": theme.EQUITY, "width": 1.8},
+                             hovertemplate="%{y:,.2f}<extra>NAV</extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=times, y=(dd[idx] * 100).tolist(), name="drawdown", mode="lines",
+                             line={"color": theme.DRAWDOWN, "width": 1.2}, fill="tozeroy",
+                             fillcolor="rgba(248, 81, 73, 0.25)",
+                             hovertemplate="%{y:.2f}%<extra>drawdown</extra>"), row=2, col=1)
+    if data.equity.initial is not None:
+        fig.add_hline(y=data.equity.initial, line={"color": theme.MUTED, "width": 1, "dash": "dot"}, row=1, col=1)
+    label = len(data.oos_windows) <= _MAX_LABELLED_WINDOWS
+    for k, w in enumerate(data.oos_windows):
+        # Alternating tint plus an edge line at each start keeps adjacent windows distinguishable.
+        fig.add_vrect(x0=_t(w.start), x1=_t(w.end), fillcolor=theme.OOS_FILL if k % 2 == 0 else theme.OOS_FILL_ALT,
+                      line_width=0, layer="below", row="all", col=1)
+        fig.add_vline(x=_t(w.start), line={"color": theme.OOS_LINE, "width": 1, "dash": "dot"}, layer="below",
+                      row="all", col=1)
+        if label and w.label:
+            fig.add_annotation(x=_t(w.start), y=1.0, xref="x", yref="paper", text=w.label, showarrow=False,
+                               xanchor="left", yanchor="top", xshift=3, yshift=-2 - 12 * (k % 2),
+                               font={"size": 10, "color": theme.OOS_EDGE})
+    if data.oos_windows:
+        # A legend entry for the bands (shapes have none).
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="out-of-sample window",
+                                 marker={"symbol": "square", "size": 12, "color": theme.OOS_EDGE, "opacity": 0.5},
+                                 hoverinfo="skip"), row=1, col=1)
+    fig.update_yaxes(title_text="NAV", row=1, col=1)
+    fig.update_yaxes(title_text="drawdown %", row=2, col=1)
+    return _style(fig, 540)
+
+
+def trades_figure(data: TearsheetData) -> dict[str, Any]:
+    """Histogram of trade returns (winners / losers, shared bins) and trade counts by exit reason."""
+    rets = np.asarray([t.ret for t in data.trades], dtype=np.float64) * 100
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.14)
+    lo, hi = (float(rets.min()), float(rets.max())) if rets.size else (-1.0, 1.0)
+    size = max((hi - lo) / 40, 1e-6)
+    bins = {"start": lo, "end": hi + size, "size": size}
+    for name, mask, color in (("winners", rets > 0, theme.GAIN), ("losers", rets <= 0, theme.LOSS)):
+        fig.add_trace(go.Histogram(x=rets[mask].tolist(), name=name, xbins=bins, autobinx=False,
+                                   marker={"color": color, "line": {"color": theme.PANEL, "width": 0.5}},
+                                   opacity=0.85, hovertemplate="%{x}%: %{y} trades<extra></extra>"), row=1, col=1)
+    reasons = sorted(Counter(t.exit_reason for t in data.trades).items(), key=lambda kv: (-kv[1], kv[0]))
+    fig.add_trace(go.Bar(x=[c for _, c in reasons], y=[r for r, _ in reasons], orientation="h", showlegend=False,
+                         width=0.6, marker={"color": "rgba(88, 166, 255, 0.75)"},
+                         hovertemplate="%{y}: %{x} trades<extra></extra>"), row=1, col=2)
+    fig.update_layout(barmode="overlay", bargap=0.04)
+    fig.update_xaxes(title_text="return per trade (%)", row=1, col=1)
+    fig.update_xaxes(title_text="trades by exit reason", row=1, col=2)
+    fig.update_yaxes(title_text="trades", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=2)
+    return _style(fig, 340)
+
+
+def _band_pairs(fan: MonteCarloFan) -> list[tuple[float, float]]:
+    qs = sorted(fan.quantiles)
+    return [(q, 1.0 - q) for q in qs if q < 0.5 and any(abs(p - (1.0 - q)) < 1e-12 for p in qs)]
+
+
+def montecarlo_figure(fan: MonteCarloFan) -> dict[str, Any]:
+    """Bands between symmetric quantile pairs (outermost lightest), the median and the observed path."""
+    x = [_t(v) for v in fan.x] if fan.x and not isinstance(fan.x[0], int) else list(fan.x)
+    qs = sorted(fan.quantiles)
+    fig = go.Figure()
+    pairs = _band_pairs(fan)
+    for k, (lo, hi) in enumerate(pairs):
+        upper = next(p for p in qs if abs(p - hi) < 1e-12)
+        color = theme.MC_OUTER if k == 0 and len(pairs) > 1 else theme.MC_INNER
+        fig.add_trace(go.Scatter(x=x, y=fan.quantiles[lo], mode="lines", line={"width": 0}, showlegend=False,
+                                 hovertemplate=f"p{lo * 100:g}: %{{y:.3f}}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=x, y=fan.quantiles[upper], mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor=color, name=f"p{lo * 100:g}-p{upper * 100:g}",
+                                 hovertemplate=f"p{upper * 100:g}: %{{y:.3f}}<extra></extra>"))
+    median = next((q for q in qs if abs(q - 0.5) < 1e-12), None)
+    if median is not None:
+        fig.add_trace(go.Scatter(x=x, y=fan.quantiles[median], mode="lines", name="median",
+                                 line={"color": theme.MC_MEDIAN, "width": 2}))
+    if fan.observed is not None:
+        fig.add_trace(go.Scatter(x=x, y=fan.observed, mode="lines", name="observed",
+                                 line={"color": theme.OBSERVED, "width": 1.6, "dash": "dot"}))
+    fig.add_hline(y=1.0, line={"color": theme.MUTED, "width": 1, "dash": "dot"})
+    fig.update_xaxes(title_text=fan.x_label)
+    fig.update_yaxes(title_text="equity (start = 1.0)")
+    return _style(fig, 340)

@@ -1,0 +1,163 @@
+"""`TearsheetData`: everything a tearsheet shows, as typed input. The page renders it; it computes nothing.
+
+Every number on the page is either a value given here (metrics are displayed as given) or a presentation
+transform of the given equity curve (drawdown curve, monthly returns table; see
+`auraquant.cta.report.transforms`). Times are timezone-aware UTC; naive datetimes are read as UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+MetricUnit = Literal["return", "pct", "ratio", "count", "money", "bps", "text"]
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+class _Frozen(BaseModel):
+    model_config = {"frozen": True, "extra": "forbid"}
+
+
+class EquityCurve(_Frozen):
+    """NAV at each time (bar close marks), strictly increasing times, at least two points.
+
+    `initial` is the capital before the first mark: drawdowns measure from running max(initial, NAV) and the
+    first month's return from `initial` (as the engine's metrics do). None means the first NAV.
+    """
+
+    times: list[datetime]
+    nav: list[float]
+    initial: float | None = Field(None, gt=0)
+
+    _utc_times = field_validator("times")(lambda v: [_utc(t) for t in v])
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EquityCurve:
+        if len(self.times) != len(self.nav):
+            raise ValueError(f"equity has {len(self.times)} times but {len(self.nav)} NAV values")
+        if len(self.times) < 2:
+            raise ValueError("an equity curve needs at least two points")
+        if any(b <= a for a, b in zip(self.times, self.times[1:], strict=False)):
+            raise ValueError("equity times must be strictly increasing")
+        if not all(math.isfinite(x) for x in self.nav):
+            raise ValueError("equity NAV contains NaN or inf")
+        return self
+
+
+class OOSWindow(_Frozen):
+    """An out-of-sample (target) segment [start, end), shaded on the equity and drawdown charts."""
+
+    start: datetime
+    end: datetime
+    label: str = ""
+
+    _utc_bounds = field_validator("start", "end")(lambda v: _utc(v))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OOSWindow:
+        if self.end <= self.start:
+            raise ValueError(f"OOS window {self.label!r} ends before it starts")
+        return self
+
+
+class Trade(_Frozen):
+    """A closed trade: side +1 long / -1 short, net pnl (quote), `ret` = net pnl / entry notional."""
+
+    entry_time: datetime
+    exit_time: datetime
+    side: Literal[-1, 1]
+    pnl: float
+    ret: float
+    exit_reason: str
+
+    _utc_times = field_validator("entry_time", "exit_time")(lambda v: _utc(v))
+
+
+class MonteCarloFan(_Frozen):
+    """Quantile paths of simulated equity (1.0 = start) over `x` (step index or times), one path per quantile.
+
+    `quantiles` maps a probability in (0, 1) to its path; symmetric pairs (q, 1 - q) are drawn as bands and
+    0.5 as the median line. `observed` is the realised path on the same x, if any.
+    """
+
+    method: str
+    n_sims: int = Field(gt=0)
+    seed: int
+    x: list[int] | list[datetime]
+    x_label: str = "trade #"
+    quantiles: dict[float, list[float]]
+    observed: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _shapes(self) -> MonteCarloFan:
+        n = len(self.x)
+        if n < 2:
+            raise ValueError("a Monte Carlo fan needs at least two steps")
+        for q, path in self.quantiles.items():
+            if not 0.0 < q < 1.0:
+                raise ValueError(f"quantile {q} is not in (0, 1)")
+            if len(path) != n:
+                raise ValueError(f"quantile {q} path has {len(path)} values for {n} steps")
+        if not self.quantiles:
+            raise ValueError("a Monte Carlo fan needs at least one quantile path")
+        if self.observed is not None and len(self.observed) != n:
+            raise ValueError(f"observed path has {len(self.observed)} values for {n} steps")
+        return self
+
+
+class Metric(_Frozen):
+    """A metric as computed elsewhere. `unit` only chooses the display: `return` and `pct` show a fraction as a
+    percentage (0.153 -> 15.30%), `return` also colours it by sign (gains green, losses red)."""
+
+    name: str
+    value: float | int | str | None
+    unit: MetricUnit = "ratio"
+
+
+class TearsheetData(_Frozen):
+    """The complete input of one tearsheet (see the module docstring for what the page may derive)."""
+
+    title: str
+    subtitle: str = ""
+    ids: dict[str, str] = Field(default_factory=dict, description="cited ids, e.g. run / spec / data version")
+    equity: EquityCurve
+    oos_windows: list[OOSWindow] = Field(default_factory=list)
+    trades: list[Trade] = Field(default_factory=list)
+    monte_carlo: MonteCarloFan | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    headline: list[str] = Field(default_factory=list, description="metric names shown as cards on top; "
+                                "empty = the first six metrics")
+    annualization_basis: int | None = None
+    fill_policy: str = ""
+    intrabar_policy: str = ""
+    context: dict[str, str] = Field(default_factory=dict, description="further settings stated on the page")
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics_from_mapping(cls, v: object) -> object:
+        """Also accept an ordered mapping name -> value (unit `ratio`) or name -> (value, unit)."""
+        if isinstance(v, dict):
+            return [{"name": k, "value": x[0], "unit": x[1]} if isinstance(x, tuple)
+                    else {"name": k, "value": x} for k, x in v.items()]
+        return v
+
+    @model_validator(mode="after")
+    def _headline_known(self) -> TearsheetData:
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate metric names: {names}")
+        missing = [h for h in self.headline if h not in names]
+        if missing:
+            raise ValueError(f"headline metrics not in metrics: {missing}")
+        return self
+
+    def headline_metrics(self) -> list[Metric]:
+        by_name = {m.name: m for m in self.metrics}
+        return [by_name[h] for h in self.headline] if self.headline else self.metrics[:6]

@@ -1,0 +1,23 @@
+"""The tearsheet's palette, shared by the HTML page, its plotly figures and the matplotlib PNG."""
+
+from __future__ import annotations
+
+BG = "#0d1117"
+PANEL = "#161b22"
+BORDER = "#30363d"
+GRID = "#21262d"
+TEXT = "#e6edf3"
+MUTED = "#8b949e"
+EQUITY = "#58a6ff"
+DRAWDOWN = "#f85149"
+GAIN = "#3fb950"
+LOSS = "#f85149"
+OOS_FILL = "rgba(210, 153, 34, 0.13)"
+OOS_FILL_ALT = "rgba(210, 153, 34, 0.07)"
+OOS_LINE = "rgba(210, 153, 34, 0.55)"
+OOS_EDGE = "#d29922"
+MC_OUTER = "rgba(88, 166, 255, 0.14)"
+MC_INNER = "rgba(88, 166, 255, 0.30)"
+MC_MEDIAN = "#58a6ff"
+OBSERVED = "#f0883e"
+FONT = "Inter, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif"

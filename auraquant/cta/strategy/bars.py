@@ -1,0 +1,73 @@
+"""`Bars`: the immutable array view of OHLCV bars that every strategy module and the kernel read.
+
+Semantics: row i is the bar that *opens* at `time_ns[i]` (UTC nanoseconds) and closes at
+`time_ns[i] + bar_ns`. A value a module computes at row i may use rows 0..i only (the bar is closed
+when the decision is made); the look-ahead check in `auraquant.cta.backtest.lookahead` enforces this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("time", "open", "high", "low", "close", "volume")
+_NS_PER_DAY = 86_400_000_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class Bars:
+    """Contiguous float64 OHLCV arrays plus int64 UTC open times (ns) and the nominal bar length."""
+
+    time_ns: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    bar_ns: int
+
+    def __len__(self) -> int:
+        return int(self.close.shape[0])
+
+    def bars_per_day(self) -> float:
+        """Nominal bars per calendar day (24 for 1h bars): the unit converter for annualizing per-bar stats."""
+        return _NS_PER_DAY / self.bar_ns
+
+    def head(self, n: int) -> Bars:
+        """The first `n` bars (a prefix: what a live system would have seen after bar n-1 closed)."""
+        return Bars(self.time_ns[:n], self.open[:n], self.high[:n], self.low[:n], self.close[:n],
+                    self.volume[:n], self.bar_ns)
+
+
+def bars_from_frame(frame: pd.DataFrame) -> Bars:
+    """Validate a bars DataFrame (time tz-aware UTC bar open, open, high, low, close, volume) into `Bars`.
+
+    Raises ValueError on missing columns, a naive or non-UTC time column, non-increasing times, NaN
+    prices or high/low that do not bracket open and close. Rows are never dropped silently.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"bars are missing columns {missing}")
+    if len(frame) < 2:
+        raise ValueError("need at least 2 bars")
+    t = frame["time"]
+    if not isinstance(t.dtype, pd.DatetimeTZDtype) or str(t.dt.tz) != "UTC":
+        raise ValueError("bars.time must be a tz-aware UTC datetime column (bar open time)")
+    time_ns = np.asarray(t.dt.as_unit("ns").array.asi8, dtype=np.int64).copy()
+    diffs = np.diff(time_ns)
+    if np.any(diffs <= 0):
+        raise ValueError(f"bars.time is not strictly increasing at row {int(np.argmax(diffs <= 0)) + 1}")
+    cols = {c: np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64)) for c in REQUIRED_COLUMNS[1:]}
+    prices = np.vstack([cols["open"], cols["high"], cols["low"], cols["close"]])
+    if not np.all(np.isfinite(prices)):
+        raise ValueError("bars contain NaN or infinite prices")
+    bad = (cols["high"] < np.maximum(cols["open"], cols["close"])) | (
+        cols["low"] > np.minimum(cols["open"], cols["close"]))
+    if np.any(bad):
+        raise ValueError(f"high/low do not bracket open/close at row {int(np.argmax(bad))}")
+    # The modal spacing is the nominal bar length; outages (missing bars) only create larger gaps.
+    values, counts = np.unique(diffs, return_counts=True)
+    bar_ns = int(values[np.argmax(counts)])
+    return Bars(time_ns, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], bar_ns)

@@ -1,0 +1,200 @@
+"""Causal indicator kernels shared by the built-in modules (and allowed in agent-written ones).
+
+Every function returns an array aligned with its inputs where value i depends on inputs 0..i only,
+NaN during warm-up. Recursions are seeded with the simple mean of the first `period` values (the
+TA-Lib / pandas-ta convention), so a prefix of the data yields exactly the prefix of the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def ema(x: np.ndarray, period: int) -> np.ndarray:
+    """Exponential moving average, alpha = 2/(period+1), seeded with the SMA of the first `period` values."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    if period < 1 or n < period:
+        return out
+    alpha = 2.0 / (period + 1.0)
+    s = 0.0
+    for i in range(period):
+        s += x[i]
+    v = s / period
+    out[period - 1] = v
+    for i in range(period, n):
+        v = v + alpha * (x[i] - v)
+        out[i] = v
+    return out
+
+
+@njit(cache=True, nogil=True)
+def sma(x: np.ndarray, period: int) -> np.ndarray:
+    """Simple moving average over the last `period` values (recomputed per window: no drift)."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(period - 1, n):
+        s = 0.0
+        for j in range(i - period + 1, i + 1):
+            s += x[j]
+        out[i] = s / period
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rolling_std(x: np.ndarray, period: int) -> np.ndarray:
+    """Sample standard deviation (ddof=1) of the last `period` values; NaN if any of them is NaN.
+
+    O(n): sliding sums of (x - K), where the shift K and the sums are re-anchored exactly every `period`
+    bars (bounding rounding drift and cancellation). Re-anchoring points depend only on the index, so a
+    prefix of the input gives exactly the prefix of the output.
+    """
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    if period < 2 or n < period:
+        return out
+    s = 0.0
+    ss = 0.0
+    nan_count = 0
+    k = 0.0
+    for i in range(period - 1, n):
+        if (i - (period - 1)) % period == 0:
+            k = x[i] if x[i] == x[i] else 0.0
+            s = 0.0
+            ss = 0.0
+            nan_count = 0
+            for j in range(i - period + 1, i + 1):
+                v = x[j]
+                if v == v:
+                    s += v - k
+                    ss += (v - k) * (v - k)
+                else:
+                    nan_count += 1
+        else:
+            v_in = x[i]
+            v_out = x[i - period]
+            if v_in == v_in:
+                s += v_in - k
+                ss += (v_in - k) * (v_in - k)
+            else:
+                nan_count += 1
+            if v_out == v_out:
+                s -= v_out - k
+                ss -= (v_out - k) * (v_out - k)
+            else:
+                nan_count -= 1
+        if nan_count == 0:
+            var = (ss - s * s / period) / (period - 1)
+            out[i] = np.sqrt(var) if var > 0 else 0.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def prior_max(x: np.ndarray, period: int) -> np.ndarray:
+    """Max of the `period` values *before* i (excludes i itself): the classic Donchian upper channel."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(period, n):
+        m = x[i - period]
+        for j in range(i - period + 1, i):
+            if x[j] > m:
+                m = x[j]
+        out[i] = m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def prior_min(x: np.ndarray, period: int) -> np.ndarray:
+    """Min of the `period` values before i (excludes i itself)."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(period, n):
+        m = x[i - period]
+        for j in range(i - period + 1, i):
+            if x[j] < m:
+                m = x[j]
+        out[i] = m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _wilder(x: np.ndarray, period: int, start: int) -> np.ndarray:
+    """Wilder smoothing (RMA) of x from index `start`, seeded with the mean of x[start:start+period]."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    if n < start + period:
+        return out
+    s = 0.0
+    for i in range(start, start + period):
+        s += x[i]
+    v = s / period
+    out[start + period - 1] = v
+    for i in range(start + period, n):
+        v = (v * (period - 1) + x[i]) / period
+        out[i] = v
+    return out
+
+
+@njit(cache=True, nogil=True)
+def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """True range; bar 0 (no previous close) is high - low."""
+    n = close.shape[0]
+    out = np.empty(n)
+    out[0] = high[0] - low[0]
+    for i in range(1, n):
+        out[i] = max(high[i] - low[i], abs(high[i] - close[i - 1]), abs(low[i] - close[i - 1]))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    """Average true range with Wilder smoothing (first value at index period-1)."""
+    return _wilder(true_range(high, low, close), period, 0)
+
+
+@njit(cache=True, nogil=True)
+def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    """Wilder's ADX: RMA of DX, where DX = 100 |+DI - -DI| / (+DI + -DI) (first value at 2*period-1)."""
+    n = close.shape[0]
+    out = np.full(n, np.nan)
+    if n < 2 * period:
+        return out
+    pdm = np.zeros(n)
+    mdm = np.zeros(n)
+    for i in range(1, n):
+        up = high[i] - high[i - 1]
+        dn = low[i - 1] - low[i]
+        if up > dn and up > 0:
+            pdm[i] = up
+        if dn > up and dn > 0:
+            mdm[i] = dn
+    tr = true_range(high, low, close)
+    # +DM/-DM/TR are smoothed from bar 1 (bar 0 has no previous bar).
+    s_tr = _wilder(tr, period, 1)
+    s_p = _wilder(pdm, period, 1)
+    s_m = _wilder(mdm, period, 1)
+    dx = np.full(n, np.nan)
+    for i in range(period, n):
+        if s_tr[i] > 0:
+            pdi = s_p[i] / s_tr[i]
+            mdi = s_m[i] / s_tr[i]
+            den = pdi + mdi
+            dx[i] = 100.0 * abs(pdi - mdi) / den if den > 0 else 0.0
+        else:
+            dx[i] = 0.0
+    sm = _wilder(dx, period, period)
+    for i in range(n):
+        out[i] = sm[i]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def log_returns(close: np.ndarray) -> np.ndarray:
+    """log(close[i] / close[i-1]); NaN at 0."""
+    n = close.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(1, n):
+        out[i] = np.log(close[i] / close[i - 1])
+    return out

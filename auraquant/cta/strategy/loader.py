@@ -1,0 +1,71 @@
+"""Module discovery: built-ins from the `cta_runtime` package, plus an optional extra directory.
+
+A module file `<root>/<kind>/<name>.py` (kind in baselines, filters, executions, risks) defines a
+module-level `MODULE` object implementing the kind's Protocol with `MODULE.name == <name>`.
+The extra directory (a workspace's `cta_runtime/`) is for agent-written modules; validating their
+code (AST allow-list) is the tool surface's job and happens before they reach this loader. A workspace
+holds unmodified copies of the built-ins (made by `auraquant init`): those resolve to the built-in. A
+*modified* file under a built-in's name is refused rather than silently shadowing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from auraquant.cta.strategy.protocols import KIND_PROTOCOL
+
+KINDS = tuple(KIND_PROTOCOL)
+_BUILTIN_ROOT = Path(importlib.import_module("cta_runtime").__file__).resolve().parent  # type: ignore[arg-type]
+_cache: dict[tuple[str, str, str], Any] = {}
+
+
+def _check(kind: str, name: str, obj: Any, origin: str) -> Any:
+    if obj is None:
+        raise ImportError(f"{origin} defines no MODULE object")
+    if not isinstance(obj, KIND_PROTOCOL[kind]):
+        raise TypeError(f"{origin}: MODULE does not implement the {KIND_PROTOCOL[kind].__name__} protocol")
+    if obj.name != name:
+        raise ValueError(f"{origin}: MODULE.name {obj.name!r} != file name {name!r}")
+    return obj
+
+
+def _load_file(kind: str, name: str, path: Path) -> Any:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    key = (kind, name, f"{path}:{digest}")
+    if key not in _cache:
+        spec = importlib.util.spec_from_file_location(f"_aq_ws_{kind}_{name}_{digest}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _cache[key] = _check(kind, name, getattr(mod, "MODULE", None), str(path))
+    return _cache[key]
+
+
+def load_module(kind: str, name: str, extra_dir: Path | str | None = None) -> Any:
+    """The module object `kind/name`: a built-in, or `<extra_dir>/<kind>/<name>.py` (never both)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+    builtin = _BUILTIN_ROOT / kind / f"{name}.py"
+    extra = Path(extra_dir) / kind / f"{name}.py" if extra_dir is not None else None
+    if (extra is not None and extra.is_file() and builtin.is_file() and extra.resolve() != builtin.resolve()
+            and extra.read_bytes() != builtin.read_bytes()):
+        raise ValueError(f"module {kind}/{name} exists both as a built-in and, modified, in {extra_dir}; "
+                         "give the modified module a new name")
+    if builtin.is_file():
+        mod = importlib.import_module(f"cta_runtime.{kind}.{name}")
+        return _check(kind, name, getattr(mod, "MODULE", None), f"cta_runtime.{kind}.{name}")
+    if extra is not None and extra.is_file():
+        return _load_file(kind, name, extra)
+    raise LookupError(f"no module {kind}/{name} (built-ins: {list_modules(kind)})")
+
+
+def list_modules(kind: str, extra_dir: Path | str | None = None) -> list[str]:
+    """Sorted names of the modules of `kind` available built-in and (if given) in `extra_dir`."""
+    roots = [_BUILTIN_ROOT / kind] + ([Path(extra_dir) / kind] if extra_dir is not None else [])
+    names = {p.stem for r in roots if r.is_dir() for p in r.glob("*.py") if not p.stem.startswith("_")}
+    return sorted(names)

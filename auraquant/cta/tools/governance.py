@@ -1,0 +1,241 @@
+"""Governance tools: archive candidates from finished runs, freeze, request (never grant) approval, verify
+signed artifacts, and the research memory and pattern namespaces.
+
+Every call runs inside `governance.actors.agent_session(model_id)`, so the governance layer itself
+refuses any human-only operation (promotion, resolving a request) that a tool might reach; and no tool
+here calls `Archive.approve` or `Archive.reject` at all. Promotion happens only through
+`auraquant approve ID`, run by a person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from aura.tools import ToolFailure, tool
+from auraquant.canonical import canonical_json, sha256_hex
+from auraquant.cta.experiment.holdout import HoldoutAlreadyScored, holdout_scorer
+from auraquant.cta.governance import memory as gmem
+from auraquant.cta.governance.actors import Actor, agent_session
+from auraquant.cta.governance.approval import ApprovalRequest, ApprovalStatus
+from auraquant.cta.governance.approval import approval_request as _request
+from auraquant.cta.governance.approval import approval_status as _status
+from auraquant.cta.governance.archive import Archive, ArchiveVerification, RecordCheck
+from auraquant.cta.governance.errors import GovernanceError, ThresholdsNotMet
+from auraquant.cta.governance.record import ArchiveRecord, GoalThresholds, LifecycleState, Threshold
+from auraquant.cta.tools import modules, state
+from auraquant.cta.tools.deps import Ctx
+from auraquant.cta.tools.experiment import MC_KIND, MonteCarloRecord, run_result
+from auraquant.store import NotFound
+
+CAT = "governance"
+_OOS_METRICS = ("total_return", "ann_return", "sharpe", "sortino", "max_drawdown", "dsr", "trades", "n_days")
+MemoryNamespace = Literal["research", "patterns", "agent_state", "iter_state"]
+_NAMESPACES = {"research": gmem.NS_RESEARCH, "patterns": gmem.NS_PATTERNS, "agent_state": state.AGENT_STATE,
+               "iter_state": state.ITER_STATE}
+
+
+class RecordSummary(BaseModel):
+    record_id: str
+    state: LifecycleState
+    family: str
+    spec_id: str
+    run_id: str | None
+    signed: bool
+    metrics: dict[str, float | None]
+    holdout: dict[str, float | None] | None
+    trial_count: int
+
+
+class RecordDetail(BaseModel):
+    record: dict[str, Any]
+    signed: bool
+    events: list[dict[str, Any]]
+
+
+class PatternResult(BaseModel):
+    record_id: str
+    stored: bool
+    key: str | None
+    reason: str
+
+
+def _archive(ctx: Ctx) -> Archive:
+    return Archive(ctx.deps.workspace.store, ctx.deps.workspace.aura)
+
+
+def _summary(rec: ArchiveRecord, signed: bool) -> RecordSummary:
+    return RecordSummary(record_id=rec.id, state=rec.state, family=rec.family, spec_id=rec.spec_id,
+                         run_id=rec.run_id, signed=signed, metrics=rec.metrics, holdout=rec.holdout,
+                         trial_count=rec.trial_count)
+
+
+def _governed(ctx: Ctx, fn: Any) -> Any:
+    """Run `fn()` as the agent (human-only operations refuse) and turn governance errors into tool errors."""
+    with agent_session(ctx.deps.model_id):
+        try:
+            return fn()
+        except ThresholdsNotMet as exc:
+            raise ToolFailure(str(exc), details={"failures": exc.failures}) from None
+        except NotFound as exc:
+            raise ToolFailure(f"{exc}; archive_list shows the records") from None
+        except (GovernanceError, HoldoutAlreadyScored) as exc:
+            raise ToolFailure(f"{type(exc).__name__}: {exc}") from None
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and v == v and abs(v) != float("inf") else None
+
+
+@tool(category=CAT, timeout_s=60)
+def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+                      goal: dict[str, Threshold] = Field(min_length=1), parents: list[str] | None = None
+                      ) -> RecordSummary:
+    """Archive a finished walk-forward run as a signed candidate, if its OOS metrics meet the goal.
+
+    Everything in the record comes from the store: OOS metrics and DSR of the run, its PBO/SPA and Monte
+    Carlo results (plus any stored with montecarlo_run), trial count, spec and data hashes, module code hashes, the last window's params, and
+    your model id as proposer. `goal` maps metric -> {min, max}, e.g. {"sharpe": {"min": 1.2},
+    "max_drawdown": {"min": -0.15}}. `parents` are earlier record ids this one descends from."""
+    store = ctx.deps.workspace.store
+    run, res = run_result(ctx, run_id)
+    spec = run.spec
+    if run.data.data_version_id is None:
+        raise ToolFailure(f"run {run_id} was made from ad-hoc bars; archive runs over stored data versions")
+    dv = state.data_version(store, run.data.data_version_id)
+    oos = res.oos.model_dump()
+    metrics = {k: _finite(oos.get(k)) for k in _OOS_METRICS}
+    robustness: dict[str, float | None] = {"dsr": _finite(res.oos.dsr),
+                                           "dsr_sharpe_variance": _finite(res.oos.dsr_sharpe_variance)}
+    for key in ("pbo", "spa_consistent_median"):
+        if key in res.robustness:
+            robustness[key] = _finite(res.robustness[key])
+    summaries = {name: res.robustness[name] for name in ("mc_block", "mc_trades") if name in res.robustness}
+    for mc in store.list_objects(MC_KIND, MonteCarloRecord):
+        if mc.source_id == run_id:
+            summaries[f"mc_{mc.method}_{mc.n_sims}_{mc.seed}"] = mc.summary
+    for name, summary in summaries.items():
+        for stat, vals in summary.items():
+            for q in ("ci_low", "median", "ci_high"):
+                robustness[f"{name}_{stat}_{q}"] = _finite(vals[q])
+    code = {}
+    for kind, ref in modules.spec_refs(spec):
+        src = modules.source_of(ctx.deps.runtime_dir, kind, ref.name)
+        if src is None:
+            raise ToolFailure(f"module {kind}/{ref.name} of the run's Spec no longer exists")
+        code[f"{kind}/{ref.name}"] = hashlib.sha256(src.encode("utf-8")).hexdigest()
+    record = ArchiveRecord(
+        spec_id=spec.id, spec_hash=sha256_hex(canonical_json(spec)), data_version_id=dv.id,
+        data_hash=dv.content_hash, run_id=run_id, family=family, code_hashes=code,
+        params=dict(res.windows[-1].params) if res.windows else {}, metrics=metrics, robustness=robustness,
+        trial_count=max(res.total_trials, 1), parents=parents or [], model_id=ctx.deps.model_id,
+        created_at=datetime.now(UTC))
+    goal_t = GoalThresholds(thresholds=goal)
+    stored = _governed(ctx, lambda: _archive(ctx).submit_candidate(record, goal_t, Actor.agent(ctx.deps.model_id)))
+    return _summary(stored, signed=_archive(ctx).get(stored.id).signed)
+
+
+@tool(category=CAT, timeout_s=30)
+def archive_list(ctx: Ctx, state_filter: LifecycleState | None = None) -> list[RecordSummary]:
+    """Archived records (optionally in one lifecycle state), oldest first, with OOS and holdout metrics."""
+    return [_summary(s.record, s.signed) for s in _archive(ctx).list_records(state_filter)]
+
+
+@tool(category=CAT, timeout_s=30)
+def archive_show(ctx: Ctx, record_id: str) -> RecordDetail:
+    """One archived record in full, whether it is signed, and its hash-chained lifecycle events."""
+    arch = _archive(ctx)
+    stored = _governed(ctx, lambda: arch.get(record_id))
+    events = [{"seq": e.seq, "type": e.event_type, "from": e.from_state, "to": e.to_state, "actor": e.actor,
+               "at": e.at, "signed": e.signature is not None} for e in arch.events(record_id)]
+    return RecordDetail(record=stored.record.model_dump(mode="json"), signed=stored.signed, events=events)
+
+
+@tool(category=CAT, timeout_s=600, exclusive=True)
+def archive_freeze(ctx: Ctx, record_id: str) -> RecordSummary:
+    """Freeze a converged candidate: verify its signature (fail closed), score the sealed holdout once, sign.
+
+    The holdout is scored exactly once, here; its metrics are stored in the record. A frozen record can
+    then be put forward with approval_request."""
+    arch = _archive(ctx)
+    scorer = holdout_scorer(ctx.deps.workspace)
+    frozen = _governed(ctx, lambda: arch.freeze(record_id, scorer, Actor.agent(ctx.deps.model_id)))
+    return _summary(frozen, signed=True)
+
+
+@tool(category=CAT, timeout_s=30)
+def approval_request(ctx: Ctx, record_id: str, reason: str = Field(min_length=10, max_length=2000)
+                     ) -> ApprovalRequest:
+    """Ask a human to promote a frozen record to production. You cannot approve it yourself; a person runs
+    `auraquant approve ID`. Idempotent while a request is pending. State the evidence (cite ids) in `reason`."""
+    arch = _archive(ctx)
+    return _governed(ctx, lambda: _request(arch, record_id, ctx.deps.model_id, reason))
+
+
+@tool(category=CAT, timeout_s=30)
+def approval_status(ctx: Ctx, record_or_request_id: str) -> ApprovalStatus:
+    """Read-only state of a record's approval (by record id or `apr_` request id) and the next step."""
+    arch = _archive(ctx)
+    return _governed(ctx, lambda: _status(arch, record_or_request_id))
+
+
+@tool(category=CAT, timeout_s=60)
+def artifact_verify(ctx: Ctx, record_id: str | None = None) -> RecordCheck | ArchiveVerification:
+    """Verify signed artifacts against the pinned trusted keys only (never a key carried in the artifact):
+    one record, or with no id the whole archive and its hash-chained lifecycle log."""
+    arch = _archive(ctx)
+    if record_id is None:
+        return _governed(ctx, arch.verify_all)
+    return _governed(ctx, lambda: arch.verify(record_id))
+
+
+@tool(category=CAT, timeout_s=10)
+def memory_store(ctx: Ctx, key: str = Field(min_length=1, max_length=200), value: Any = None) -> dict[str, Any]:
+    """Store a research-memory note under `key` (JSON value, replaces an older one): falsified hypotheses,
+    lessons, next directions. Cite stored ids for any number; memory is not evidence by itself."""
+    if value is None:
+        raise ToolFailure("value is required")
+    text = json.dumps(value, default=str)
+    if len(text) > 20_000:
+        raise ToolFailure(f"value is {len(text)} characters; keep notes under 20,000")
+    gmem.remember(ctx.deps.workspace.store, key, value)
+    return {"namespace": gmem.NS_RESEARCH, "key": key, "chars": len(text)}
+
+
+@tool(category=CAT, timeout_s=10)
+def memory_search(ctx: Ctx, query: str = "", namespace: MemoryNamespace = "research",
+                  limit: int = Field(20, ge=1, le=200)) -> list[dict[str, Any]]:
+    """Search a memory namespace (research notes, patterns, saved agent states, iteration states) for
+    entries whose key or JSON value contains every word of `query` (case-insensitive; empty = all)."""
+    words = query.lower().split()
+    out = []
+    for key, body in ctx.deps.workspace.store.memory_list(_NAMESPACES[namespace]).items():
+        hay = (key + " " + json.dumps(body, default=str)).lower()
+        if all(w in hay for w in words):
+            out.append({"key": key, "value": body})
+        if len(out) >= limit:
+            break
+    return out
+
+
+@tool(category=CAT, timeout_s=10)
+def pattern_store(ctx: Ctx, record_id: str) -> PatternResult:
+    """Record a signed archive record as a `profitable-<family>` pattern. Accepted only when the engine's
+    stored OOS Sharpe of that record is above 1.5; you cannot write a pattern by assertion."""
+    arch = _archive(ctx)
+    stored = _governed(ctx, lambda: arch.get(record_id))
+    if not stored.signed:
+        return PatternResult(record_id=record_id, stored=False, key=None, reason="record is unsigned")
+    key = gmem.record_pattern(ctx.deps.workspace.store, stored.record)
+    sharpe = stored.record.metrics.get("sharpe")
+    reason = (f"stored sharpe {sharpe} > {gmem.PROFITABLE_SHARPE}" if key else
+              f"stored sharpe {sharpe} is not above {gmem.PROFITABLE_SHARPE}")
+    return PatternResult(record_id=record_id, stored=key is not None, key=key, reason=reason)
+
+
+TOOLS = [archive_candidate, archive_list, archive_show, archive_freeze, approval_request, approval_status,
+         artifact_verify, memory_store, memory_search, pattern_store]

@@ -1,0 +1,206 @@
+"""Strategy modules as the tool surface sees them: the catalog (built-in vs. workspace), loading, the full
+validation pipeline for agent-written code, and the module directory handed to the engine.
+
+Validation of a candidate source, in order (each stage only runs if the previous passed):
+1. the static code guard (`codeguard.check_source`), and the name must not be a built-in's;
+2. loading it from a private staging directory (the loader checks the Protocol and `MODULE.name`);
+3. the output contract on sample bars (shapes, dtypes, values in {-1, 0, 1} for baselines);
+4. the engine's look-ahead check (`backtest.lookahead.check_module`) on the same sample bars.
+Only a source that passes all four is written to `<workspace>/cta_runtime/<kind>/<name>.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+import cta_runtime
+from auraquant.cta.backtest.lookahead import check_module
+from auraquant.cta.data import synthetic
+from auraquant.cta.strategy.bars import Bars, bars_from_frame
+from auraquant.cta.strategy.loader import list_modules, load_module
+from auraquant.cta.strategy.protocols import KernelPart, resolve_params
+from auraquant.cta.strategy.spec import Spec
+from auraquant.cta.tools.codeguard import KINDS, Violation, check_source, write_module
+
+_BUILTIN_ROOT = Path(cta_runtime.__file__).resolve().parent  # type: ignore[arg-type]
+SAMPLE_BARS = 720  # a month of hourly bars: enough warm-up for typical lookbacks, fast to recompute
+SPEC_FIELDS = (("baseline", "baselines"), ("filters", "filters"), ("execution", "executions"), ("risk", "risks"))
+
+
+class ModuleValidation(BaseModel):
+    """Verdict on one module source. `stage` is the last stage reached (guard, load, contract, lookahead, ok)."""
+
+    kind: str
+    name: str
+    ok: bool
+    stage: str
+    violations: list[Violation]
+    lookahead: str | None = None
+    params: dict[str, dict[str, Any]] = {}
+    code_hash: str | None = None
+    path: str | None = None
+
+
+@cache
+def sample_bars() -> Bars:
+    """Deterministic sample bars for validation (synthetic, seeded; never research data)."""
+    return bars_from_frame(synthetic.generate(SAMPLE_BARS, seed=11, timeframe="1h", start="2024-01-01"))
+
+
+def builtin_names(kind: str) -> list[str]:
+    return list_modules(kind)
+
+
+def origin(runtime: Path, kind: str, name: str) -> str:
+    """`builtin`, `workspace` (agent-written), `conflict` (edited copy of a built-in) or `missing`."""
+    ws_file = runtime / kind / f"{name}.py"
+    if name in builtin_names(kind):
+        if ws_file.is_file() and ws_file.read_bytes() != (_BUILTIN_ROOT / kind / f"{name}.py").read_bytes():
+            return "conflict"
+        return "builtin"
+    return "workspace" if ws_file.is_file() else "missing"
+
+
+def source_of(runtime: Path, kind: str, name: str) -> str | None:
+    """The code Specs run for `kind/name` (the built-in's, or the workspace file's), None when missing."""
+    where = origin(runtime, kind, name)
+    if where == "missing":
+        return None
+    path = _BUILTIN_ROOT / kind / f"{name}.py" if where == "builtin" else runtime / kind / f"{name}.py"
+    return path.read_text(encoding="utf-8")
+
+
+def load(runtime: Path, kind: str, name: str) -> Any:
+    """The module object; a workspace module is guard-checked before its code is executed."""
+    where = origin(runtime, kind, name)
+    if where == "builtin":
+        return load_module(kind, name)
+    if where == "missing":
+        raise LookupError(f"no module {kind}/{name}; module_list shows what exists")
+    if where == "conflict":
+        raise ValueError(f"{kind}/{name}.py in the workspace differs from the built-in of that name; rename it")
+    src = (runtime / kind / f"{name}.py").read_text(encoding="utf-8")
+    report = check_source(src, kind, name)
+    if not report.ok:
+        raise ValueError(f"{kind}/{name} fails validation: {report.violations[0].message}")
+    return load_module(kind, name, runtime)
+
+
+def describe_params(mod: Any) -> dict[str, dict[str, Any]]:
+    return {k: {"default": p.default, "kind": p.kind, "low": p.low, "high": p.high, "doc": p.doc}
+            for k, p in mod.params.items()}
+
+
+def _contract(kind: str, mod: Any, bars: Bars) -> str | None:
+    """Output contract of one call on sample bars (None when it holds)."""
+    n = len(bars)
+    p = resolve_params(mod.name, mod.params, {})
+    if kind == "baselines":
+        out = np.asarray(mod.candidates(bars, p))
+        if out.shape != (n,):
+            return f"candidates() returned shape {out.shape}, expected ({n},)"
+        if not np.isin(out, (-1, 0, 1)).all():
+            return "candidates() must only contain -1, 0, +1 (NaN warm-up must become 0)"
+    elif kind == "filters":
+        if not isinstance(getattr(mod, "reject_reason", None), str):
+            return "a filter needs a string reject_reason"
+        res = mod.allow(bars, p)
+        if not (isinstance(res, tuple) and len(res) == 2):
+            return "allow() must return (allow_long, allow_short)"
+        for side, arr in zip(("allow_long", "allow_short"), res, strict=True):
+            a = np.asarray(arr)
+            if a.shape != (n,) or a.dtype != np.bool_:
+                return f"{side} must be a bool array of shape ({n},), got {a.dtype} {a.shape}"
+    else:
+        part = mod.configure(bars, p)
+        if not isinstance(part, KernelPart):
+            return "configure() must return a KernelPart"
+        for k, s in part.series.items():
+            if np.asarray(s).shape != (n,):
+                return f"series {k!r} must have shape ({n},)"
+    return None
+
+
+def validate_source(runtime: Path, kind: str, name: str, source: str, *, allow_builtin: bool = False
+                    ) -> ModuleValidation:
+    """Run the four validation stages on `source` as the future `<kind>/<name>.py` (nothing is written)."""
+    guard = check_source(source, kind, name)
+    base = {"kind": kind, "name": name}
+    if not guard.ok:
+        return ModuleValidation(**base, ok=False, stage="guard", violations=guard.violations)
+    if not allow_builtin and name in builtin_names(kind):
+        return ModuleValidation(**base, ok=False, stage="guard", violations=[Violation(
+            line=0, rule="name", message=f"{kind}/{name} is a built-in module; choose another name")])
+    with tempfile.TemporaryDirectory(prefix="aq_stage_") as tmp:
+        staged = write_module(Path(tmp), kind, name, source)
+        try:
+            mod = load_module(kind, name, staged.parent.parent)
+        except Exception as exc:  # the agent's code raised while importing: report it, do not crash
+            return ModuleValidation(**base, ok=False, stage="load", violations=[Violation(
+                line=0, rule="load", message=f"{type(exc).__name__}: {exc}")])
+        bars = sample_bars()
+        try:
+            problem = _contract(kind, mod, bars)
+        except Exception as exc:
+            problem = f"raised {type(exc).__name__}: {exc}"
+        if problem:
+            return ModuleValidation(**base, ok=False, stage="contract", params=describe_params(mod),
+                                    violations=[Violation(line=0, rule="contract", message=problem)])
+        try:
+            finding = check_module(kind, mod, bars)
+        except Exception as exc:
+            return ModuleValidation(**base, ok=False, stage="lookahead", params=describe_params(mod),
+                                    violations=[Violation(line=0, rule="lookahead",
+                                                          message=f"raised {type(exc).__name__}: {exc}")])
+    code_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    if not finding.ok:
+        return ModuleValidation(**base, ok=False, stage="lookahead", lookahead=finding.describe(),
+                                params=describe_params(mod), code_hash=code_hash, violations=[Violation(
+                                    line=0, rule="lookahead", message=finding.describe())])
+    return ModuleValidation(**base, ok=True, stage="ok", violations=[], lookahead=finding.describe(),
+                            params=describe_params(mod), code_hash=code_hash)
+
+
+def spec_refs(spec: Spec) -> list[tuple[str, Any]]:
+    """(kind, ModuleRef) of every module a Spec uses."""
+    out: list[tuple[str, Any]] = []
+    for field, kind in SPEC_FIELDS:
+        refs = getattr(spec, field)
+        out.extend((kind, r) for r in (refs if isinstance(refs, list) else [refs]))
+    return out
+
+
+def engine_modules_dir(runtime: Path, aura_dir: Path, spec: Spec) -> Path | None:
+    """The `extra_dir` to hand the engine for `spec`: None when it uses built-ins only; otherwise a view
+    directory of symlinks to exactly the workspace modules it uses.
+
+    Why a view: `init` copies the built-ins into the workspace's cta_runtime/, and the loader refuses a
+    name present both as a built-in and in the extra directory, so the workspace directory itself cannot
+    be passed while those copies exist. The view holds only agent-written modules (no copies of code)."""
+    agent = sorted({(k, r.name) for k, r in spec_refs(spec) if origin(runtime, k, r.name) == "workspace"})
+    if not agent:
+        return None
+    key = hashlib.sha256(repr([(k, n, str(runtime)) for k, n in agent]).encode()).hexdigest()[:16]
+    view = aura_dir / "cache" / "module_view" / key
+    for kind, name in agent:
+        link = view / kind / f"{name}.py"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to((runtime / kind / f"{name}.py").resolve())
+    return view
+
+
+def catalog(runtime: Path, kind: str | None = None) -> list[tuple[str, str, str]]:
+    """(kind, name, origin) of every module available to Specs in this workspace."""
+    out = []
+    for k in KINDS if kind is None else (kind,):
+        for name in list_modules(k, runtime):
+            out.append((k, name, origin(runtime, k, name)))
+    return out

@@ -1,0 +1,29 @@
+"""The full CTA tool surface as one `ToolRegistry`: every tool group plus the progressive-disclosure meta
+tools (`list_tools`, `tool_reference`). Tools get the workspace from `ctx.deps` (a `ResearchDeps`), so one
+registry serves any workspace; build contexts with `research_context`."""
+
+from __future__ import annotations
+
+from aura.tools import Tool, ToolRegistry, disclosure_tools
+from auraquant.cta.tools import data, experiment, governance, lifecycle, strategy
+
+#: Tool groups in research-phase order (the registry's categories).
+GROUPS: dict[str, list[Tool]] = {
+    "data": data.TOOLS,
+    "strategy": strategy.TOOLS,
+    "experiment": experiment.TOOLS,
+    "governance": governance.TOOLS,
+    "lifecycle": lifecycle.TOOLS,
+}
+
+
+def all_tools() -> list[Tool]:
+    """Every CTA tool, grouped in phase order (data, strategy, experiment, governance, lifecycle)."""
+    return [t for group in GROUPS.values() for t in group]
+
+
+def build_registry() -> ToolRegistry:
+    """A registry with every CTA tool and the `list_tools` / `tool_reference` meta tools."""
+    reg = ToolRegistry(all_tools())
+    reg.register(*disclosure_tools(reg))
+    return reg

@@ -1,0 +1,88 @@
+"""Where the tool surface keeps its research objects in the workspace store (kinds and namespaces), and the
+small typed lookups every tool group shares. One owner for these names: tools never spell them inline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from aura.tools import ToolFailure
+from auraquant.cta.data.models import DataSlice, DataVersion
+from auraquant.cta.strategy.spec import Spec
+from auraquant.store import NotFound, Store
+
+SPEC = "spec"
+REPORT = "report"
+BACKTEST = "backtest"
+#: memory namespaces
+SPEC_DATA = "spec_data"  # spec id -> the qualified data version it was written for
+AGENT_STATE = "agent_state"
+ITER_STATE = "iter_state"
+RESEARCH_MEMORY = "research"
+PATTERNS = "patterns"
+
+
+def data_version(store: Store, dv_id: str) -> DataVersion:
+    try:
+        return store.get_data_version(dv_id)
+    except NotFound:
+        raise ToolFailure(f"no data version {dv_id!r}; call data_version_list to see what exists") from None
+
+
+def data_slice(store: Store, ds_id: str) -> DataSlice:
+    try:
+        return store.get_data_slice(ds_id)
+    except NotFound:
+        raise ToolFailure(f"no data slice {ds_id!r}; call data_slice_list or data_slice_create") from None
+
+
+def spec(store: Store, spec_id: str) -> Spec:
+    try:
+        return store.get_object(SPEC, spec_id, Spec)
+    except NotFound:
+        raise ToolFailure(f"no persisted Spec {spec_id!r}; call spec_put first (spec_list shows stored ones)") \
+            from None
+
+
+def has_spec(store: Store, spec_id: str) -> bool:
+    try:
+        store.get_object(SPEC, spec_id, Spec)
+    except NotFound:
+        return False
+    return True
+
+
+def spec_data_version(store: Store, spec_id: str) -> str | None:
+    body: Any = store.memory_get(SPEC_DATA, spec_id)
+    return body["data_version_id"] if body else None
+
+
+def holdout_start(store: Store, dv_id: str) -> pd.Timestamp | None:
+    """Start of the earliest holdout slice declared on `dv_id` (None when there is none).
+
+    Everything from there on is sealed: search, backtests and selection never read it."""
+    starts = [pd.Timestamp(s.start) for s in store.list_data_slices(dv_id) if s.role == "holdout"]
+    return min(starts) if starts else None
+
+
+def utc(ts: datetime | str | None) -> pd.Timestamp | None:
+    if ts is None:
+        return None
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def research_bars(store: Store, dv_id: str, start: datetime | str | None = None,
+                  end: datetime | str | None = None) -> pd.DataFrame:
+    """Bars of `dv_id` in `[start, end)`, never reaching into the sealed holdout (the end is clipped to it;
+    callers that must refuse instead use the `holdout_untouched` pre-flight)."""
+    sealed = holdout_start(store, dv_id)
+    stop = utc(end)
+    if sealed is not None and (stop is None or stop > sealed):
+        stop = sealed
+    bars = store.load_bars(dv_id, utc(start), stop)
+    if len(bars) < 2:
+        raise ToolFailure(f"fewer than 2 bars of {dv_id} in [{start}, {stop}); widen the range")
+    return bars

@@ -1,0 +1,74 @@
+"""`auraquant backtest` end to end through typer's runner, on a CSV and a Spec file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from typer.testing import CliRunner
+
+from auraquant.cta.backtest.cli import register
+from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.strategy.spec import Spec
+from tests.support.random_specs import random_bars
+
+root = typer.Typer()
+register(root)
+
+
+@root.command()
+def _noop() -> None:  # a second command keeps `backtest` a sub-command, as in auraquant/cli.py
+    pass
+
+
+def test_flags_mode_json_and_artifacts(tmp_path: Path) -> None:
+    frame = random_bars(np.random.default_rng(4), 600)
+    csv = tmp_path / "bars.csv"
+    frame.to_csv(csv, index=False)
+    args = ["backtest", "--data", str(csv), "--baseline", "ema_cross", "--execution", "fixed_sltp",
+            "--param", "baseline.fast=4", "--param", "baseline.slow=15", "--param", "execution.fixed_sltp.sl_pct=0.01",
+            "--commission-bps", "5", "--out", str(tmp_path / "arts"), "--json"]
+    res = CliRunner().invoke(root, args)
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 4, "slow": 15}},
+                execution=[{"name": "fixed_sltp", "params": {"sl_pct": 0.01}}], engine={"commission_bps": 5})
+    expected = run_backtest(frame, spec).report
+    assert body["spec_id"] == spec.id and body["sharpe"] == expected.sharpe and body["trades"] == expected.trades
+    out = Path(body["artifacts"])
+    assert {p.name for p in out.iterdir()} >= {"report.json", "trades.parquet", "equity.parquet", "spec.json",
+                                               "manifest.json"}
+    assert json.loads((out / "report.json").read_text())["id"] == expected.id
+
+
+def test_spec_file_mode_rich_output_and_errors(tmp_path: Path) -> None:
+    frame = random_bars(np.random.default_rng(5), 400)
+    data = tmp_path / "bars.parquet"
+    frame.to_parquet(data)
+    spec = Spec(baseline={"name": "donchian_breakout", "params": {"period": 10}},
+                execution=[{"name": "trailing_pct", "params": {"pct": 0.02}}], engine={"fill": "same_close"})
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(spec.model_dump_json())
+    res = CliRunner().invoke(root, ["backtest", str(spec_file), "--data", str(data), "--no-artifacts"])
+    assert res.exit_code == 0, res.output
+    assert "sharpe" in res.output and "OPTIMISTIC" in res.output
+    bad = CliRunner().invoke(root, ["backtest", "--data", str(data), "--baseline", "nope"])
+    assert bad.exit_code == 2 and "no module" in bad.output
+
+
+def test_data_version_from_a_workspace(workspace, tmp_path: Path) -> None:
+    from auraquant.cta.data.service import synth
+
+    dv, _ = synth(workspace.store, n=800, seed=3)
+    args = ["backtest", "--data-version", dv.id, "--workspace", str(workspace.root), "--baseline", "ema_cross",
+            "--param", "baseline.fast=5", "--param", "baseline.slow=20", "--json"]
+    res = CliRunner().invoke(root, args)
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    expected = run_backtest(workspace.store.load_bars(dv.id),
+                            Spec(baseline={"name": "ema_cross", "params": {"fast": 5, "slow": 20}})).report
+    assert body["id"] == expected.id and body["bars"] == 800
+    # artifacts land in the workspace; the workspace's copies of the built-ins resolve to the built-ins
+    assert Path(body["artifacts"]).is_relative_to(workspace.artifacts)
