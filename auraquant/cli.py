@@ -9,6 +9,8 @@ import typer
 
 from auraquant.console import cli_errors, console, print_json, table
 from auraquant.cta.backtest.cli import register as register_backtest
+from auraquant.cta.cloud.cli import app as cloud_app
+from auraquant.cta.cloud.cli import job_app
 from auraquant.cta.data.cli import app as data_app
 from auraquant.cta.data.cli import show_quality
 from auraquant.cta.experiment.cli import app as experiment_app
@@ -25,6 +27,8 @@ register_backtest(app)  # backtest
 app.command("report")(report)
 app.add_typer(experiment_app, name="experiment")
 register_governance(app)  # archive …, keys …, approve, reject
+app.add_typer(cloud_app, name="cloud")
+app.add_typer(job_app, name="job")
 
 
 @app.command()

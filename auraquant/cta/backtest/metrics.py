@@ -156,3 +156,27 @@ def build_report(vec: np.ndarray, **context: object) -> Report:
 
 EvalReport = Report
 """DESIGN.md's name for the same model."""
+
+RETURN_METRICS = ("total_return", "ann_return", "ann_volatility", "sharpe", "sortino", "calmar", "max_drawdown",
+                  "var_95", "cvar_95", "daily_mean", "daily_std", "skew", "kurtosis", "n_days", "years", "final_nav")
+
+
+def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) -> dict[str, float]:
+    """The return metrics of this module's definitions for any NAV curve sampled at bar closes (e.g. a
+    stitched out-of-sample curve), computed by the same compiled code as a backtest's. `times` are the bars'
+    open times (UTC); trade-based metrics are not defined for a bare curve and are not returned."""
+    from auraquant.cta.backtest.kernel import _finalize
+
+    nav = np.asarray(nav, dtype=np.float64)
+    if nav.size == 0:
+        raise ValueError("nav_metrics needs at least one bar")
+    day = np.asarray(times, dtype="datetime64[ns]").astype("datetime64[D]")
+    last_of_day = np.flatnonzero(np.append(day[1:] != day[:-1], True))
+    closes = nav[last_of_day]
+    daily = closes / np.concatenate([[initial], closes[:-1]]) - 1.0
+    peak = np.maximum.accumulate(np.concatenate([[initial], nav]))[1:]
+    mdd = float(np.min(nav / peak - 1.0))
+    m = np.full(len(METRIC_NAMES), np.nan)
+    _finalize(m, daily, daily.size, float(initial), float(nav[-1]), float(basis), mdd, 0, 0.0, 0.0, 0.0, 0.0,
+              0.0, 0, nav.size, 0.0, float(nav.sum()), 0.0)
+    return {name: float(m[M[name]]) for name in RETURN_METRICS}

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from auraquant.cta.backtest.metrics import nav_metrics
 from auraquant.cta.experiment.deflated import deflate
 from auraquant.cta.experiment.models import OOSSummary
 
@@ -52,25 +52,16 @@ def _finite(x: float) -> float | None:
 
 def summarize(stitched: pd.DataFrame, initial_capital: float, basis: int, trades: int,
               trial_daily_sharpes: np.ndarray, n_trials: int) -> OOSSummary:
+    m = nav_metrics(stitched["time"], stitched["equity"].to_numpy(), initial_capital, basis)
     d = daily_returns(stitched, initial_capital).to_numpy()
-    nav = stitched["equity"].to_numpy()
-    total = float(nav[-1] / initial_capital - 1.0)
-    years = d.size / basis
-    ann = (1.0 + total) ** (1.0 / years) - 1.0 if total > -1 else -1.0
-    sd = float(d.std(ddof=1)) if d.size > 1 else math.nan
-    mean = float(d.mean())
-    downside = math.sqrt(float(np.mean(np.minimum(d, 0.0) ** 2)))
-    peak = np.maximum.accumulate(np.concatenate([[initial_capital], nav]))
-    mdd = float(np.min(np.concatenate([[initial_capital], nav]) / peak - 1.0))
-    skew = float(stats.skew(d)) if sd > 0 else math.nan
-    kurt = float(stats.kurtosis(d, fisher=False)) if sd > 0 else math.nan
+    mean, sd = m["daily_mean"], m["daily_std"]
     dsr = var = None
     trial = trial_daily_sharpes[np.isfinite(trial_daily_sharpes)]
     if sd > 0 and trial.size > 1 and d.size > 2:
         var = float(trial.var(ddof=1))
-        dsr = _finite(deflate(mean / sd, n_trials, var, int(d.size), skew, kurt).dsr)
+        dsr = _finite(deflate(mean / sd, n_trials, var, int(d.size), m["skew"], m["kurtosis"]).dsr)
     return OOSSummary(
-        total_return=total, ann_return=_finite(ann), sharpe=_finite(mean / sd * math.sqrt(basis)) if sd > 0 else None,
-        sortino=_finite(mean / downside * math.sqrt(basis)) if downside > 0 else None, max_drawdown=mdd,
-        n_days=int(d.size), daily_mean=mean, daily_std=_finite(sd), skew=_finite(skew), kurtosis=_finite(kurt),
+        total_return=m["total_return"], ann_return=_finite(m["ann_return"]), sharpe=_finite(m["sharpe"]),
+        sortino=_finite(m["sortino"]), max_drawdown=m["max_drawdown"], n_days=int(m["n_days"]), daily_mean=mean,
+        daily_std=_finite(sd), skew=_finite(m["skew"]), kurtosis=_finite(m["kurtosis"]),
         trades=int(trades), dsr=dsr, dsr_n_trials=n_trials if dsr is not None else None, dsr_sharpe_variance=var)

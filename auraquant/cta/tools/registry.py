@@ -7,19 +7,19 @@ from __future__ import annotations
 from aura.tools import Tool, ToolRegistry, disclosure_tools
 from auraquant.cta.tools import data, experiment, governance, lifecycle, strategy
 
-#: Tool groups in research-phase order (the registry's categories).
-GROUPS: dict[str, list[Tool]] = {
-    "data": data.TOOLS,
-    "strategy": strategy.TOOLS,
-    "experiment": experiment.TOOLS,
-    "governance": governance.TOOLS,
-    "lifecycle": lifecycle.TOOLS,
-}
+
+def groups() -> dict[str, list[Tool]]:
+    """Tool groups in research-phase order (the registry's categories)."""
+    # The cloud tools build on this package's deps, so they are imported after it has loaded.
+    from auraquant.cta.cloud import tools as cloud
+
+    return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS,
+            "governance": governance.TOOLS, "lifecycle": lifecycle.TOOLS, "cloud": cloud.TOOLS}
 
 
 def all_tools() -> list[Tool]:
-    """Every CTA tool, grouped in phase order (data, strategy, experiment, governance, lifecycle)."""
-    return [t for group in GROUPS.values() for t in group]
+    """Every CTA tool, grouped in phase order (data, strategy, experiment, governance, lifecycle, cloud)."""
+    return [t for group in groups().values() for t in group]
 
 
 def build_registry() -> ToolRegistry:

@@ -95,13 +95,23 @@ CASES: dict[str, tuple[Args, Args]] = {
     "run_trace_query": (lambda i: {"ok": False}, lambda i: {"session_id": "no-such-session"}),
     "budget_status": (lambda i: {}, lambda i: {"verbose": True}),
     "skill_load": (lambda i: {"name": "cta-data-operator"}, lambda i: {"name": "cta-trading-operator"}),
+    # cloud (estimate/run need a bundle made in the same session: tests/unit/cloud/test_tools.py covers them)
+    "cloud_bundle": (lambda i: {"spec_id": i["spec"], "data_version_id": i["dv"], "param_sets": [{"baseline.fast": 6}]},
+                     lambda i: {"spec_id": "spec_nope", "data_version_id": i["dv"], "param_sets": [{"baseline.fast": 6}]}),
+    "cloud_estimate": (None, lambda i: {"job_id": "job_nope"}),  # type: ignore[dict-item]
+    "cloud_run": (None, lambda i: {"job_id": "job_nope"}),  # type: ignore[dict-item]
+    "cloud_status": (lambda i: {}, lambda i: {"verbose": True}),
+    "cloud_doctor": (None, lambda i: {"clean": True}),  # type: ignore[dict-item]
     # meta
     "list_tools": (lambda i: {"category": "strategy"}, lambda i: {"category": 1}),
     "tool_reference": (lambda i: {"name": "spec_put"}, lambda i: {"name": "nope"}),
 }
 #: valid calls that need a precondition the shared lab does not give (covered by dedicated tests)
 NOT_IN_LAB = {"data_fetch": "needs an exchange emulator: test_data_fetch_tool calls it through the registry",
-              "approval_request": "needs a frozen record: test_governance_tools calls it through the registry"}
+              "approval_request": "needs a frozen record: test_governance_tools calls it through the registry",
+              "cloud_estimate": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
+              "cloud_run": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
+              "cloud_doctor": "needs the Managed Agents emulator: tests/integration/cloud covers orphan listing"}
 
 
 def test_at_least_40_tools_each_with_schema_doc_and_case() -> None:
@@ -109,7 +119,7 @@ def test_at_least_40_tools_each_with_schema_doc_and_case() -> None:
     cta = [t for t in reg.tools() if t.category != "meta"]
     assert len(cta) >= 40
     assert set(reg.names()) == set(CASES), "every tool needs a valid and an invalid case here"
-    assert set(reg.categories()) == {"data", "strategy", "experiment", "governance", "lifecycle", "meta"}
+    assert set(reg.categories()) == {"data", "strategy", "experiment", "governance", "lifecycle", "cloud", "meta"}
     for t in reg.tools():
         assert len(t.doc) > 40 and t.description, t.name
         params = t.schema.parameters

@@ -34,3 +34,21 @@ def test_psr_normal_case_and_dsr_properties() -> None:
     dsr = [deflated_sharpe_ratio(sr, n, 0.0, 3.0, k, 0.001) for k in (2, 10, 100, 1000)]
     assert all(a > b for a, b in zip(dsr, dsr[1:], strict=False))  # more trials -> less confidence
     assert math.isnan(probabilistic_sharpe_ratio(sr, 1, 0.0, 3.0))
+
+
+def test_nav_metrics_reproduce_a_backtests_return_metrics() -> None:
+    """`nav_metrics` (used for stitched OOS curves) and the kernel report share one definition of each metric."""
+    from auraquant.cta.backtest.engine import run_backtest
+    from auraquant.cta.backtest.metrics import RETURN_METRICS, nav_metrics
+    from auraquant.cta.strategy.spec import Spec
+    from tests.support.random_specs import random_bars
+
+    bars = random_bars(np.random.default_rng(5), 3000)
+    spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 5, "slow": 21}},
+                execution=[{"name": "trailing_pct", "params": {"pct": 0.03}}], engine={"commission_bps": 5.0})
+    res = run_backtest(bars, spec)
+    got = nav_metrics(res.equity["time"], res.equity["equity"].to_numpy(), spec.engine.initial_capital, 365)
+    want = res.metrics
+    assert res.report.trades > 5
+    for name in RETURN_METRICS:
+        assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-15, nan_ok=True), name

@@ -1,0 +1,218 @@
+"""Job bundles: a portable, content-hashed description of a heavy job plus the bars it needs.
+
+A bundle is a directory (or an uncompressed tar of one, `<job id>.tar`) holding exactly:
+
+- `job.json`: the `JobSpec` (canonical JSON), whose id is the hash of everything in it;
+- `bars.parquet`: the OHLCV bars (columns time, open, high, low, close, volume).
+
+The bars are bound to the spec by `DataRef.content_hash` (`auraquant.store.bars_content_hash`: a hash of the
+values, not of the Parquet encoding), so a bundle whose data was swapped or edited does not open. Nothing in
+a bundle refers to a workspace: `auraquant job run BUNDLE --out DIR` runs it anywhere the package is installed.
+
+Tars are written deterministically (sorted members, zero mtimes and owners), so the same job always yields
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field, model_validator
+
+from auraquant.canonical import ContentModel, canonical_json
+from auraquant.cta.cloud.errors import BundleError
+from auraquant.cta.strategy.spec import Spec
+from auraquant.store import bars_content_hash
+
+SCHEMA = "auraquant-job/v1"
+JOB_FILE = "job.json"
+BARS_FILE = "bars.parquet"
+BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume"]
+
+JobKind = Literal["sweep", "walkforward"]
+
+
+class EngineVersion(BaseModel):
+    """The software a result was computed with (recorded; reproduction is what decides trust)."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+    auraquant: str
+    numba: str
+    numpy: str
+
+
+def current_engine_version() -> EngineVersion:
+    import numba
+    import numpy
+
+    from auraquant import __version__
+
+    return EngineVersion(auraquant=__version__, numba=numba.__version__, numpy=numpy.__version__)
+
+
+class DataRef(BaseModel):
+    """Which bars the job runs on: the workspace data version (if any) and the hash of the values."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+    data_version_id: str | None = None
+    symbol: str = ""
+    timeframe: str = ""
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bars: int = Field(gt=0)
+    first: str
+    last: str
+
+
+class JobSpec(ContentModel):
+    """A heavy job: `kind` over `spec` and `data`, deterministic given `seed`.
+
+    sweep: every flat parameter dict of `param_sets` (paths as in `auraquant.cta.strategy.spec`) is
+      backtested; `top_k` best by `rank_by` (descending, NaN last, ties by trial index) get full artifacts.
+    walkforward: `search` is the experiment layer's walk-forward config (passed through verbatim).
+    """
+
+    _id_prefix = "job"
+
+    schema_name: str = SCHEMA
+    kind: JobKind
+    spec: Spec
+    data: DataRef
+    param_sets: list[dict[str, int | float]] = Field(default_factory=list)
+    search: dict[str, Any] | None = None
+    seed: int = 0
+    top_k: int = Field(3, ge=1)
+    rank_by: str = "sharpe"
+    engine: EngineVersion
+
+    @model_validator(mode="after")
+    def _kind_inputs(self) -> JobSpec:
+        if self.kind == "sweep" and not self.param_sets:
+            raise ValueError("a sweep job needs at least one parameter set")
+        if self.kind == "walkforward" and not self.search:
+            raise ValueError("a walkforward job needs its `search` config")
+        return self
+
+    @property
+    def size(self) -> int:
+        """Bar-evaluations of the job's main work (bars x parameter sets), the unit of the cost model."""
+        return self.data.bars * max(1, len(self.param_sets))
+
+
+@dataclass
+class Bundle:
+    """An opened, verified bundle: the job and its bars."""
+
+    job: JobSpec
+    bars: pd.DataFrame
+
+
+def _canonical_bars(bars: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise BundleError(f"bars lack columns {missing}")
+    out = bars[BAR_COLUMNS].reset_index(drop=True).copy()
+    out["time"] = pd.to_datetime(out["time"], utc=True)
+    return out
+
+
+def make_job(bars: pd.DataFrame, spec: Spec, *, kind: JobKind = "sweep",
+             param_sets: list[dict[str, int | float]] | None = None, search: dict[str, Any] | None = None,
+             seed: int = 0, top_k: int = 3, rank_by: str = "sharpe", data_version_id: str | None = None,
+             symbol: str = "", timeframe: str = "") -> JobSpec:
+    """A `JobSpec` for `bars` (hashing their values) under the current engine version."""
+    b = _canonical_bars(bars)
+    data = DataRef(data_version_id=data_version_id, symbol=symbol, timeframe=timeframe,
+                   content_hash=bars_content_hash(b), bars=len(b), first=b["time"].iloc[0].isoformat(),
+                   last=b["time"].iloc[-1].isoformat())
+    return JobSpec(kind=kind, spec=spec, data=data, param_sets=list(param_sets or []), search=search,
+                   seed=seed, top_k=top_k, rank_by=rank_by, engine=current_engine_version())
+
+
+def write_bundle(job: JobSpec, bars: pd.DataFrame, out_dir: Path | str, *, tar: bool = True) -> Path:
+    """Write the bundle under `out_dir`: `<job id>.tar` (default) or the directory `<job id>/`. Returns it."""
+    b = _canonical_bars(bars)
+    if bars_content_hash(b) != job.data.content_hash:
+        raise BundleError(f"bars do not match job {job.id}: content hash differs from the job's data ref")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job_bytes = canonical_json(job)
+    buf = io.BytesIO()
+    b.to_parquet(buf, index=False, compression="zstd")
+    members = {JOB_FILE: job_bytes, BARS_FILE: buf.getvalue()}
+    if not tar:
+        d = out_dir / job.id
+        d.mkdir(exist_ok=True)
+        for name, data in members.items():
+            (d / name).write_bytes(data)
+        return d
+    path = out_dir / f"{job.id}.tar"
+    write_tar(path, members)
+    return path
+
+
+def write_tar(path: Path, members: dict[str, bytes]) -> None:
+    """A deterministic uncompressed tar of `members` (name -> bytes), written atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name in sorted(members):
+            info = tarfile.TarInfo(name)
+            info.size = len(members[name])
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(members[name]))
+    tmp.replace(path)
+
+
+def read_members(path: Path | str) -> dict[str, bytes]:
+    """The regular files of a bundle directory or tar (flat: no subdirectories, no links)."""
+    path = Path(path)
+    if path.is_dir():
+        return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+    if not path.is_file():
+        raise BundleError(f"no bundle at {path}")
+    out: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            for m in tf.getmembers():
+                if not m.isfile() or "/" in m.name or m.name.startswith("."):
+                    raise BundleError(f"{path}: unexpected tar member {m.name!r} (bundles are flat files)")
+                fh = tf.extractfile(m)
+                assert fh is not None
+                out[m.name] = fh.read()
+    except tarfile.TarError as e:
+        raise BundleError(f"{path} is neither a bundle directory nor a readable tar: {e}") from e
+    return out
+
+
+def open_bundle(path: Path | str) -> Bundle:
+    """Open and verify a bundle: job.json parses, and the bars hash to the job's `content_hash`."""
+    members = read_members(path)
+    for need in (JOB_FILE, BARS_FILE):
+        if need not in members:
+            raise BundleError(f"{path}: missing {need}")
+    try:
+        job = JobSpec.model_validate(json.loads(members[JOB_FILE]))
+    except ValueError as e:
+        raise BundleError(f"{path}: invalid {JOB_FILE}: {e}") from e
+    bars = pd.read_parquet(io.BytesIO(members[BARS_FILE]))
+    if bars_content_hash(bars) != job.data.content_hash or len(bars) != job.data.bars:
+        raise BundleError(f"{path}: {BARS_FILE} does not match the job's data hash (altered or wrong data)")
+    return Bundle(job=job, bars=bars)
+
+
+def smoke_job(job: JobSpec, bars: pd.DataFrame, *, max_bars: int = 2000) -> tuple[JobSpec, pd.DataFrame]:
+    """A tiny job of the same kind and spec: the first parameter set on the last `max_bars` bars.
+
+    It exercises the whole path (install, data, spec, engine, output files) in seconds, so a bad spec or a
+    broken environment fails before the real batch starts billing.
+    """
+    tail = _canonical_bars(bars).iloc[-max_bars:].reset_index(drop=True)
+    return make_job(tail, job.spec, kind="sweep", param_sets=job.param_sets[:1] or [{}], seed=job.seed,
+                    top_k=1, rank_by=job.rank_by, data_version_id=job.data.data_version_id,
+                    symbol=job.data.symbol, timeframe=job.data.timeframe), tail
+

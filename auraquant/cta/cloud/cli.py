@@ -1,0 +1,289 @@
+"""CLI: `auraquant cloud bundle | estimate | run | status | doctor` (`app`) and `auraquant job run` (`job_app`).
+
+`job run` needs no workspace (it is what a remote container executes). The `cloud` commands work on the
+workspace at `--workspace` (default: the current directory or a parent). Managed Agents commands read the
+API key from ANTHROPIC_API_KEY and the endpoint from `--base-url` / ANTHROPIC_BASE_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from auraquant.console import cli_errors, console, fail, print_json, table
+from auraquant.cta.cloud import cost, tags
+from auraquant.cta.cloud.bundle import open_bundle
+from auraquant.cta.cloud.errors import CloudError, ConfirmationRequired
+from auraquant.workspace import Workspace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Offload heavy jobs: estimate, run, status, doctor.")
+job_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Portable job bundles.")
+
+
+@job_app.callback()
+def _job_group() -> None:
+    """Portable job bundles (a group even with one command, so `job run` keeps its name)."""
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Managed Agents API base URL.")]
+
+
+def _cloud_errors(fn: Any) -> Any:
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from auraquant.cta.governance.errors import GovernanceError
+
+        try:
+            return fn(*args, **kwargs)
+        except (CloudError, GovernanceError) as e:
+            fail(str(e), as_json=bool(kwargs.get("json_out")), kind=type(e).__name__)
+    return cli_errors(wrapper)
+
+
+@job_app.command("run")
+@_cloud_errors
+def job_run(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.")],
+    out: Annotated[Path, typer.Option("--out", help="Result directory (created).")],
+    archive: Annotated[Path | None, typer.Option("--archive", help="Also pack the results into this tar.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Engine threads (default: all cores).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a job bundle anywhere (no workspace); write results with their sha256 in manifest.json."""
+    from auraquant.cta.cloud.runner import run_job
+
+    r = run_job(bundle, out, threads=threads, archive=archive)
+    summary = {"job_id": r.job_id, "out": str(r.out_dir), "files": {n: e["sha256"] for n, e in r.manifest["files"].items()},
+               "top": r.manifest["top"][:1], "elapsed_s": r.manifest["elapsed_s"]}
+    if json_out:
+        print_json(summary)
+        return
+    console.print(f"job {r.job_id}: {len(r.manifest['files'])} result files in {r.out_dir} "
+                  f"({r.manifest['elapsed_s']:.1f}s)")
+
+
+def _estimate(bundle_path: Path, model: str, policy: cost.Policy) -> cost.Estimate:
+    b = open_bundle(bundle_path)
+    return cost.estimate_job(b.job, cost.calibrate(b.job, b.bars), policy=policy, model=model)
+
+
+def _show_estimate(e: cost.Estimate) -> None:
+    console.print(table(f"estimate for {e.job_id}", ["item", "value"], [
+        ("size", f"{e.bars:,} bars x {e.param_sets:,} parameter sets"),
+        ("local run", f"{e.local_s:,.1f} s"), ("container time", f"{e.container_s:,.1f} s"),
+        ("container cost", f"${e.runtime_usd:.4f} (at ${cost.SESSION_HOUR_USD}/session-hour)"),
+        ("tokens", f"{e.input_tokens:,} in + {e.output_tokens:,} out on {e.model} = ${e.tokens_usd:.4f}"),
+        ("total if offloaded", f"${e.total_usd:.4f}"), ("route", e.route),
+        ("needs --yes", "yes" if e.needs_confirmation else "no")]))
+    for r in e.reasons:
+        console.print(f"  {r}")
+
+
+@app.command("bundle")
+@_cloud_errors
+def bundle_cmd(
+    spec_id: Annotated[str, typer.Option("--spec", help="Stored Spec id.")],
+    data_version_id: Annotated[str, typer.Option("--data", help="Stored DataVersion id.")],
+    params: Annotated[Path | None, typer.Option(help="JSON file: a list of flat parameter dicts (sweep).")] = None,
+    walkforward: Annotated[Path | None, typer.Option(help="JSON file: {walk_forward, search} (walk-forward).")] = None,
+    top_k: Annotated[int, typer.Option(help="Trials that get full artifacts and local re-verification.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed (search, audit sampling).")] = 0,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Bundle a stored spec over a stored data version as a portable job (`.aura/artifacts/cloud/bundles/`)."""
+    import json
+
+    from auraquant.cta.cloud.jobs import bundle_from_workspace
+
+    if (params is None) == (walkforward is None):
+        raise CloudError("give exactly one of --params (sweep) or --walkforward")
+    ws = Workspace.open(workspace)
+    if params is not None:
+        path = bundle_from_workspace(ws, spec_id, data_version_id, param_sets=json.loads(params.read_text()),
+                                     top_k=top_k, seed=seed)
+    else:
+        path = bundle_from_workspace(ws, spec_id, data_version_id, kind="walkforward", seed=seed,
+                                     search=json.loads(walkforward.read_text()))  # type: ignore[union-attr]
+    job = open_bundle(path).job
+    if json_out:
+        print_json({"job_id": job.id, "path": str(path), "kind": job.kind, "bars": job.data.bars,
+                    "param_sets": len(job.param_sets)})
+    else:
+        console.print(f"bundle {job.id} ({job.kind}, {job.data.bars:,} bars, {len(job.param_sets)} sets): {path}")
+
+
+@app.command("estimate")
+@_cloud_errors
+def estimate_cmd(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.")],
+    model: Annotated[str, typer.Option(help="Orchestrating model (token prices).")] = cost.DEFAULT_MODEL,
+    json_out: JsonOpt = False,
+) -> None:
+    """Calibrate the engine on this machine and estimate time and cost of a job (nothing is run remotely)."""
+    e = _estimate(bundle, model, cost.Policy())
+    if json_out:
+        print_json(e.model_dump())
+    else:
+        _show_estimate(e)
+
+
+def _client(base_url: str | None) -> Any:
+    import anthropic
+
+    key = os.environ.get("ANTHROPIC_API_KEY")
+    if not key:
+        raise CloudError("the Managed Agents backend needs ANTHROPIC_API_KEY (and Managed Agents beta access); "
+                         "run locally or on Dask instead")
+    return anthropic.Anthropic(api_key=key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL"))
+
+
+def build_wheel(dest: Path) -> Path:
+    """Build the auraquant wheel from the source checkout this package was imported from."""
+    import auraquant
+
+    root = Path(auraquant.__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file():
+        raise CloudError("auraquant is not running from a source checkout; pass --wheel PATH")
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(dest), str(root)], check=True)
+    wheels = sorted(dest.glob("auraquant-*.whl"))
+    if not wheels:
+        raise CloudError(f"pip wheel produced no auraquant wheel in {dest}")
+    return wheels[-1]
+
+
+@app.command("run")
+@_cloud_errors
+def run_cmd(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.")],
+    backend: Annotated[str, typer.Option(help="auto | local | dask | managed")] = "auto",
+    address: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
+    base_url: BaseUrlOpt = None,
+    wheel: Annotated[Path | None, typer.Option(help="auraquant wheel to install remotely (default: build).")] = None,
+    budget: Annotated[float, typer.Option(help="Hard USD cap for the managed session.")] = 5.0,
+    model: Annotated[str, typer.Option(help="Orchestrating model.")] = cost.DEFAULT_MODEL,
+    keep_environment: Annotated[bool, typer.Option(help="Keep the managed environment for reuse.")] = True,
+    goal_sharpe: Annotated[float | None, typer.Option(help="Archive reproduced configs with sharpe >= this.")] = None,
+    offload_above_s: Annotated[float, typer.Option(help="Route to offload above this local estimate.")] = 600.0,
+    confirm_above_s: Annotated[float, typer.Option(help="Runs estimated longer than this need --yes.")] = 1800.0,
+    confirm_above_usd: Annotated[float, typer.Option(help="Runs estimated costlier than this need --yes.")] = 1.0,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a long or costly run.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Estimate, route, run (local / Dask / Managed Agents), then verify locally and sign + archive."""
+    from auraquant.cta.cloud import trust
+    from auraquant.cta.governance.record import GoalThresholds, Threshold
+
+    ws = Workspace.open(workspace)
+    est = _estimate(bundle, model, cost.Policy(offload_above_s=offload_above_s, confirm_above_s=confirm_above_s,
+                                               confirm_above_usd=confirm_above_usd))
+    chosen = est.route if backend == "auto" else backend
+    if chosen == "offload":
+        chosen = "dask" if address else "managed"
+    if est.needs_confirmation and not yes:
+        if json_out or not sys.stdin.isatty() or not typer.confirm(f"{'; '.join(est.reasons)}. Run anyway?"):
+            raise ConfirmationRequired(f"not started: {'; '.join(est.reasons)}; pass --yes to run it")
+    out = ws.artifacts / "cloud" / "runs"
+    remote: dict[str, Any] = {}
+    if chosen == "local":
+        from auraquant.cta.cloud.runner import run_job
+
+        result_dir = run_job(bundle, out / est.job_id).out_dir
+    elif chosen == "dask":
+        from auraquant.cta.cloud.dask_backend import DaskBackend
+
+        if not address:
+            raise CloudError("--backend dask needs --address tcp://host:8786")
+        result_dir = DaskBackend(address).run(bundle, out / est.job_id).out_dir
+    elif chosen == "managed":
+        from auraquant.cta.cloud.managed import ManagedAgentsBackend, ManagedConfig
+
+        if est.total_usd > budget:
+            raise CloudError(f"the estimate (${est.total_usd:.4f}) exceeds the session budget (${budget:.2f}): the "
+                             f"run would stop at budget_reached; raise --budget or shrink the job")
+
+        whl = wheel or build_wheel(Path(tempfile.mkdtemp(prefix="aq-wheel-")))
+        mb = ManagedAgentsBackend(_client(base_url), workspace_tag=tags.workspace_tag(ws.root), wheel=whl,
+                                  store=ws.store, config=ManagedConfig(model=model, budget_usd=budget,
+                                                                       keep_environment=keep_environment))
+        rr = mb.run(bundle, out)
+        result_dir = rr.result.out_dir
+        remote = {"session_id": rr.session_id, "active_seconds": rr.active_seconds, "cost_usd": rr.cost_usd,
+                  "input_tokens": rr.input_tokens, "output_tokens": rr.output_tokens, "stream_drops": rr.stream_drops}
+    else:
+        raise CloudError(f"unknown backend {backend!r}; use auto, local, dask or managed")
+    goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
+    acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model)
+    summary = {"job_id": est.job_id, "backend": chosen, "estimate": est.model_dump(), "results": str(result_dir),
+               "attestation": str(acc.path), "reproduced_trials": acc.verification.reproduced_trials,
+               "archived": acc.records, **remote}
+    if json_out:
+        print_json(summary)
+        return
+    console.print(f"[green]verified[/] job {est.job_id} on {chosen}: top trials "
+                  f"{acc.verification.reproduced_trials} reproduced bit for bit; signed -> {acc.path}")
+    if acc.records:
+        console.print("archived candidates: " + ", ".join(acc.records))
+
+
+@app.command("status")
+@_cloud_errors
+def status_cmd(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
+    """Recorded cloud spend (memory namespace `cost`) and runs still in flight."""
+    ws = Workspace.open(workspace)
+    costs = ws.store.memory_list(tags.COST_NAMESPACE)
+    inflight = {k: v for k, v in ws.store.memory_list(tags.MEMORY_NAMESPACE).items()
+                if k.startswith("inflight:") and v.get("state") == "running"}
+    total = sum(float(v.get("cost_usd", 0.0)) for v in costs.values())
+    if json_out:
+        print_json({"costs": costs, "total_usd": total, "inflight": inflight})
+        return
+    console.print(table("cloud spend", ["key", "job", "active s", "tokens in/out", "USD"],
+                        [(k, v.get("job_id"), f"{v.get('active_seconds', 0):.1f}",
+                          f"{v.get('input_tokens', 0)}/{v.get('output_tokens', 0)}", f"{v.get('cost_usd', 0):.4f}")
+                         for k, v in costs.items()]))
+    console.print(f"total ${total:.4f}; in flight: {', '.join(inflight) or 'none'}")
+
+
+@app.command("doctor")
+@_cloud_errors
+def doctor_cmd(
+    clean: Annotated[bool, typer.Option("--clean", help="Delete what was found.")] = False,
+    include_kept: Annotated[bool, typer.Option(help="Also delete environments kept for reuse.")] = False,
+    base_url: BaseUrlOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """List (and with --clean remove) sessions, environments and files this workspace left behind."""
+    from auraquant.cta.cloud.doctor import clean_orphans, find_orphans
+
+    ws = Workspace.open(workspace)
+    client, tag = _client(base_url), tags.workspace_tag(ws.root)
+    found = (clean_orphans(client, tag, ws.store, include_kept=include_kept) if clean
+             else find_orphans(client, tag, ws.store))
+    body = {"workspace_tag": tag, "sessions": found.sessions, "active": found.active,
+            "environments": found.environments,
+            "kept_environments": found.kept_environments, "files": found.files, "removed": found.removed}
+    if json_out:
+        print_json(body)
+        return
+    console.print(table(f"orphans of {tag}", ["kind", "id", "detail"],
+                        [("session", s["id"], s["status"]) for s in found.sessions]
+                        + [("session (active run)", s["id"], s["status"]) for s in found.active]
+                        + [("environment", e["id"], e["name"]) for e in found.environments]
+                        + [("environment (kept)", e["id"], e["name"]) for e in found.kept_environments]
+                        + [("file", f, "upload") for f in found.files]))
+    if clean:
+        console.print(f"removed {len(found.removed)}: {', '.join(found.removed) or 'nothing'}")

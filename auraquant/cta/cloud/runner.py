@@ -1,0 +1,264 @@
+"""Run a job bundle with no workspace and write its results, each file hashed in `manifest.json`.
+
+Result directory (flat, so it travels as one tar and maps 1:1 onto uploaded/downloaded files):
+
+- `metrics.parquet`: one row per trial (parameter set) in input order: `trial`, the set's parameters, and
+  every engine metric (the `run_sweep` table, dsr over all trials).
+- `trials.parquet`: the trial table: `trial`, `params` (canonical JSON), `params_hash`, `objective`
+  (= `rank_by`), `rank` (1 = best; NaN objectives rank last; ties by trial index).
+- `equity_top<NN>.parquet` / `trades_top<NN>.parquet`: full artifacts of the `top_k` best trials.
+- `manifest.json`: job id, kind, the engine version that ran it, the top trials (params + metrics), and
+  for every file its sha256 and a value digest (`frame_digest`, independent of the Parquet encoding).
+
+Walk-forward jobs run through the experiment layer (`auraquant.cta.experiment.runner.execute`) and write its
+artifacts instead (see `_run_walkforward`); `top` then lists each window's chosen params and target metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auraquant.canonical import canonical_json, sha256_hex
+from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.cloud import batches
+from auraquant.cta.cloud.bundle import Bundle, JobSpec, current_engine_version, open_bundle, write_tar
+from auraquant.cta.cloud.errors import BundleError
+from auraquant.cta.strategy.spec import apply_params
+
+RESULT_SCHEMA = "auraquant-job-result/v1"
+MANIFEST = "manifest.json"
+METRICS_FILE = "metrics.parquet"
+TRIALS_FILE = "trials.parquet"
+
+# A sweep executor maps (bars, spec JSON, batches of parameter sets) to one table per batch, in order.
+SweepExecutor = Callable[[pd.DataFrame, str, list[list[dict[str, Any]]]], list[pd.DataFrame]]
+
+
+def equity_file(rank: int) -> str:
+    return f"equity_top{rank:02d}.parquet"
+
+
+def trades_file(rank: int) -> str:
+    return f"trades_top{rank:02d}.parquet"
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """sha256 over column names, dtypes and raw values (datetimes as int64 ns; objects as canonical JSON).
+
+    Two frames with the same digest hold bit-identical values, whatever Parquet writer stored them.
+    """
+    h = hashlib.sha256()
+    for col in frame.columns:
+        s = frame[col]
+        h.update(f"{col}\0{s.dtype}\0".encode())
+        if isinstance(s.dtype, pd.DatetimeTZDtype) or np.issubdtype(s.dtype, np.datetime64):
+            h.update(s.to_numpy(dtype="datetime64[ns]").astype("<i8").tobytes())
+        elif s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            h.update(canonical_json([None if v is None else str(v) for v in s]))
+        else:
+            h.update(np.ascontiguousarray(s.to_numpy()).tobytes())
+    return h.hexdigest()
+
+
+def params_json(params: dict[str, Any]) -> str:
+    return canonical_json(params).decode()
+
+
+def rank_trials(objective: Sequence[float]) -> np.ndarray:
+    """1-based ranks: higher objective first, NaN last, ties by trial index (stable)."""
+    obj = np.asarray(objective, dtype=float)
+    key = np.where(np.isfinite(obj), -obj, np.inf)
+    order = np.argsort(key, kind="stable")
+    ranks = np.empty(len(obj), dtype=np.int64)
+    ranks[order] = np.arange(1, len(obj) + 1)
+    return ranks
+
+
+def _local_executor(threads: int | None) -> SweepExecutor:
+    def run(bars: pd.DataFrame, spec_json: str, parts: list[list[dict[str, Any]]]) -> list[pd.DataFrame]:
+        return [batches.run_batch(bars, spec_json, p, threads) for p in parts]
+    return run
+
+
+@dataclass
+class JobResult:
+    """A finished job: where its files are and its parsed manifest."""
+
+    out_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def job_id(self) -> str:
+        return str(self.manifest["job_id"])
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, compression="zstd")
+    return buf.getvalue()
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def sweep_tables(bundle: Bundle, executor: SweepExecutor | None = None, n_batches: int = 1,
+                 threads: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics table, trial table) of a sweep job, computed in `n_batches` batches by `executor`."""
+    job = bundle.job
+    parts = batches.split(job.param_sets, n_batches)
+    tables = (executor or _local_executor(threads))(bundle.bars, job.spec.model_dump_json(), parts)
+    metrics = batches.merge_batches(tables)
+    metrics.insert(0, "trial", np.arange(len(metrics), dtype=np.int64))
+    if job.rank_by not in metrics.columns:
+        raise BundleError(f"rank_by {job.rank_by!r} is not a metric column")
+    objective = metrics[job.rank_by].to_numpy(dtype=float)
+    pj = [params_json(p) for p in job.param_sets]
+    trials = pd.DataFrame({"trial": metrics["trial"], "params": pj,
+                           "params_hash": [sha256_hex(p.encode())[:16] for p in pj],
+                           "objective": objective, "rank": rank_trials(objective)})
+    return metrics, trials
+
+
+def top_trials(trials: pd.DataFrame, k: int) -> list[int]:
+    """Trial indices of ranks 1..k, best first."""
+    return [int(t) for t in trials.sort_values("rank", kind="stable")["trial"].iloc[:k]]
+
+
+def artifacts_for(bundle: Bundle, params: dict[str, Any]) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+    """(metrics, equity, trades) of one parameter set, recorded in full."""
+    res = run_backtest(bundle.bars, apply_params(bundle.job.spec, params), record=True)
+    assert res.equity is not None and res.trades is not None
+    return res.metrics, res.equity, res.trades
+
+
+def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExecutor | None = None,
+            n_batches: int = 1, threads: int | None = None, archive: Path | str | None = None,
+            window_executor: Any = None) -> JobResult:
+    """Run the bundle at `bundle_path` and write its result files + manifest into `out_dir`.
+
+    `executor`/`n_batches` spread a sweep (see `batches`), `window_executor` (an experiment-layer executor
+    or its string form, e.g. `threads:2`) the windows of a walk-forward; results do not depend on either.
+    `archive` also packs the result directory into one tar (what a remote container hands back).
+    """
+    t0 = time.perf_counter()
+    bundle = open_bundle(bundle_path)
+    job = bundle.job
+    if job.kind == "walkforward":
+        return _run_walkforward(bundle, out_dir, archive, window_executor, t0)
+    metrics, trials = sweep_tables(bundle, executor, n_batches, threads)
+    files: dict[str, pd.DataFrame] = {METRICS_FILE: metrics, TRIALS_FILE: trials}
+    param_cols = {k for p in job.param_sets for k in p} | {"trial"}
+    top = []
+    for rank, trial in enumerate(top_trials(trials, job.top_k), start=1):
+        params = job.param_sets[trial]
+        _, equity, trades = artifacts_for(bundle, params)
+        files[equity_file(rank)] = equity
+        files[trades_file(rank)] = trades
+        row = metrics.iloc[trial]
+        top.append({"rank": rank, "trial": trial, "params": params,
+                    "metrics": {c: _finite(row[c]) for c in metrics.columns if c not in param_cols}})
+    return _write_results(job, files, top, out_dir, archive, time.perf_counter() - t0)
+
+
+WALKFORWARD_FILES = ("selection.parquet", "trials.parquet", "oos_equity.parquet", "oos_trades.parquet")
+
+
+def _run_walkforward(bundle: Bundle, out_dir: Path | str, archive: Path | str | None,
+                     window_executor: Any = None, t0: float | None = None) -> JobResult:
+    """A walk-forward job through the experiment layer (Optuna journal in a scratch dir, no robustness pass).
+
+    Files: the experiment's `selection.parquet` (params and scores per window), `trials.parquet` (every
+    trial of every window), `oos_equity.parquet` and `oos_trades.parquet` (stitched out-of-sample).
+    """
+    import tempfile
+
+    from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
+    from auraquant.cta.experiment.runner import execute, run_from_frame
+
+    job = bundle.job
+    cfg = job.search or {}
+    start = time.perf_counter() if t0 is None else t0
+    run, sealed = run_from_frame(bundle.bars, job.spec, WalkForwardConfig.model_validate(cfg["walk_forward"]),
+                                 SearchConfig.model_validate(cfg.get("search", {})), seed=job.seed,
+                                 holdout_bars=int(cfg.get("holdout_bars", 0)))
+    with tempfile.TemporaryDirectory(prefix="aq-wf-") as tmp:
+        out = execute(run, sealed, out_dir=Path(tmp) / "run", storage_url=f"journal:{tmp}/optuna.journal",
+                      executor=window_executor, robustness=None)
+        files = {name: pd.read_parquet(Path(tmp) / "run" / name) for name in WALKFORWARD_FILES}
+    top = [{"rank": i + 1, "trial": w.window.index, "params": w.params,
+            "metrics": {k: _finite(v) for k, v in w.target_report.items() if isinstance(v, int | float)}}
+           for i, w in enumerate(out.result.windows)]
+    return _write_results(job, files, top, out_dir, archive, time.perf_counter() - start,
+                          extra={"run_id": run.id, "n_trials": int(out.result.total_trials)})
+
+
+def _write_results(job: JobSpec, files: dict[str, pd.DataFrame], top: list[dict[str, Any]],
+                   out_dir: Path | str, archive: Path | str | None, elapsed: float,
+                   extra: dict[str, Any] | None = None) -> JobResult:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    blobs = {name: _parquet_bytes(frame) for name, frame in files.items()}
+    entries = {}
+    for name, data in blobs.items():
+        (out / name).write_bytes(data)
+        entries[name] = {"sha256": sha256_hex(data), "digest": frame_digest(files[name]),
+                         "rows": len(files[name])}
+    manifest = {"schema": RESULT_SCHEMA, "job_id": job.id, "kind": job.kind, "spec_id": job.spec.id,
+                "data_hash": job.data.content_hash, "n_trials": len(job.param_sets), "rank_by": job.rank_by,
+                "engine": current_engine_version().model_dump(), "top": top, "files": entries,
+                "elapsed_s": round(elapsed, 3), **(extra or {})}
+    raw = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False).encode() + b"\n"
+    (out / MANIFEST).write_bytes(raw)
+    if archive is not None:
+        Path(archive).parent.mkdir(parents=True, exist_ok=True)
+        write_tar(Path(archive), {**blobs, MANIFEST: raw})
+    return JobResult(out_dir=out, manifest=manifest)
+
+
+def open_results(path: Path | str) -> JobResult:
+    """Open a result directory or tar (extracting a tar next to it) and check every file against its sha256.
+
+    Raises `BundleError` when the manifest is missing, a listed file is missing, or a hash differs: a file
+    edited after the run without updating the manifest never gets as far as the reproduction check.
+    """
+    from auraquant.cta.cloud.bundle import read_members
+
+    path = Path(path)
+    members = read_members(path)
+    if MANIFEST not in members:
+        raise BundleError(f"{path}: no {MANIFEST}; not a job result")
+    manifest = json.loads(members[MANIFEST])
+    if manifest.get("schema") != RESULT_SCHEMA:
+        raise BundleError(f"{path}: unknown result schema {manifest.get('schema')!r}")
+    for name, entry in manifest["files"].items():
+        if name not in members:
+            raise BundleError(f"{path}: result file {name} is missing")
+        if sha256_hex(members[name]) != entry["sha256"]:
+            raise BundleError(f"{path}: {name} was altered after the run (sha256 differs from the manifest)")
+    out = path
+    if not path.is_dir():
+        out = path.with_name(path.name.removesuffix(".tar"))
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in members.items():
+            (out / name).write_bytes(data)
+    return JobResult(out_dir=out, manifest=manifest)
+
+
+def read_frame(result: JobResult, name: str) -> pd.DataFrame:
+    return pd.read_parquet(result.out_dir / name)

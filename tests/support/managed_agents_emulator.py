@@ -1,0 +1,657 @@
+"""A local emulator of the Claude Managed Agents endpoints AuraQuant uses, for the real `anthropic` SDK.
+
+Served on 127.0.0.1 (ephemeral port) from a daemon thread; point `anthropic.Anthropic(base_url=emu.url)` at
+it. Shapes follow anthropic 2.12.0 (`types/beta/...`): environments, agents, sessions, session events (send,
+cursor-paged list, SSE stream) and files (multipart upload, scoped list, metadata, content, delete).
+Every managed-agents request must carry `anthropic-beta: managed-agents-2026-04-01` and an API key (2.12.0 sends it as
+`Authorization: Bearer`, older clients as `x-api-key`).
+
+The "agent" is scripted, not a model, but the container is real: for each `user.message` it takes the
+commands of the message's ```bash fenced block(s), one per line, and runs them one by one in a subprocess
+(`bash -c`) inside a per-session sandbox directory where `/mnt/session/...` maps to `<sandbox>/mnt/session/...`.
+Mounted files (session `resources`) are copied to their mount paths; files that appear under
+`/mnt/session/outputs/` become downloadable files scoped to the session (`files.list(scope_id=...)`). It stops
+at the first failing command. Each model request (one per turn and one after each tool result) bills
+`input_tokens_per_turn` / `output_tokens_per_turn` tokens.
+
+The container image is the host virtualenv: `python` runs this interpreter; `pip install X.whl` is a shim that
+checks the wheel is a readable wheel with a `.dist-info` and reports success without installing it (the
+package is already importable here). Environment `packages.pip` pins are checked against the host's installed
+versions at session start: a mismatch is a `session.error`, as a failed install would be.
+
+Billing as documented: running time only (`usage.active_seconds`) at $0.08/hour + tokens at list price, in
+`usage.list_cost` (minor units). A session `budget` is a hard cap: when the list cost reaches it, the agent
+issues no further model requests, a running command is killed, and the session goes idle with stop reason
+`budget_reached`.
+
+Faults: `error_after_tool_uses` (emit a terminal `session.error`, then idle with `retries_exhausted`),
+`drop_stream_after_events` (the next SSE connection is cut mid-body after that many events, once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+BETA = "managed-agents-2026-04-01"
+SESSION_HOUR_USD = 0.08
+PRICES = {"claude-haiku-4-5": (1.0, 5.0), "claude-sonnet-4-5": (3.0, 15.0), "claude-sonnet-4-6": (3.0, 15.0)}
+
+_PIP_SHIM = r'''#!{python}
+import sys, zipfile
+args = sys.argv[1:]
+if not args or args[0] != "install":
+    print("pip shim: only `pip install` is emulated", file=sys.stderr); sys.exit(2)
+wheels = [a for a in args[1:] if not a.startswith("-")]
+for w in wheels:
+    try:
+        names = zipfile.ZipFile(w).namelist()
+    except (OSError, zipfile.BadZipFile) as e:
+        print(f"ERROR: {{w}} is not a valid wheel: {{e}}", file=sys.stderr); sys.exit(1)
+    if not w.endswith(".whl") or not any(n.split("/")[0].endswith(".dist-info") for n in names):
+        print(f"ERROR: {{w}} is not a wheel (no .dist-info)", file=sys.stderr); sys.exit(1)
+    print(f"Processing {{w}}\nSuccessfully installed {{w.rsplit('/', 1)[-1].split('-')[0]}}")
+'''
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+class _Session:
+    def __init__(self, body: dict[str, Any], sandbox: Path) -> None:
+        self.body = body
+        self.sandbox = sandbox
+        self.events: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+        self.queue: list[dict[str, Any]] = []
+        self.worker: threading.Thread | None = None
+        self.proc: subprocess.Popen | None = None
+        self.interrupted = False
+        self.deleted = False
+        self.running_since: float | None = None
+        self.active_s = 0.0
+        self.tool_uses = 0
+        self.known_outputs: set[str] = set()
+
+
+class ManagedAgentsEmulator:
+    """Context manager: `with ManagedAgentsEmulator() as emu: client = Anthropic(base_url=emu.url, ...)`."""
+
+    def __init__(self, *, input_tokens_per_turn: int = 2_000, output_tokens_per_turn: int = 150,
+                 events_page_limit: int = 20) -> None:
+        self.input_tokens_per_turn = input_tokens_per_turn
+        self.output_tokens_per_turn = output_tokens_per_turn
+        self.events_page_limit = events_page_limit
+        self.error_after_tool_uses: int | None = None
+        self.drop_stream_after_events: int | None = None
+        self.environments: dict[str, dict[str, Any]] = {}
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, _Session] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.targets: list[str] = []  # raw request targets (path + query), in order
+        self.commands: list[str] = []
+        self.streams_dropped = 0
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._root = Path(tempfile.mkdtemp(prefix="ma-emu-"))
+        self._bin = self._root / "bin"
+        self._bin.mkdir()
+        (self._bin / "pip").write_text(_PIP_SHIM.format(python=sys.executable))
+        (self._bin / "pip").chmod(0o755)
+        # A wrapper, not a symlink: a venv interpreter only finds its site-packages from its own path.
+        (self._bin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        (self._bin / "python").chmod(0o755)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def __enter__(self) -> ManagedAgentsEmulator:
+        emu = self
+
+        class Handler(_Handler):
+            emulator = emu
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s in list(self.sessions.values()):
+            self._kill(s)
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def live_sessions(self) -> list[str]:
+        return [sid for sid, s in self.sessions.items() if not s.deleted]
+
+    def live_environments(self) -> list[str]:
+        return [eid for eid, e in self.environments.items() if not e.get("_deleted")]
+
+    # -- ids, events, billing ------------------------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}emu"
+
+    def _emit(self, s: _Session, event: dict[str, Any]) -> dict[str, Any]:
+        ev = {"id": self._id("sevt"), "processed_at": _now(), **event}
+        with s.cond:
+            s.events.append(ev)
+            s.cond.notify_all()
+        return ev
+
+    def _active(self, s: _Session) -> float:
+        return s.active_s + (time.monotonic() - s.running_since if s.running_since is not None else 0.0)
+
+    def _cost_usd(self, s: _Session) -> float:
+        model = s.body["agent"]["model"]["id"]
+        pin, pout = next((p for n, p in PRICES.items() if model == n or model.startswith(n + "-")), (3.0, 15.0))
+        u = s.body["usage"]
+        return (self._active(s) / 3600 * SESSION_HOUR_USD + u["input_tokens"] / 1e6 * pin
+                + u["output_tokens"] / 1e6 * pout)
+
+    def _over_budget(self, s: _Session) -> bool:
+        budget = s.body.get("budget")
+        return bool(budget) and self._cost_usd(s) * 100 >= float(budget["max_list_cost"]["amount"])
+
+    def _session_view(self, s: _Session) -> dict[str, Any]:
+        b = s.body
+        active = self._active(s)
+        b["usage"]["active_seconds"] = active
+        b["usage"]["list_cost"] = {"amount": str(int(self._cost_usd(s) * 100)), "currency": "USD"}
+        created = datetime.fromisoformat(b["created_at"].replace("Z", "+00:00"))
+        b["stats"] = {"active_seconds": active, "duration_seconds": (datetime.now(UTC) - created).total_seconds()}
+        return {k: v for k, v in b.items() if not k.startswith("_")}
+
+    def _set_status(self, s: _Session, status: str, **idle: Any) -> None:
+        if status == "running" and s.running_since is None:
+            s.running_since = time.monotonic()
+        if status != "running" and s.running_since is not None:
+            s.active_s += time.monotonic() - s.running_since
+            s.running_since = None
+        s.body["status"] = status
+        s.body["updated_at"] = _now()
+        if status == "running":
+            self._emit(s, {"type": "session.status_running"})
+        elif status == "idle":
+            self._emit(s, {"type": "session.status_idle", "stop_reason": idle.get("stop_reason", {"type": "end_turn"}),
+                           "stop_details": None})
+        elif status == "terminated":
+            self._emit(s, {"type": "session.status_terminated"})
+
+    # -- the scripted agent --------------------------------------------------------------------------------------
+    def _model_request(self, s: _Session) -> bool:
+        """Bill one model request; False (and idle with budget_reached) if the budget forbids it."""
+        if self._over_budget(s):
+            self._set_status(s, "idle", stop_reason={"type": "budget_reached"})
+            return False
+        self._emit(s, {"type": "span.model_request_start"})
+        s.body["usage"]["input_tokens"] += self.input_tokens_per_turn
+        s.body["usage"]["output_tokens"] += self.output_tokens_per_turn
+        self._emit(s, {"type": "span.model_request_end", "model_usage": {
+            "input_tokens": self.input_tokens_per_turn, "output_tokens": self.output_tokens_per_turn}})
+        return True
+
+    def _work(self, s: _Session) -> None:
+        while True:
+            with s.cond:
+                if not s.queue or s.deleted:
+                    s.worker = None
+                    return
+                msg = s.queue.pop(0)
+            self._turn(s, msg)
+
+    def _turn(self, s: _Session, msg: dict[str, Any]) -> None:
+        s.interrupted = False
+        self._set_status(s, "running")
+        text = "\n".join(b.get("text", "") for b in msg.get("content", []) if b.get("type") == "text")
+        commands = [ln.strip() for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, re.S)
+                    for ln in block.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        if not self._model_request(s):
+            return
+        env_error = s.body.get("_env_error")
+        if env_error:
+            self._error(s, "unknown_error", env_error)
+            return
+        results = []
+        for cmd in commands:
+            if s.deleted or s.interrupted:
+                break
+            if self.error_after_tool_uses is not None and s.tool_uses >= self.error_after_tool_uses:
+                self._error(s, "model_overloaded_error", "the model is overloaded; retries exhausted")
+                return
+            s.tool_uses += 1
+            use = self._emit(s, {"type": "agent.tool_use", "name": "bash", "input": {"command": cmd},
+                                 "evaluated_permission": "allow"})
+            rc, out = self._run(s, cmd)
+            if rc is None:  # killed: budget, interrupt or delete
+                if self._over_budget(s):
+                    self._set_status(s, "idle", stop_reason={"type": "budget_reached"})
+                    return
+                break
+            self._emit(s, {"type": "agent.tool_result", "tool_use_id": use["id"], "is_error": rc != 0,
+                           "content": [{"type": "text", "text": out[-4000:]}]})
+            self._collect_outputs(s)
+            results.append((cmd, rc))
+            if not self._model_request(s):
+                return
+            if rc != 0:
+                break
+        if s.deleted:
+            return
+        failed = [c for c, rc in results if rc != 0]
+        summary = (f"Command failed: `{failed[0]}`. Stopping." if failed
+                   else f"Ran {len(results)} command(s) successfully." if not s.interrupted else "Interrupted.")
+        self._emit(s, {"type": "agent.message", "content": [{"type": "text", "text": summary}]})
+        self._set_status(s, "idle", stop_reason={"type": "end_turn"})
+
+    def _error(self, s: _Session, kind: str, message: str) -> None:
+        self._emit(s, {"type": "session.error", "error": {"type": kind, "message": message,
+                                                          "retry_status": {"type": "exhausted"}}})
+        self._set_status(s, "idle", stop_reason={"type": "retries_exhausted"})
+
+    def _map(self, s: _Session, text: str) -> str:
+        return text.replace("/mnt/session", str(s.sandbox / "mnt" / "session"))
+
+    def _run(self, s: _Session, cmd: str) -> tuple[int | None, str]:
+        self.commands.append(cmd)
+        env = {**os.environ, "PATH": f"{self._bin}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(s.sandbox)}
+        log = s.sandbox / f".cmd{s.tool_uses}.log"
+        with open(log, "wb") as fh:
+            s.proc = subprocess.Popen(["bash", "-c", self._map(s, cmd)], cwd=s.sandbox / "work", env=env,
+                                      stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+            while s.proc.poll() is None:
+                if s.deleted or s.interrupted or self._over_budget(s):
+                    self._kill(s)
+                    return None, ""
+                time.sleep(0.05)
+        rc = s.proc.returncode
+        s.proc = None
+        if s.deleted or s.interrupted:  # killed by an interrupt or a delete while it was finishing
+            return None, ""
+        return rc, log.read_text(errors="replace").replace(str(s.sandbox), "")
+
+    def _kill(self, s: _Session) -> None:
+        p = s.proc
+        if p is not None and p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+    def _collect_outputs(self, s: _Session) -> None:
+        out_dir = s.sandbox / "mnt" / "session" / "outputs"
+        for p in sorted(out_dir.rglob("*")):
+            if p.is_file() and str(p) not in s.known_outputs:
+                s.known_outputs.add(str(p))
+                self._add_file(p.name, p.read_bytes(), scope=s.body["id"])
+
+    def _add_file(self, name: str, data: bytes, scope: str | None = None) -> dict[str, Any]:
+        fid = self._id("file")
+        meta = {"id": fid, "type": "file", "filename": name, "mime_type": "application/octet-stream",
+                "size_bytes": len(data), "created_at": _now(), "downloadable": True,
+                "scope": {"id": scope, "type": "session"} if scope else None}
+        self.files[fid] = {"meta": meta, "data": data}
+        return meta
+
+    # -- resources ---------------------------------------------------------------------------------------------------
+    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
+        cfg = body.get("config") or {"type": "cloud", "networking": {"type": "unrestricted"}, "packages": {}}
+        pk = cfg.get("packages") or {}
+        cfg = {**cfg, "packages": {"type": "packages", **{k: list(pk.get(k, [])) for k in
+                                                          ("apt", "cargo", "gem", "go", "npm", "pip")}}}
+        env = {"id": self._id("env"), "type": "environment", "name": body["name"], "config": cfg,
+               "description": body.get("description"), "metadata": body.get("metadata") or {},
+               "scope": body.get("scope"), "archived_at": None, "created_at": _now(), "updated_at": _now()}
+        self.environments[env["id"]] = env
+        return env
+
+    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
+        model = body["model"] if isinstance(body["model"], dict) else {"id": body["model"]}
+        agent = {"id": self._id("agent"), "type": "agent", "name": body["name"], "model": model,
+                 "system": body.get("system"), "description": body.get("description"),
+                 "tools": body.get("tools") or [], "skills": [], "mcp_servers": [],
+                 "execution_identity": {"type": "service_account"}, "metadata": body.get("metadata") or {},
+                 "version": 1, "archived_at": None, "created_at": _now(), "updated_at": _now()}
+        self.agents[agent["id"]] = agent
+        return agent
+
+    def _pip_mismatch(self, pins: list[str]) -> str | None:
+        for pin in pins:
+            name, _, version = pin.partition("==")
+            try:
+                have = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return f"pip install {pin} failed: no such package"
+            if version and have != version:
+                return f"pip install {pin} failed: the image has {name}=={have}"
+        return None
+
+    def create_session(self, body: dict[str, Any]) -> _Session:
+        ref = body["agent"]
+        agent = self.agents.get(ref if isinstance(ref, str) else ref["id"])
+        env = self.environments.get(body["environment_id"])
+        if agent is None or agent.get("archived_at"):
+            raise ApiError(404, "not_found_error", f"agent {ref!r} not found")
+        if env is None or env.get("_deleted") or env.get("archived_at"):
+            raise ApiError(404, "not_found_error", f"environment {body['environment_id']!r} not found")
+        sid = self._id("sesn")
+        sandbox = self._root / sid
+        for d in ("work", "mnt/session/uploads", "mnt/session/outputs"):
+            (sandbox / d).mkdir(parents=True)
+        resources = []
+        for r in body.get("resources") or []:
+            f = self.files.get(r.get("file_id", ""))
+            if r.get("type") != "file" or f is None:
+                raise ApiError(400, "invalid_request_error", f"bad resource {r!r}")
+            mount = r.get("mount_path") or f"/mnt/session/uploads/{f['meta']['filename']}"
+            target = Path(self._map_path(sandbox, mount))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f["data"])
+            resources.append({"id": self._id("sesrsc"), "type": "file", "file_id": r["file_id"],
+                              "mount_path": mount, "created_at": _now(), "updated_at": _now()})
+        view = {k: v for k, v in agent.items() if k not in ("metadata", "archived_at", "created_at", "updated_at")}
+        s = _Session({"id": sid, "type": "session", "agent": view, "environment_id": env["id"],
+                      "budget": body.get("budget"), "metadata": body.get("metadata") or {},
+                      "title": body.get("title"), "resources": resources, "outcome_evaluations": [],
+                      "vault_ids": list(body.get("vault_ids") or []), "status": "idle", "archived_at": None,
+                      "created_at": _now(), "updated_at": _now(),
+                      "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0},
+                      "stats": {}, "_env_error": self._pip_mismatch(env["config"]["packages"].get("pip", []))},
+                     sandbox)
+        self.sessions[sid] = s
+        for ev in body.get("initial_events") or []:
+            self.send_event(s, ev)
+        return s
+
+    @staticmethod
+    def _map_path(sandbox: Path, mount: str) -> str:
+        return mount.replace("/mnt/session", str(sandbox / "mnt" / "session"), 1)
+
+    def send_event(self, s: _Session, ev: dict[str, Any]) -> dict[str, Any]:
+        kind = ev.get("type")
+        if kind not in ("user.message", "user.interrupt"):
+            raise ApiError(400, "invalid_request_error", f"event type {kind!r} is not supported here")
+        echoed = self._emit(s, dict(ev))
+        if kind == "user.interrupt":
+            s.interrupted = True
+            self._kill(s)
+            return echoed
+        with s.cond:
+            s.queue.append(ev)
+            if s.worker is None:
+                s.worker = threading.Thread(target=self._work, args=(s,), daemon=True)
+                s.worker.start()
+        return echoed
+
+    def delete_session(self, s: _Session) -> None:
+        s.deleted = True
+        self._kill(s)
+        if s.body["status"] == "running":
+            self._set_status(s, "terminated")
+        self._emit(s, {"type": "session.deleted"})
+        shutil.rmtree(s.sandbox, ignore_errors=True)
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, Any], default_limit: int) -> dict[str, Any]:
+    start = int(str(query.get("page") or "p0")[1:])
+    limit = min(int(query.get("limit") or default_limit), 100)
+    chunk = items[start:start + limit]
+    nxt = f"p{start + limit}" if start + limit < len(items) else None
+    return {"data": chunk, "next_page": nxt, "prev_page": f"p{max(0, start - limit)}" if start else None}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: ManagedAgentsEmulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    # -- plumbing ------------------------------------------------------------------------------------------------------
+    def _json(self, status: int, body: Any) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("request-id", f"req_{time.monotonic_ns()}")
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _query(self) -> dict[str, Any]:
+        q: dict[str, Any] = {}
+        for k, v in parse_qsl(urlsplit(self.path).query):
+            if k.endswith("[]"):
+                q.setdefault(k[:-2], []).append(v)
+            else:
+                q[k] = v
+        return q
+
+    def _dispatch(self, method: str) -> None:
+        emu = self.emulator
+        path = urlsplit(self.path).path.rstrip("/")
+        emu.targets.append(f"{method} {self.path}")
+        status = 200
+        try:
+            if not (self.headers.get("x-api-key") or (self.headers.get("authorization") or "").startswith("Bearer ")):
+                raise ApiError(401, "authentication_error", "an API key (x-api-key or Authorization) is required")
+            if not path.startswith("/v1/files") and BETA not in (self.headers.get("anthropic-beta") or ""):
+                raise ApiError(400, "invalid_request_error", f"this endpoint requires anthropic-beta: {BETA}")
+            if method == "GET" and path.endswith("/events/stream"):
+                self._stream(self._live_session(path.split("/")[3]))  # long-lived: outside the lock
+                return
+            with emu._lock:
+                result = self._route(method, path)
+            if result is None:
+                return
+            self._json(200, result)
+        except ApiError as e:
+            status = e.status
+            self._json(e.status, {"type": "error", "error": {"type": e.kind, "message": e.message}})
+        finally:
+            emu.requests.append((method, path, status))
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- routes ----------------------------------------------------------------------------------------------------------
+    def _route(self, method: str, path: str) -> Any:
+        emu = self.emulator
+        parts = path.split("/")[2:]
+        q = self._query()
+        if parts[0] == "environments":
+            if len(parts) == 1 and method == "POST":
+                return emu.create_environment(json.loads(self._body()))
+            if len(parts) == 1 and method == "GET":
+                envs = [e for e in emu.environments.values() if not e.get("_deleted")
+                        and (q.get("include_archived") == "true" or not e["archived_at"])]
+                page = _page([{k: v for k, v in e.items() if not k.startswith("_")} for e in envs], q, 20)
+                return {"data": page["data"], "next_page": page["next_page"]}
+            env = emu.environments.get(parts[1])
+            if env is None or env.get("_deleted"):
+                raise ApiError(404, "not_found_error", f"environment {parts[1]!r} not found")
+            if len(parts) == 3 and parts[2] == "archive":
+                env["archived_at"] = _now()
+                return env
+            if method == "DELETE":
+                env["_deleted"] = True
+                return {"id": env["id"], "type": "environment_deleted"}
+            return env
+        if parts[0] == "agents":
+            if len(parts) == 1 and method == "POST":
+                return emu.create_agent(json.loads(self._body()))
+            if len(parts) == 1:
+                agents = [a for a in emu.agents.values() if q.get("include_archived") == "true" or not a["archived_at"]]
+                page = _page(agents, q, 20)
+                return {"data": page["data"], "next_page": page["next_page"]}
+            agent = emu.agents.get(parts[1])
+            if agent is None:
+                raise ApiError(404, "not_found_error", f"agent {parts[1]!r} not found")
+            if len(parts) == 3 and parts[2] == "archive":
+                agent["archived_at"] = _now()
+            return agent
+        if parts[0] == "sessions":
+            return self._sessions(method, parts, q)
+        if parts[0] == "files":
+            return self._files(method, parts, q)
+        raise ApiError(404, "not_found_error", f"no route {method} {path}")
+
+    def _sessions(self, method: str, parts: list[str], q: dict[str, Any]) -> Any:
+        emu = self.emulator
+        if len(parts) == 1 and method == "POST":
+            return emu._session_view(emu.create_session(json.loads(self._body())))
+        if len(parts) == 1:
+            live = [s for s in emu.sessions.values() if not s.deleted]
+            if q.get("statuses"):
+                live = [s for s in live if s.body["status"] in q["statuses"]]
+            return _page([emu._session_view(s) for s in live], q, 20)
+        s = self._live_session(parts[1])
+        if len(parts) == 2 and method == "DELETE":
+            emu.delete_session(s)
+            return {"id": s.body["id"], "type": "session_deleted"}
+        if len(parts) == 2:
+            return emu._session_view(s)
+        if parts[2] == "archive":
+            s.body["archived_at"] = _now()
+            return emu._session_view(s)
+        if parts[2] == "events" and len(parts) == 3 and method == "POST":
+            sent = [emu.send_event(s, ev) for ev in json.loads(self._body())["events"]]
+            return {"data": sent}
+        if parts[2] == "events" and len(parts) == 3:
+            with s.cond:
+                events = list(s.events)
+            if q.get("types"):
+                events = [e for e in events if e["type"] in q["types"]]
+            if q.get("order") == "desc":
+                events.reverse()
+            page = _page(events, q, emu.events_page_limit)
+            return {"data": page["data"], "next_page": page["next_page"]}
+        raise ApiError(404, "not_found_error", "no such session route")
+
+    def _live_session(self, sid: str) -> _Session:
+        s = self.emulator.sessions.get(sid)
+        if s is None or s.deleted:
+            raise ApiError(404, "not_found_error", f"session {sid!r} not found")
+        return s
+
+    def _stream(self, s: _Session) -> None:
+        emu = self.emulator
+        drop_after, emu.drop_stream_after_events = emu.drop_stream_after_events, None
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        with s.cond:
+            cursor = len(s.events)  # live events from the moment the stream opened
+        sent = 0
+        try:
+            while True:
+                with s.cond:
+                    if cursor >= len(s.events) and not s.deleted:
+                        s.cond.wait(timeout=1.0)
+                    batch = s.events[cursor:]
+                    cursor += len(batch)
+                    gone = s.deleted and not batch
+                if gone:
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                if not batch:
+                    self._chunk(b"event: ping\ndata: {}\n\n")
+                for ev in batch:
+                    if drop_after is not None and sent >= drop_after:
+                        emu.streams_dropped += 1
+                        self._chunk(b"event: message\ndata: {\"type\": \"agent.mes")  # cut mid-event
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    self._chunk(f"event: message\ndata: {json.dumps(ev)}\n\n".encode())
+                    sent += 1
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _files(self, method: str, parts: list[str], q: dict[str, Any]) -> Any:
+        emu = self.emulator
+        if len(parts) == 1 and method == "POST":
+            ctype = self.headers.get("Content-Type", "")
+            msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                f"Content-Type: {ctype}\r\n\r\n".encode() + self._body())
+            for part in msg.iter_parts():
+                if part.get_param("name", header="content-disposition") == "file":
+                    name = Path(part.get_filename() or "unnamed").name
+                    return emu._add_file(name, part.get_payload(decode=True))
+            raise ApiError(400, "invalid_request_error", "multipart body has no `file` part")
+        if len(parts) == 1:
+            files = [f["meta"] for f in emu.files.values()]
+            if q.get("scope_id"):
+                files = [m for m in files if (m.get("scope") or {}).get("id") == q["scope_id"]]
+            page = _page(files, q, 20)
+            return {"data": page["data"], "next_page": page["next_page"]}
+        f = emu.files.get(parts[1])
+        if f is None:
+            raise ApiError(404, "not_found_error", f"file {parts[1]!r} not found")
+        if method == "DELETE":
+            del emu.files[parts[1]]
+            return {"id": parts[1], "type": "file_deleted"}
+        if len(parts) == 3 and parts[2] == "content":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(f["data"])))
+            self.end_headers()
+            self.wfile.write(f["data"])
+            return None
+        return f["meta"]
+
+
+def make_wheel(directory: Path, name: str = "auraquant", version: str = "0.1.0") -> Path:
+    """A minimal, valid-looking wheel (for the pip shim); the real package is importable from the host venv."""
+    path = Path(directory) / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{name}/__init__.py", f'__version__ = "{version}"\n')
+        z.writestr(f"{name}-{version}.dist-info/METADATA", f"Name: {name}\nVersion: {version}\n")
+    return path

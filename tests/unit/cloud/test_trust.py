@@ -1,0 +1,109 @@
+"""The trust gate: outside results are signed and archived only if they reproduce locally bit for bit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from auraquant.canonical import sha256_hex
+from auraquant.cta.cloud import runner
+from auraquant.cta.cloud.errors import TrustRefused
+from auraquant.cta.cloud.trust import ATTESTATION_SCHEMA, accept_results, verify_results
+from auraquant.cta.governance.archive import Archive
+from auraquant.cta.governance.errors import SignatureInvalid
+from auraquant.cta.governance.keys import TrustList
+from auraquant.cta.governance.record import GoalThresholds, Threshold
+from auraquant.cta.governance.signing import parse_envelope, verify_envelope
+from auraquant.workspace import Workspace
+
+GOAL = GoalThresholds(thresholds={"trades": Threshold(min=1)})
+
+
+def _forge(result_dir: Path, name: str, edit) -> None:
+    """Edit one result file AND rewrite its manifest hashes: a consistent forgery only reproduction catches."""
+    frame = pd.read_parquet(result_dir / name)
+    edit(frame)
+    frame.to_parquet(result_dir / name, index=False)
+    manifest = json.loads((result_dir / runner.MANIFEST).read_text())
+    manifest["files"][name]["sha256"] = sha256_hex((result_dir / name).read_bytes())
+    manifest["files"][name]["digest"] = runner.frame_digest(frame)
+    (result_dir / runner.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+@pytest.fixture
+def honest(tmp_path: Path, bundle_path: Path) -> Path:
+    return runner.run_job(bundle_path, tmp_path / "honest").out_dir
+
+
+def test_honest_results_are_signed_verify_against_the_pinned_key_and_archived(
+        workspace: Workspace, bundle_path: Path, honest: Path) -> None:
+    acc = accept_results(workspace, bundle_path, honest, backend="local", goal=GOAL)
+    assert acc.verification.reproduced_trials == runner.top_trials(
+        pd.read_parquet(honest / runner.TRIALS_FILE), 2)
+    assert len(acc.verification.audited_trials) == 2
+    env = parse_envelope(acc.path.read_text())
+    body = verify_envelope(env, TrustList.load(workspace.aura), schema_name=ATTESTATION_SCHEMA)
+    assert body["files"]["metrics.parquet"] == sha256_hex((honest / "metrics.parquet").read_bytes())
+    # the signature covers the body: an edited attestation does not verify
+    forged = env.model_copy(update={"body": {**env.body, "backend": "elsewhere"}})
+    with pytest.raises(SignatureInvalid):
+        verify_envelope(forged, TrustList.load(workspace.aura))
+    archive = Archive(workspace.store, workspace.aura)
+    assert sorted(r.record.id for r in archive.list_records()) == sorted(acc.records) and len(acc.records) == 2
+    assert all(archive.verify(rid).ok for rid in acc.records)
+
+
+@pytest.mark.parametrize("what", ["top_metric", "audited_metric", "equity", "rank_swap", "dsr"])
+def test_altered_results_are_refused_and_nothing_is_archived(workspace: Workspace, bundle_path: Path,
+                                                             honest: Path, tmp_path: Path, what: str) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(honest, bad)
+    trials = pd.read_parquet(bad / runner.TRIALS_FILE)
+    best = runner.top_trials(trials, 1)[0]
+    if what == "top_metric":
+        _forge(bad, runner.METRICS_FILE, lambda f: f.__setitem__("max_drawdown", f["max_drawdown"].where(
+            f["trial"] != best, f["max_drawdown"] * 0.5)))
+        match = "does not reproduce"
+    elif what == "audited_metric":
+        audited = verify_results(bundle_path, honest).audited_trials[0]
+        _forge(bad, runner.METRICS_FILE, lambda f: f.__setitem__("win_rate", f["win_rate"].where(
+            f["trial"] != audited, 0.99)))
+        match = f"audited trial {audited} does not reproduce"
+    elif what == "equity":
+        _forge(bad, runner.equity_file(1), lambda f: f.__setitem__("equity", f["equity"] * 1.000001))
+        match = "equity_top01.parquet .* does not reproduce"
+    elif what == "rank_swap":  # claim another trial is the best
+        worst = int(trials.sort_values("rank")["trial"].iloc[-1])
+        _forge(bad, runner.METRICS_FILE, lambda f: f.__setitem__("sharpe", f["sharpe"].where(
+            f["trial"] != worst, 99.0)))
+        match = "trial ranks do not follow|objective is not"
+    else:
+        _forge(bad, runner.METRICS_FILE, lambda f: f.__setitem__("dsr", f["dsr"] * 0 + 0.999))
+        match = "dsr column"
+    with pytest.raises(TrustRefused, match=match):
+        accept_results(workspace, bundle_path, bad, backend="managed", goal=GOAL)
+    assert not (workspace.artifacts / "cloud").exists()
+    assert Archive(workspace.store, workspace.aura).list_records() == []
+
+
+def test_file_edited_without_updating_the_manifest_is_refused(bundle_path: Path, honest: Path) -> None:
+    frame = pd.read_parquet(honest / runner.METRICS_FILE)
+    frame.loc[0, "sharpe"] += 1.0
+    frame.to_parquet(honest / runner.METRICS_FILE, index=False)
+    with pytest.raises(TrustRefused, match="altered after the run"):
+        verify_results(bundle_path, honest)
+
+
+def test_results_of_another_job_are_refused(tmp_path: Path, bars, bundle_path: Path) -> None:
+    from auraquant.cta.cloud.bundle import make_job, write_bundle
+
+    from .conftest import PARAM_SETS, SPEC
+
+    other = make_job(bars, SPEC, param_sets=PARAM_SETS[:4], seed=3, top_k=2)
+    other_result = runner.run_job(write_bundle(other, bars, tmp_path / "o"), tmp_path / "other").out_dir
+    with pytest.raises(TrustRefused, match="manifest job_id"):
+        verify_results(bundle_path, other_result)

@@ -1,0 +1,57 @@
+"""Walk-forward job bundles run through the experiment layer and are trusted only after a bit-identical re-run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from auraquant.cta.cloud import runner
+from auraquant.cta.cloud.bundle import open_bundle
+from auraquant.cta.cloud.cost import Calibration, estimate_job
+from auraquant.cta.cloud.errors import TrustRefused
+from auraquant.cta.cloud.trust import accept_results, verify_results
+from auraquant.workspace import Workspace
+
+from .test_trust import _forge
+
+
+def test_walkforward_bundle_runs_and_reproduces(tmp_path: Path, wf_bundle_path: Path, workspace: Workspace) -> None:
+    r = runner.run_job(wf_bundle_path, tmp_path / "wf")
+    assert set(r.manifest["files"]) == set(runner.WALKFORWARD_FILES)
+    selection = runner.read_frame(r, "selection.parquet")
+    assert len(r.manifest["top"]) == len(selection) >= 2
+    assert [t["params"]["baseline.fast"] for t in r.manifest["top"]] == list(selection["param.baseline.fast"])
+    assert r.manifest["n_trials"] == 8 * len(selection)
+    v = verify_results(wf_bundle_path, r.out_dir)
+    assert v.reproduced_trials == list(range(len(selection)))
+    acc = accept_results(workspace, wf_bundle_path, r.out_dir, backend="local")
+    assert acc.path.is_file() and acc.records == []
+
+    bad = tmp_path / "bad"
+    shutil.copytree(r.out_dir, bad)
+    _forge(bad, "oos_equity.parquet", lambda f: f.__setitem__("equity", f["equity"] * 1.01))
+    with pytest.raises(TrustRefused, match="oos_equity.parquet does not reproduce"):
+        verify_results(wf_bundle_path, bad)
+
+
+def test_walkforward_estimate_counts_every_window(wf_bundle_path: Path) -> None:
+    job = open_bundle(wf_bundle_path).job
+    cal = Calibration(call_s=0.0, unit_s=1e-8, module_s=1e-8, record_s=1e-6, io_s=1e-6, sample_bars=1, sample_sets=1,
+                      measured_s=0.0)
+    e = estimate_job(job, cal)
+    # 2500 bars, train 900 + validation 200 + target 300, step 300: 4 windows
+    assert e.param_sets == 8 * 4
+    assert e.units == 4 * (900 * 8 + 200 * 2 + 300)
+    assert e.local_s > e.units * 2e-8
+
+
+def test_walkforward_needs_its_search_config(bars: pd.DataFrame) -> None:
+    from auraquant.cta.cloud.bundle import make_job
+
+    from .conftest import WF_SPEC
+
+    with pytest.raises(ValueError, match="needs its `search` config"):
+        make_job(bars, WF_SPEC, kind="walkforward")
