@@ -60,7 +60,7 @@ def score_holdout(ws: Workspace, run_id: str, params: dict[str, int | float] | N
             raise ValueError(f"run {run_id} has not finished; nothing was selected to score")
         params = dict(result.windows[-1].params)
     bars = ws.store.load_bars(run.data.data_version_id, pd.Timestamp(run.data.holdout_start))
-    res = run_backtest(bars, apply_params(run.spec, params), record=False)
+    res = run_backtest(bars, apply_params(run.spec, params), record=False, extra_dir=ws.runtime_dir)
     score = HoldoutScore(run_id=run_id, params=params, holdout_start=run.data.holdout_start, bars=len(bars),
                          report=res.report.model_dump(mode="json"), scored_at=datetime.now(UTC))
     ws.store.put_object(HOLDOUT_KIND, score, obj_id=run_id)

@@ -40,7 +40,8 @@ def _plain(v: Any) -> int | float:
     return int(v) if np.issubdtype(type(v), np.integer) else float(v)
 
 
-def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n: int) -> pd.DataFrame:
+def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n: int,
+                        extra_dir: str | None = None) -> pd.DataFrame:
     """Daily returns (rows: UTC days) of the top `n` distinct trials of a window on its train bars."""
     names = list(spec.search_space)
     ranked = trials.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
@@ -48,7 +49,8 @@ def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n
     cols = {}
     capital = spec.engine.initial_capital
     for _, row in ranked.iterrows():
-        res = run_backtest(train, apply_params(spec, {p: _plain(row[p]) for p in names}), record=True)
+        res = run_backtest(train, apply_params(spec, {p: _plain(row[p]) for p in names}), record=True,
+                           extra_dir=extra_dir)
         assert res.equity is not None
         cols[f"b{int(row['batch'])}s{int(row['slot'])}"] = daily_returns(res.equity, capital)
     return pd.DataFrame(cols)
@@ -65,7 +67,7 @@ def _finite(x: float) -> float | None:
 
 def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[int, int, int, pd.DataFrame]],
                    stitched: pd.DataFrame, trades: pd.DataFrame, basis: int, out_dir: Path,
-                   cfg: RobustnessConfig = RobustnessConfig()) -> dict[str, Any]:
+                   cfg: RobustnessConfig = RobustnessConfig(), extra_dir: str | None = None) -> dict[str, Any]:
     """The robustness entries of a run (see the module docstring). `windows` holds (index, train start,
     train stop, trial table) per window."""
     from auraquant.cta.experiment.pbo import pbo_cscv  # arch/scipy: imported only when needed
@@ -77,7 +79,7 @@ def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[
     mdir = out_dir / "robustness"
     mdir.mkdir(parents=True, exist_ok=True)
     for k, start, stop, trials in windows:
-        mat = trial_return_matrix(bars.segment(start, stop), spec, trials, cfg.pbo_trials)
+        mat = trial_return_matrix(bars.segment(start, stop), spec, trials, cfg.pbo_trials, extra_dir)
         mat.reset_index(names="day").to_parquet(mdir / f"w{k:03d}_trial_returns.parquet", index=False)
         r = mat.to_numpy(dtype=float)
         s = _splits(r.shape[0], cfg.n_splits)

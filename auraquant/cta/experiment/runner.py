@@ -173,9 +173,12 @@ def selection_table(windows: list[WindowResult]) -> pd.DataFrame:
 # -- executing ---------------------------------------------------------------------------------------------
 def execute(run: Run, bars: SealedBars, *, out_dir: Path, storage_url: str,
             executor: WindowExecutor | str | None = None, progress: Progress | None = None,
-            robustness: RobustnessConfig | None = RobustnessConfig()) -> RunOutput:
+            robustness: RobustnessConfig | None = RobustnessConfig(), extra_dir: Path | str | None = None,
+            ) -> RunOutput:
     """Run every window of `run` not yet complete in `out_dir`, then stitch and write the artifacts
-    (and the robustness statistics of `robustness.py` unless `robustness` is None)."""
+    (and the robustness statistics of `robustness.py` unless `robustness` is None). `extra_dir` holds
+    the workspace's own strategy modules (`<dir>/<kind>/<name>.py`), passed to every engine call."""
+    extra = None if extra_dir is None else str(extra_dir)
     if bars.content_hash() != run.data.bars_hash or len(bars) != run.data.bars:
         raise RunMismatch(f"the bars given are not the bars run {run.id} was created on")
     meta = out_dir / "meta.json"
@@ -200,7 +203,7 @@ def execute(run: Run, bars: SealedBars, *, out_dir: Path, storage_url: str,
             train=bars.segment(w.train.start, w.train.stop),
             validation=None if w.validation is None else bars.segment(w.validation.start, w.validation.stop),
             target=bars.segment(w.target.start, w.target.stop), storage_url=storage_url,
-            engine_threads=ex.engine_threads) for w in todo]
+            engine_threads=ex.engine_threads, extra_dir=extra) for w in todo]
         if progress:
             progress(len(done), len(windows))
         for o in ex.map_unordered(run_window, tasks):
@@ -211,7 +214,7 @@ def execute(run: Run, bars: SealedBars, *, out_dir: Path, storage_url: str,
     finally:
         if owned:
             ex.close()
-    return RunOutput(result=_finish(run, bars, out_dir, [done[w.index] for w in windows], robustness),
+    return RunOutput(result=_finish(run, bars, out_dir, [done[w.index] for w in windows], robustness, extra),
                      timings=_sum_timings(done.values()), executed_windows=len(todo))
 
 
@@ -223,7 +226,7 @@ def _sum_timings(outcomes: Any) -> Timings:
 
 
 def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome],
-            robustness: RobustnessConfig | None) -> RunResult:
+            robustness: RobustnessConfig | None, extra_dir: str | None = None) -> RunResult:
     e = run.spec.engine
     stitched = stitch_equity([o.equity for o in outcomes], e.initial_capital)
     trials = pd.concat([o.trials for o in outcomes], ignore_index=True)
@@ -243,7 +246,7 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
         rob = run_robustness(run.spec, run.seed, bars,
                              [(w.window.index, w.window.train.start, w.window.train.stop, o.trials)
                               for w, o in zip(windows, outcomes, strict=True)],
-                             stitched, oos_trades, e.annualization, out, robustness)
+                             stitched, oos_trades, e.annualization, out, robustness, extra_dir)
     result = RunResult(run_id=run.id, windows=windows, oos=oos, total_trials=len(trials), artifacts=str(out),
                        finished_at=datetime.now(UTC), robustness=rob)
     _write_text(out / "result.json", result.model_dump_json(indent=2))
@@ -253,8 +256,10 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
 # -- workspace-level entry points ---------------------------------------------------------------------------
 def run_experiment(ws: Workspace, run: Run, bars: SealedBars, *, executor: WindowExecutor | str | None = None,
                    storage_url: str | None = None, progress: Progress | None = None,
-                   robustness: RobustnessConfig | None = RobustnessConfig()) -> RunOutput:
-    """Persist `run`, execute it (resuming whatever is already done) and persist its RunResult."""
+                   robustness: RobustnessConfig | None = RobustnessConfig(),
+                   extra_dir: Path | str | None = None) -> RunOutput:
+    """Persist `run`, execute it (resuming whatever is already done) and persist its RunResult. Strategy
+    modules come from the package and from `extra_dir` (default: the workspace's `cta_runtime/`)."""
     ws.store.put_object(RUN_KIND, run)
     out = run_dir(ws, run.id)
     meta = out / "meta.json"
@@ -262,7 +267,7 @@ def run_experiment(ws: Workspace, run: Run, bars: SealedBars, *, executor: Windo
         storage_url = (json.loads(meta.read_text())["storage_url"] if meta.is_file()
                        else default_storage_url(ws, run.id))
     output = execute(run, bars, out_dir=out, storage_url=storage_url, executor=executor, progress=progress,
-                     robustness=robustness)
+                     robustness=robustness, extra_dir=ws.runtime_dir if extra_dir is None else extra_dir)
     ws.store.put_object(RESULT_KIND, output.result, obj_id=run.id)
     return output
 

@@ -154,9 +154,10 @@ def _sampler(cfg: SearchConfig, seed: int) -> optuna.samplers.TPESampler:
 
 
 def evaluate(bars: pd.DataFrame, spec: Spec, param_sets: list[dict[str, Any]], cfg: SearchConfig,
-             threads: int | None = None) -> pd.DataFrame:
-    """Engine metrics of each parameter set plus `score` and `feasible` columns."""
-    table = run_sweep(bars, spec, param_sets, threads=threads)
+             threads: int | None = None, extra_dir: str | None = None) -> pd.DataFrame:
+    """Engine metrics of each parameter set plus `score` and `feasible` columns. `extra_dir` holds the
+    workspace's own modules (agent-written), as for the engine."""
+    table = run_sweep(bars, spec, param_sets, threads=threads, extra_dir=extra_dir)
     table["score"] = score(table, cfg)
     table["feasible"] = feasible(table, cfg)
     return table
@@ -164,7 +165,7 @@ def evaluate(bars: pd.DataFrame, spec: Spec, param_sets: list[dict[str, Any]], c
 
 def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_url: str, study_name: str,
                   seed: int, window: int, engine_threads: int | None = None,
-                  on_batch: Callable[[int], None] | None = None) -> SearchOutcome:
+                  on_batch: Callable[[int], None] | None = None, extra_dir: str | None = None) -> SearchOutcome:
     """Run (or resume) the search of one window on `bars` (its train segment) and return the trial table:
     one row per completed trial, ordered by (batch, slot), with params, engine metrics, score, feasible."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -197,7 +198,7 @@ def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_
         tm.optuna_s += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        table = evaluate(bars, spec, [dict(t.params) for t in trials], cfg, engine_threads)
+        table = evaluate(bars, spec, [dict(t.params) for t in trials], cfg, engine_threads, extra_dir)
         tm.engine_s += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -219,7 +220,7 @@ def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_
     done = work.get_trials(deepcopy=False)
     params = [{p: t.params[p] for p in dists} for t in done]
     t0 = time.perf_counter()
-    table = evaluate(bars, spec, params, cfg, engine_threads)
+    table = evaluate(bars, spec, params, cfg, engine_threads, extra_dir)
     tm.engine_s += time.perf_counter() - t0
     stored_scores = np.array([t.value for t in done], dtype=float)
     if not np.array_equal(stored_scores, table["score"].to_numpy()):

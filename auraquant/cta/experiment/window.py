@@ -41,6 +41,7 @@ class WindowTask:
     target: pd.DataFrame
     storage_url: str
     engine_threads: int | None = None
+    extra_dir: str | None = None  # the workspace's own (agent-written) modules
 
     @property
     def study_name(self) -> str:
@@ -65,7 +66,8 @@ def _plain(v: Any) -> int | float:
 
 
 def select(trials: pd.DataFrame, param_names: list[str], validation: pd.DataFrame | None, spec: Spec,
-           cfg: SearchConfig, engine_threads: int | None = None) -> tuple[pd.DataFrame, int, float | None]:
+           cfg: SearchConfig, engine_threads: int | None = None,
+           extra_dir: str | None = None) -> tuple[pd.DataFrame, int, float | None]:
     """(trials with a `train_rank` and `validation_score` column, row index of the chosen trial, its
     validation score). See the module docstring for the rule."""
     ranked = trials.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
@@ -76,7 +78,7 @@ def select(trials: pd.DataFrame, param_names: list[str], validation: pd.DataFram
     if validation is None:
         return trials, int(top.index[0]), None
     params = [{p: _plain(row[p]) for p in param_names} for _, row in top.iterrows()]
-    val = evaluate(validation, spec, params, cfg, engine_threads)
+    val = evaluate(validation, spec, params, cfg, engine_threads, extra_dir)
     trials.loc[top.index, "validation_score"] = val["score"].to_numpy()
     order = sorted(range(len(top)), key=lambda i: (-val["score"].iloc[i], i))
     best = int(top.index[order[0]])
@@ -87,13 +89,15 @@ def run_window(task: WindowTask) -> WindowOutcome:
     """Search, select and evaluate one window (see the module docstring)."""
     spec, cfg = task.spec, task.search
     found = search_window(task.train, spec, cfg, storage_url=task.storage_url, study_name=task.study_name,
-                          seed=task.seed, window=task.window.index, engine_threads=task.engine_threads)
+                          seed=task.seed, window=task.window.index, engine_threads=task.engine_threads,
+                          extra_dir=task.extra_dir)
     tm = found.timings
     names = list(spec.search_space)
     t0 = time.perf_counter()
-    trials, best, val_score = select(found.trials, names, task.validation, spec, cfg, task.engine_threads)
+    trials, best, val_score = select(found.trials, names, task.validation, spec, cfg, task.engine_threads,
+                                     task.extra_dir)
     chosen = {p: _plain(trials.loc[best, p]) for p in names}
-    res = run_backtest(task.target, apply_params(spec, chosen), record=True)
+    res = run_backtest(task.target, apply_params(spec, chosen), record=True, extra_dir=task.extra_dir)
     tm.engine_s += time.perf_counter() - t0
     trials["selected"] = trials.index == best
     trials.insert(0, "window", task.window.index)

@@ -39,7 +39,6 @@ from auraquant.cta.tools.preflight import (
     search_space_configured,
     spec_bound_to_data,
     stored_spec,
-    walk_forward_supports_modules,
 )
 from auraquant.store import NotFound
 
@@ -136,7 +135,7 @@ def _compact(report: Report | dict[str, Any]) -> dict[str, float | int | None]:
 
 
 def _engine_dir(ctx: Ctx, spec: Any) -> Path | None:
-    return modules.engine_modules_dir(ctx.deps.runtime_dir, ctx.deps.workspace.aura, spec)
+    return modules.engine_modules_dir(ctx.deps.runtime_dir, spec)
 
 
 def _dv_for(ctx: Ctx, spec_id: str, dv_id: str | None) -> str:
@@ -248,7 +247,7 @@ def _state(ctx: Ctx, run_id: str) -> ExperimentState:
 
 @tool(category=CAT, timeout_s=660,
       preflight=[persisted_spec(), modules_ready(stored_spec()), search_space_configured(), spec_bound_to_data(),
-                 qualified_data(), holdout_declared(), walk_forward_supports_modules()])
+                 qualified_data(), holdout_declared()])
 def experiment_run(ctx: Ctx, spec_id: str, walk_forward: WalkForwardConfig, search: SearchConfig | None = None,
                    data_version_id: str | None = None, seed: int = 0,
                    wait_s: float = Field(0.0, ge=0, le=600)) -> ExperimentState:
@@ -272,10 +271,7 @@ def experiment_run(ctx: Ctx, spec_id: str, walk_forward: WalkForwardConfig, sear
         raise ToolFailure(str(exc)) from None
     if runner.load_result(ws, run.id) is None:
         store.put_object(RUN_KIND, run)
-        extra = _engine_dir(ctx, spec)
-        # Workspace modules need the runner's `extra_dir` (pre-flight refuses them until it has one).
-        kwargs = {"extra_dir": extra} if extra is not None else {}
-        job = ctx.deps.jobs.submit(run.id, lambda: runner.run_experiment(ws, run, bars, **kwargs))
+        job = ctx.deps.jobs.submit(run.id, lambda: runner.run_experiment(ws, run, bars))
         try:
             job.result(timeout=wait_s)
         except FutureTimeout:

@@ -177,24 +177,11 @@ def spec_refs(spec: Spec) -> list[tuple[str, Any]]:
     return out
 
 
-def engine_modules_dir(runtime: Path, aura_dir: Path, spec: Spec) -> Path | None:
-    """The `extra_dir` to hand the engine for `spec`: None when it uses built-ins only; otherwise a view
-    directory of symlinks to exactly the workspace modules it uses.
-
-    Why a view: `init` copies the built-ins into the workspace's cta_runtime/, and the loader refuses a
-    name present both as a built-in and in the extra directory, so the workspace directory itself cannot
-    be passed while those copies exist. The view holds only agent-written modules (no copies of code)."""
-    agent = sorted({(k, r.name) for k, r in spec_refs(spec) if origin(runtime, k, r.name) == "workspace"})
-    if not agent:
-        return None
-    key = hashlib.sha256(repr([(k, n, str(runtime)) for k, n in agent]).encode()).hexdigest()[:16]
-    view = aura_dir / "cache" / "module_view" / key
-    for kind, name in agent:
-        link = view / kind / f"{name}.py"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to((runtime / kind / f"{name}.py").resolve())
-    return view
+def engine_modules_dir(runtime: Path, spec: Spec) -> Path | None:
+    """The `extra_dir` to hand the engine for `spec`: None when it uses built-ins only, otherwise the
+    workspace's module directory (built-ins are not copied there, so names never collide)."""
+    uses_workspace = any(origin(runtime, k, r.name) == "workspace" for k, r in spec_refs(spec))
+    return runtime if uses_workspace else None
 
 
 def catalog(runtime: Path, kind: str | None = None) -> list[tuple[str, str, str]]:

@@ -12,7 +12,6 @@ the code guard; search space configured; sealed holdout untouched.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -180,27 +179,6 @@ def holdout_declared(dv_field: str = "data_version_id", spec_field: str = "spec_
         if dv_id is not None and state.holdout_start(store, dv_id) is None:
             return _issue("declare the sealed holdout", "data_slice_create (role=holdout, the final segment)",
                           f"{dv_id} has no holdout slice; experiments search only on data before it")
-        return None
-
-    return check
-
-
-def walk_forward_supports_modules(spec_field: str = "spec_id") -> Check:
-    """The walk-forward runner can load every module of the Spec (workspace modules need its `extra_dir`)."""
-
-    def check(ctx: Ctx, args: Any) -> str | None:
-        from auraquant.cta.experiment import runner
-        from auraquant.cta.tools import modules
-
-        store = ctx.deps.workspace.store
-        sid = getattr(args, spec_field)
-        if not state.has_spec(store, sid):
-            return None
-        agent = [f"{k}/{r.name}" for k, r in modules.spec_refs(state.spec(store, sid))
-                 if modules.origin(ctx.deps.runtime_dir, k, r.name) == "workspace"]
-        if agent and "extra_dir" not in inspect.signature(runner.run_experiment).parameters:
-            return _issue("use built-in modules for walk-forward", "backtest_run (or spec_put with built-ins)",
-                          f"the walk-forward runner cannot load workspace modules yet ({agent})")
         return None
 
     return check

@@ -7,7 +7,7 @@ import pytest
 
 from auraquant.cta.tools.sdk import scaffold
 
-from .conftest import Lab
+from .conftest import SEARCH, WALK_FORWARD, Lab
 
 CLEAN = scaffold("baselines", "clean_cross")
 PEEK = CLEAN.replace("clean_cross", "peeker").replace("CleanCross", "Peeker").replace(
@@ -66,6 +66,21 @@ def test_clean_agent_baseline_is_usable_in_a_spec(lab: Lab) -> None:
     out = lab.call("module_write", {"kind": "baselines", "name": "ema_cross",
                                     "source": scaffold("baselines", "ema_cross")})
     assert not out.ok and "built-in" in out.content
+
+
+def test_agent_baseline_runs_in_a_walk_forward_experiment(lab: Lab) -> None:
+    """Workspace modules reach every engine call of the runner (search, selection, target, robustness)."""
+    if not (lab.ws.runtime_dir / "baselines" / "clean_cross.py").exists():
+        lab.ok("module_write", {"kind": "baselines", "name": "clean_cross", "source": CLEAN})
+    spec = {"name": "agent-wf", "baseline": {"name": "clean_cross", "params": {"period": 30}},
+            "execution": [{"name": "trailing_pct"}], "risk": [{"name": "fixed_fraction"}],
+            "search_space": {"baseline.period": {"kind": "int", "low": 10, "high": 60}}}
+    sid = lab.ok("spec_put", {"spec": spec, "data_version_id": lab.ids["dv"]}).spec_id
+    started = lab.ok("experiment_run", {"spec_id": sid, "walk_forward": WALK_FORWARD, "search": SEARCH})
+    done = lab.ok("experiment_wait", {"run_id": started.run_id, "timeout_s": 300})
+    assert done.state == "finished" and done.windows_complete == done.windows == 2, done
+    shown = lab.ok("evaluation_show", {"evaluation_id": started.run_id})
+    assert shown.kind == "run" and shown.spec_id == sid and "baseline.period" in shown.model_dump_json()
 
 
 def test_scaffolds_of_every_kind_validate(lab: Lab) -> None:
