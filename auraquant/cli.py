@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 
-from auraquant.console import cli_errors, console, print_json, table
+from auraquant.console import cli_errors, console, print_json
 from auraquant.cta.backtest.cli import register as register_backtest
 from auraquant.cta.cloud.cli import app as cloud_app
 from auraquant.cta.cloud.cli import job_app
 from auraquant.cta.data.cli import app as data_app
-from auraquant.cta.data.cli import show_quality
 from auraquant.cta.experiment.cli import app as experiment_app
 from auraquant.cta.governance.cli import register as register_governance
 from auraquant.cta.report.cli import report
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.research.cli import register as register_research
+from auraquant.workspace import init_workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="AuraQuant: agentic research for systematic trend-following strategies.")
@@ -27,6 +27,7 @@ register_backtest(app)  # backtest
 app.command("report")(report)
 app.add_typer(experiment_app, name="experiment")
 register_governance(app)  # archive …, keys …, approve, reject
+register_research(app)  # research, chat, demo
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(job_app, name="job")
 
@@ -53,27 +54,6 @@ def init(
         console.print("  kept as it was: " + ", ".join(r.existed))
     if r.demo_data_version:
         console.print(f"  demo data: {r.demo_data_version} (synthetic, clearly labelled)")
-
-
-@app.command()
-@cli_errors
-def demo(
-    directory: Annotated[Path, typer.Argument(help="Workspace directory for the demo.")] = Path("demo-workspace"),
-    json_out: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """The offline demo: a workspace, its embedded synthetic data, and what research can be run on it."""
-    r = init_workspace(directory, force=False)
-    ws = Workspace.open(directory)
-    dv = ws.store.get_data_version(r.demo_data_version or "")
-    if json_out:
-        print_json({"workspace": str(ws.root), "data_version": dv.id, "bars": dv.bars,
-                    "quality": dv.quality.summary()})
-        return
-    console.print(f"[bold]AuraQuant demo[/] in {ws.root}")
-    show_quality(dv)
-    versions = ws.store.list_data_versions()
-    console.print(table("data versions in this workspace", ["id", "symbol", "tf", "bars", "source"],
-                        [(v.id, v.symbol, v.timeframe, f"{v.bars:,}", v.source) for v in versions]))
 
 
 def main() -> None:

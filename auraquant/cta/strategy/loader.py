@@ -3,23 +3,26 @@
 A module file `<root>/<kind>/<name>.py` (kind in baselines, filters, executions, risks) defines a
 module-level `MODULE` object implementing the kind's Protocol with `MODULE.name == <name>`.
 The extra directory (a workspace's `cta_runtime/`) is for agent-written modules; validating their
-code (AST allow-list) is the tool surface's job and happens before they reach this loader. A workspace
-holds unmodified copies of the built-ins (made by `auraquant init`): those resolve to the built-in. A
-*modified* file under a built-in's name is refused rather than silently shadowing it.
+code (AST allow-list) is the tool surface's job and happens before they reach this loader. An unmodified
+copy of a built-in in the extra directory (older workspaces had them) resolves to the built-in; a *modified*
+file under a built-in's name is refused rather than silently shadowing it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
 from auraquant.cta.strategy.protocols import KIND_PROTOCOL
 
 KINDS = tuple(KIND_PROTOCOL)
-_BUILTIN_ROOT = Path(importlib.import_module("cta_runtime").__file__).resolve().parent  # type: ignore[arg-type]
+# The shipped `cta_runtime` package sits beside `auraquant` (site-packages, or the checkout when editable).
+# It is found by location, not by import: a workspace's own `cta_runtime/` folder is a namespace package
+# that would shadow it whenever the workspace directory is on sys.path (`python -m auraquant` run there).
+_BUILTIN_ROOT = Path(importlib.util.find_spec("auraquant").origin).resolve().parents[1] / "cta_runtime"  # type: ignore[arg-type, union-attr]
 _cache: dict[tuple[str, str, str], Any] = {}
 
 
@@ -33,16 +36,21 @@ def _check(kind: str, name: str, obj: Any, origin: str) -> Any:
     return obj
 
 
-def _load_file(kind: str, name: str, path: Path) -> Any:
+def _load_file(kind: str, name: str, path: Path, module_name: str | None = None) -> Any:
+    """Execute a module file once per content digest and return its checked `MODULE`. Built-ins keep their
+    canonical dotted name (registered in sys.modules so `inspect` finds their source)."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     key = (kind, name, f"{path}:{digest}")
     if key not in _cache:
-        spec = importlib.util.spec_from_file_location(f"_aq_ws_{kind}_{name}_{digest}", path)
+        mod_name = module_name or f"_aq_ws_{kind}_{name}_{digest}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")
         mod = importlib.util.module_from_spec(spec)
+        if module_name is not None:
+            sys.modules[module_name] = mod
         spec.loader.exec_module(mod)
-        _cache[key] = _check(kind, name, getattr(mod, "MODULE", None), str(path))
+        _cache[key] = _check(kind, name, getattr(mod, "MODULE", None), module_name or str(path))
     return _cache[key]
 
 
@@ -57,8 +65,7 @@ def load_module(kind: str, name: str, extra_dir: Path | str | None = None) -> An
         raise ValueError(f"module {kind}/{name} exists both as a built-in and, modified, in {extra_dir}; "
                          "give the modified module a new name")
     if builtin.is_file():
-        mod = importlib.import_module(f"cta_runtime.{kind}.{name}")
-        return _check(kind, name, getattr(mod, "MODULE", None), f"cta_runtime.{kind}.{name}")
+        return _load_file(kind, name, builtin, f"cta_runtime.{kind}.{name}")
     if extra is not None and extra.is_file():
         return _load_file(kind, name, extra)
     raise LookupError(f"no module {kind}/{name} (built-ins: {list_modules(kind)})")

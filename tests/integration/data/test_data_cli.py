@@ -45,8 +45,3 @@ def test_errors_are_one_line_or_json(tmp_path: Path) -> None:
     assert outside.exit_code == 1 and "auraquant init" in outside.output
     bad = runner.invoke(app, ["data", "import", str(tmp_path / "nope.csv"), "--symbol", "X", "--timeframe", "1h", "-w", ws])
     assert bad.exit_code == 1 and "no such file" in bad.output
-
-
-def test_demo_reports_its_data(tmp_path: Path) -> None:
-    doc = _json(["demo", str(tmp_path / "demo")])
-    assert doc["bars"] == 17_520 and doc["quality"]["errors"] == [] and doc["data_version"].startswith("dv_")

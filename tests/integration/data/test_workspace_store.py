@@ -118,6 +118,17 @@ def test_features_are_cached_by_provenance(workspace: Workspace) -> None:
     assert v_htf["EMA_20@4h"].iloc[:3].isna().all()
 
 
+def test_workspace_module_folder_never_shadows_the_builtins(tmp_path: Path) -> None:
+    """With the workspace as the working directory it is on sys.path, where its `cta_runtime/` folder is a
+    namespace package named like the shipped one; built-ins must still load (regression)."""
+    init_workspace(tmp_path / "ws", demo_data=False)
+    code = ("from auraquant.cta.strategy.loader import list_modules, load_module; "
+            "print(load_module('baselines', 'ema_cross').name, len(list_modules('risks')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "ws", check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert out[0] == "ema_cross" and int(out[1]) >= 5
+
+
 @pytest.mark.slow
 def test_init_works_from_the_built_wheel(tmp_path: Path) -> None:
     """Templates are package data: a wheel (not the checkout) is enough to create a complete workspace."""

@@ -1,0 +1,389 @@
+"""`auraquant chat`: the interactive research session in a terminal.
+
+- input with history (prompt_toolkit, `.aura/chat_history`; plain `input()` when stdin is not a terminal);
+- the model's answer streams as markdown (rich Live); each tool call is a compact panel; a spinner with the
+  elapsed time runs while tools work;
+- slash commands: /status /iter /compact /cost /budget /approve /save /resume /help /quit;
+- Ctrl-C during a turn cancels it (the engine saves the session: calls in flight get a `cancelled` result);
+  a second Ctrl-C within 2 s, or Ctrl-C twice at the prompt, exits. `--resume [ID|last]` continues;
+- without a configured key it says how to add one and offers the offline autopilot (which then researches
+  toward the goal typed or given with --goal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from aura.providers import Provider
+from aura.runtime.compaction import CompactionPolicy
+from aura.runtime.events import Compacted, EngineEvent, Retrying, Stopped, TextDeltaEvent, ToolEnd, ToolStart
+from aura.runtime.sessions import SessionStore
+from aura.tools import ToolContext
+from auraquant.cta.research import iter_state
+from auraquant.cta.research.cli import DEMO_GOAL, _select, show_outcome
+from auraquant.cta.research.goal import Goal, GoalError, parse_goal
+from auraquant.cta.research.loop import (
+    ResearchSession,
+    conclude,
+    default_budgets,
+    drive,
+    goal_request,
+    offline_autopilot,
+)
+from auraquant.workspace import Workspace
+
+HELP = """\
+/status            session, model, turns, cost, context size, ITER_STATE status
+/iter              the current <ITER_STATE>
+/compact           summarise older history now (at the next turn)
+/cost              tokens and USD spent in this session
+/budget            spend against the session's limits (budget_status)
+/approve [ID]      promote a frozen record to production (you are the human gate; asks to confirm)
+/save [NAME]       save the agent state (agent_state_save) and print how to resume
+/resume [ID]       switch to another saved session (default: the latest other one)
+/help              this list
+/quit              leave (the session is saved; `auraquant chat --resume last` continues)
+Ctrl-C interrupts a running turn (state is saved); twice exits."""
+
+
+class ChatUI:
+    """Renders engine events: streamed markdown, tool panels, a spinner while tools run."""
+
+    def __init__(self, console: Console) -> None:
+        self.c = console
+        self._buf = ""
+        self._live: Live | None = None
+        self._status: Any = None
+        self._started: dict[str, float] = {}
+        self._names: dict[str, str] = {}
+
+    def __call__(self, ev: EngineEvent) -> None:
+        if isinstance(ev, TextDeltaEvent):
+            self._stop_status()
+            self._buf += ev.text
+            if self._live is None:
+                self._live = Live(Markdown(self._buf), console=self.c, refresh_per_second=12,
+                                  vertical_overflow="visible")
+                self._live.start()
+            else:
+                self._live.update(Markdown(self._buf))
+        elif isinstance(ev, Retrying):
+            self._end_text()
+            self.c.print(f"[yellow]model call failed ({ev.error}); retry {ev.attempt} in {ev.delay_s:.1f}s[/]")
+        elif isinstance(ev, ToolStart):
+            self._end_text()
+            args = ev.arguments if len(ev.arguments) <= 160 else ev.arguments[:159] + "…"
+            self.c.print(Panel(args, title=f"⚙ {ev.name}", title_align="left", border_style="blue", expand=False))
+            self._started[ev.call_id] = time.perf_counter()
+            self._names[ev.call_id] = ev.name
+            self._spin()
+        elif isinstance(ev, ToolEnd):
+            dt = time.perf_counter() - self._started.pop(ev.call_id, time.perf_counter())
+            self._stop_status()
+            body = ev.trace.result_summary if ev.ok else (ev.error.message if ev.error else ev.content)
+            style, mark = ("green", "✓") if ev.ok else ("red", "✗")
+            self.c.print(Panel(body, title=f"{mark} {ev.name} · {dt:.1f}s", title_align="left", border_style=style,
+                               expand=False))
+            if self._started:
+                self._spin()
+            else:
+                self.thinking()
+        elif isinstance(ev, Compacted):
+            self._end_text()
+            self._stop_status()
+            self.c.print(f"[magenta]context compacted: {ev.tokens_before} -> {ev.tokens_after} tokens "
+                         f"({ev.summarized_messages} messages summarised)[/]")
+        elif isinstance(ev, Stopped):
+            self._end_text()
+            self._stop_status()
+            if ev.reason.value != "completed":
+                self.c.print(f"[yellow]stopped: {ev.reason.value} — {ev.detail}[/]")
+
+    def thinking(self) -> None:
+        """A spinner while the model works on its next turn (until its first token or tool call)."""
+        self._stop_status()
+        self._status = self.c.status("thinking…", spinner="dots")
+        self._status.start()
+
+    def _spin(self) -> None:
+        """A transient progress line per running tool with its elapsed time (experiments take a while)."""
+        self._stop_status()
+        prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.c,
+                        transient=True)
+        for call_id, name in self._names.items():
+            if call_id in self._started:
+                prog.add_task(f"running {name}", total=None)
+        prog.start()
+        self._status = prog
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def _end_text(self) -> None:
+        if self._live is not None:
+            self._live.update(Markdown(self._buf))
+            self._live.stop()
+            self._live = None
+        self._buf = ""
+
+    def close(self) -> None:
+        self._end_text()
+        self._stop_status()
+        self._started.clear()
+
+
+class _Input:
+    """prompt_toolkit with persistent history on a terminal, `input()` otherwise."""
+
+    def __init__(self, history: Path) -> None:
+        self._session: Any = None
+        if sys.stdin.isatty():
+            from prompt_toolkit import PromptSession
+            from prompt_toolkit.history import FileHistory
+
+            history.parent.mkdir(parents=True, exist_ok=True)
+            self._session = PromptSession(history=FileHistory(str(history)))
+
+    async def read(self, prompt: str) -> str:
+        if self._session is not None:
+            return await self._session.prompt_async(prompt)
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+
+
+class Chat:
+    def __init__(self, ws: Workspace, console: Console, provider: Provider, *, goal: Goal | None, max_iters: int,
+                 max_usd: float | None, autopilot: Any = None, resume: str | None = None) -> None:
+        self.ws, self.c, self.provider = ws, console, provider
+        self.goal, self.max_iters, self.max_usd, self.autopilot = goal, max_iters, max_usd, autopilot
+        self.ui = ChatUI(console)
+        self.session = self._open(resume)
+        self._last_interrupt = 0.0
+
+    def _open(self, resume: str | None, compaction: CompactionPolicy | None = None) -> ResearchSession:
+        return ResearchSession.start(self.ws, self.provider, goal=self.goal, max_iters=self.max_iters,
+                                     budgets=default_budgets(self.max_iters, self.max_usd), autopilot=self.autopilot,
+                                     resume=resume, compaction=compaction)
+
+    # -- a turn -------------------------------------------------------------------------------
+    async def turn(self, text: str) -> bool:
+        """Run one request; False when the user asked to exit with a second Ctrl-C."""
+        loop = asyncio.get_running_loop()
+        self.ui.thinking()
+        task = asyncio.ensure_future(drive(self.session, text, self.ui))
+        exit_requested = False
+
+        def on_sigint() -> None:
+            nonlocal exit_requested
+            now = time.monotonic()
+            if now - self._last_interrupt < 2.0:
+                exit_requested = True
+            self._last_interrupt = now
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            await task
+        except asyncio.CancelledError:
+            self.ui.close()
+            self.c.print(f"[yellow]interrupted — state saved (session {self.session.session_id}); "
+                         "Ctrl-C again to exit[/]")
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            self.ui.close()
+        if self._compact_pending:
+            self._compact_pending = False
+            self.session.close()
+            self.session = self._open(self.session.session_id)  # back to the normal compaction policy
+        return not exit_requested
+
+    _compact_pending = False
+
+    # -- slash commands -----------------------------------------------------------------------
+    async def command(self, line: str) -> bool:
+        """Handle a slash command; False means quit."""
+        name, _, arg = line[1:].partition(" ")
+        arg = arg.strip()
+        if name in ("quit", "exit", "q"):
+            return False
+        if name == "help":
+            self.c.print(HELP, markup=False)
+        elif name == "status":
+            st = iter_state.current(self.ws.store)
+            eng = self.session.engine
+            self.c.print(f"session {self.session.session_id} · model {self.provider.info.provider}/"
+                         f"{self.provider.info.model} · messages {len(eng.messages)} · context ~{eng.context_tokens()} "
+                         f"tokens · cost ${eng.session_cost_usd:.4f} · ITER_STATE "
+                         f"{(st.status + f' iter {st.iter}/{st.max_iters}') if st else 'none'}", highlight=False)
+        elif name == "iter":
+            st = iter_state.current(self.ws.store)
+            self.c.print(st.render() if st else "no ITER_STATE recorded yet", markup=False)
+        elif name == "compact":
+            self.session.close()
+            self.session = self._open(self.session.session_id, CompactionPolicy(trigger_ratio=0.0))
+            self._compact_pending = True
+            self.c.print("older history will be summarised at the start of the next turn")
+        elif name == "cost":
+            rep = self.session.log.replay()
+            u = rep.usage
+            self.c.print(f"${rep.cost_usd:.4f} over {rep.model_turns} model turns · input {u.input_tokens} · "
+                         f"output {u.output_tokens} · cache read {u.cache_read_tokens} tokens", highlight=False)
+        elif name == "budget":
+            out = await self._tool("budget_status", {})
+            self.c.print_json(json.dumps(out, default=str))
+        elif name == "approve":
+            await self._approve(arg)
+        elif name == "save":
+            st = iter_state.current(self.ws.store)
+            key = arg or f"chat-{self.session.session_id}"
+            out = await self._tool("agent_state_save", {"name": key, "state_body": {
+                "session_id": self.session.session_id, "goal": self.goal.text if self.goal else None,
+                "iter_state": st.model_dump(mode="json") if st else None}})
+            self.c.print(f"saved {out}; continue later with `auraquant chat --resume {self.session.session_id}`",
+                         highlight=False, markup=False)
+        elif name == "resume":
+            ids = [i for i in SessionStore(self.ws.sessions).ids() if i != self.session.session_id]
+            target = arg or (ids[-1] if ids else None)
+            if target is None:
+                self.c.print("no other session to resume")
+            else:
+                self.session.close()
+                self.session = self._open(target)
+                self.c.print(f"resumed session {target} ({len(self.session.engine.messages)} messages)",
+                             highlight=False)
+        else:
+            self.c.print(f"unknown command /{name}; /help lists them")
+        return True
+
+    async def _tool(self, name: str, args: dict[str, Any]) -> Any:
+        ctx = ToolContext(deps=self.session.deps, session_id=self.session.session_id, caller="human")
+        out = await self.session.registry.call(name, args, ctx)
+        return json.loads(out.content) if out.content.startswith(("{", "[")) else out.content
+
+    async def _approve(self, record_id: str) -> None:
+        import typer
+
+        if not record_id:
+            frozen = await self._tool("archive_list", {"state_filter": "frozen"})
+            if not frozen:
+                self.c.print("no frozen record awaits approval")
+            for r in frozen or []:
+                self.c.print(f"{r['record_id']} {r['family']} sharpe={r['metrics'].get('sharpe')} "
+                             f"holdout={r.get('holdout')} -> /approve {r['record_id']}")
+            return
+        from auraquant.cta.governance.cli import approve
+
+        try:
+            await asyncio.to_thread(approve, record_id, yes=False, note="approved in chat",
+                                    workspace=self.ws.root, json_out=False)
+        except typer.Exit:
+            pass
+
+    # -- the REPL -----------------------------------------------------------------------------
+    async def repl(self, first: str | None) -> int:
+        inp = _Input(self.ws.aura / "chat_history")
+        self.c.print(f"[bold]AuraQuant chat[/] · session {self.session.session_id} · "
+                     f"{self.provider.info.provider}/{self.provider.info.model} · /help for commands")
+        if first is not None:
+            if not await self.turn(first):
+                return self._close()
+            await self._outcome()
+        while True:
+            try:
+                line = (await inp.read("research> ")).strip()
+            except KeyboardInterrupt:
+                now = time.monotonic()
+                if now - self._last_interrupt < 2.0:
+                    break
+                self._last_interrupt = now
+                self.c.print("[dim](Ctrl-C again or /quit to exit)[/]")
+                continue
+            except EOFError:
+                break
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not await self.command(line):
+                    break
+                continue
+            if self.autopilot is not None:
+                try:
+                    self.goal = parse_goal(line)
+                except GoalError as exc:
+                    self.c.print(f"the offline autopilot needs a research goal: {exc}")
+                    continue
+                self.autopilot.restart(self.goal)
+                self.session.goal = self.goal
+                line = goal_request(self.goal, self.max_iters)
+            if not await self.turn(line):
+                break
+            await self._outcome()
+        return self._close()
+
+    async def _outcome(self) -> None:
+        if self.autopilot is not None and self.autopilot.termination is not None:
+            show_outcome(await conclude(self.session, self.session.last_stop))
+
+    def _close(self) -> int:
+        self.session.close()
+        self.c.print(f"session saved: {self.session.session_id} (auraquant chat --resume {self.session.session_id})")
+        return 0
+
+
+def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume: str | None, goal: str | None,
+             max_iters: int, max_usd: float | None, windows: int = 4, trials: int = 24) -> int:
+    console = Console(highlight=False)
+    try:
+        ws = Workspace.open(workspace)
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
+    g = None
+    if goal:
+        try:
+            g = parse_goal(goal)
+        except GoalError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 1
+    if resume == "last":
+        resume = SessionStore(ws.sessions).latest()
+        if resume is None:
+            console.print("[red]error:[/] no session to resume in this workspace")
+            return 1
+    try:
+        llm, why = _select(ws, provider, model)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
+    autopilot = None
+    if llm is None:
+        if why:
+            console.print(why, markup=False)
+            if sys.stdin.isatty():
+                answer = input("Run the offline autopilot instead? [Y/n] ").strip().lower()
+                if answer not in ("", "y", "yes"):
+                    return 1
+            else:
+                console.print("Running the offline autopilot instead.")
+        g = g or parse_goal(DEMO_GOAL)
+        autopilot, llm = offline_autopilot(g, max_iters=max_iters, windows=windows, trials=trials)
+        console.print(f"offline autopilot: researching toward '{g.text}' (type another goal afterwards)")
+    chat = Chat(ws, console, llm, goal=g, max_iters=max_iters, max_usd=max_usd, autopilot=autopilot, resume=resume)
+    first = goal_request(g, max_iters) if g is not None and resume is None else None
+    return asyncio.run(chat.repl(first))

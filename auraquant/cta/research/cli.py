@@ -1,0 +1,201 @@
+"""`auraquant research`, `auraquant chat` and `auraquant demo` (command functions; the root CLI mounts them).
+
+`research` runs the self-directed loop non-interactively: with a configured model profile an LLM drives the
+tools; without one (or with `--provider offline`) the offline autopilot does. `demo` is init + the embedded
+synthetic data + an offline autopilot run + a summary table, the archived candidate when one qualifies, and
+the tearsheet path.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aura.config.models import MissingApiKey
+from aura.providers import Provider, build_provider
+from aura.runtime.budgets import Budgets
+from aura.runtime.events import EngineEvent, Stopped, TextDeltaEvent, ToolEnd, ToolStart
+from auraquant.console import cli_errors, console, err_console, fail, print_json, table
+from auraquant.cta.research.goal import GoalError, parse_goal
+from auraquant.cta.research.loop import (
+    ResearchOutcome,
+    default_budgets,
+    models_profile,
+    offline_autopilot,
+    run_research,
+)
+from auraquant.workspace import Workspace, init_workspace
+
+DEMO_GOAL = "SYNTH/USDT 1h Sharpe >= 1.5, max drawdown >= -15%"
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
+
+
+def key_help(profile_name: str | None, exc: Exception) -> str:
+    """How to configure a model, for a profile whose key is missing."""
+    return (f"No API key for the model profile {profile_name or '(default)'}: {exc}.\n"
+            "To use an LLM, export its key, e.g. `export ANTHROPIC_API_KEY=...` (profile claude) or "
+            "`export OPENAI_API_KEY=...` (profile gpt), or point a profile of .aura/config/models.json at a "
+            "local OpenAI-compatible server (base_url, api_key_env null) and pass --provider NAME.\n"
+            "Keys are read from environment variables only; they are never written to disk.")
+
+
+def _select(ws: Workspace, provider: str | None, model: str | None) -> tuple[Provider | None, str | None]:
+    """The LLM provider to use, or (None, why) when the offline autopilot must run instead."""
+    if provider == "offline":
+        return None, None
+    try:
+        prof = models_profile(ws, provider, model)
+        if prof.provider == "offline":
+            return None, None
+        return build_provider(prof), None
+    except MissingApiKey as exc:
+        return None, key_help(provider, exc)
+    except KeyError as exc:  # unknown profile name: a user error, said in one line
+        raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
+
+
+class _Printer:
+    """Compact live output of a research run for people."""
+
+    def __init__(self) -> None:
+        self._t: dict[str, float] = {}
+
+    def __call__(self, ev: EngineEvent) -> None:
+        if isinstance(ev, TextDeltaEvent):
+            console.print(ev.text, markup=False, highlight=False)
+        elif isinstance(ev, ToolStart):
+            self._t[ev.call_id] = time.perf_counter()
+        elif isinstance(ev, ToolEnd):
+            dt = time.perf_counter() - self._t.pop(ev.call_id, time.perf_counter())
+            mark = "[green]✓[/]" if ev.ok else "[red]✗[/]"
+            why = "" if ev.ok else f" — {ev.error.message if ev.error else ev.content}"[:200]
+            console.print(f"  {mark} [dim]{ev.name} {dt:.1f}s{why}[/]", highlight=False)
+        elif isinstance(ev, Stopped):
+            console.print(f"[dim]engine stopped: {ev.reason.value} after {ev.turns} turns, "
+                          f"{ev.tool_calls} tool calls[/]")
+
+
+def show_outcome(out: ResearchOutcome) -> None:
+    rows = [(t.get("label", "")[:70], t["evaluation_id"], _f(t.get("sharpe")), _f(t.get("max_drawdown")),
+             _f(t.get("dsr")), t.get("trades"), (t.get("verdict") or "")[:60]) for t in out.tried]
+    console.print(table(f"research {out.session_id}: {out.iterations} / {out.max_iters} rounds",
+                        ["round", "run", "OOS sharpe", "max DD", "DSR", "trades", "verdict"], rows))
+    colour = {"GOAL_MET": "green", "INTERRUPTED": "yellow", "ERROR": "red"}.get(out.status, "cyan")
+    console.print(f"[bold {colour}]stop: {out.status}[/] — {out.detail}", highlight=False)
+    for n in out.notes:
+        console.print(f"  note: {n}", highlight=False)
+    if out.best_run_id:
+        console.print(f"best run: {out.best_run_id} ({', '.join(f'{k}={_f(v)}' for k, v in (out.best_metrics or {}).items())})")
+    console.print(f"archived candidates: {', '.join(out.candidates) or 'none qualified'}"
+                  + (f"; frozen for approval: {out.record_id}" if out.record_id else ""))
+    if out.tearsheet and "html" in out.tearsheet:
+        console.print(f"tearsheet: {out.tearsheet['html']}\nequity png: {out.tearsheet['png']}")
+    elif out.tearsheet:
+        console.print(f"tearsheet failed: {out.tearsheet.get('error')}")
+    console.print(f"session log (messages + RunTrace of every tool call): {out.session_log}")
+
+
+def _f(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else ("-" if v is None else str(v))
+
+
+@cli_errors
+def research(
+    goal: Annotated[str, typer.Option("--goal", "-g", help='e.g. "BTC/USDT 1h Sharpe >= 1.2, max drawdown >= -15%"')],
+    max_iters: Annotated[int, typer.Option("--max-iters", min=1, help="Research rounds at most.")] = 20,
+    provider: Annotated[str | None, typer.Option("--provider", help="models.json profile; 'offline' = autopilot.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Override the profile's model id.")] = None,
+    max_usd: Annotated[float | None, typer.Option("--max-usd", help="Model spend cap for the session.")] = None,
+    windows: Annotated[int, typer.Option(help="Autopilot: walk-forward windows per experiment.")] = 4,
+    trials: Annotated[int, typer.Option(help="Autopilot: Optuna trials per window.")] = 24,
+    seed: Annotated[int, typer.Option(help="Autopilot: experiment seed.")] = 0,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Self-directed research toward a goal, non-interactive, ending with a stated stop reason."""
+    ws = Workspace.open(workspace)
+    try:
+        g = parse_goal(goal)
+    except GoalError as exc:
+        fail(str(exc), as_json=json_out, kind="GoalError")
+    llm, why = _select(ws, provider, model)
+    out = _run(ws, g, max_iters, llm, why, windows=windows, trials=trials, seed=seed, max_usd=max_usd,
+               quiet=json_out)
+    if json_out:
+        print_json(out.model_dump(mode="json"))
+    else:
+        show_outcome(out)
+    if out.status == "ERROR":
+        raise typer.Exit(1)
+
+
+def _run(ws: Workspace, goal: Any, max_iters: int, llm: Provider | None, why: str | None, *, windows: int,
+         trials: int, seed: int, max_usd: float | None, quiet: bool) -> ResearchOutcome:
+    budgets: Budgets = default_budgets(max_iters, max_usd)
+    if llm is None:
+        if why and not quiet:
+            err_console.print(why + "\nRunning the offline autopilot instead.", highlight=False)
+        pilot, prov = offline_autopilot(goal, max_iters=max_iters, windows=windows, trials=trials, seed=seed)
+        return run_research(ws, prov, goal=goal, max_iters=max_iters, autopilot=pilot, budgets=budgets,
+                            on_event=None if quiet else _Printer())
+    return run_research(ws, llm, goal=goal, max_iters=max_iters, budgets=budgets,
+                        on_event=None if quiet else _Printer())
+
+
+@cli_errors
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Workspace directory for the demo.")] = Path("demo-workspace"),
+    goal: Annotated[str, typer.Option("--goal", help="The demo's research goal.")] = DEMO_GOAL,
+    max_iters: Annotated[int, typer.Option("--max-iters", min=1)] = 20,
+    windows: Annotated[int, typer.Option(help="Walk-forward windows per experiment.")] = 4,
+    trials: Annotated[int, typer.Option(help="Optuna trials per window.")] = 16,
+    json_out: JsonOpt = False,
+) -> None:
+    """The offline demo: a workspace with embedded synthetic data, an autopilot research run, its summary, the
+    archived candidate (when one qualifies) and the tearsheet."""
+    t0 = time.perf_counter()
+    r = init_workspace(directory, force=False)
+    ws = Workspace.open(directory)
+    g = parse_goal(goal)
+    if not json_out:
+        console.print(f"[bold]AuraQuant demo[/] in {ws.root} — demo data {r.demo_data_version} "
+                      "(synthetic, clearly labelled); offline autopilot, no API key needed")
+    out = _run(ws, g, max_iters, None, None, windows=windows, trials=trials, seed=0, max_usd=None, quiet=json_out)
+    elapsed = time.perf_counter() - t0
+    if json_out:
+        print_json({"workspace": str(ws.root), "data_version": r.demo_data_version, "elapsed_s": round(elapsed, 1),
+                    **out.model_dump(mode="json")})
+    else:
+        show_outcome(out)
+        console.print(f"demo finished in {elapsed:.0f}s")
+    if out.status == "ERROR":
+        raise typer.Exit(1)
+
+
+def chat(
+    provider: Annotated[str | None, typer.Option("--provider", help="models.json profile name.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Override the profile's model id.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Session id to continue ('last' = latest).")] = None,
+    goal: Annotated[str | None, typer.Option("--goal", help="Start in self-directed mode toward this goal.")] = None,
+    max_iters: Annotated[int, typer.Option("--max-iters", min=1)] = 20,
+    max_usd: Annotated[float | None, typer.Option("--max-usd")] = None,
+    windows: Annotated[int, typer.Option(help="Offline autopilot: walk-forward windows per experiment.")] = 4,
+    trials: Annotated[int, typer.Option(help="Offline autopilot: Optuna trials per window.")] = 24,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Interactive research chat: streaming answers, tool panels, slash commands (/help), Ctrl-C interrupts."""
+    from auraquant.cta.research.chat import run_chat
+
+    raise typer.Exit(run_chat(workspace, provider=provider, model=model, resume=resume, goal=goal,
+                              max_iters=max_iters, max_usd=max_usd, windows=windows, trials=trials))
+
+
+def register(app: typer.Typer) -> None:
+    """Mount `research`, `chat` and `demo` on the root CLI."""
+    app.command("research")(research)
+    app.command("chat")(chat)
+    app.command("demo")(demo)

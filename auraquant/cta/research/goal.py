@@ -1,0 +1,138 @@
+"""A research goal as the human writes it, parsed into a market and metric thresholds.
+
+Grammar (case-insensitive, clauses separated by commas, semicolons or " and "):
+
+    [SYMBOL] [TIMEFRAME] METRIC OP NUMBER[%], METRIC OP NUMBER[%], ...
+
+- SYMBOL: `BASE/QUOTE` (e.g. `BTC/USDT`); TIMEFRAME: `1m 5m 15m 30m 1h 4h 1d ...`. Both optional.
+- METRIC: sharpe, sortino, calmar, dsr, trades, win rate, total return, annual return, max drawdown
+  (aliases: maxdd, max dd, dd, mdd, drawdown).
+- OP: `>=`, `>`, `=>`, `≥`, `<=`, `<`, `=<`, `≤`. Strict and inclusive comparisons are treated alike
+  (thresholds are inclusive, as the archive applies them).
+- NUMBER: a `%` suffix divides by 100 (`-15%` -> -0.15).
+
+Drawdown is a negative number, and a drawdown bound always means "no worse than": `max drawdown >= -15%`,
+`MaxDD <= -15%` (the seed README's wording) and `max drawdown 15%` all give `max_drawdown >= -0.15`.
+A clause naming a metric no tool computes is kept in `unknown` (the loop reports it as a structural gap).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from auraquant.cta.governance.record import Threshold
+
+_METRICS: dict[str, str] = {
+    "sharpe": "sharpe", "sharpe ratio": "sharpe", "sortino": "sortino", "calmar": "calmar", "dsr": "dsr",
+    "deflated sharpe": "dsr", "trades": "trades", "win rate": "win_rate", "winrate": "win_rate",
+    "total return": "total_return", "return": "total_return", "annual return": "ann_return",
+    "annualized return": "ann_return", "cagr": "ann_return", "max drawdown": "max_drawdown",
+    "maximum drawdown": "max_drawdown", "max dd": "max_drawdown", "maxdd": "max_drawdown",
+    "mdd": "max_drawdown", "dd": "max_drawdown", "drawdown": "max_drawdown", "max_drawdown": "max_drawdown",
+}
+_SYMBOL = re.compile(r"\b([A-Za-z0-9]{2,12}/[A-Za-z0-9]{2,12})\b")
+_TIMEFRAME = re.compile(r"(?<![\w.])(\d{1,3}[mhdw])\b", re.IGNORECASE)
+_CLAUSE = re.compile(r"^\s*(?P<metric>[a-z_ ]+?)\s*(?P<op>>=|=>|≥|>|<=|=<|≤|<)?\s*(?P<num>[-+]?\d+(?:\.\d+)?)"
+                     r"\s*(?P<pct>%)?\s*$", re.IGNORECASE)
+
+
+class GoalError(ValueError):
+    """The goal text has no threshold this parser understands."""
+
+
+class Goal(BaseModel):
+    """Where to research (`symbol`, `timeframe`; None = not stated) and the OOS thresholds to meet."""
+
+    model_config = {"frozen": True}
+    text: str
+    symbol: str | None = None
+    timeframe: str | None = None
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    unknown: list[str] = Field(default_factory=list, description="clauses naming no computed metric")
+
+    def as_archive_goal(self) -> dict[str, dict[str, float]]:
+        """The `goal` argument of the `archive_candidate` tool."""
+        return {k: t.model_dump(exclude_none=True) for k, t in self.thresholds.items()}
+
+    def failures(self, metrics: dict[str, Any]) -> list[str]:
+        """Which thresholds `metrics` misses (a missing or non-finite metric misses); [] = goal met."""
+        out = []
+        for name, t in self.thresholds.items():
+            v = metrics.get(name)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+                out.append(f"{name} is not available")
+            elif t.min is not None and v < t.min:
+                out.append(f"{name}={v:.4g} < {t.min:.4g}")
+            elif t.max is not None and v > t.max:
+                out.append(f"{name}={v:.4g} > {t.max:.4g}")
+        return out
+
+    def met(self, metrics: dict[str, Any]) -> bool:
+        return bool(self.thresholds) and not self.failures(metrics)
+
+    def describe(self) -> str:
+        """One line: `BTC/USDT 1h · sharpe >= 1.2 · max_drawdown >= -0.15`."""
+        parts = [" ".join(p for p in (self.symbol, self.timeframe) if p)] if (self.symbol or self.timeframe) else []
+        for name, t in self.thresholds.items():
+            if t.min is not None:
+                parts.append(f"{name} >= {t.min:g}")
+            if t.max is not None:
+                parts.append(f"{name} <= {t.max:g}")
+        return " · ".join(parts)
+
+
+def parse_goal(text: str) -> Goal:
+    """Parse `text` (see the module docstring). Raises `GoalError` when no threshold is found."""
+    rest = text
+    symbol = None
+    m = _SYMBOL.search(rest)
+    if m:
+        symbol = m.group(1).upper()
+        rest = rest[: m.start()] + " " + rest[m.end():]
+    timeframe = None
+    m = _TIMEFRAME.search(rest)
+    if m:
+        timeframe = m.group(1).lower()
+        rest = rest[: m.start()] + " " + rest[m.end():]
+    thresholds: dict[str, Threshold] = {}
+    unknown: list[str] = []
+    for raw in re.split(r"[,;·]|\band\b", rest, flags=re.IGNORECASE):
+        clause = raw.strip()
+        if not clause:
+            continue
+        cm = _CLAUSE.match(clause)
+        if cm is None:
+            if re.search(r"\d", clause):
+                unknown.append(clause)
+            continue
+        name = _METRICS.get(" ".join(cm.group("metric").lower().replace("_", " ").split()))
+        if name is None:
+            name = _METRICS.get(cm.group("metric").strip().lower())
+        if name is None:
+            unknown.append(clause)
+            continue
+        value = float(cm.group("num")) / (100.0 if cm.group("pct") else 1.0)
+        thresholds[name] = _merge(thresholds.get(name), _bound(name, cm.group("op") or ">=", value))
+    if not thresholds:
+        raise GoalError(f"no metric threshold in {text!r}; write e.g. 'BTC/USDT 1h Sharpe >= 1.2, "
+                        "max drawdown >= -15%'")
+    return Goal(text=text.strip(), symbol=symbol, timeframe=timeframe, thresholds=thresholds, unknown=unknown)
+
+
+def _bound(name: str, op: str, value: float) -> Threshold:
+    if name == "max_drawdown":  # "no worse than", whatever the operator's direction
+        return Threshold(min=-abs(value))
+    if op in (">=", "=>", "≥", ">"):
+        return Threshold(min=value)
+    return Threshold(max=value)
+
+
+def _merge(old: Threshold | None, new: Threshold) -> Threshold:
+    if old is None:
+        return new
+    return Threshold(min=new.min if new.min is not None else old.min,
+                     max=new.max if new.max is not None else old.max)
