@@ -104,11 +104,11 @@ class Spec(ContentModel):
             if len(set(names)) != len(names):
                 raise ValueError(f"duplicate module names in {kind}: {names}")
         for path in self.search_space:
-            _locate(self, path)
+            locate_param(self, path)
         return self
 
 
-def _locate(spec: Spec, path: str) -> tuple[str, int, str]:
+def locate_param(spec: Spec, path: str) -> tuple[str, int, str]:
     """(kind, index in the kind's list or -1 for the baseline, param name) of a parameter path."""
     parts = path.split(".")
     if parts[0] == "baseline" and len(parts) == 2:
@@ -122,11 +122,14 @@ def _locate(spec: Spec, path: str) -> tuple[str, int, str]:
     raise ValueError(f"bad parameter path {path!r} (expected baseline.<p> or <kind>.<module>.<p>)")
 
 
+_locate = locate_param  # old private name, still used by backtest/prepare.py
+
+
 def apply_params(spec: Spec, flat: Mapping[str, int | float]) -> Spec:
     """A new Spec with each `path -> value` of `flat` written into the referenced module's params."""
     data = spec.model_dump(mode="python")
     for path, value in flat.items():
-        kind, idx, param = _locate(spec, path)
+        kind, idx, param = locate_param(spec, path)
         target = data["baseline"] if kind == "baseline" else data[kind][idx]
         target["params"] = {**target["params"], param: value}
     return Spec.model_validate(data)

@@ -194,6 +194,9 @@ def data_slice_create(ctx: Ctx, data_version_id: str, role: SliceRole = "full", 
             raise ToolFailure(f"a holdout must be the final segment: leave end empty (data ends {data_end})")
         if start is None:
             raise ToolFailure("a holdout needs a start (e.g. the last 20% of the data)")
+        if state.utc(start) <= pd.Timestamp(dv.first):
+            raise ToolFailure(f"a holdout from {state.utc(start)} would seal all the data (it starts {dv.first}); "
+                              "start it later, e.g. at the last 20% of the bars")
     elif sealed is not None:
         stop = state.utc(end) if end is not None else data_end
         if stop > sealed:

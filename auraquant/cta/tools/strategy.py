@@ -15,7 +15,7 @@ from aura.tools import ToolFailure, tool
 from auraquant.cta.backtest.lookahead import check_module
 from auraquant.cta.strategy.bars import bars_from_frame
 from auraquant.cta.strategy.protocols import resolve_params
-from auraquant.cta.strategy.spec import Spec, _locate
+from auraquant.cta.strategy.spec import Spec, locate_param
 from auraquant.cta.tools import modules, sdk, state
 from auraquant.cta.tools.codeguard import WriteRefused, write_module
 from auraquant.cta.tools.deps import Ctx
@@ -193,7 +193,7 @@ def _check_params(ctx: Ctx, spec: Spec) -> None:
         except ValueError as exc:
             raise ToolFailure(f"{kind}/{ref.name}: {exc}") from None
     for path, space in spec.search_space.items():
-        field, idx, param = _locate(spec, path)
+        field, idx, param = locate_param(spec, path)
         ref = spec.baseline if field == "baseline" else getattr(spec, field)[idx]
         kind = dict(modules.SPEC_FIELDS)[field]
         declared = loaded[(kind, ref.name)].params

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from aura_emulators import AnthropicEmulator, Brain, OpenAIEmulator
-
 from aura.providers.anthropic_provider import AnthropicProvider
 from aura.providers.base import ModelInfo, Provider
 from aura.providers.openai_provider import OpenAIProvider
 from aura.runtime.usage import Prices
+from tests.support.llm_emulators import AnthropicEmulator, Brain, OpenAIEmulator
 
 FAKE_KEY = "sk-test-not-a-real-key-7d1e"
 KINDS = ("anthropic", "openai_chat", "openai_responses")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aura_emulators import AnthropicEmulator, OpenAIEmulator, ScriptBrain, Turn
 from aura_wire_helpers import PRICES
 
 from aura.config import ModelProfile
@@ -17,6 +16,7 @@ from aura.providers import build_provider
 from aura.runtime import AgentEngine, PromptLayers, SessionStore, StopReason
 from aura.runtime.events import ToolEnd, TurnUsage
 from aura.tools import ToolRegistry, tool
+from tests.support.llm_emulators import AnthropicEmulator, OpenAIEmulator, ScriptBrain, Turn
 
 SECRET = "sk-live-SENTINEL-4b8e0c"
 

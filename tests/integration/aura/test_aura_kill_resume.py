@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aura_emulators import AnthropicEmulator, ScriptBrain, Turn
 from aura_wire_helpers import provider_for
 
 from aura.runtime import AgentEngine, Message, PromptLayers, SessionStore, StopReason, find_orphans
 from aura.tools import ToolRegistry, tool
+from tests.support.llm_emulators import AnthropicEmulator, ScriptBrain, Turn
 
 CHILD = Path(__file__).with_name("aura_kill_child.py")
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import anthropic
 import pytest
-from aura_emulators import AnthropicEmulator, Turn, anthropic_prompt_tokens
 from aura_wire_helpers import FAKE_KEY, provider_for
 
 from aura.providers.anthropic_provider import to_anthropic_messages
@@ -28,6 +27,7 @@ from aura.runtime import (
 )
 from aura.runtime.events import Compacted, EngineEvent, Stopped
 from aura.tools import ToolRegistry, tool
+from tests.support.llm_emulators import AnthropicEmulator, Turn, anthropic_prompt_tokens
 
 WINDOW = 16_000
 MAX_OUT = 1_024

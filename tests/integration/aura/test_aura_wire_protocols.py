@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from aura_emulators import Drop, Fail, ScriptBrain, Stall, Turn
 from aura_wire_helpers import emulator_for, provider_for
 
 from aura.runtime import AgentEngine, Budgets, RetryPolicy, StopReason
 from aura.runtime.events import EngineEvent, Retrying, Stopped, ToolEnd
 from aura.tools import ToolRegistry, tool
+from tests.support.llm_emulators import Drop, Fail, ScriptBrain, Stall, Turn
 
 FAST_RETRY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_attempts=4)
 

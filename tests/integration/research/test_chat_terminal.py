@@ -9,7 +9,6 @@ The server is the aura tests' OpenAI wire emulator, driven by a brain that decid
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,9 @@ from aura.runtime.sessions import SessionStore
 from auraquant.cta.research.loop import load_layers
 from auraquant.cta.tools import build_registry
 from auraquant.workspace import Workspace
+from tests.support.llm_emulators import OpenAIEmulator, Stall, Turn, tokens_of
 
-from .conftest import ROOT, env, research_cli
-
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "aura"))
-from aura_emulators import OpenAIEmulator, Stall, Turn, tokens_of
+from .conftest import env, research_cli
 
 SURVEY = "survey the workspace"
 LONG = "start the long job"

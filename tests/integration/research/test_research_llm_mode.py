@@ -5,16 +5,13 @@ state is still CONTINUING is nudged with <AUTO_CONTINUE>, and the status it reco
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from auraquant.workspace import Workspace
+from tests.support.llm_emulators import OpenAIEmulator, Turn
 
-from .conftest import ROOT, research_cli, run
-
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "aura"))
-from aura_emulators import OpenAIEmulator, Turn
+from .conftest import research_cli, run
 
 
 def _state(status: str, action: str) -> tuple[str, str]:

@@ -90,6 +90,10 @@ def test_search_space_and_holdout_checks(lab: Lab, engine_spy: list[str]) -> Non
     sid2 = lab.ok("spec_put", {"spec": {**SPEC, "name": "other-data"}, "data_version_id": dv2}).spec_id
     _refused(lab, "experiment_run", {"spec_id": sid2, "data_version_id": dv2, "walk_forward": WALK_FORWARD},
              "data_slice_create (role=holdout, the final segment)")
+    # a holdout that would seal every bar is refused, and nothing is sealed by the attempt
+    out = lab.call("data_slice_create", {"data_version_id": dv2, "role": "holdout", "start": "2000-01-01"})
+    assert not out.ok and "would seal all the data" in out.content
+    assert all(s.role != "holdout" for s in lab.ok("data_slice_list", {"data_version_id": dv2}))
     assert engine_spy == []
 
 
