@@ -73,17 +73,13 @@ from auraquant.cta.backtest.layout import (
     T_SIDE,
     M,
 )
-from auraquant.cta.backtest.metrics import (
-    Report,
-    build_report,
-    deflated_sharpe_ratio,
-    metrics_dict,
-    probabilistic_sharpe_ratio,
-)
+from auraquant.cta.backtest.metrics import Report, add_trial_statistics, build_report, metrics_dict
 from auraquant.cta.backtest.prepare import Prepared, prepare
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import load_module
 from auraquant.cta.strategy.spec import Spec
+
+_SWEEP_CHUNK = 16
 
 SEMANTICS = ("signal at bar close; stops/targets intrabar vs high/low, gap through a level fills at the open; "
              "opposite candidate exits and reverses in one step; commission and slippage per side; "
@@ -185,22 +181,18 @@ def run_sweep(bars: pd.DataFrame | Bars, spec: Spec, param_sets: Sequence[Mappin
     if not param_sets:
         raise ValueError("param_sets is empty")
     b = _as_bars(bars)
-    prep = prepare(b, spec, param_sets, extra_dir)
+    prep = prepare(b, spec, param_sets, extra_dir, workers=threads or numba.get_num_threads())
     prev = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(threads)
     try:
-        mat = kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
-                           prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams, prep.fill_mode,
-                           prep.policy, prep.sides, prep.comm, prep.slip, prep.initial, prep.basis)
+        # Dynamic scheduling in chunks: sets differ in cost (trade counts) and the cores may be shared,
+        # so a static half-and-half split leaves one thread idle. Results do not depend on it.
+        with numba.parallel_chunksize(_SWEEP_CHUNK):
+            mat = kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
+                               prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams, prep.fill_mode,
+                               prep.policy, prep.sides, prep.comm, prep.slip, prep.initial, prep.basis)
     finally:
         numba.set_num_threads(prev)
-    metrics = pd.DataFrame(mat, columns=list(METRIC_NAMES))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        daily_sr = np.where(metrics["daily_std"] > 0, metrics["daily_mean"] / metrics["daily_std"], np.nan)
-    metrics["psr"] = probabilistic_sharpe_ratio(daily_sr, metrics["n_days"], metrics["skew"], metrics["kurtosis"])
-    finite = daily_sr[np.isfinite(daily_sr)]
-    var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-    metrics["dsr"] = deflated_sharpe_ratio(daily_sr, metrics["n_days"], metrics["skew"], metrics["kurtosis"],
-                                           len(param_sets), var)
+    metrics = add_trial_statistics(pd.DataFrame(mat, columns=list(METRIC_NAMES)))
     return pd.concat([pd.DataFrame(list(param_sets)), metrics], axis=1)

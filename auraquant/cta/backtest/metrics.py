@@ -157,6 +157,18 @@ def build_report(vec: np.ndarray, **context: object) -> Report:
 EvalReport = Report
 """DESIGN.md's name for the same model."""
 
+def add_trial_statistics(table: Any) -> Any:
+    """Add `psr` and `dsr` columns to a table of metric rows (one row per trial, e.g. a sweep): PSR against a
+    zero Sharpe; DSR with n_trials = the number of rows and the variance of their daily Sharpe ratios."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily_sr = np.where(table["daily_std"] > 0, table["daily_mean"] / table["daily_std"], np.nan)
+    table["psr"] = probabilistic_sharpe_ratio(daily_sr, table["n_days"], table["skew"], table["kurtosis"])
+    finite = daily_sr[np.isfinite(daily_sr)]
+    var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+    table["dsr"] = deflated_sharpe_ratio(daily_sr, table["n_days"], table["skew"], table["kurtosis"], len(table), var)
+    return table
+
+
 RETURN_METRICS = ("total_return", "ann_return", "ann_volatility", "sharpe", "sortino", "calmar", "max_drawdown",
                   "var_95", "cvar_95", "daily_mean", "daily_std", "skew", "kurtosis", "n_days", "years", "final_nav")
 

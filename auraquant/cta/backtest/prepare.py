@@ -3,7 +3,8 @@ output once (a sweep over stop distances reuses one candidate array)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from auraquant.cta.backtest.layout import (
 from auraquant.cta.strategy.bars import Bars
 from auraquant.cta.strategy.loader import load_module
 from auraquant.cta.strategy.protocols import EXECUTION_SLOTS, RISK_SLOTS, KernelPart, resolve_params
-from auraquant.cta.strategy.spec import Spec, _locate
+from auraquant.cta.strategy.spec import Spec, locate_param
 
 _NS_PER_DAY = 86_400_000_000_000
 _KIND_DIR = {"baseline": "baselines", "filters": "filters", "execution": "executions", "risk": "risks"}
@@ -89,30 +90,73 @@ class _Pool:
             self.rows.append(make())
         return self.index[key]
 
+    def reserve(self, key: Any) -> tuple[int, bool]:
+        """(row of `key`, whether it is new); a new row's array is appended later via `rows.extend`, in
+        reservation order."""
+        if key in self.index:
+            return self.index[key], False
+        self.index[key] = len(self.index) + 1
+        return self.index[key], True
+
     def stack(self, dtype: Any) -> np.ndarray:
         return np.ascontiguousarray(np.vstack(self.rows).astype(dtype, copy=False))
 
 
-def _module_params(spec: Spec, flat: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Raw params per kind (lists aligned with the spec's refs) with `flat` overrides applied."""
-    out = {"baseline": [dict(spec.baseline.params)],
-           "filters": [dict(r.params) for r in spec.filters],
-           "execution": [dict(r.params) for r in spec.execution],
-           "risk": [dict(r.params) for r in spec.risk]}
-    for path, value in flat.items():
-        kind, idx, param = _locate(spec, path)
-        out[kind][max(idx, 0)][param] = value
-    return out
-
-
 def prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | None = None,
-            extra_dir: Path | str | None = None) -> Prepared:
-    """Kernel inputs for `spec` with each of `param_sets` applied (default: the spec as written)."""
+            extra_dir: Path | str | None = None, workers: int = 1) -> Prepared:
+    """Kernel inputs for `spec` with each of `param_sets` applied (default: the spec as written).
+
+    Each distinct module output is computed once. With `workers` > 1 the distinct baseline candidate
+    arrays are computed in that many threads while the parameter sets are still being resolved (modules
+    are pure functions of bars and params; compiled indicators release the GIL); the result does not
+    depend on it.
+    """
+    with _Jobs(workers) as jobs:
+        return _prepare(bars, spec, param_sets, extra_dir, jobs)
+
+
+class _Jobs:
+    """Calls whose results are collected in submission order: run in a thread pool as they are submitted
+    (workers > 1), or at collection time in the caller's thread."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        self._items: list[Any] = []
+
+    def submit(self, fn: Callable[..., np.ndarray], *args: Any) -> None:
+        self._items.append(self._pool.submit(fn, *args) if self._pool else (fn, args))
+
+    def results(self) -> list[np.ndarray]:
+        return [x.result() if self._pool else x[0](*x[1]) for x in self._items]
+
+    def __enter__(self) -> _Jobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | None,
+             extra_dir: Path | str | None, jobs: _Jobs) -> Prepared:
     sets = list(param_sets) if param_sets else [{}]
     n = len(bars)
-    names = {"baseline": [spec.baseline.name], "filters": [r.name for r in spec.filters],
-             "execution": [r.name for r in spec.execution], "risk": [r.name for r in spec.risk]}
-    mods = {kind: [load_module(_KIND_DIR[kind], nm, extra_dir) for nm in lst] for kind, lst in names.items()}
+    refs = {"baseline": [spec.baseline], "filters": list(spec.filters), "execution": list(spec.execution),
+            "risk": list(spec.risk)}
+    mods = {kind: [load_module(_KIND_DIR[kind], r.name, extra_dir) for r in lst] for kind, lst in refs.items()}
+    base_raw = {kind: [dict(r.params) for r in lst] for kind, lst in refs.items()}
+    locate_cache: dict[str, tuple[str, int, str]] = {}
+    module_cache: dict[Any, tuple[dict[str, Any], tuple]] = {}
+
+    def module_params(kind: str, i: int, over: dict[str, Any] | None) -> tuple[dict[str, Any], tuple]:
+        """(resolved params, their sorted items) of module i of `kind` under `over` (cached)."""
+        key = (kind, i, tuple(sorted(over.items())) if over else ())
+        if key not in module_cache:
+            m = mods[kind][i]
+            res = resolve_params(m.name, m.params, {**base_raw[kind][i], **(over or {})})
+            module_cache[key] = (res, tuple(sorted(res.items())))
+        return module_cache[key]
+
     sig_pool = _Pool(np.zeros(n, dtype=np.int8))
     allow_pool = _Pool(np.full(n, ALLOW_LONG | ALLOW_SHORT, dtype=np.int8))
     series_pool = _Pool(np.full(n, np.nan))
@@ -122,20 +166,52 @@ def prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | No
     fparams = np.full((len(sets), N_FPARAMS), np.nan)
     filter_outputs: list[tuple[str, np.ndarray, np.ndarray]] = []
     resolved_all: list[dict[str, Any]] = []
-    resolve_cache: dict[Any, dict[str, Any]] = {}
+    b_mod = mods["baseline"][0]
+    combo_cache: dict[Any, tuple[np.ndarray, list[tuple[int, int]]]] = {}
+
+    def configure(combo: tuple) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Slot values (an fparams row) and series pool rows of one combination of execution/risk modules."""
+        frow = np.full(N_FPARAMS, np.nan)
+        series_rows: list[tuple[int, int]] = []
+        slots: dict[str, float] = {}
+        for kind, m, p, items in combo:
+            key = (kind, m.name, items)
+            if key not in part_cache:
+                part_cache[key] = _part(m, bars, p, kind)
+            part = part_cache[key]
+            for slot, v in part.values.items():
+                if slot in slots:
+                    raise ValueError(f"{kind} module {m.name!r} sets slot {slot!r} already set by another")
+                slots[slot] = v
+                frow[SLOT_TO_F[slot]] = v
+            for s_name, arr in part.series.items():
+                series_rows.append((SERIES_TO_I[s_name], series_pool.add(
+                    key + (s_name,), lambda a=arr: np.asarray(a, dtype=np.float64))))
+        if "fraction" in slots and "target_vol" in slots:
+            raise ValueError("choose one sizing module: fixed fraction or volatility target, not both")
+        if "fraction" not in slots and "target_vol" not in slots:
+            frow[F_FRACTION] = 1.0
+        return frow, series_rows
 
     for k, flat in enumerate(sets):
-        raw = _module_params(spec, flat)
-        res = {kind: [_resolved(resolve_cache, m, p) for m, p in zip(mods[kind], raw[kind], strict=True)]
+        over: dict[tuple[str, int], dict[str, Any]] = {}
+        for path, value in flat.items():
+            if path not in locate_cache:
+                locate_cache[path] = locate_param(spec, path)
+            kind, idx, param = locate_cache[path]
+            over.setdefault((kind, max(idx, 0)), {})[param] = value
+        res = {kind: [module_params(kind, i, over.get((kind, i))) for i in range(len(mods[kind]))]
                for kind in mods}
-        resolved_all.append(res)
-        b_mod, b_par = mods["baseline"][0], res["baseline"][0]
-        b_key = (b_mod.name, tuple(sorted(b_par.items())))
-        iparams[k, I_SIG] = sig_pool.add(b_key, lambda m=b_mod, p=b_par: _candidates(m, bars, p))
+        resolved_all.append({kind: [r for r, _ in lst] for kind, lst in res.items()})
+        b_par, b_items = res["baseline"][0]
+        b_key = (b_mod.name, b_items)
+        iparams[k, I_SIG], new = sig_pool.reserve(b_key)
+        if new:
+            jobs.submit(_candidates, b_mod, bars, b_par)
 
         f_keys = []
-        for m, p in zip(mods["filters"], res["filters"], strict=True):
-            key = (m.name, tuple(sorted(p.items())))
+        for m, (p, items) in zip(mods["filters"], res["filters"], strict=True):
+            key = (m.name, items)
             if key not in filter_cache:
                 filter_cache[key] = _filter(m, bars, p)
             f_keys.append(key)
@@ -145,26 +221,17 @@ def prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | No
             iparams[k, I_ALLOW] = allow_pool.add(tuple(f_keys), lambda ks=tuple(f_keys): _combine(
                 [filter_cache[x] for x in ks], n))
 
-        slots: dict[str, float] = {}
-        for kind in ("execution", "risk"):
-            for m, p in zip(mods[kind], res[kind], strict=True):
-                key = (kind, m.name, tuple(sorted(p.items())))
-                if key not in part_cache:
-                    part_cache[key] = _part(m, bars, p, kind)
-                part = part_cache[key]
-                for slot, v in part.values.items():
-                    if slot in slots:
-                        raise ValueError(f"{kind} module {m.name!r} sets slot {slot!r} already set by another")
-                    slots[slot] = v
-                    fparams[k, SLOT_TO_F[slot]] = v
-                for s_name, arr in part.series.items():
-                    iparams[k, SERIES_TO_I[s_name]] = series_pool.add(
-                        key + (s_name,), lambda a=arr: np.asarray(a, dtype=np.float64))
-        if "fraction" in slots and "target_vol" in slots:
-            raise ValueError("choose one sizing module: fixed fraction or volatility target, not both")
-        if "fraction" not in slots and "target_vol" not in slots:
-            fparams[k, F_FRACTION] = 1.0
+        combo = tuple((kind, m, p, items) for kind in ("execution", "risk")
+                      for m, (p, items) in zip(mods[kind], res[kind], strict=True))
+        combo_key = tuple((kind, m.name, items) for kind, m, _, items in combo)
+        if combo_key not in combo_cache:
+            combo_cache[combo_key] = configure(combo)
+        frow, series_rows = combo_cache[combo_key]
+        fparams[k] = frow
+        for i, row in series_rows:
+            iparams[k, i] = row
 
+    sig_pool.rows.extend(jobs.results())
     day_id, n_days = day_index(bars.time_ns)
     e = spec.engine
     return Prepared(bars=bars, day_id=day_id, n_days=n_days, sig_pool=sig_pool.stack(np.int8),
@@ -173,13 +240,6 @@ def prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | No
                     policy=POLICY_CODES[e.intrabar], sides=SIDES_CODES[e.sides], comm=e.commission_bps * 1e-4,
                     slip=e.slippage_bps * 1e-4, initial=float(e.initial_capital), basis=float(e.annualization),
                     filter_outputs=filter_outputs, resolved=resolved_all)
-
-
-def _resolved(cache: dict[Any, dict[str, Any]], module: Any, raw: dict[str, Any]) -> dict[str, Any]:
-    key = (id(module), tuple(sorted(raw.items())))
-    if key not in cache:
-        cache[key] = resolve_params(module.name, module.params, raw)
-    return cache[key]
 
 
 def _candidates(module: Any, bars: Bars, params: dict[str, Any]) -> np.ndarray:

@@ -3,13 +3,12 @@
 Every metric of a parameter set is computed independently of the others (engine semantics 9), except the
 deflated Sharpe ratio, which depends on the whole set: n_trials = len(param_sets) and the variance of the
 sets' daily Sharpe ratios. `merge_batches` therefore concatenates the batch tables in input order and
-recomputes `dsr` over the full table with the engine's own `deflated_sharpe_ratio`, so a sweep run as
+recomputes `psr`/`dsr` over the full table with the engine's own `add_trial_statistics`, so a sweep run as
 batches (threads, a Dask cluster, another machine) equals `run_sweep(bars, spec, all_sets)` bit for bit.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.backtest.engine import run_sweep
-from auraquant.cta.backtest.metrics import deflated_sharpe_ratio
+from auraquant.cta.backtest.metrics import add_trial_statistics
 from auraquant.cta.strategy.spec import Spec
 
 
@@ -35,18 +34,6 @@ def run_batch(bars: pd.DataFrame, spec_json: str, param_sets: list[dict[str, Any
     return run_sweep(bars, Spec.model_validate_json(spec_json), param_sets, threads=threads)
 
 
-def _daily_sharpe(mean: float, std: float) -> float:
-    # The same expression as auraquant.cta.backtest.metrics.daily_sharpe, on the table's columns.
-    return float(mean / std) if std > 0 else math.nan
-
-
 def merge_batches(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate batch tables (in input order) and recompute `dsr` over all of them."""
-    table = pd.concat(list(tables), ignore_index=True)
-    srs = np.array([_daily_sharpe(m, s) for m, s in zip(table["daily_mean"], table["daily_std"], strict=True)])
-    finite = srs[np.isfinite(srs)]
-    var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-    n = len(table)
-    table["dsr"] = [deflated_sharpe_ratio(s, int(nd), sk, ku, n, var)
-                    for s, nd, sk, ku in zip(srs, table["n_days"], table["skew"], table["kurtosis"], strict=True)]
-    return table
+    return add_trial_statistics(pd.concat(list(tables), ignore_index=True))

@@ -122,9 +122,6 @@ def locate_param(spec: Spec, path: str) -> tuple[str, int, str]:
     raise ValueError(f"bad parameter path {path!r} (expected baseline.<p> or <kind>.<module>.<p>)")
 
 
-_locate = locate_param  # old private name, still used by backtest/prepare.py
-
-
 def apply_params(spec: Spec, flat: Mapping[str, int | float]) -> Spec:
     """A new Spec with each `path -> value` of `flat` written into the referenced module's params."""
     data = spec.model_dump(mode="python")
