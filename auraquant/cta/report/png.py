@@ -60,7 +60,9 @@ def write_equity_png(d: TearsheetData, path: Path, *, dpi: int = 110) -> Path:
     sub = "   ".join(f"{k} {v}" for k, v in d.ids.items())
     if d.oos_windows:
         sub += f"   shaded: {len(d.oos_windows)} out-of-sample window(s)"
-    fig.text(0.075, 0.915, sub, color=theme.MUTED, fontsize=8.5, va="center")
+    # one line under the title: long id lists get a smaller font instead of running off the canvas
+    fig.text(0.075, 0.915, sub, color=theme.MUTED, fontsize=8.5 if len(sub) <= 150 else 7.0 * 190 / max(len(sub), 190),
+             va="center")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", facecolor=theme.BG, metadata={"Software": None})
     return path
