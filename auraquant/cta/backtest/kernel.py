@@ -298,6 +298,22 @@ def day_ends(day_id):
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _open_position(px, side, size, sbar, cash, slip, comm, acc, stop_atr, trail_atr, sl_pct, tp_pct, sl_k, tp_k,
+                   tr_pct, tr_k):
+    """Market entry of `side` at `px` for `size` x cash (signal at bar `sbar`): returns (fill price, qty, entry
+    fee, cash after the entry, SL level, TP level, trailing level, effective stop, its reason)."""
+    e_fill = px * (1.0 + side * slip)
+    qty = side * size * cash / e_fill
+    e_fee = abs(qty) * e_fill * comm
+    cash -= qty * e_fill + e_fee
+    acc[_A_TRADED] += abs(qty) * e_fill
+    sl_lvl, tp_lvl, tr_lvl = _entry_levels(px, side, sbar, stop_atr, trail_atr, sl_pct, tp_pct, sl_k, tp_k,
+                                           tr_pct, tr_k)
+    stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
+    return e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy, sides,
              comm, slip, initial, basis, record):
@@ -447,17 +463,12 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 side = 0
             if pend_dir != 0 and side == 0 and cash > 0:
                 side = pend_dir
-                e_fill = ot * (1.0 + side * slip)
-                qty = side * pend_size * cash / e_fill
-                e_fee = abs(qty) * e_fill * comm
-                cash -= qty * e_fill + e_fee
-                acc[_A_TRADED] += abs(qty) * e_fill
+                e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason = _open_position(
+                    ot, side, pend_size, pend_bar, cash, slip, comm, acc, stop_atr, trail_atr, sl_pct, tp_pct,
+                    sl_k, tp_k, tr_pct, tr_k)
                 e_bar = t
                 held = 0
                 peak = ot
-                sl_lvl, tp_lvl, tr_lvl = _entry_levels(ot, side, pend_bar, stop_atr, trail_atr, sl_pct, tp_pct,
-                                                       sl_k, tp_k, tr_pct, tr_k)
-                stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
             pend_exit = 0
             pend_dir = 0
 
@@ -598,17 +609,12 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 side = 0
             if e_dir != 0 and side == 0 and cash > 0:
                 side = e_dir
-                e_fill = ct * (1.0 + side * slip)
-                qty = side * e_size * cash / e_fill
-                e_fee = abs(qty) * e_fill * comm
-                cash -= qty * e_fill + e_fee
-                acc[_A_TRADED] += abs(qty) * e_fill
+                e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason = _open_position(
+                    ct, side, e_size, t, cash, slip, comm, acc, stop_atr, trail_atr, sl_pct, tp_pct, sl_k, tp_k,
+                    tr_pct, tr_k)
                 e_bar = t
                 held = 0
                 peak = ct
-                sl_lvl, tp_lvl, tr_lvl = _entry_levels(ct, side, t, stop_atr, trail_atr, sl_pct, tp_pct, sl_k,
-                                                       tp_k, tr_pct, tr_k)
-                stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
 
         # ---- end of bar t: mark to market
         nav = cash + qty * ct
