@@ -11,13 +11,10 @@ import pytest
 
 from auraquant.cta.cloud.bundle import make_job, write_bundle
 from auraquant.cta.data.synthetic import generate
-from auraquant.cta.strategy.spec import Spec
 from tests.support.managed_agents_emulator import ManagedAgentsEmulator, make_wheel
+from tests.support.specs import SWEEP_PARAM_SETS, SWEEP_SPEC
 
-SPEC = Spec(name="ema-trail", baseline={"name": "ema_cross", "params": {"fast": 12, "slow": 26}},
-            execution=[{"name": "trailing_pct", "params": {"pct": 0.05}}])
-PARAM_SETS = [{"baseline.fast": f, "baseline.slow": s, "execution.trailing_pct.pct": p}
-              for f in (5, 12) for s in (30, 60) for p in (0.02, 0.06)]
+SPEC, PARAM_SETS = SWEEP_SPEC, SWEEP_PARAM_SETS
 
 
 @pytest.fixture(scope="session")

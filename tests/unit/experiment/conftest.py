@@ -7,17 +7,11 @@ import pytest
 
 from auraquant.cta.data.synthetic import generate
 from auraquant.cta.strategy.spec import Spec
+from tests.support.specs import ema_chandelier_spec
 
 
 def ema_atr_spec() -> Spec:
-    return Spec.model_validate({
-        "name": "ema_atr_test",
-        "baseline": {"name": "ema_cross", "params": {"fast": 12, "slow": 26}},
-        "execution": [{"name": "chandelier", "params": {"period": 22, "mult": 3.0}}],
-        "search_space": {"baseline.fast": {"kind": "int", "low": 3, "high": 30},
-                         "baseline.slow": {"kind": "int", "low": 20, "high": 120},
-                         "execution.chandelier.mult": {"kind": "float", "low": 1.0, "high": 5.0}},
-        "engine": {"commission_bps": 5, "slippage_bps": 2}})
+    return ema_chandelier_spec("ema_atr_test")
 
 
 @pytest.fixture(scope="session")
