@@ -121,6 +121,32 @@ class EmulatorBase:
     def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def error_body(self, err_type: str, message: str) -> dict[str, Any]:  # pragma: no cover
+        """The provider's JSON error envelope."""
+        raise NotImplementedError
+
+    def answer(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int,
+               problem: str | None) -> tuple[Turn, Reply] | None:
+        """Reject an invalid request (400), or ask the brain and act out a stall or an error reply. Returns
+        (turn to stream, the brain's reply: a Turn or a Drop), or None when the response was already sent or
+        the connection cut."""
+        if problem is not None:
+            rec.status = 400
+            self.rejections.append({"index": index, "message": problem})
+            self.send_json(h, 400, self.error_body("invalid_request_error", problem))
+            return None
+        reply = self.brain(rec.body, index)
+        if isinstance(reply, Stall):
+            time.sleep(reply.seconds)
+            self.cut(h)
+            return None
+        if isinstance(reply, Fail):
+            rec.status = reply.status
+            hdrs = {"retry-after": str(reply.retry_after)} if reply.retry_after is not None else {}
+            self.send_json(h, reply.status, self.error_body(reply.err_type, reply.message), hdrs)
+            return None
+        return (reply if isinstance(reply, Turn) else Turn(text=reply.text)), reply
+
     @staticmethod
     def send_json(
         h: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
@@ -205,11 +231,12 @@ class AnthropicEmulator(EmulatorBase):
         super().__init__(brain)
         self.context_window = context_window
 
+    def error_body(self, err_type: str, message: str) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": err_type, "message": message}}
+
     def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
         if rec.path.rstrip("/") != "/v1/messages":
-            self.send_json(
-                h, 404, {"type": "error", "error": {"type": "not_found_error", "message": rec.path}}
-            )
+            self.send_json(h, 404, self.error_body("not_found_error", rec.path))
             return
         problem = validate_anthropic(rec.body)
         prompt = anthropic_prompt_tokens(rec.body)
@@ -220,29 +247,10 @@ class AnthropicEmulator(EmulatorBase):
         ):
             max_out = rec.body["max_tokens"]
             problem = f"prompt is too long: {prompt} tokens + max_tokens {max_out} > {self.context_window}"
-        if problem is not None:
-            rec.status = 400
-            self.rejections.append({"index": index, "message": problem})
-            self.send_json(
-                h, 400, {"type": "error", "error": {"type": "invalid_request_error", "message": problem}}
-            )
+        answered = self.answer(h, rec, index, problem)
+        if answered is None:
             return
-        reply = self.brain(rec.body, index)
-        if isinstance(reply, Stall):
-            time.sleep(reply.seconds)
-            self.cut(h)
-            return
-        if isinstance(reply, Fail):
-            rec.status = reply.status
-            hdrs = {"retry-after": str(reply.retry_after)} if reply.retry_after is not None else {}
-            self.send_json(
-                h,
-                reply.status,
-                {"type": "error", "error": {"type": reply.err_type, "message": reply.message}},
-                hdrs,
-            )
-            return
-        turn = reply if isinstance(reply, Turn) else Turn(text=reply.text)
+        turn, reply = answered
         prefix = {"system": rec.body.get("system"), "tools": rec.body.get("tools")}
         plain, write, read = self.cache_split(prefix, prompt)
         self.stream_events(h, self._events(rec.body, index, turn, plain, write, read), reply)
@@ -426,36 +434,20 @@ def validate_anthropic(body: dict[str, Any]) -> str | None:
 class OpenAIEmulator(EmulatorBase):
     """POST /v1/chat/completions and /v1/responses with `stream: true`."""
 
+    def error_body(self, err_type: str, message: str) -> dict[str, Any]:
+        return {"error": {"type": err_type, "message": message, "code": None}}
+
     def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
         path = rec.path.rstrip("/")
         if path not in ("/v1/chat/completions", "/v1/responses"):
-            self.send_json(h, 404, {"error": {"type": "invalid_request_error", "message": rec.path}})
+            self.send_json(h, 404, self.error_body("invalid_request_error", rec.path))
             return
         responses = path.endswith("responses")
         problem = validate_openai_responses(rec.body) if responses else validate_openai_chat(rec.body)
-        if problem is not None:
-            rec.status = 400
-            self.rejections.append({"index": index, "message": problem})
-            self.send_json(
-                h, 400, {"error": {"type": "invalid_request_error", "message": problem, "code": None}}
-            )
+        answered = self.answer(h, rec, index, problem)
+        if answered is None:
             return
-        reply = self.brain(rec.body, index)
-        if isinstance(reply, Stall):
-            time.sleep(reply.seconds)
-            self.cut(h)
-            return
-        if isinstance(reply, Fail):
-            rec.status = reply.status
-            hdrs = {"retry-after": str(reply.retry_after)} if reply.retry_after is not None else {}
-            self.send_json(
-                h,
-                reply.status,
-                {"error": {"type": reply.err_type, "message": reply.message, "code": None}},
-                hdrs,
-            )
-            return
-        turn = reply if isinstance(reply, Turn) else Turn(text=reply.text)
+        turn, reply = answered
         total = tokens_of(rec.body)
         prefix = (
             {"instructions": rec.body.get("instructions"), "tools": rec.body.get("tools")}
