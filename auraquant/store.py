@@ -110,7 +110,8 @@ def bars_content_hash(bars: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write to a hidden temporary name, fsync, then rename: readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -213,7 +214,7 @@ class Store:
                 return DataVersion.model_validate_json(row[0]), False
             path = self.bars_path(dv.id)
             existed = path.exists()
-            _atomic_write_parquet(bars[["time", "open", "high", "low", "close", "volume"]], path)
+            write_parquet_atomic(bars[["time", "open", "high", "low", "close", "volume"]], path)
             try:
                 con.execute(
                     "INSERT INTO data_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -285,7 +286,7 @@ class Store:
             if row:
                 return FeatureSlice.model_validate_json(row[0])
             path = self.feature_path(fs.id)
-            _atomic_write_parquet(values, path)
+            write_parquet_atomic(values, path)
             try:
                 con.execute("INSERT INTO feature_slices VALUES (?, ?, ?, ?, ?, ?)",
                             [fs.id, fs.data_slice_id, fs.indicator, str(path.relative_to(self.aura_dir)),

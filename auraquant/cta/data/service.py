@@ -6,6 +6,7 @@ content-addressed DataVersion (same bars => same id, stored once).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +19,8 @@ from auraquant.cta.data import synthetic
 from auraquant.cta.data.ingest import normalize, read_table
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, QualityReport, SliceRole
 from auraquant.cta.data.quality import ROW, assess
-from auraquant.cta.data.timeframes import timeframe_delta, timeframe_ms
-from auraquant.store import NotFound, Store, bars_content_hash
+from auraquant.cta.data.timeframes import timeframe_delta, timeframe_ms, to_utc
+from auraquant.store import NotFound, Store, bars_content_hash, write_parquet_atomic
 
 
 class DataQualityError(ValueError):
@@ -37,10 +38,10 @@ def ingest_frame(store: Store, frame: pd.DataFrame, *, symbol: str, timeframe: s
     timeframe_ms(timeframe)
     if ROW not in frame.columns:
         frame = frame.assign(**{ROW: range(len(frame))})
+    if frame.empty:
+        raise ValueError(f"no bars to store for {symbol} {timeframe}")
     bars, report = assess(frame, timeframe)
     if report.errors:
-        raise DataQualityError(report)
-    if bars.empty:
         raise DataQualityError(report)
     dv = DataVersion(
         symbol=symbol, timeframe=timeframe, content_hash=bars_content_hash(bars), bars=len(bars),
@@ -76,28 +77,27 @@ def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: da
 
     step = timeframe_ms(timeframe)
     source = f"ccxt:{exchange}"
+    # A Parquet dataset directory: one file per page, each written once (atomically), read back as one table.
     staging = store.data_dir / "staging" / f"{exchange}_{symbol.replace('/', '-')}_{timeframe}.parquet"
-    staging.parent.mkdir(parents=True, exist_ok=True)
     previous = [v for v in store.list_data_versions(symbol, timeframe) if v.source == source]
     base = store.load_bars(previous[-1].id) if previous else None
-    parts = [base] if base is not None else []
-    if staging.exists():
-        parts.append(pd.read_parquet(staging))
-    have = pd.concat(parts, ignore_index=True) if parts else None
-    if have is not None and not have.empty:
-        start_ms = int(have["time"].iloc[-1].value // 1_000_000) + step
+    staged = pd.read_parquet(staging) if staging.is_dir() and any(staging.glob("*.parquet")) else None
+    last = [f["time"].max() for f in (base, staged) if f is not None and not f.empty]
+    if last:
+        start_ms = int(max(last).value // 1_000_000) + step
     elif since is not None:
-        start_ms = int(pd.Timestamp(since).tz_convert("UTC").value // 1_000_000) if pd.Timestamp(since).tzinfo \
-            else int(pd.Timestamp(since, tz="UTC").value // 1_000_000)
+        start_ms = int(to_utc(since).value // 1_000_000)
     else:
         raise ValueError("first fetch of this symbol/timeframe needs --since")
-    until_ms = int(pd.Timestamp(until).value // 1_000_000) if until is not None else None
+    until_ms = int(to_utc(until).value // 1_000_000) if until is not None else None
 
-    fetched: list[pd.DataFrame] = [pd.read_parquet(staging)] if staging.exists() else []
+    fetched: list[pd.DataFrame] = [staged] if staged is not None else []
 
     def checkpoint(page: pd.DataFrame) -> None:
         fetched.append(page)
-        pd.concat(fetched, ignore_index=True).to_parquet(staging, index=False)
+        if not page.empty:
+            first_ms = int(page["time"].iloc[0].value // 1_000_000)
+            write_parquet_atomic(page, staging / f"page-{first_ms:015d}.parquet")
 
     options = dict(exchange_options or {})
     if exchange == "binance":  # spot only: spares two futures endpoints in load_markets
@@ -110,7 +110,7 @@ def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: da
     allbars = pd.concat(frames, ignore_index=True).drop_duplicates(subset=["time"], keep="first")
     allbars = allbars.sort_values("time").reset_index(drop=True)
     dv, created = ingest_frame(store, allbars, symbol=symbol, timeframe=timeframe, source=source, exchange=exchange)
-    staging.unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
     return dv, created
 
 
@@ -120,8 +120,7 @@ def make_slice(store: Store, dv_id: str, *, start: datetime | None = None, end: 
     dv = store.get_data_version(dv_id)
     lo = pd.Timestamp(start if start is not None else dv.first)
     hi = pd.Timestamp(end) if end is not None else pd.Timestamp(dv.last) + timeframe_delta(dv.timeframe)
-    lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo.tz_convert("UTC")
-    hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi.tz_convert("UTC")
+    lo, hi = to_utc(lo), to_utc(hi)
     if hi <= lo:
         raise ValueError(f"empty slice: end {hi} is not after start {lo}")
     n = len(store.load_bars(dv_id, lo, hi))

@@ -33,6 +33,14 @@ def timeframe_ms(tf: str) -> int:
     return int(m.group(1)) * _UNITS_MS[m.group(2)]
 
 
+def to_utc(ts: object) -> pd.Timestamp | None:
+    """A timestamp in UTC; naive input is taken to be UTC already (the convention everywhere in AuraQuant)."""
+    if ts is None:
+        return None
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def timeframe_delta(tf: str) -> pd.Timedelta:
     return pd.Timedelta(milliseconds=timeframe_ms(tf))
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from aura.tools import ToolFailure
 from auraquant.cta.data.models import DataSlice, DataVersion
+from auraquant.cta.data.timeframes import to_utc
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound, Store
 
@@ -67,11 +68,7 @@ def holdout_start(store: Store, dv_id: str) -> pd.Timestamp | None:
     return min(starts) if starts else None
 
 
-def utc(ts: datetime | str | None) -> pd.Timestamp | None:
-    if ts is None:
-        return None
-    t = pd.Timestamp(ts)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+utc = to_utc
 
 
 def research_bars(store: Store, dv_id: str, start: datetime | str | None = None,
