@@ -90,8 +90,6 @@ def _copy_tree(src: Traversable, dst: Path, rel: str, result: InitResult) -> Non
     """Copy a template tree, never overwriting a file that exists (the user's edits win)."""
     if src.is_dir():
         for child in sorted(src.iterdir(), key=lambda c: c.name):
-            if child.name == "__pycache__" or child.name.endswith(".pyc"):
-                continue
             _copy_tree(child, dst / child.name, f"{rel}/{child.name}", result)
         return
     if dst.exists():
