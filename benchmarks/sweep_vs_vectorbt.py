@@ -115,9 +115,9 @@ def main() -> None:
     from auraquant.cta.backtest import kernel
     from auraquant.cta.backtest.prepare import prepare
     from auraquant.cta.strategy.bars import bars_from_frame
-    bars = bars_from_frame(frame)
     preps = []
     for _ in range(args.repeats):
+        bars = bars_from_frame(frame)  # fresh bars: no indicator cached by an earlier repeat
         t0 = time.perf_counter()
         prep = prepare(bars, spec, grid, workers=numba.get_num_threads())
         preps.append(time.perf_counter() - t0)

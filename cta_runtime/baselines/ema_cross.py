@@ -2,20 +2,11 @@
 
 Cross at bar i means ema_f[i-1] < ema_s[i-1] and ema_f[i] > ema_s[i] (strict on both sides, the same
 rule as backtesting.py's `crossover`). Event-style: no candidate while the EMAs merely stay apart.
+Each EMA is cached on the bars, so a sweep over (fast, slow) pairs computes each period once.
 """
 
-import numpy as np
-
-from auraquant.cta.strategy.indicators import ema
+from auraquant.cta.strategy.indicators import crossings, ema
 from auraquant.cta.strategy.protocols import Param
-
-
-def cross_candidates(fast_line: np.ndarray, slow_line: np.ndarray) -> np.ndarray:
-    out = np.zeros(fast_line.shape[0], dtype=np.int8)
-    f0, s0, f1, s1 = fast_line[:-1], slow_line[:-1], fast_line[1:], slow_line[1:]
-    out[1:][(f0 < s0) & (f1 > s1)] = 1
-    out[1:][(f0 > s0) & (f1 < s1)] = -1
-    return out
 
 
 class EmaCross:
@@ -24,7 +15,8 @@ class EmaCross:
               "slow": Param(26, "int", 2, 10_000, "slow EMA period")}
 
     def candidates(self, bars, params):
-        return cross_candidates(ema(bars.close, int(params["fast"])), ema(bars.close, int(params["slow"])))
+        return crossings(bars.cached(ema, bars.close, int(params["fast"])),
+                         bars.cached(ema, bars.close, int(params["slow"])))
 
 
 MODULE = EmaCross()

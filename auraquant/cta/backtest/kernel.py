@@ -4,10 +4,14 @@ Private module: call it through `engine.run_backtest` / `engine.run_sweep`. The 
 arrays only (candidates, allow masks, per-bar series) so every strategy composition shares one compiled
 function; `record` switches the per-bar artifacts on or off without changing any number.
 
-Speed without a change of numbers: runs of idle flat bars and of quiet bars in a position (no order,
-no candidate that acts, no level touched) take tight inner loops that perform exactly the arithmetic the
-full state machine would, in the same order; any other bar goes through the full state machine. The
-parity tests against the pure-Python reference cover both.
+Speed without a change of semantics: runs of idle flat bars and of quiet bars in a position (no order,
+no candidate that acts, no level touched) take shortcuts; any other bar goes through the full state
+machine. An idle run is found by scanning the candidates alone and booked at once (NAV = cash on every
+bar; its days one by one; its NAV sum as cash x length, the only number that may differ from a bar-by-bar
+sum, in the last bits). A quiet run performs the full machine's arithmetic in the same order, except
+that a percent trail without a fixed stop is the pure function of the best price it provably is. The
+quiet-run touch test relies on the `Bars` invariant low <= open, close <= high (a gap through a level is
+also a touch of it). The parity tests against the pure-Python reference cover all of it.
 """
 
 from __future__ import annotations
@@ -99,13 +103,26 @@ def _lower_tail(daily, n_days, q):
     x = daily[:n_days]
     pos = q * (n_days - 1)
     hi = min(int(np.floor(pos)) + 1, n_days - 1)
+    n_neg = 0
     for d in range(n_days):
         if x[d] != x[d]:
             return _tail_sum(np.sort(x), pos, hi)
+        if x[d] < 0:
+            n_neg += 1
+    if n_neg > hi:
+        # The hi+1 smallest values are all negative (a trend system is flat, at 0, on most days): the
+        # quantile and every value <= it are among the negatives, so only those need ordering.
+        neg = np.empty(n_neg)
+        k = 0
+        for d in range(n_days):
+            if x[d] < 0:
+                neg[k] = x[d]
+                k += 1
+        x = neg
     part = np.partition(x, hi)
     part[: hi + 1] = np.sort(part[: hi + 1])
     var = _quantile_linear(part, pos, hi)
-    for d in range(hi + 1, n_days):
+    for d in range(hi + 1, x.shape[0]):
         if part[d] <= var and part[d] != part[hi]:
             return _tail_sum(np.sort(x), pos, hi)
     return _tail_sum(part, pos, hi)
@@ -342,8 +359,21 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     dd_halt = int(fp[F_DD_HALT]) if dd_on else 0
     cooldown = fp[F_COOLDOWN]
     has_trail = tr_pct == tr_pct or tr_k == tr_k
+    # A percent trail with 0 < pct < 1 and no fixed stop: the level peak * (1 -/+ pct) never loosens as
+    # the best price improves (rounding is monotone), so the running max of levels that `_trail` keeps
+    # is the latest level itself (the entry sets level and best price from the same fill), and it is
+    # the effective stop (reason: trailing, set at entry). The quiet-bar loop uses that shortcut.
+    simple_trail = tr_k != tr_k and 0.0 < tr_pct < 1.0 and sl_pct != sl_pct and sl_k != sl_k
     off_side = -sides  # with one side enabled, the other side's candidates never act while flat (0: none)
     next_open = fill_mode == FILL_NEXT_OPEN
+    # Quiet bars may run while held + 1 < t_stop (the time stop is due once held >= t_stop), i.e. while
+    # held < ceil(t_stop) - 1: an integer compare in the loop.
+    if t_stop != t_stop or t_stop > 4e18:
+        quiet_held_max = np.int64(2**62)
+    elif t_stop <= 1.0:
+        quiet_held_max = np.int64(0)
+    else:
+        quiet_held_max = np.int64(np.ceil(t_stop)) - 1
 
     nr = n if record else 1
     equity = np.empty(nr)
@@ -387,25 +417,29 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     while t < n - 1:
         t += 1
         if side == 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == off_side) and not dd_on:
-            # Fast path for a run of idle flat bars (no candidate, or one of a disabled side: nothing to
-            # decide): no fill, NAV = cash (unchanged, so no new peak or drawdown); only the per-bar
-            # accumulators move. A tight inner loop keeps the ~70% of bars a trend system spends flat
-            # off the full state machine.
-            while True:
-                ut = np.uint64(t)
-                sum_nav += cash
-                if day_end[ut]:
-                    daily[day_id[ut]] = cash / day_nav - 1.0
-                    day_nav = cash
-                if record:
-                    equity[ut] = cash
-                    position[ut] = 0.0
-                if t + 1 == n:
-                    break
-                s_next = sig[ut + _U1]
+            # Fast path for a run of idle flat bars t..u (no candidate, or one of a disabled side: nothing
+            # to decide): no fill, NAV = cash (unchanged, so no new peak or drawdown). The run's end is
+            # found by a scan of the candidates alone; then its bars are booked at once (NAV sum) and
+            # its days one by one (a day's last bar in t..u-1 closes that day; u closes its own day if
+            # it is a day end). Keeps the ~70% of bars a trend system spends flat nearly free.
+            u = t
+            while u + 1 < n:
+                s_next = sig[np.uint64(u + 1)]
                 if s_next != 0 and s_next != off_side:
                     break
-                t += 1
+                u += 1
+            sum_nav += cash * (u - t + 1)
+            d_last = day_id[u]
+            for d in range(day_id[t], d_last):
+                daily[d] = cash / day_nav - 1.0
+                day_nav = cash
+            if day_end[u]:
+                daily[d_last] = cash / day_nav - 1.0
+                day_nav = cash
+            if record:
+                equity[t:u + 1] = cash
+                position[t:u + 1] = 0.0
+            t = u
             continue
         if side != 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == side) and not dd_on:
             # Fast path for a run of quiet bars in a position: nothing pending, no candidate (or one equal
@@ -419,15 +453,25 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 ot = o[ut]
                 ht = h[ut]
                 lt = lo[ut]
+                # low <= open <= high (a `Bars` invariant): a gap through a level is also a touch.
                 if side > 0:
-                    if ot <= stop or ot >= tp_lvl or lt <= stop or ht >= tp_lvl:
+                    if lt <= stop or ht >= tp_lvl:
                         break
-                elif ot >= stop or ot <= tp_lvl or ht >= stop or lt <= tp_lvl:
+                elif ht >= stop or lt <= tp_lvl:
                     break
-                if held + 1 >= t_stop:
+                if held >= quiet_held_max:
                     break
                 held += 1
-                if has_trail:
+                if simple_trail:
+                    # The trailing level as a pure function of the best price (see `simple_trail`).
+                    if side > 0:
+                        peak = ht if ht > peak else peak
+                        stop = peak * (1.0 - tr_pct)
+                    else:
+                        peak = lt if lt < peak else peak
+                        stop = peak * (1.0 + tr_pct)
+                    tr_lvl = stop
+                elif has_trail:
                     peak, tr_lvl, stop, s_reason = _trail(side, ut, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason,
                                                           trail_atr, tr_pct, tr_k)
                 nav = cash + qty * c[ut]

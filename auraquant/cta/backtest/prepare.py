@@ -58,7 +58,6 @@ class Prepared:
     basis: float
     # Per-filter (name, allow_long, allow_short) of the first set: the audit trail for FilterDecisions.
     filter_outputs: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
-    resolved: list[dict[str, Any]] = field(default_factory=list)
 
     def kernel_args(self, k: int) -> tuple:
         """Positional arguments of `kernel.simulate` for parameter set k (without `record`)."""
@@ -145,91 +144,121 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
             "risk": list(spec.risk)}
     mods = {kind: [load_module(_KIND_DIR[kind], r.name, extra_dir) for r in lst] for kind, lst in refs.items()}
     base_raw = {kind: [dict(r.params) for r in lst] for kind, lst in refs.items()}
-    locate_cache: dict[str, tuple[str, int, str]] = {}
-    module_cache: dict[Any, tuple[dict[str, Any], tuple]] = {}
+    # Module slots in a fixed order; a set's overrides become one sorted items-tuple per slot.
+    slots = [(kind, i) for kind in ("baseline", "filters", "execution", "risk") for i in range(len(mods[kind]))]
+    slot_of = {slot: j for j, slot in enumerate(slots)}
+    n_filters, b_slot = len(mods["filters"]), slot_of[("baseline", 0)]
+    f_slots = [slot_of[("filters", i)] for i in range(n_filters)]
+    c_slots = [j for j, (kind, _) in enumerate(slots) if kind in ("execution", "risk")]
+    locate_cache: dict[str, tuple[int, str]] = {}
+    param_cache: dict[tuple[int, tuple], tuple[dict[str, Any], tuple]] = {}
 
-    def module_params(kind: str, i: int, over: dict[str, Any] | None) -> tuple[dict[str, Any], tuple]:
-        """(resolved params, their sorted items) of module i of `kind` under `over` (cached)."""
-        key = (kind, i, tuple(sorted(over.items())) if over else ())
-        if key not in module_cache:
+    def module_params(j: int, over: tuple) -> tuple[dict[str, Any], tuple]:
+        """(resolved params, their sorted items) of the module in slot j under the overrides `over`."""
+        key = (j, over)
+        if key not in param_cache:
+            kind, i = slots[j]
             m = mods[kind][i]
-            res = resolve_params(m.name, m.params, {**base_raw[kind][i], **(over or {})})
-            module_cache[key] = (res, tuple(sorted(res.items())))
-        return module_cache[key]
+            res = resolve_params(m.name, m.params, {**base_raw[kind][i], **dict(over)})
+            param_cache[key] = (res, tuple(sorted(res.items())))
+        return param_cache[key]
 
     sig_pool = _Pool(np.zeros(n, dtype=np.int8))
     allow_pool = _Pool(np.full(n, ALLOW_LONG | ALLOW_SHORT, dtype=np.int8))
     series_pool = _Pool(np.full(n, np.nan))
     filter_cache: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
     part_cache: dict[Any, KernelPart] = {}
-    iparams = np.zeros((len(sets), N_IPARAMS), dtype=np.int64)
-    fparams = np.full((len(sets), N_FPARAMS), np.nan)
-    filter_outputs: list[tuple[str, np.ndarray, np.ndarray]] = []
-    resolved_all: list[dict[str, Any]] = []
     b_mod = mods["baseline"][0]
-    combo_cache: dict[Any, tuple[np.ndarray, list[tuple[int, int]]]] = {}
 
-    def configure(combo: tuple) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Slot values (an fparams row) and series pool rows of one combination of execution/risk modules."""
+    def baseline_row(over: tuple) -> int:
+        p, items = module_params(b_slot, over)
+        row, new = sig_pool.reserve((b_mod.name, items))
+        if new:
+            jobs.submit(_candidates, b_mod, bars, p)
+        return row
+
+    def allow_row(overs: tuple[tuple, ...]) -> int:
+        if not n_filters:
+            return 0
+        f_keys = []
+        for i, (j, over) in enumerate(zip(f_slots, overs, strict=True)):
+            m = mods["filters"][i]
+            p, items = module_params(j, over)
+            key = (m.name, items)
+            if key not in filter_cache:
+                filter_cache[key] = _filter(m, bars, p)
+            f_keys.append(key)
+        ks = tuple(f_keys)
+        return allow_pool.add(ks, lambda: _combine([filter_cache[x] for x in ks], n))
+
+    def configure(overs: tuple[tuple, ...]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Slot values (an fparams row) and series pool rows of the execution/risk modules under `overs`."""
         frow = np.full(N_FPARAMS, np.nan)
         series_rows: list[tuple[int, int]] = []
-        slots: dict[str, float] = {}
-        for kind, m, p, items in combo:
+        set_slots: dict[str, float] = {}
+        for j, over in zip(c_slots, overs, strict=True):
+            kind, i = slots[j]
+            m = mods[kind][i]
+            p, items = module_params(j, over)
             key = (kind, m.name, items)
             if key not in part_cache:
                 part_cache[key] = _part(m, bars, p, kind)
             part = part_cache[key]
             for slot, v in part.values.items():
-                if slot in slots:
+                if slot in set_slots:
                     raise ValueError(f"{kind} module {m.name!r} sets slot {slot!r} already set by another")
-                slots[slot] = v
+                set_slots[slot] = v
                 frow[SLOT_TO_F[slot]] = v
             for s_name, arr in part.series.items():
                 series_rows.append((SERIES_TO_I[s_name], series_pool.add(
                     key + (s_name,), lambda a=arr: np.asarray(a, dtype=np.float64))))
-        if "fraction" in slots and "target_vol" in slots:
+        if "fraction" in set_slots and "target_vol" in set_slots:
             raise ValueError("choose one sizing module: fixed fraction or volatility target, not both")
-        if "fraction" not in slots and "target_vol" not in slots:
+        if "fraction" not in set_slots and "target_vol" not in set_slots:
             frow[F_FRACTION] = 1.0
         return frow, series_rows
 
+    # Front caches keyed by the raw overrides: sets differ in a few paths, so each part is looked up once
+    # per distinct override of its own modules.
+    sig_rows: dict[tuple, int] = {}
+    allow_rows: dict[tuple, int] = {}
+    combos: dict[tuple, tuple[np.ndarray, list[tuple[int, int]]]] = {}
+    iparams = np.zeros((len(sets), N_IPARAMS), dtype=np.int64)
+    fparams = np.empty((len(sets), N_FPARAMS))
+    empty: dict[str, Any] = {}
     for k, flat in enumerate(sets):
-        over: dict[tuple[str, int], dict[str, Any]] = {}
+        over: list[dict[str, Any]] = [empty] * len(slots)
         for path, value in flat.items():
             if path not in locate_cache:
-                locate_cache[path] = locate_param(spec, path)
-            kind, idx, param = locate_cache[path]
-            over.setdefault((kind, max(idx, 0)), {})[param] = value
-        res = {kind: [module_params(kind, i, over.get((kind, i))) for i in range(len(mods[kind]))]
-               for kind in mods}
-        resolved_all.append({kind: [r for r, _ in lst] for kind, lst in res.items()})
-        b_par, b_items = res["baseline"][0]
-        b_key = (b_mod.name, b_items)
-        iparams[k, I_SIG], new = sig_pool.reserve(b_key)
-        if new:
-            jobs.submit(_candidates, b_mod, bars, b_par)
-
-        f_keys = []
-        for m, (p, items) in zip(mods["filters"], res["filters"], strict=True):
-            key = (m.name, items)
-            if key not in filter_cache:
-                filter_cache[key] = _filter(m, bars, p)
-            f_keys.append(key)
-            if k == 0:
-                filter_outputs.append((m.name, *filter_cache[key]))
-        if f_keys:
-            iparams[k, I_ALLOW] = allow_pool.add(tuple(f_keys), lambda ks=tuple(f_keys): _combine(
-                [filter_cache[x] for x in ks], n))
-
-        combo = tuple((kind, m, p, items) for kind in ("execution", "risk")
-                      for m, (p, items) in zip(mods[kind], res[kind], strict=True))
-        combo_key = tuple((kind, m.name, items) for kind, m, _, items in combo)
-        if combo_key not in combo_cache:
-            combo_cache[combo_key] = configure(combo)
-        frow, series_rows = combo_cache[combo_key]
+                kind, idx, param = locate_param(spec, path)
+                locate_cache[path] = slot_of[(kind, max(idx, 0))], param
+            j, param = locate_cache[path]
+            if over[j] is empty:
+                over[j] = {}
+            over[j][param] = value
+        keys = [tuple(sorted(o.items())) if o else () for o in over]
+        b_over = keys[b_slot]
+        if b_over not in sig_rows:
+            sig_rows[b_over] = baseline_row(b_over)
+        f_over = tuple(keys[j] for j in f_slots)
+        if k == 0:
+            first_f_over = f_over
+        if f_over not in allow_rows:
+            allow_rows[f_over] = allow_row(f_over)
+        c_over = tuple(keys[j] for j in c_slots)
+        if c_over not in combos:
+            combos[c_over] = configure(c_over)
+        frow, series_rows = combos[c_over]
         fparams[k] = frow
-        for i, row in series_rows:
-            iparams[k, i] = row
+        row = iparams[k]
+        row[I_SIG] = sig_rows[b_over]
+        row[I_ALLOW] = allow_rows[f_over]
+        for i, r in series_rows:
+            row[i] = r
+
+    # The audit trail of FilterDecisions: each filter's own output under the first set.
+    filter_outputs = [(m.name, *filter_cache[(m.name, module_params(j, over)[1])])
+                      for m, j, over in zip(mods["filters"], f_slots, first_f_over, strict=True)]
 
     sig_pool.rows.extend(jobs.results())
     day_id, n_days = day_index(bars.time_ns)
@@ -239,7 +268,7 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
                     iparams=iparams, fparams=fparams, fill_mode=FILL_CODES[e.fill],
                     policy=POLICY_CODES[e.intrabar], sides=SIDES_CODES[e.sides], comm=e.commission_bps * 1e-4,
                     slip=e.slippage_bps * 1e-4, initial=float(e.initial_capital), basis=float(e.annualization),
-                    filter_outputs=filter_outputs, resolved=resolved_all)
+                    filter_outputs=filter_outputs)
 
 
 def _candidates(module: Any, bars: Bars, params: dict[str, Any]) -> np.ndarray:

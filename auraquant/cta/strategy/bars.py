@@ -7,13 +7,20 @@ when the decision is made); the look-ahead check in `auraquant.cta.backtest.look
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 REQUIRED_COLUMNS = ("time", "open", "high", "low", "close", "volume")
 _NS_PER_DAY = 86_400_000_000_000
+_COLUMNS = ("time_ns", "open", "high", "low", "close", "volume")
+# Cached indicator arrays per Bars stop growing past this (a sweep over 1,000 EMA periods of 50k bars
+# would otherwise hold 400 MB); later results are computed and returned uncached.
+CACHE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +34,40 @@ class Bars:
     close: np.ndarray
     volume: np.ndarray
     bar_ns: int
+    _cache: dict[Any, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def cached(self, fn: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
+        """`fn(*args)`, computed once per Bars object for the same function and arguments.
+
+        For pure functions of the bars (indicators): a sweep over (fast, slow) EMA pairs then computes
+        each EMA period once instead of once per pair. Array arguments must be columns of these bars
+        (`bars.close`, ...); any other array, or an unhashable argument, is computed without caching,
+        so a wrong cache hit is impossible. The result is read-only (it is shared between callers).
+        Prefixes (`head`) are new objects with their own cache: nothing computed on the full bars
+        leaks into a look-ahead check.
+        """
+        key_args = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                name = next((c for c in _COLUMNS if getattr(self, c) is a), None)
+                if name is None:
+                    return fn(*args)
+                key_args.append(("column", name))
+            elif isinstance(a, bool | int | float | str | None):
+                key_args.append((type(a).__name__, a))
+            else:
+                return fn(*args)
+        key = (fn, tuple(key_args))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        out = np.asarray(fn(*args))
+        with self._cache_lock:
+            if sum(v.nbytes for v in self._cache.values()) + out.nbytes <= CACHE_BYTES:
+                out.flags.writeable = False
+                self._cache.setdefault(key, out)
+        return out
 
     def __len__(self) -> int:
         return int(self.close.shape[0])

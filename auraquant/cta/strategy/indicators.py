@@ -31,6 +31,21 @@ def ema(x: np.ndarray, period: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def crossings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int8 events of line `a` crossing line `b`: +1 at bar i when a[i-1] < b[i-1] and a[i] > b[i], -1
+    when a[i-1] > b[i-1] and a[i] < b[i] (strict on both sides: touching is no cross; NaN never
+    crosses), else 0. Bar 0 is always 0."""
+    n = a.shape[0]
+    out = np.zeros(n, dtype=np.int8)
+    for i in range(1, n):
+        if a[i - 1] < b[i - 1] and a[i] > b[i]:
+            out[i] = 1
+        elif a[i - 1] > b[i - 1] and a[i] < b[i]:
+            out[i] = -1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def sma(x: np.ndarray, period: int) -> np.ndarray:
     """Simple moving average over the last `period` values (recomputed per window: no drift)."""
     n = x.shape[0]

@@ -79,7 +79,9 @@ are slower; check that the ones you use are causal (most are; `dpo` with centere
     "bars": """\
 Bars (frozen): time_ns int64 (UTC bar OPEN time, ns), open, high, low, close, volume float64 arrays,
 bar_ns (nominal bar length), len(bars), bars.bars_per_day(). Row i closes at time_ns[i] + bar_ns; a
-decision at bar i is taken at that close and fills at the next open (default).""",
+decision at bar i is taken at that close and fills at the next open (default).
+bars.cached(fn, *args) returns fn(*args) computed once per bars object (read-only result), for pure
+indicator functions whose array arguments are columns of these bars: bars.cached(ema, bars.close, 20).""",
     "spec": """\
 Spec (call spec_schema for the JSON schema): name, description, baseline {name, params},
 filters [...], execution [...], risk [...], search_space {path: range}, engine {fill, intrabar,
@@ -97,7 +99,9 @@ Performance notes:
   once per call, not per bar).
 - Return exact dtypes: int8 candidates, bool masks; the engine copies otherwise.
 - Parameters that only change stops/sizing reuse the same candidate array in sweeps: put cheap knobs in
-  execution/risk modules, not in the baseline.""",
+  execution/risk modules, not in the baseline.
+- A sweep calls the baseline once per distinct parameter set; an indicator shared by many sets (the
+  slow EMA of many (fast, slow) pairs) is computed once with bars.cached(ema, bars.close, period).""",
     "rules": _COMMON_RULES,
 }
 
