@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -66,7 +67,8 @@ def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, A
     if as_json:
         print_json({"error": message, "kind": kind, **(extra or {})})
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        # One line (paths stay copyable: the terminal wraps, not rich); the message is text, not markup.
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 

@@ -23,8 +23,10 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from aura.providers import Provider
 from aura.runtime.compaction import CompactionPolicy
@@ -81,11 +83,11 @@ class ChatUI:
                 self._live.update(Markdown(self._buf))
         elif isinstance(ev, Retrying):
             self._end_text()
-            self.c.print(f"[yellow]model call failed ({ev.error}); retry {ev.attempt} in {ev.delay_s:.1f}s[/]")
+            self.c.print(f"[yellow]model call failed ({escape(str(ev.error))}); retry {ev.attempt} in {ev.delay_s:.1f}s[/]")
         elif isinstance(ev, ToolStart):
             self._end_text()
             args = ev.arguments if len(ev.arguments) <= 160 else ev.arguments[:159] + "…"
-            self.c.print(Panel(args, title=f"⚙ {ev.name}", title_align="left", border_style="blue", expand=False))
+            self.c.print(Panel(Text(args), title=Text(f"⚙ {ev.name}"), title_align="left", border_style="blue", expand=False))
             self._started[ev.call_id] = time.perf_counter()
             self._names[ev.call_id] = ev.name
             self._spin()
@@ -94,7 +96,7 @@ class ChatUI:
             self._stop_status()
             body = ev.trace.result_summary if ev.ok else (ev.error.message if ev.error else ev.content)
             style, mark = ("green", "✓") if ev.ok else ("red", "✗")
-            self.c.print(Panel(body, title=f"{mark} {ev.name} · {dt:.1f}s", title_align="left", border_style=style,
+            self.c.print(Panel(Text(str(body)), title=Text(f"{mark} {ev.name} · {dt:.1f}s"), title_align="left", border_style=style,
                                expand=False))
             if self._started:
                 self._spin()
@@ -109,7 +111,7 @@ class ChatUI:
             self._end_text()
             self._stop_status()
             if ev.reason.value != "completed":
-                self.c.print(f"[yellow]stopped: {ev.reason.value} — {ev.detail}[/]")
+                self.c.print(f"[yellow]stopped: {ev.reason.value} — {escape(str(ev.detail))}[/]")
 
     def thinking(self) -> None:
         """A spinner while the model works on its next turn (until its first token or tool call)."""
@@ -326,7 +328,7 @@ class Chat:
                 try:
                     self.goal = parse_goal(line)
                 except GoalError as exc:
-                    self.c.print(f"the offline autopilot needs a research goal: {exc}")
+                    self.c.print(f"the offline autopilot needs a research goal: {escape(str(exc))}")
                     continue
                 self.autopilot.restart(self.goal)
                 self.session.goal = self.goal
@@ -352,14 +354,14 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
     try:
         ws = Workspace.open(workspace)
     except FileNotFoundError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     g = None
     if goal:
         try:
             g = parse_goal(goal)
         except GoalError as exc:
-            console.print(f"[red]error:[/] {exc}")
+            console.print(f"[red]error:[/] {escape(str(exc))}")
             return 1
     if resume == "last":
         resume = SessionStore(ws.sessions).latest()
@@ -369,7 +371,7 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
     try:
         llm, why = _select(ws, provider, model)
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     autopilot = None
     if llm is None:
@@ -383,7 +385,7 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
                 console.print("Running the offline autopilot instead.")
         g = g or parse_goal(DEMO_GOAL)
         autopilot, llm = offline_autopilot(g, max_iters=max_iters, windows=windows, trials=trials)
-        console.print(f"offline autopilot: researching toward '{g.text}' (type another goal afterwards)")
+        console.print(f"offline autopilot: researching toward '{escape(g.text)}' (type another goal afterwards)")
     chat = Chat(ws, console, llm, goal=g, max_iters=max_iters, max_usd=max_usd, autopilot=autopilot, resume=resume)
     first = goal_request(g, max_iters) if g is not None and resume is None else None
     return asyncio.run(chat.repl(first))

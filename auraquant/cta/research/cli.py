@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from aura.config.models import MissingApiKey
 from aura.providers import Provider, build_provider
@@ -72,7 +73,7 @@ class _Printer:
         elif isinstance(ev, ToolEnd):
             dt = time.perf_counter() - self._t.pop(ev.call_id, time.perf_counter())
             mark = "[green]✓[/]" if ev.ok else "[red]✗[/]"
-            why = "" if ev.ok else f" — {ev.error.message if ev.error else ev.content}"[:200]
+            why = "" if ev.ok else escape(f" — {ev.error.message if ev.error else ev.content}"[:200])
             console.print(f"  {mark} [dim]{ev.name} {dt:.1f}s{why}[/]", highlight=False)
         elif isinstance(ev, Stopped):
             console.print(f"[dim]engine stopped: {ev.reason.value} after {ev.turns} turns, "
@@ -85,9 +86,9 @@ def show_outcome(out: ResearchOutcome) -> None:
     console.print(table(f"research {out.session_id}: {out.iterations} / {out.max_iters} rounds",
                         ["round", "run", "OOS sharpe", "max DD", "DSR", "trades", "verdict"], rows))
     colour = {"GOAL_MET": "green", "INTERRUPTED": "yellow", "ERROR": "red"}.get(out.status, "cyan")
-    console.print(f"[bold {colour}]stop: {out.status}[/] — {out.detail}", highlight=False)
+    console.print(f"[bold {colour}]stop: {out.status}[/] — {escape(str(out.detail))}", highlight=False)
     for n in out.notes:
-        console.print(f"  note: {n}", highlight=False)
+        console.print(f"  note: {escape(str(n))}", highlight=False)
     if out.best_run_id:
         console.print(f"best run: {out.best_run_id} ({', '.join(f'{k}={_f(v)}' for k, v in (out.best_metrics or {}).items())})")
     console.print(f"archived candidates: {', '.join(out.candidates) or 'none qualified'}"
@@ -95,7 +96,7 @@ def show_outcome(out: ResearchOutcome) -> None:
     if out.tearsheet and "html" in out.tearsheet:
         console.print(f"tearsheet: {out.tearsheet['html']}\nequity png: {out.tearsheet['png']}")
     elif out.tearsheet:
-        console.print(f"tearsheet failed: {out.tearsheet.get('error')}")
+        console.print(f"tearsheet failed: {escape(str(out.tearsheet.get('error')))}")
     console.print(f"session log (messages + RunTrace of every tool call): {out.session_log}")
 
 

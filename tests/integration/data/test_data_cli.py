@@ -43,5 +43,8 @@ def test_errors_are_one_line_or_json(tmp_path: Path) -> None:
     assert doc["kind"] == "NotFound"
     outside = runner.invoke(app, ["data", "list", "-w", str(tmp_path)])
     assert outside.exit_code == 1 and "auraquant init" in outside.output
-    bad = runner.invoke(app, ["data", "import", str(tmp_path / "nope.csv"), "--symbol", "X", "--timeframe", "1h", "-w", ws])
+    # A long path with rich markup in it: still one line (the path copyable), printed literally.
+    nope = tmp_path / ("d" * 150) / "[bold]nope.csv"
+    bad = runner.invoke(app, ["data", "import", str(nope), "--symbol", "X", "--timeframe", "1h", "-w", ws])
     assert bad.exit_code == 1 and "no such file" in bad.output
+    assert bad.output.count("\n") == 1 and str(nope) in bad.output

@@ -1,0 +1,38 @@
+"""The chat view prints model- and tool-written text literally: square brackets in arguments, results or
+errors are text, not rich markup (a stray closing tag such as `[/x]` used to crash the session)."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from aura.runtime.budgets import StopReason
+from aura.runtime.events import Retrying, Stopped, ToolEnd, ToolStart
+from aura.runtime.trace import RunTrace
+from aura.tools.errors import ToolError
+from auraquant.cta.research.chat import ChatUI
+
+HOSTILE = "[/x] [bold]not bold[/bold] [red]"
+
+
+def _trace(ok: bool) -> RunTrace:
+    return RunTrace(session_id="s", turn=1, tool_call_id="c1", tool="run_backtest", arguments="{}", ok=ok,
+                    duration_ms=1.0, result_summary=f"summary {HOSTILE}", model="m", input_tokens=1,
+                    output_tokens=1, cost_usd=0.0, started_at="2026-11-29T00:00:00Z")
+
+
+def test_tool_panels_retries_and_stops_render_brackets_literally() -> None:
+    out = io.StringIO()
+    ui = ChatUI(Console(file=out, width=200, force_terminal=False, color_system=None))
+    ui(ToolStart(turn=1, call_id="c1", name="run_backtest", arguments=f'{{"note": "{HOSTILE}"}}'))
+    ui(ToolEnd(turn=1, call_id="c1", name="run_backtest", ok=True, content="", error=None, trace=_trace(True)))
+    ui(ToolStart(turn=1, call_id="c2", name="run_backtest", arguments="{}"))
+    err = ToolError(tool="run_backtest", kind="invalid_arguments", message=f"bad {HOSTILE}")
+    ui(ToolEnd(turn=1, call_id="c2", name="run_backtest", ok=False, content="", error=err, trace=_trace(False)))
+    ui(Retrying(attempt=1, delay_s=0.5, error=f"overloaded {HOSTILE}"))
+    ui(Stopped(reason=StopReason.PROVIDER_ERROR, detail=f"gave up {HOSTILE}", turns=1, tool_calls=2, cost_usd=0.0))
+    text = out.getvalue()
+    for expected in (f'"note": "{HOSTILE}"', f"summary {HOSTILE}", f"bad {HOSTILE}", f"overloaded {HOSTILE}",
+                     f"gave up {HOSTILE}"):
+        assert expected in text, (expected, text)
