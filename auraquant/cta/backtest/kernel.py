@@ -450,7 +450,6 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             consumed = False
             while True:
                 ut = np.uint64(t)
-                ot = o[ut]
                 ht = h[ut]
                 lt = lo[ut]
                 # low <= open <= high (a `Bars` invariant): a gap through a level is also a touch.

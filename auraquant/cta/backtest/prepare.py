@@ -279,7 +279,7 @@ def _candidates(module: Any, bars: Bars, params: dict[str, Any]) -> np.ndarray:
         np.all(np.isin(out, (-1, 0, 1))))
     if not valid:
         raise ValueError(f"baseline {module.name!r} returned values outside -1/0/+1")
-    return out.astype(np.int8)
+    return out.astype(np.int8, copy=False)
 
 
 def _filter(module: Any, bars: Bars, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

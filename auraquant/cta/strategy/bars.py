@@ -7,7 +7,6 @@ when the decision is made); the look-ahead check in `auraquant.cta.backtest.look
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,10 @@ class Bars:
     volume: np.ndarray
     bar_ns: int
     _cache: dict[Any, np.ndarray] = field(default_factory=dict, init=False, repr=False)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled copy (a Dask task, a process pool) starts with an empty cache.
+        return {**self.__dict__, "_cache": {}}
 
     def cached(self, fn: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
         """`fn(*args)`, computed once per Bars object for the same function and arguments.
@@ -63,10 +65,11 @@ class Bars:
         if hit is not None:
             return hit
         out = np.asarray(fn(*args))
-        with self._cache_lock:
-            if sum(v.nbytes for v in self._cache.values()) + out.nbytes <= CACHE_BYTES:
-                out.flags.writeable = False
-                self._cache.setdefault(key, out)
+        # Threads may race here (prepare computes modules in a pool): both compute the same pure value,
+        # setdefault keeps one, and the cap may be passed by one entry at most per racing thread.
+        if sum(v.nbytes for v in self._cache.values()) + out.nbytes <= CACHE_BYTES:
+            out.flags.writeable = False
+            return self._cache.setdefault(key, out)
         return out
 
     def __len__(self) -> int:

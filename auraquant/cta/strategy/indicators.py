@@ -38,10 +38,10 @@ def crossings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = a.shape[0]
     out = np.zeros(n, dtype=np.int8)
     for i in range(1, n):
-        if a[i - 1] < b[i - 1] and a[i] > b[i]:
-            out[i] = 1
-        elif a[i - 1] > b[i - 1] and a[i] < b[i]:
-            out[i] = -1
+        # Branch-free: crossings are rare but unpredictable.
+        up = (a[i - 1] < b[i - 1]) & (a[i] > b[i])
+        down = (a[i - 1] > b[i - 1]) & (a[i] < b[i])
+        out[i] = np.int8(up) - np.int8(down)
     return out
 
 

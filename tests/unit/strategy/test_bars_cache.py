@@ -3,6 +3,8 @@ prefix (the look-ahead check relies on that)."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,10 @@ def test_cache_stops_growing_at_its_byte_cap(bars, monkeypatch) -> None:
     bars.cached(fn, bars.close, 7)  # the third did not fit: computed again, and still right
     assert len(calls) == 4
     assert np.array_equal(bars.cached(fn, bars.close, 7), ema(bars.close, 7), equal_nan=True)
+
+
+def test_bars_pickle_without_their_cache(bars) -> None:
+    bars.cached(ema, bars.close, 10)
+    copy = pickle.loads(pickle.dumps(bars))
+    assert copy._cache == {} and np.array_equal(copy.close, bars.close) and copy.bar_ns == bars.bar_ns
+    assert len(bars._cache) == 1
