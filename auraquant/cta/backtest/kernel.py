@@ -275,14 +275,16 @@ def _trail(side, t, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason, trail_atr, tr_
 def _drawdown(nav, peak_nav, seg_min, mdd):
     """Max drawdown per peak segment: min(nav) / peak - 1 equals the min of nav / peak - 1 over the
     segment (division by a positive constant is monotone, also after rounding) at one division per new
-    peak instead of one per bar. Returns the new (peak_nav, seg_min, mdd)."""
+    peak instead of one per bar. Returns the new (peak_nav, seg_min, mdd).
+
+    The segment minimum is a select, not a branch (whether a bar makes a new low is unpredictable); a
+    new peak is above the segment's minimum, so taking the min first leaves that minimum unchanged."""
+    seg_min = nav if nav < seg_min else seg_min
     if nav > peak_nav:
         dd = seg_min / peak_nav - 1.0
         if dd < mdd:
             mdd = dd
         peak_nav = nav
-        seg_min = nav
-    elif nav < seg_min:
         seg_min = nav
     return peak_nav, seg_min, mdd
 
