@@ -160,12 +160,14 @@ EvalReport = Report
 def add_trial_statistics(table: Any) -> Any:
     """Add `psr` and `dsr` columns to a table of metric rows (one row per trial, e.g. a sweep): PSR against a
     zero Sharpe; DSR with n_trials = the number of rows and the variance of their daily Sharpe ratios."""
+    mean, std, n_days, skew, kurt = (np.asarray(table[c], dtype=np.float64)
+                                     for c in ("daily_mean", "daily_std", "n_days", "skew", "kurtosis"))
     with np.errstate(invalid="ignore", divide="ignore"):
-        daily_sr = np.where(table["daily_std"] > 0, table["daily_mean"] / table["daily_std"], np.nan)
-    table["psr"] = probabilistic_sharpe_ratio(daily_sr, table["n_days"], table["skew"], table["kurtosis"])
+        daily_sr = np.where(std > 0, mean / std, np.nan)
+    table["psr"] = probabilistic_sharpe_ratio(daily_sr, n_days, skew, kurt)
     finite = daily_sr[np.isfinite(daily_sr)]
     var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-    table["dsr"] = deflated_sharpe_ratio(daily_sr, table["n_days"], table["skew"], table["kurtosis"], len(table), var)
+    table["dsr"] = deflated_sharpe_ratio(daily_sr, n_days, skew, kurt, len(table), var)
     return table
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,6 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
     n_filters, b_slot = len(mods["filters"]), slot_of[("baseline", 0)]
     f_slots = [slot_of[("filters", i)] for i in range(n_filters)]
     c_slots = [j for j, (kind, _) in enumerate(slots) if kind in ("execution", "risk")]
-    locate_cache: dict[str, tuple[int, str]] = {}
     param_cache: dict[tuple[int, tuple], tuple[dict[str, Any], tuple]] = {}
 
     def module_params(j: int, over: tuple) -> tuple[dict[str, Any], tuple]:
@@ -218,43 +218,43 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
             frow[F_FRACTION] = 1.0
         return frow, series_rows
 
-    # Front caches keyed by the raw overrides: sets differ in a few paths, so each part is looked up once
-    # per distinct override of its own modules.
-    sig_rows: dict[tuple, int] = {}
-    allow_rows: dict[tuple, int] = {}
-    combos: dict[tuple, tuple[np.ndarray, list[tuple[int, int]]]] = {}
+    # Sets differ in a few paths: each part of a set (candidates, allow mask, execution/risk slots) is
+    # resolved once per distinct value of its own paths, looked up by a C-level pick of those values.
+    parts = (_PART_BASELINE, _PART_FILTERS, _PART_COMBO)
+    part_slots = {_PART_BASELINE: (b_slot,), _PART_FILTERS: tuple(f_slots), _PART_COMBO: tuple(c_slots)}
+    plans: dict[tuple[str, ...], _Plan] = {}
+    resolved: dict[tuple[int, str, Any], Any] = {}
+    per_set: list[tuple[int, int, tuple[np.ndarray, list[tuple[int, int]]]]] = []
+    for flat in sets:
+        paths = tuple(flat)
+        if paths not in plans:
+            where = []
+            for path in paths:
+                kind, idx, param = locate_param(spec, path)
+                where.append((slot_of[(kind, max(idx, 0))], param))
+            plans[paths] = _Plan(len(plans), where, part_slots)
+        plan = plans[paths]
+        vals = tuple(flat.values())
+        got = []
+        for part in parts:
+            key = (plan.id, part, plan.pick[part](vals))
+            if key not in resolved:
+                overs = plan.overrides(part, vals)
+                resolved[key] = (baseline_row(overs[0]) if part == _PART_BASELINE else
+                                 allow_row(overs) if part == _PART_FILTERS else configure(overs))
+            got.append(resolved[key])
+        per_set.append((got[0], got[1], got[2]))
+    first = next(iter(plans.values()))
+    first_f_over = first.overrides(_PART_FILTERS, tuple(sets[0].values()))
+
     iparams = np.zeros((len(sets), N_IPARAMS), dtype=np.int64)
     fparams = np.empty((len(sets), N_FPARAMS))
-    empty: dict[str, Any] = {}
-    for k, flat in enumerate(sets):
-        over: list[dict[str, Any]] = [empty] * len(slots)
-        for path, value in flat.items():
-            if path not in locate_cache:
-                kind, idx, param = locate_param(spec, path)
-                locate_cache[path] = slot_of[(kind, max(idx, 0))], param
-            j, param = locate_cache[path]
-            if over[j] is empty:
-                over[j] = {}
-            over[j][param] = value
-        keys = [tuple(sorted(o.items())) if o else () for o in over]
-        b_over = keys[b_slot]
-        if b_over not in sig_rows:
-            sig_rows[b_over] = baseline_row(b_over)
-        f_over = tuple(keys[j] for j in f_slots)
-        if k == 0:
-            first_f_over = f_over
-        if f_over not in allow_rows:
-            allow_rows[f_over] = allow_row(f_over)
-        c_over = tuple(keys[j] for j in c_slots)
-        if c_over not in combos:
-            combos[c_over] = configure(c_over)
-        frow, series_rows = combos[c_over]
+    for k, (sig_row, allow_row_k, (frow, series_rows)) in enumerate(per_set):
         fparams[k] = frow
-        row = iparams[k]
-        row[I_SIG] = sig_rows[b_over]
-        row[I_ALLOW] = allow_rows[f_over]
+        iparams[k, I_SIG] = sig_row
+        iparams[k, I_ALLOW] = allow_row_k
         for i, r in series_rows:
-            row[i] = r
+            iparams[k, i] = r
 
     # The audit trail of FilterDecisions: each filter's own output under the first set.
     filter_outputs = [(m.name, *filter_cache[(m.name, module_params(j, over)[1])])
@@ -269,6 +269,31 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
                     policy=POLICY_CODES[e.intrabar], sides=SIDES_CODES[e.sides], comm=e.commission_bps * 1e-4,
                     slip=e.slippage_bps * 1e-4, initial=float(e.initial_capital), basis=float(e.annualization),
                     filter_outputs=filter_outputs)
+
+
+_PART_BASELINE, _PART_FILTERS, _PART_COMBO = "baseline", "filters", "combo"
+
+
+class _Plan:
+    """Where the values of a parameter set with a given path list go: per part, a pick of the values
+    that feed it (a cache key) and their per-slot override tuples (sorted (param, value) items)."""
+
+    def __init__(self, plan_id: int, where: list[tuple[int, str]], part_slots: dict[str, tuple[int, ...]]) -> None:
+        self.id = plan_id
+        self._where = where
+        self._slots = part_slots
+        self.pick: dict[str, Callable[[tuple], Any]] = {}
+        for part, slots in part_slots.items():
+            idx = [i for i, (j, _) in enumerate(where) if j in slots]
+            self.pick[part] = itemgetter(*idx) if idx else _no_values
+
+    def overrides(self, part: str, vals: tuple) -> tuple[tuple, ...]:
+        return tuple(tuple(sorted((param, vals[i]) for i, (j, param) in enumerate(self._where) if j == slot))
+                     for slot in self._slots[part])
+
+
+def _no_values(vals: tuple) -> tuple:
+    return ()
 
 
 def _candidates(module: Any, bars: Bars, params: dict[str, Any]) -> np.ndarray:
