@@ -104,22 +104,18 @@ def _lower_tail(daily, n_days, q):
     x = daily[:n_days]
     pos = q * (n_days - 1)
     hi = min(int(np.floor(pos)) + 1, n_days - 1)
+    neg = np.empty(n_days)
     n_neg = 0
     for d in range(n_days):
-        if x[d] != x[d]:
+        v = x[d]
+        if v != v:
             return _tail_sum(np.sort(x), pos, hi)
-        if x[d] < 0:
-            n_neg += 1
+        neg[n_neg] = v
+        n_neg += v < 0
     if n_neg > hi:
         # The hi+1 smallest values are all negative (a trend system is flat, at 0, on most days): the
         # quantile and every value <= it are among the negatives, so only those need ordering.
-        neg = np.empty(n_neg)
-        k = 0
-        for d in range(n_days):
-            if x[d] < 0:
-                neg[k] = x[d]
-                k += 1
-        x = neg
+        x = neg[:n_neg]
     part = np.partition(x, hi)
     part[: hi + 1] = np.sort(part[: hi + 1])
     var = _quantile_linear(part, pos, hi)
