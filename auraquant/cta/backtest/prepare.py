@@ -137,6 +137,31 @@ class _Jobs:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+_PART_BASELINE, _PART_FILTERS, _PART_COMBO = "baseline", "filters", "combo"
+
+
+class _Plan:
+    """Where the values of a parameter set with a given path list go: per part, a pick of the values
+    that feed it (a cache key) and their per-slot override tuples (sorted (param, value) items)."""
+
+    def __init__(self, plan_id: int, where: list[tuple[int, str]], part_slots: dict[str, tuple[int, ...]]) -> None:
+        self.id = plan_id
+        self._where = where
+        self._slots = part_slots
+        self.pick: dict[str, Callable[[tuple], Any]] = {}
+        for part, slots in part_slots.items():
+            idx = [i for i, (j, _) in enumerate(where) if j in slots]
+            self.pick[part] = itemgetter(*idx) if idx else _no_values
+
+    def overrides(self, part: str, vals: tuple) -> tuple[tuple, ...]:
+        return tuple(tuple(sorted((param, vals[i]) for i, (j, param) in enumerate(self._where) if j == slot))
+                     for slot in self._slots[part])
+
+
+def _no_values(vals: tuple) -> tuple:
+    return ()
+
+
 def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | None,
              extra_dir: Path | str | None, jobs: _Jobs) -> Prepared:
     sets = list(param_sets) if param_sets else [{}]
@@ -269,31 +294,6 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
                     policy=POLICY_CODES[e.intrabar], sides=SIDES_CODES[e.sides], comm=e.commission_bps * 1e-4,
                     slip=e.slippage_bps * 1e-4, initial=float(e.initial_capital), basis=float(e.annualization),
                     filter_outputs=filter_outputs)
-
-
-_PART_BASELINE, _PART_FILTERS, _PART_COMBO = "baseline", "filters", "combo"
-
-
-class _Plan:
-    """Where the values of a parameter set with a given path list go: per part, a pick of the values
-    that feed it (a cache key) and their per-slot override tuples (sorted (param, value) items)."""
-
-    def __init__(self, plan_id: int, where: list[tuple[int, str]], part_slots: dict[str, tuple[int, ...]]) -> None:
-        self.id = plan_id
-        self._where = where
-        self._slots = part_slots
-        self.pick: dict[str, Callable[[tuple], Any]] = {}
-        for part, slots in part_slots.items():
-            idx = [i for i, (j, _) in enumerate(where) if j in slots]
-            self.pick[part] = itemgetter(*idx) if idx else _no_values
-
-    def overrides(self, part: str, vals: tuple) -> tuple[tuple, ...]:
-        return tuple(tuple(sorted((param, vals[i]) for i, (j, param) in enumerate(self._where) if j == slot))
-                     for slot in self._slots[part])
-
-
-def _no_values(vals: tuple) -> tuple:
-    return ()
 
 
 def _candidates(module: Any, bars: Bars, params: dict[str, Any]) -> np.ndarray:

@@ -45,8 +45,8 @@ class Bars:
         For pure functions of the bars (indicators): a sweep over (fast, slow) EMA pairs then computes
         each EMA period once instead of once per pair. Array arguments must be columns of these bars
         (`bars.close`, ...); any other array, or an unhashable argument, is computed without caching,
-        so a wrong cache hit is impossible. The result is read-only (it is shared between callers).
-        Prefixes (`head`) are new objects with their own cache: nothing computed on the full bars
+        so a wrong cache hit is impossible. A cached result is read-only (it is shared between
+        callers); past `CACHE_BYTES` results are returned uncached. Prefixes (`head`) are new objects with their own cache: nothing computed on the full bars
         leaks into a look-ahead check.
         """
         key_args = []

@@ -89,3 +89,26 @@ def test_sweep_scheduling_does_not_change_results() -> None:
         assert single.tobytes() == outs[0][k].tobytes()
     assert run_sweep(bars, SPEC, GRID, threads=2).to_numpy(float).tobytes() == run_sweep(
         bars, SPEC, GRID, threads=1).to_numpy(float).tobytes()
+
+
+def test_sets_with_different_path_lists_prepare_as_each_alone() -> None:
+    """Sets naming different paths, in different orders (several plans), some overriding a filter: each
+    set's candidates, allow mask and slots equal those of preparing that set on its own."""
+    bars = bars_from_frame(random_bars(np.random.default_rng(9), 800))
+    spec = Spec(baseline={"name": "ema_cross"}, filters=[{"name": "atr_regime", "params": {"period": 10}}],
+                execution=[{"name": "trailing_pct"}, {"name": "time_stop"}],
+                risk={"name": "fixed_fraction", "params": {"fraction": 0.5}})
+    sets = [{"baseline.fast": 3, "execution.trailing_pct.pct": 0.02},
+            {"execution.trailing_pct.pct": 0.02, "baseline.fast": 3},
+            {"baseline.slow": 30},
+            {"filters.atr_regime.period": 5, "execution.time_stop.bars": 7, "baseline.fast": 4},
+            {},
+            {"baseline.fast": 3, "baseline.slow": 26, "execution.trailing_pct.pct": 0.03}]
+    together = prepare(bars, spec, sets)
+    for k, flat in enumerate(sets):
+        alone = prepare(bars, spec, [flat] if flat else None)
+        ip, ia = together.iparams[k], alone.iparams[0]
+        assert np.array_equal(together.sig_pool[ip[0]], alone.sig_pool[ia[0]]), k
+        assert np.array_equal(together.allow_pool[ip[1]], alone.allow_pool[ia[1]]), k
+        assert np.array_equal(together.fparams[k], alone.fparams[0], equal_nan=True), k
+    assert together.sig_pool.shape[0] == 1 + 4  # (3, 26) is the default slow: the same as set 0's
