@@ -93,11 +93,14 @@ def show_outcome(out: ResearchOutcome) -> None:
         console.print(f"best run: {out.best_run_id} ({', '.join(f'{k}={_f(v)}' for k, v in (out.best_metrics or {}).items())})")
     console.print(f"archived candidates: {', '.join(out.candidates) or 'none qualified'}"
                   + (f"; frozen for approval: {out.record_id}" if out.record_id else ""))
+    # Paths on lines of their own and never hard-wrapped, so they can be copied.
     if out.tearsheet and "html" in out.tearsheet:
-        console.print(f"tearsheet: {out.tearsheet['html']}\nequity png: {out.tearsheet['png']}")
+        console.print(f"tearsheet: {escape(str(out.tearsheet['html']))}\nequity png: {escape(str(out.tearsheet['png']))}",
+                      soft_wrap=True, highlight=False)
     elif out.tearsheet:
         console.print(f"tearsheet failed: {escape(str(out.tearsheet.get('error')))}")
-    console.print(f"session log (messages + RunTrace of every tool call): {out.session_log}")
+    console.print(f"session log (messages + RunTrace of every tool call): {escape(str(out.session_log))}",
+                  soft_wrap=True, highlight=False)
 
 
 def _f(v: Any) -> str:

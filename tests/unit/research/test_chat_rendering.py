@@ -36,3 +36,23 @@ def test_tool_panels_retries_and_stops_render_brackets_literally() -> None:
     for expected in (f'"note": "{HOSTILE}"', f"summary {HOSTILE}", f"bad {HOSTILE}", f"overloaded {HOSTILE}",
                      f"gave up {HOSTILE}"):
         assert expected in text, (expected, text)
+
+
+def test_outcome_paths_print_whole_on_a_narrow_terminal(monkeypatch) -> None:
+    """Paths in the research summary are never hard-wrapped (they are copied into a browser or shell)."""
+    from datetime import UTC, datetime
+
+    from auraquant.cta.research import cli as research_cli
+    from auraquant.cta.research.loop import ResearchOutcome
+
+    out = io.StringIO()
+    monkeypatch.setattr(research_cli, "console", Console(file=out, width=60, force_terminal=False, color_system=None))
+    deep = "/tmp/" + "d" * 90 + "/[run]"
+    research_cli.show_outcome(ResearchOutcome(
+        session_id="s1", status="GOAL_MET", detail="done", engine_stop="completed", iterations=1, max_iters=3,
+        goal=None, iter_state=None, best_run_id=None, best_metrics=None, record_id=None, candidates=[],
+        tearsheet={"html": f"{deep}/tearsheet.html", "png": f"{deep}/equity.png"}, tried=[], notes=[],
+        cost_usd=0.0, turns=1, tool_calls=1, session_log=f"{deep}/session.jsonl", finished_at=datetime.now(UTC)))
+    lines = out.getvalue().splitlines()
+    for path in (f"{deep}/tearsheet.html", f"{deep}/equity.png", f"{deep}/session.jsonl"):
+        assert any(line.endswith(path) for line in lines), (path, lines)
