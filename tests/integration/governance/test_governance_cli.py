@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from auraquant.cta.governance.archive import Archive
 from auraquant.cta.governance.cli import register
-from auraquant.cta.governance.keys import key_id, public_raw
+from auraquant.cta.governance.keys import KEY_ENV, default_key_path, key_id, public_raw
 from auraquant.workspace import Workspace
 from tests.integration.governance.helpers import AGENT, dump, frozen_record
 from tests.unit.governance.factories import GOAL, make_record
@@ -127,3 +127,12 @@ def test_keys_show_trust_rotate_revoke(ws: Workspace, archive: Archive) -> None:
     assert _json(ws, "keys", "revoke", kid, "--yes")["status"] == "revoked"
     check = _json(ws, "archive", "verify", old.id, code=1)
     assert check["ok"] is False and "revoked" in check["problem"]
+
+
+def test_keys_show_says_when_the_key_comes_from_the_environment(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The source is plain text (it was once written as `[from ...]`, which rich took for a style tag and
+    dropped)."""
+    assert "AURAQUANT_WITNESS_KEY" not in _run(ws, "keys", "show")
+    monkeypatch.setenv(KEY_ENV, str(default_key_path(ws.aura)))
+    shown = _run(ws, "keys", "show")
+    assert f"(from {KEY_ENV})" in shown and str(default_key_path(ws.aura)) in shown
