@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from auraquant.console import cli_errors, console, print_json
+from auraquant.console import cli_errors, console, print_json, say
 from auraquant.cta.backtest.cli import register as register_backtest
 from auraquant.cta.cloud.cli import app as cloud_app
 from auraquant.cta.cloud.cli import job_app
@@ -47,7 +47,7 @@ def init(
                     "demo_data_version": r.demo_data_version})
         return
     state = "created" if r.created else "already complete"
-    console.print(f"workspace {r.root}: {state}")
+    say(f"workspace {r.root}: {state}")
     if r.created:
         console.print("  created: " + ", ".join(r.created))
     if r.existed:

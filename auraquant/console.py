@@ -36,6 +36,12 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def say(text: str) -> None:
+    """Print plain text (no markup, no highlighting) that is never hard-wrapped, so paths in it stay
+    copyable: the terminal wraps a long line, rich does not break it."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, default=_default, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()

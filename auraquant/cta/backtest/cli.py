@@ -81,7 +81,7 @@ def _print_report(console: Console, report, out_dir: Path | None) -> None:
                   f"slippage={report.slippage_bps} bps/side  annualization={report.annualization_basis} days/year")
     console.print(f"semantics: {report.semantics}")
     if out_dir is not None:
-        console.print(f"artifacts: {out_dir}")
+        console.print(f"artifacts: {out_dir}", markup=False, highlight=False, soft_wrap=True)
 
 
 def backtest(

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from auraquant.console import cli_errors, console, fail, print_json, table
+from auraquant.console import cli_errors, console, fail, print_json, say, table
 from auraquant.cta.cloud import cost, tags
 from auraquant.cta.cloud.bundle import open_bundle
 from auraquant.cta.cloud.errors import CloudError, ConfirmationRequired
@@ -67,8 +67,7 @@ def job_run(
     if json_out:
         print_json(summary)
         return
-    console.print(f"job {r.job_id}: {len(r.manifest['files'])} result files in {r.out_dir} "
-                  f"({r.manifest['elapsed_s']:.1f}s)")
+    say(f"job {r.job_id}: {len(r.manifest['files'])} result files in {r.out_dir} ({r.manifest['elapsed_s']:.1f}s)")
 
 
 def _estimate(bundle_path: Path, model: str, policy: cost.Policy) -> cost.Estimate:
@@ -119,7 +118,7 @@ def bundle_cmd(
         print_json({"job_id": job.id, "path": str(path), "kind": job.kind, "bars": job.data.bars,
                     "param_sets": len(job.param_sets)})
     else:
-        console.print(f"bundle {job.id} ({job.kind}, {job.data.bars:,} bars, {len(job.param_sets)} sets): {path}")
+        say(f"bundle {job.id} ({job.kind}, {job.data.bars:,} bars, {len(job.param_sets)} sets): {path}")
 
 
 @app.command("estimate")

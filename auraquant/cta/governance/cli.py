@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from auraquant.console import cli_errors, console, err_console, fail, print_json, table
+from auraquant.console import cli_errors, console, err_console, fail, print_json, say, table
 from auraquant.cta.governance.actors import Actor
 from auraquant.cta.governance.archive import Archive, StoredRecord
 from auraquant.cta.governance.errors import GovernanceError, SignatureInvalid
@@ -200,7 +200,7 @@ def archive_export(
     if json_out:
         print_json({"record_id": record_id, "path": str(path)})
     else:
-        console.print(f"exported {record_id} -> {path}")
+        say(f"exported {record_id} -> {path}")
 
 
 def _confirm_or_abort(question: str, yes: bool, json_out: bool) -> None:

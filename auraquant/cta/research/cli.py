@@ -166,8 +166,8 @@ def demo(
     ws = Workspace.open(directory)
     g = parse_goal(goal)
     if not json_out:
-        console.print(f"[bold]AuraQuant demo[/] in {ws.root} — demo data {r.demo_data_version} "
-                      "(synthetic, clearly labelled); offline autopilot, no API key needed")
+        console.print(f"[bold]AuraQuant demo[/] in {escape(str(ws.root))} — demo data {r.demo_data_version} "
+                      "(synthetic, clearly labelled); offline autopilot, no API key needed", soft_wrap=True)
     out = _run(ws, g, max_iters, None, None, windows=windows, trials=trials, seed=0, max_usd=None, quiet=json_out)
     elapsed = time.perf_counter() - t0
     if json_out:
