@@ -236,19 +236,26 @@ def _effective_stop(side, sl_lvl, tr_lvl):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _pct_trail(side, ht, lt, peak, tr_pct):
+    """(best price including a bar with high `ht` and low `lt`, the percent trailing level from it).
+    Selects, not branches: whether a bar makes a new best price is unpredictable."""
+    if side > 0:
+        peak = ht if ht > peak else peak
+        return peak, peak * (1.0 - tr_pct)
+    peak = lt if lt < peak else peak
+    return peak, peak * (1.0 + tr_pct)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _trail(side, t, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason, trail_atr, tr_pct, tr_k):
     """Step (c) for a trailing stop: best price including bar t, the tightened trailing level and the
     resulting (peak, trailing level, effective stop, its exit reason)."""
     if tr_k != tr_k:
-        # Percent-only trail (tr_pct and the entry's trailing level are numbers): written as selects,
-        # not branches, because whether a bar makes a new best price is unpredictable.
+        # Percent-only trail (tr_pct and the entry's trailing level are numbers).
+        peak, lvl = _pct_trail(side, ht, lt, peak, tr_pct)
         if side > 0:
-            peak = ht if ht > peak else peak
-            lvl = peak * (1.0 - tr_pct)
             tr_lvl = tr_lvl if tr_lvl >= lvl else lvl
         else:
-            peak = lt if lt < peak else peak
-            lvl = peak * (1.0 + tr_pct)
             tr_lvl = tr_lvl if tr_lvl <= lvl else lvl
         stop, s_reason = _effective_stop(side, sl_lvl, tr_lvl)
         return peak, tr_lvl, stop, s_reason
@@ -483,12 +490,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 held += 1
                 if simple_trail:
                     # The trailing level as a pure function of the best price (see `simple_trail`).
-                    if side > 0:
-                        peak = ht if ht > peak else peak
-                        stop = peak * (1.0 - tr_pct)
-                    else:
-                        peak = lt if lt < peak else peak
-                        stop = peak * (1.0 + tr_pct)
+                    peak, stop = _pct_trail(side, ht, lt, peak, tr_pct)
                     tr_lvl = stop
                 elif has_trail:
                     peak, tr_lvl, stop, s_reason = _trail(side, ut, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason,
