@@ -245,12 +245,13 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
 
     # Sets differ in a few paths: each part of a set (candidates, allow mask, execution/risk slots) is
     # resolved once per distinct value of its own paths, looked up by a C-level pick of those values.
-    parts = (_PART_BASELINE, _PART_FILTERS, _PART_COMBO)
+    build = {_PART_BASELINE: lambda overs: baseline_row(overs[0]), _PART_FILTERS: allow_row, _PART_COMBO: configure}
     part_slots = {_PART_BASELINE: (b_slot,), _PART_FILTERS: tuple(f_slots), _PART_COMBO: tuple(c_slots)}
     plans: dict[tuple[str, ...], _Plan] = {}
     resolved: dict[tuple[int, str, Any], Any] = {}
-    per_set: list[tuple[int, int, tuple[np.ndarray, list[tuple[int, int]]]]] = []
-    for flat in sets:
+    iparams = np.zeros((len(sets), N_IPARAMS), dtype=np.int64)
+    fparams = np.empty((len(sets), N_FPARAMS))
+    for k, flat in enumerate(sets):
         paths = tuple(flat)
         if paths not in plans:
             where = []
@@ -260,26 +261,20 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
             plans[paths] = _Plan(len(plans), where, part_slots)
         plan = plans[paths]
         vals = tuple(flat.values())
-        got = []
-        for part in parts:
+        got = {}
+        for part, make in build.items():
             key = (plan.id, part, plan.pick[part](vals))
             if key not in resolved:
-                overs = plan.overrides(part, vals)
-                resolved[key] = (baseline_row(overs[0]) if part == _PART_BASELINE else
-                                 allow_row(overs) if part == _PART_FILTERS else configure(overs))
-            got.append(resolved[key])
-        per_set.append((got[0], got[1], got[2]))
-    first = next(iter(plans.values()))
-    first_f_over = first.overrides(_PART_FILTERS, tuple(sets[0].values()))
-
-    iparams = np.zeros((len(sets), N_IPARAMS), dtype=np.int64)
-    fparams = np.empty((len(sets), N_FPARAMS))
-    for k, (sig_row, allow_row_k, (frow, series_rows)) in enumerate(per_set):
+                resolved[key] = make(plan.overrides(part, vals))
+            got[part] = resolved[key]
+        frow, series_rows = got[_PART_COMBO]
         fparams[k] = frow
-        iparams[k, I_SIG] = sig_row
-        iparams[k, I_ALLOW] = allow_row_k
+        iparams[k, I_SIG] = got[_PART_BASELINE]
+        iparams[k, I_ALLOW] = got[_PART_FILTERS]
         for i, r in series_rows:
             iparams[k, i] = r
+        if k == 0:
+            first_f_over = plan.overrides(_PART_FILTERS, vals)
 
     # The audit trail of FilterDecisions: each filter's own output under the first set.
     filter_outputs = [(m.name, *filter_cache[(m.name, module_params(j, over)[1])])
