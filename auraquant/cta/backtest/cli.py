@@ -12,10 +12,10 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from auraquant.canonical import canonical_json
+from auraquant.console import console, say
 
 app = typer.Typer(add_completion=False, help="Backtest a strategy Spec on bars (deterministic, numba kernel).")
 
@@ -63,7 +63,7 @@ def _build_spec(spec_file: Path | None, baseline: str | None, filters: list[str]
     return apply_params(spec, flat) if flat else spec
 
 
-def _print_report(console: Console, report, out_dir: Path | None) -> None:
+def _print_report(report, out_dir: Path | None) -> None:
     table = Table(title=f"Backtest {report.spec_id}  ({report.data_from} .. {report.data_to}, {report.bars} bars)")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -81,7 +81,7 @@ def _print_report(console: Console, report, out_dir: Path | None) -> None:
                   f"slippage={report.slippage_bps} bps/side  annualization={report.annualization_basis} days/year")
     console.print(f"semantics: {report.semantics}")
     if out_dir is not None:
-        console.print(f"artifacts: {out_dir}", markup=False, highlight=False, soft_wrap=True)
+        say(f"artifacts: {out_dir}")
 
 
 def backtest(
@@ -140,7 +140,7 @@ def backtest(
                                                         "artifacts": str(out_dir) if out_dir else None}
         typer.echo(json.dumps(body, indent=2, sort_keys=True))
     else:
-        _print_report(Console(), result.report, out_dir)
+        _print_report(result.report, out_dir)
 
 
 def register(root: typer.Typer) -> None:

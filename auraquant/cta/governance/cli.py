@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from auraquant.console import cli_errors, console, err_console, fail, print_json, say, table
 from auraquant.cta.governance.actors import Actor
@@ -278,9 +277,7 @@ def keys_show(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) ->
         print_json({"witness": status, "trusted_keys": trust.keys})
         return
     active = f"{status.key_id} ({status.status})" if status.key_id else ("missing" if not status.present else status.error)
-    source = " (from AURAQUANT_WITNESS_KEY)" if status.from_env else ""
-    console.print(f"witness key: {escape(str(active))} at {escape(str(status.path))}{source}", soft_wrap=True,
-                  highlight=False)
+    say(f"witness key: {active} at {status.path}" + (" (from AURAQUANT_WITNESS_KEY)" if status.from_env else ""))
     console.print(table("trust.json", ["key id", "status", "added", "revoked", "note"],
                         [(k.key_id, k.status, k.added_at, k.revoked_at, k.note) for k in trust.keys]))
 

@@ -19,7 +19,7 @@ from aura.config.models import MissingApiKey
 from aura.providers import Provider, build_provider
 from aura.runtime.budgets import Budgets
 from aura.runtime.events import EngineEvent, Stopped, TextDeltaEvent, ToolEnd, ToolStart
-from auraquant.console import cli_errors, console, err_console, fail, print_json, table
+from auraquant.console import cli_errors, console, err_console, fail, print_json, say, table
 from auraquant.cta.research.goal import GoalError, parse_goal
 from auraquant.cta.research.loop import (
     ResearchOutcome,
@@ -93,14 +93,11 @@ def show_outcome(out: ResearchOutcome) -> None:
         console.print(f"best run: {out.best_run_id} ({', '.join(f'{k}={_f(v)}' for k, v in (out.best_metrics or {}).items())})")
     console.print(f"archived candidates: {', '.join(out.candidates) or 'none qualified'}"
                   + (f"; frozen for approval: {out.record_id}" if out.record_id else ""))
-    # Paths on lines of their own and never hard-wrapped, so they can be copied.
     if out.tearsheet and "html" in out.tearsheet:
-        console.print(f"tearsheet: {escape(str(out.tearsheet['html']))}\nequity png: {escape(str(out.tearsheet['png']))}",
-                      soft_wrap=True, highlight=False)
+        say(f"tearsheet: {out.tearsheet['html']}\nequity png: {out.tearsheet['png']}")
     elif out.tearsheet:
-        console.print(f"tearsheet failed: {escape(str(out.tearsheet.get('error')))}")
-    console.print(f"session log (messages + RunTrace of every tool call): {escape(str(out.session_log))}",
-                  soft_wrap=True, highlight=False)
+        say(f"tearsheet failed: {out.tearsheet.get('error')}")
+    say(f"session log (messages + RunTrace of every tool call): {out.session_log}")
 
 
 def _f(v: Any) -> str:

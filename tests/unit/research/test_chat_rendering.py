@@ -42,11 +42,14 @@ def test_outcome_paths_print_whole_on_a_narrow_terminal(monkeypatch) -> None:
     """Paths in the research summary are never hard-wrapped (they are copied into a browser or shell)."""
     from datetime import UTC, datetime
 
+    from auraquant import console as console_mod
     from auraquant.cta.research import cli as research_cli
     from auraquant.cta.research.loop import ResearchOutcome
 
     out = io.StringIO()
-    monkeypatch.setattr(research_cli, "console", Console(file=out, width=60, force_terminal=False, color_system=None))
+    narrow = Console(file=out, width=60, force_terminal=False, color_system=None)
+    monkeypatch.setattr(research_cli, "console", narrow)
+    monkeypatch.setattr(console_mod, "console", narrow)  # `say`, which prints the path lines
     deep = "/tmp/" + "d" * 90 + "/[run]"
     research_cli.show_outcome(ResearchOutcome(
         session_id="s1", status="GOAL_MET", detail="done", engine_stop="completed", iterations=1, max_iters=3,
