@@ -73,7 +73,14 @@ from auraquant.cta.backtest.layout import (
     T_SIDE,
     M,
 )
-from auraquant.cta.backtest.metrics import Report, add_trial_statistics, build_report, metrics_dict
+from auraquant.cta.backtest.metrics import (
+    Report,
+    add_trial_statistics,
+    build_report,
+    buy_and_hold_from_nav,
+    buy_and_hold_nav,
+    metrics_dict,
+)
 from auraquant.cta.backtest.prepare import Prepared, prepare
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import load_module
@@ -112,6 +119,8 @@ def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
     """Backtest `spec` on `bars` (columns time [UTC bar open], open, high, low, close, volume).
 
     `record=False` returns only the report/metrics (identical numbers, no per-bar artifacts).
+    The report carries buy and hold over the same bars (`metrics.BuyAndHold`) and the excess over it; the
+    recorded equity table has its NAV in the column `buy_and_hold`.
     `extra_dir` is an additional module root (`<dir>/<kind>/<name>.py`) for workspace modules.
     """
     b = _as_bars(bars)
@@ -119,15 +128,21 @@ def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
     res = kernel.simulate(*prep.kernel_args(0), record)
     vec = res[0]
     e = spec.engine
+    bh_nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=e.commission_bps,
+                              slippage_bps=e.slippage_bps, initial=e.initial_capital)
     report = build_report(
         vec, spec_id=spec.id, data_from=str(_utc(b.time_ns[:1])[0]), data_to=str(_utc(b.time_ns[-1:])[0]),
         bars=len(b), annualization_basis=e.annualization, fill=e.fill, fill_optimistic=e.fill == "same_close",
         intrabar_policy=e.intrabar, commission_bps=e.commission_bps, slippage_bps=e.slippage_bps,
         initial_capital=e.initial_capital, open_position_at_end=bool(vec[M["final_position"]] != 0),
         semantics=SEMANTICS)
+    bh = buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), bh_nav, e.initial_capital, e.annualization, versus=report)
+    report = report.model_copy(update={"buy_and_hold": bh})
     out = BacktestResult(report=report, metrics=metrics_dict(vec))
     if record:
         _attach_artifacts(out, prep, res, spec, extra_dir)
+        assert out.equity is not None
+        out.equity["buy_and_hold"] = bh_nav
     return out
 
 

@@ -21,6 +21,9 @@ calendars) and D daily returns, `years = D / B`.
 - skew, kurtosis: population moments of daily returns (kurtosis is *not* excess; normal = 3)
 - psr = probabilistic_sharpe_ratio of the daily Sharpe against 0.
 
+Buy and hold (`BuyAndHold`, `buy_and_hold`): the same instrument held over the same bars with the strategy's
+fill convention and costs, measured by the definitions above; every Report carries it and the excess.
+
 Undefined values (e.g. Sharpe with zero variance, profit factor without losses) are None in `Report`.
 """
 
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pydantic import Field
+from pydantic import BaseModel, Field
 from scipy.special import ndtr, ndtri
 
 from auraquant.canonical import ContentModel
@@ -81,6 +84,69 @@ def _opt(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+# -- buy and hold: the benchmark every result is shown beside -------------------------------------------------
+BUY_AND_HOLD_SEMANTICS = (
+    "buy and hold: long 1.0 x NAV of the same instrument over the same bars; entry with the strategy's fill "
+    "convention (next_open: the open of the span's 2nd bar; same_close: the close of its 1st bar), exit at the "
+    "close of its last bar; one entry and one exit, each with the strategy's commission and slippage; NAV "
+    "marked at every close; metrics by the same code and daily basis as the strategy's")
+
+
+class BuyAndHold(BaseModel):
+    """Buy and hold of the strategy's instrument over the strategy's span, and the strategy's excess over it.
+
+    Position: long, notional 1.0 x NAV at the entry (fully invested, no leverage), whatever the strategy's
+    own sizing. Entry follows the strategy's fill convention: `next_open` (default) buys at the open of the
+    span's second bar (the first fill a signal at the first close could get; a one-bar span never enters),
+    `same_close` buys at the close of the first bar. The fill price is moved against the trade by the
+    strategy's slippage and charged its commission, exactly as the engine fills a market entry (qty = NAV /
+    fill price; the commission is paid from cash). The position is sold at the close of the last bar (close
+    x (1 - slippage), minus commission), so the final NAV is net of both sides' costs, unlike a strategy
+    position still open at the end (marked to market, no exit fee). Before the last bar the NAV is cash +
+    qty x close, as the engine marks it.
+
+    All return metrics come from that NAV curve through `nav_metrics` (UTC daily returns, the strategy's
+    annualization basis): `sharpe` is the very statistic a backtest reports. Walk-forward runs buy and hold
+    each target segment separately (an entry and an exit per segment) and stitch the segments exactly as
+    the strategy's are stitched (`segments` > 1).
+
+    Excess = strategy - buy and hold: `excess_return` (total return), `excess_sharpe` (annualized Sharpe)
+    and `excess_max_drawdown` (> 0: the strategy's drawdown is shallower). None when either side is
+    undefined (e.g. a zero-variance Sharpe) or the strategy was not given.
+    """
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    total_return: float | None
+    ann_return: float | None
+    ann_volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float | None
+    n_days: int
+    segments: int = Field(description="entries: 1 for a backtest, one per target segment of a walk-forward")
+    excess_return: float | None = None
+    excess_sharpe: float | None = None
+    excess_max_drawdown: float | None = None
+
+    def numbers(self) -> dict[str, float | None]:
+        """The flat `{name: number}` form (archive records keep it inside the signed body)."""
+        return {k: (float(v) if v is not None else None) for k, v in self.model_dump().items()}
+
+    def versus(self, strategy: Any) -> BuyAndHold:
+        """A copy with the excess of `strategy` (a mapping or model with total_return, sharpe, max_drawdown)."""
+        get = strategy.get if hasattr(strategy, "get") else (lambda k: getattr(strategy, k, None))
+
+        def diff(name: str) -> float | None:
+            a, b = get(name), getattr(self, name)
+            if a is None or b is None or not math.isfinite(float(a)) or not math.isfinite(b):
+                return None
+            return float(a) - b
+
+        return self.model_copy(update={"excess_return": diff("total_return"), "excess_sharpe": diff("sharpe"),
+                                       "excess_max_drawdown": diff("max_drawdown")})
+
+
 class Report(ContentModel):
     """EvalReport: the metrics of one backtest plus the semantics they were computed under."""
 
@@ -124,6 +190,8 @@ class Report(ContentModel):
     final_nav: float | None
     final_position: float | None
     psr: float | None
+    buy_and_hold: BuyAndHold | None = Field(None, description="the same instrument bought and held over the "
+                                                              "same bars, and the strategy's excess over it")
 
 
 def metrics_dict(vec: np.ndarray) -> dict[str, float]:
@@ -194,3 +262,60 @@ def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) ->
     _finalize(m, daily, daily.size, float(initial), float(nav[-1]), float(basis), mdd, 0, 0.0, 0.0, 0.0, 0.0,
               0.0, 0, nav.size, 0.0, float(nav.sum()), 0.0)
     return {name: float(m[M[name]]) for name in RETURN_METRICS}
+
+
+EXCESS_METRICS = ("excess_return", "excess_sharpe")
+"""The excess numbers offered to goals (`beats buy and hold`) next to a result's own metrics."""
+
+
+def excess_metrics(bh: BuyAndHold | None) -> dict[str, float | None]:
+    """`{excess_return, excess_sharpe}` of `bh` (None values when there is no buy and hold)."""
+    return {k: (getattr(bh, k) if bh is not None else None) for k in EXCESS_METRICS}
+
+
+def buy_and_hold_nav(open_: ArrayLike, close: ArrayLike, *, fill: str, commission_bps: float,
+                     slippage_bps: float, initial: float) -> np.ndarray:
+    """The NAV at every bar close of buy and hold over these bars (see `BuyAndHold` for the convention)."""
+    o = np.asarray(open_, dtype=np.float64)
+    c = np.asarray(close, dtype=np.float64)
+    n = c.size
+    if n == 0 or o.size != n:
+        raise ValueError("buy and hold needs open and close prices of the same, non-zero length")
+    if fill not in ("next_open", "same_close"):
+        raise ValueError(f"unknown fill convention {fill!r}")
+    nav = np.full(n, float(initial))
+    first = 1 if fill == "next_open" else 0
+    if first >= n:  # next_open on one bar: no fill is possible inside the span
+        return nav
+    comm, slip = commission_bps * 1e-4, slippage_bps * 1e-4
+    # Same arithmetic, in the same order, as the kernel's market entry (`_open_position`, size 1.0): the
+    # marks before the exit are bit-identical to an always-long Spec run through the engine.
+    px = o[first] if fill == "next_open" else c[0]
+    e_fill = px * (1.0 + slip)
+    qty = 1.0 * initial / e_fill
+    cash = initial - (qty * e_fill + qty * e_fill * comm)
+    nav[first:] = cash + qty * c[first:]
+    x_fill = c[-1] * (1.0 - slip)
+    nav[-1] = cash + qty * x_fill - qty * x_fill * comm
+    return nav
+
+
+def buy_and_hold_from_nav(times: ArrayLike, nav: ArrayLike, initial: float, basis: int, *, segments: int = 1,
+                          versus: Any = None) -> BuyAndHold:
+    """`BuyAndHold` of a buy-and-hold NAV curve (one span, or stitched segments), with the excess of
+    `versus` (the strategy's metrics) when given."""
+    m = nav_metrics(times, nav, initial, basis)
+    bh = BuyAndHold(total_return=_opt(m["total_return"]), ann_return=_opt(m["ann_return"]),
+                    ann_volatility=_opt(m["ann_volatility"]), sharpe=_opt(m["sharpe"]), sortino=_opt(m["sortino"]),
+                    max_drawdown=_opt(m["max_drawdown"]), n_days=int(m["n_days"]), segments=segments)
+    return bh if versus is None else bh.versus(versus)
+
+
+def buy_and_hold(times: ArrayLike, open_: ArrayLike, close: ArrayLike, *, fill: str = "next_open",
+                 commission_bps: float = 0.0, slippage_bps: float = 0.0, initial: float = 10_000.0,
+                 basis: int = 365, versus: Any = None) -> BuyAndHold:
+    """Buy and hold over the bars `times` (UTC bar open times), `open_`, `close` with the strategy's engine
+    settings; `versus` (the strategy's metrics) fills the excess. See `BuyAndHold`."""
+    nav = buy_and_hold_nav(open_, close, fill=fill, commission_bps=commission_bps, slippage_bps=slippage_bps,
+                           initial=initial)
+    return buy_and_hold_from_nav(times, nav, initial, basis, versus=versus)
