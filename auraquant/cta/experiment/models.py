@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from auraquant.canonical import ContentModel, content_id
+from auraquant.cta.backtest.metrics import BuyAndHold
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig, Window
 from auraquant.cta.strategy.spec import Spec
 
@@ -90,6 +91,8 @@ class OOSSummary(BaseModel):
     dsr: float | None = None
     dsr_n_trials: int | None = None
     dsr_sharpe_variance: float | None = None
+    buy_and_hold: BuyAndHold | None = Field(None, description="buy and hold over the same stitched target "
+                                                              "segments, and the excess over it")
 
 
 class RunResult(BaseModel):

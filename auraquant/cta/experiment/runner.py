@@ -33,7 +33,7 @@ from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND, DataRef, Run,
 from auraquant.cta.experiment.robustness import RobustnessConfig, run_robustness
 from auraquant.cta.experiment.sealed import SealedBars, bar_times, holdout_start_for
 from auraquant.cta.experiment.search import Timings
-from auraquant.cta.experiment.stitch import stitch_equity, summarize
+from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
 from auraquant.cta.experiment.window import WindowOutcome, WindowTask, run_window
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound
@@ -235,6 +235,10 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
     oos = summarize(stitched, e.initial_capital, e.annualization, sum(len(o.trades) for o in outcomes),
                     daily_sr, len(trials))
     windows = [o.result for o in outcomes]
+    bh, bh_curve = stitch_buy_and_hold([bars.segment(w.window.target.start, w.window.target.stop)
+                                        for w in windows], e, versus=oos)
+    oos = oos.model_copy(update={"buy_and_hold": bh})
+    stitched["buy_and_hold"] = bh_curve["equity"].to_numpy()
     _write_parquet(out / "oos_equity.parquet", stitched)
     _write_parquet(out / "trials.parquet", trials)
     _write_parquet(out / "selection.parquet", selection_table(windows))

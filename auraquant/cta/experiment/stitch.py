@@ -8,6 +8,10 @@ The summary follows the definitions of `auraquant.cta.backtest.metrics` (UTC dai
 the last bar of each day over the previous one, the first day over C; population skew and non-excess
 kurtosis; max drawdown on bar NAVs including C). The DSR uses the daily Sharpe of this curve, the total
 number of trials of the run, and the variance of the trials' daily Sharpe ratios on train.
+
+Buy and hold (`stitch_buy_and_hold`) is stitched the same way over the same target segments: within each
+segment the instrument is bought and sold once with the run's fill convention and costs
+(`auraquant.cta.backtest.metrics.BuyAndHold`), and the segments' per-bar returns are compounded in order.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from auraquant.cta.backtest.metrics import nav_metrics
+from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold_from_nav, buy_and_hold_nav, nav_metrics
 from auraquant.cta.experiment.deflated import deflate
 from auraquant.cta.experiment.models import OOSSummary
+from auraquant.cta.strategy.spec import EngineSettings
 
 
 def stitch_equity(segments: list[pd.DataFrame], initial_capital: float) -> pd.DataFrame:
@@ -65,3 +70,23 @@ def summarize(stitched: pd.DataFrame, initial_capital: float, basis: int, trades
         sortino=_finite(m["sortino"]), max_drawdown=m["max_drawdown"], n_days=int(m["n_days"]), daily_mean=mean,
         daily_std=_finite(sd), skew=_finite(m["skew"]), kurtosis=_finite(m["kurtosis"]),
         trades=int(trades), dsr=dsr, dsr_n_trials=n_trials if dsr is not None else None, dsr_sharpe_variance=var)
+
+
+def stitch_buy_and_hold(targets: list[pd.DataFrame], engine: EngineSettings,
+                        versus: object = None) -> tuple[BuyAndHold, pd.DataFrame]:
+    """Buy and hold over the target segments `targets` (bar frames with time, open, close; in window order)
+    under `engine`'s fill, costs, capital and basis, stitched like the strategy's segments; the excess is
+    taken over `versus` (the strategy's OOS metrics) when given. Returns the summary and the stitched curve
+    (columns time, window, ret, equity)."""
+    if not targets:
+        raise ValueError("buy and hold needs at least one target segment")
+    segments = [pd.DataFrame({"time": t["time"].to_numpy(), "window": k,
+                              "equity": buy_and_hold_nav(t["open"], t["close"], fill=engine.fill,
+                                                         commission_bps=engine.commission_bps,
+                                                         slippage_bps=engine.slippage_bps,
+                                                         initial=engine.initial_capital)})
+                for k, t in enumerate(targets)]
+    curve = stitch_equity(segments, engine.initial_capital)
+    bh = buy_and_hold_from_nav(curve["time"], curve["equity"].to_numpy(), engine.initial_capital,
+                               engine.annualization, segments=len(targets), versus=versus)
+    return bh, curve

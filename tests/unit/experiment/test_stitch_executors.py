@@ -47,3 +47,30 @@ def test_make_executor() -> None:
     assert make_executor("threads:1").engine_threads is None
     with pytest.raises(ValueError, match="unknown executor"):
         make_executor("spark://x")
+
+
+def test_buy_and_hold_is_stitched_over_the_same_segments() -> None:
+    from auraquant.cta.experiment.stitch import stitch_buy_and_hold
+    from auraquant.cta.strategy.spec import EngineSettings
+
+    def bars(start: str, opens: list[float], closes: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"time": pd.date_range(start, periods=len(closes), freq="D", tz="UTC"),
+                             "open": opens, "close": closes})
+
+    # Segment 1: bought at the open of its 2nd bar (100), sold at its last close (120): +20%.
+    # Segment 2 (a gap of days later, the price has moved): bought at 200, sold at 150: -25%.
+    a = bars("2024-01-01", [90, 100, 110], [95, 110, 120])
+    b = bars("2024-01-10", [210, 200, 180], [205, 190, 150])
+    bh, curve = stitch_buy_and_hold([a, b], EngineSettings(initial_capital=100.0))
+    assert curve["equity"].tolist() == pytest.approx([100, 110, 120, 120, 114, 90])
+    assert curve["time"].tolist() == pd.concat([a["time"], b["time"]]).tolist()
+    assert bh.total_return == pytest.approx(1.2 * 0.75 - 1)
+    assert bh.max_drawdown == pytest.approx(90 / 120 - 1)
+    assert bh.segments == 2 and bh.n_days == 6
+    # Held straight through, the gap would count (200 -> 95 is not the same span): stitching must not.
+    straight = 150 / 100 - 1
+    assert bh.total_return != pytest.approx(straight)
+    versus = bh.versus({"total_return": 0.0, "sharpe": 0.5, "max_drawdown": -0.1})
+    assert versus.excess_return == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="at least one"):
+        stitch_buy_and_hold([], EngineSettings())
