@@ -30,6 +30,7 @@ Undefined values (e.g. Sharpe with zero variance, profit factor without losses) 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -266,11 +267,17 @@ def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) ->
 
 EXCESS_METRICS = ("excess_return", "excess_sharpe")
 """The excess numbers offered to goals (`beats buy and hold`) next to a result's own metrics."""
+BUY_AND_HOLD_METRICS = ("bh_total_return", "bh_sharpe", "bh_max_drawdown", *EXCESS_METRICS)
 
 
-def excess_metrics(bh: BuyAndHold | None) -> dict[str, float | None]:
-    """`{excess_return, excess_sharpe}` of `bh` (None values when there is no buy and hold)."""
-    return {k: (getattr(bh, k) if bh is not None else None) for k in EXCESS_METRICS}
+def buy_and_hold_metrics(bh: BuyAndHold | Mapping[str, Any] | None) -> dict[str, float | None]:
+    """The flat form shown beside a result's metrics (tool outputs, records' metrics, holdout scores):
+    `bh_total_return`, `bh_sharpe`, `bh_max_drawdown`, `excess_return`, `excess_sharpe` (all None when there
+    is no buy and hold). `bh` is a `BuyAndHold` or its dumped dict."""
+    d: Mapping[str, Any] = {} if bh is None else (bh.model_dump() if isinstance(bh, BuyAndHold) else bh)
+    out: dict[str, float | None] = {f"bh_{k}": d.get(k) for k in ("total_return", "sharpe", "max_drawdown")}
+    out.update({k: d.get(k) for k in EXCESS_METRICS})
+    return out
 
 
 def buy_and_hold_nav(open_: ArrayLike, close: ArrayLike, *, fill: str, commission_bps: float,

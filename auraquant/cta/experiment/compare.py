@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.experiment.models import Run, RunResult
 
 _ROBUSTNESS_KEYS = ("pbo", "spa_consistent_median")
@@ -34,7 +35,9 @@ def _config_diff(a: Run, b: Run) -> dict[str, dict[str, Any]]:
 
 def compare_runs(run_a: Run, res_a: RunResult, run_b: Run, res_b: RunResult) -> dict[str, Any]:
     """The comparison as a JSON-able dict: `config`, `metrics`, `windows`, `windows_changed`."""
-    oa, ob = res_a.oos.model_dump(), res_b.oos.model_dump()
+    # buy and hold enters flat (bh_*, excess_*), so every row is a number with a delta
+    oa, ob = ({k: v for k, v in r.oos.model_dump().items() if k != "buy_and_hold"}
+              | buy_and_hold_metrics(r.oos.buy_and_hold) for r in (res_a, res_b))
     metrics = [{"metric": k, "a": oa[k], "b": ob[k], "delta": _delta(oa[k], ob[k])} for k in oa]
     metrics.append({"metric": "total_trials", "a": res_a.total_trials, "b": res_b.total_trials,
                     "delta": _delta(res_a.total_trials, res_b.total_trials)})

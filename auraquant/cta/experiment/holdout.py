@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.experiment.models import HOLDOUT_KIND, RUN_KIND, Run
 from auraquant.cta.experiment.runner import load_result
 from auraquant.cta.strategy.spec import apply_params
@@ -68,12 +69,17 @@ def score_holdout(ws: Workspace, run_id: str, params: dict[str, int | float] | N
 
 
 def holdout_metrics(score: HoldoutScore) -> dict[str, float | None]:
-    """The numeric metrics of a holdout score (None for undefined values), as governance stores them."""
+    """The numeric metrics of a holdout score (None for undefined values), as governance stores them;
+    buy and hold over the holdout bars as `bh_total_return`, `bh_sharpe`, `bh_max_drawdown` and the excess
+    as `excess_return`, `excess_sharpe` (absent for scores made before buy and hold existed)."""
     out: dict[str, float | None] = {}
     for k, v in score.report.items():
         if isinstance(v, bool) or not isinstance(v, int | float | type(None)):
             continue
         out[k] = None if v is None else float(v)
+    bh = score.report.get("buy_and_hold")
+    if isinstance(bh, dict):
+        out.update(buy_and_hold_metrics(bh))
     out["holdout_bars"] = float(score.bars)
     return out
 

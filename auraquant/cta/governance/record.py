@@ -3,8 +3,10 @@
 A record has two parts:
 - the research result (identity): spec id and hash, data version id and its content hash, code hashes of
   the strategy modules, params, metrics, robustness statistics, trial count, parent records (lineage),
-  the id of the model that proposed it, the strategy family, the run id. The record id is the hash of
-  this part only, so the same result is the same record in every state.
+  the id of the model that proposed it, the strategy family, the run id, and buy and hold of the same
+  instrument over the same out-of-sample span with the excess over it (`buy_and_hold`, the flat form of
+  `auraquant.cta.backtest.metrics.BuyAndHold`; absent on records made before it existed, which keep their
+  ids). The record id is the hash of this part only, so the same result is the same record in every state.
 - the lifecycle part (not identity): state, holdout metrics (scored once, at freeze), timestamps and
   the human approval.
 
@@ -25,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from auraquant.canonical import ContentModel
+from auraquant.canonical import ContentModel, content_id
 
 LifecycleState = Literal["candidate", "frozen", "production", "deprecated", "discarded"]
 ParamValue = int | float | str | bool
@@ -72,6 +74,7 @@ class ArchiveRecord(ContentModel):
     trial_count: int = Field(ge=1)
     parents: list[str] = Field(default_factory=list)
     model_id: str
+    buy_and_hold: dict[str, float | None] | None = None
 
     state: LifecycleState = "candidate"
     holdout: dict[str, float | None] | None = None
@@ -80,7 +83,13 @@ class ArchiveRecord(ContentModel):
     approval: Approval | None = None
     closed_at: datetime | None = None  # when it was discarded or deprecated
 
-    @field_validator("params", "metrics", "robustness", "holdout")
+    @property
+    def id(self) -> str:
+        # A record without buy and hold hashes exactly as before the field existed (its stored id stays valid).
+        exclude = set(self._id_exclude) | ({"buy_and_hold"} if self.buy_and_hold is None else set())
+        return content_id(self._id_prefix, self.model_dump(mode="json", exclude=exclude))
+
+    @field_validator("params", "metrics", "robustness", "holdout", "buy_and_hold")
     @classmethod
     def _finite(cls, v: Mapping[str, object] | None) -> Mapping[str, object] | None:
         for name, value in (v or {}).items():

@@ -21,7 +21,7 @@ from aura.tools import ToolFailure, tool
 from auraquant.canonical import ContentModel, content_id
 from auraquant.cta.backtest.artifacts import save_artifacts
 from auraquant.cta.backtest.engine import run_backtest, run_sweep
-from auraquant.cta.backtest.metrics import Report
+from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
 from auraquant.cta.experiment import runner
 from auraquant.cta.experiment.compare import compare_runs
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
@@ -130,8 +130,9 @@ class Robustness(BaseModel):
 
 
 def _compact(report: Report | dict[str, Any]) -> dict[str, float | int | None]:
+    """The key metrics of a report and buy and hold beside them (bh_*, excess_*)."""
     body = report.model_dump() if isinstance(report, Report) else report
-    return {k: body.get(k) for k in KEY_METRICS}
+    return {k: body.get(k) for k in KEY_METRICS} | buy_and_hold_metrics(body.get("buy_and_hold"))
 
 
 def _engine_dir(ctx: Ctx, spec: Any) -> Path | None:
@@ -239,7 +240,8 @@ def _state(ctx: Ctx, run_id: str) -> ExperimentState:
     if result is not None:
         status = "finished"
         compact = {"oos": result.oos.model_dump(include={"total_return", "sharpe", "max_drawdown", "trades",
-                                                         "dsr", "dsr_n_trials", "n_days"}),
+                                                         "dsr", "dsr_n_trials", "n_days"})
+                   | buy_and_hold_metrics(result.oos.buy_and_hold),
                    "total_trials": result.total_trials}
     return ExperimentState(run_id=run_id, state=status, windows=st["windows"],
                            windows_complete=st["windows_complete"], error=error, result=compact)
@@ -326,7 +328,8 @@ def _evaluation(ctx: Ctx, eid: str) -> Evaluation:
         windows = [{"window": w.window.index, "params": w.params, "train_score": w.train_score,
                     "validation_score": w.validation_score, "target": _compact(w.target_report)}
                    for w in res.windows]
-        return Evaluation(id=eid, kind="run", spec_id=run.spec.id, metrics=res.oos.model_dump(),
+        return Evaluation(id=eid, kind="run", spec_id=run.spec.id,
+                          metrics=res.oos.model_dump() | buy_and_hold_metrics(res.oos.buy_and_hold),
                           details={"total_trials": res.total_trials, "windows": windows,
                                    "data_version_id": run.data.data_version_id,
                                    "holdout_start": run.data.holdout_start, "artifacts": res.artifacts})
@@ -337,7 +340,8 @@ def _evaluation(ctx: Ctx, eid: str) -> Evaluation:
                                           "fill_optimistic", "intrabar_policy", "commission_bps", "slippage_bps")}
         return Evaluation(id=eid, kind="report", spec_id=rep.spec_id,
                           metrics={k: v for k, v in body.items() if k not in settings and k not in
-                                   ("spec_id", "semantics")}, details=settings)
+                                   ("spec_id", "semantics")} | buy_and_hold_metrics(rep.buy_and_hold),
+                          details=settings)
     raise ToolFailure(f"{eid!r} is neither a run_ nor a report_ id")
 
 
@@ -439,7 +443,8 @@ def robustness_report(ctx: Ctx, run_id: str) -> Robustness:
         missing.append("Monte Carlo: call montecarlo_run on this run")
     return Robustness(
         run_id=run_id, total_trials=res.total_trials,
-        oos=res.oos.model_dump(include={"total_return", "sharpe", "sortino", "max_drawdown", "trades", "n_days"}),
+        oos=res.oos.model_dump(include={"total_return", "sharpe", "sortino", "max_drawdown", "trades", "n_days"})
+        | buy_and_hold_metrics(res.oos.buy_and_hold),
         deflated_sharpe={"dsr": res.oos.dsr, "n_trials": res.oos.dsr_n_trials,
                          "trial_sharpe_variance": res.oos.dsr_sharpe_variance},
         montecarlo=mcs, window_stability={"params": stability, "windows": len(res.windows),

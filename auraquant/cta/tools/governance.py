@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from aura.tools import ToolFailure, tool
 from auraquant.canonical import canonical_json, sha256_hex
+from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.experiment.holdout import HoldoutAlreadyScored, holdout_scorer
 from auraquant.cta.governance import memory as gmem
 from auraquant.cta.governance.actors import Actor, agent_session
@@ -49,6 +50,7 @@ class RecordSummary(BaseModel):
     metrics: dict[str, float | None]
     holdout: dict[str, float | None] | None
     trial_count: int
+    buy_and_hold: dict[str, float | None] | None = None
 
 
 class RecordDetail(BaseModel):
@@ -71,7 +73,7 @@ def _archive(ctx: Ctx) -> Archive:
 def _summary(rec: ArchiveRecord, signed: bool) -> RecordSummary:
     return RecordSummary(record_id=rec.id, state=rec.state, family=rec.family, spec_id=rec.spec_id,
                          run_id=rec.run_id, signed=signed, metrics=rec.metrics, holdout=rec.holdout,
-                         trial_count=rec.trial_count)
+                         trial_count=rec.trial_count, buy_and_hold=rec.buy_and_hold)
 
 
 def _governed(ctx: Ctx, fn: Any) -> Any:
@@ -99,7 +101,8 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
 
     Everything in the record comes from the store: OOS metrics and DSR of the run, its PBO/SPA and Monte
     Carlo results (plus any stored with montecarlo_run), trial count, spec and data hashes, module code hashes, the last window's params, and
-    your model id as proposer. `goal` maps metric -> {min, max}, e.g. {"sharpe": {"min": 1.2},
+    your model id as proposer; buy and hold over the same OOS span (and the excess over it, also in the
+    metrics as bh_* and excess_return / excess_sharpe). `goal` maps metric -> {min, max}, e.g. {"sharpe": {"min": 1.2},
     "max_drawdown": {"min": -0.15}}. `parents` are earlier record ids this one descends from."""
     store = ctx.deps.workspace.store
     run, res = run_result(ctx, run_id)
@@ -109,6 +112,7 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
     dv = state.data_version(store, run.data.data_version_id)
     oos = res.oos.model_dump()
     metrics = {k: _finite(oos.get(k)) for k in _OOS_METRICS}
+    metrics.update(buy_and_hold_metrics(res.oos.buy_and_hold))  # a goal may require beating buy and hold
     robustness: dict[str, float | None] = {"dsr": _finite(res.oos.dsr),
                                            "dsr_sharpe_variance": _finite(res.oos.dsr_sharpe_variance)}
     for key in ("pbo", "spa_consistent_median"):
@@ -133,6 +137,7 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
         data_hash=dv.content_hash, run_id=run_id, family=family, code_hashes=code,
         params=dict(res.windows[-1].params) if res.windows else {}, metrics=metrics, robustness=robustness,
         trial_count=max(res.total_trials, 1), parents=parents or [], model_id=ctx.deps.model_id,
+        buy_and_hold=None if res.oos.buy_and_hold is None else res.oos.buy_and_hold.numbers(),
         created_at=datetime.now(UTC))
     goal_t = GoalThresholds(thresholds=goal)
     stored = _governed(ctx, lambda: _archive(ctx).submit_candidate(record, goal_t, Actor.agent(ctx.deps.model_id)))

@@ -23,6 +23,9 @@ def frozen(lab: Lab) -> str:
     rid = lab.ok("archive_candidate", {"run_id": lab.ids["run2"], "family": "ema-cross", "goal": GOAL}).record_id
     rec = lab.ok("archive_freeze", {"record_id": rid})
     assert rec.state == "frozen" and rec.holdout is not None and rec.holdout["holdout_bars"] > 0
+    # Buy and hold over the holdout bars is scored with it, and the excess over it.
+    assert rec.holdout["bh_total_return"] is not None
+    assert rec.holdout["excess_return"] == rec.holdout["total_return"] - rec.holdout["bh_total_return"]
     again = lab.call("archive_freeze", {"record_id": rid})
     assert not again.ok and "IllegalTransition" in again.content  # the holdout is scored once
     return rid
@@ -78,6 +81,16 @@ def test_archive_record_numbers_come_from_the_store(lab: Lab) -> None:
     assert any(k.startswith("mc_") for k in rec.robustness)  # the stored Monte Carlo of this run
     assert set(rec.code_hashes) == {"baselines/ema_cross", "executions/trailing_pct", "risks/fixed_fraction"}
     assert lab.ok("artifact_verify", {"record_id": rec.id}).ok
+    # Buy and hold over the run's stitched OOS span, in the signed body and beside the metrics.
+    bh = res.oos.buy_and_hold
+    assert bh is not None and bh.segments == len(res.windows)
+    assert rec.buy_and_hold == bh.numbers()
+    assert rec.metrics["excess_return"] == bh.excess_return == res.oos.total_return - bh.total_return
+    assert rec.metrics["bh_sharpe"] == bh.sharpe
+    shown = lab.ok("archive_show", {"record_id": rec.id}).record
+    assert shown["buy_and_hold"] == bh.numbers()
+    ev = lab.ok("evaluation_show", {"evaluation_id": lab.ids["run"]})
+    assert ev.metrics["excess_sharpe"] == bh.excess_sharpe and ev.metrics["buy_and_hold"]["segments"] == bh.segments
 
 
 def test_iter_state_takes_metrics_from_the_store(lab: Lab) -> None:

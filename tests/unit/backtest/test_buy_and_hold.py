@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from auraquant.cta.backtest.engine import run_backtest
-from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold, buy_and_hold_nav, excess_metrics
+from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold, buy_and_hold_metrics, buy_and_hold_nav
 from auraquant.cta.strategy.spec import Spec
 from tests.support.random_specs import random_bars
 
@@ -83,10 +83,12 @@ def test_excess_is_strategy_minus_buy_and_hold() -> None:
     assert bh.excess_return == pytest.approx(0.5 - 0.21, abs=1e-12)
     assert bh.excess_sharpe == pytest.approx(1.0 - bh.sharpe, abs=1e-12)  # type: ignore[operator]
     assert bh.excess_max_drawdown == pytest.approx(-0.05 - (990 / 1100 - 1), abs=1e-12)
-    assert excess_metrics(bh) == {"excess_return": bh.excess_return, "excess_sharpe": bh.excess_sharpe}
+    flat = {"bh_total_return": bh.total_return, "bh_sharpe": bh.sharpe, "bh_max_drawdown": bh.max_drawdown,
+            "excess_return": bh.excess_return, "excess_sharpe": bh.excess_sharpe}
+    assert buy_and_hold_metrics(bh) == flat == buy_and_hold_metrics(bh.model_dump())
     undefined = _bh(f).versus({"total_return": 0.1, "sharpe": None, "max_drawdown": -0.1})
     assert undefined.excess_sharpe is None and undefined.excess_return is not None
-    assert excess_metrics(None) == {"excess_return": None, "excess_sharpe": None}
+    assert set(buy_and_hold_metrics(None).values()) == {None}
 
 
 def test_bad_inputs_refused() -> None:
