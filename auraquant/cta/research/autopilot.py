@@ -463,11 +463,13 @@ class Autopilot:
         lines = [f"## Research summary — {stop.status if stop else 'RUNNING'}", "",
                  f"**Goal:** {self.cfg.goal.describe()}  ", f"**Stop:** {stop.detail if stop else '-'}", ""]
         lines += [f"- {n}" for n in self.notes]
-        lines += ["", "| iter | round | run | OOS Sharpe | max DD | trades | verdict |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "| iter | round | run | OOS Sharpe | max DD | trades | B&H Sharpe | excess return | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for x in self.rounds:
             m = x.metrics
             lines.append(f"| {x.iter} | {x.label} | {x.run_id or '-'} | {_f(m.get('sharpe'))} | "
-                         f"{_f(m.get('max_drawdown'))} | {m.get('trades', '-')} | {x.verdict} |")
+                         f"{_f(m.get('max_drawdown'))} | {m.get('trades', '-')} | {_f(m.get('bh_sharpe'))} | "
+                         f"{_f(m.get('excess_return'))} | {x.verdict} |")
         if self.inductions:
             lines += ["", "Inductions stored in research memory: " + ", ".join(self.inductions)]
         if self.candidates:
@@ -490,7 +492,8 @@ class Autopilot:
         if not m:
             return "no metrics"
         return (f"sharpe={_f(m.get('sharpe'))} · max_dd={_f(m.get('max_drawdown'))} · dsr={_f(m.get('dsr'))} · "
-                f"trades={m.get('trades')}")
+                f"trades={m.get('trades')} · vs buy and hold: excess return={_f(m.get('excess_return'))}, "
+                f"excess sharpe={_f(m.get('excess_sharpe'))}")
 
     def _update_family(self, rnd: Round) -> None:
         fs = self._families[rnd.family]

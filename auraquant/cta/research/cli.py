@@ -82,9 +82,11 @@ class _Printer:
 
 def show_outcome(out: ResearchOutcome) -> None:
     rows = [(t.get("label", "")[:70], t["evaluation_id"], _f(t.get("sharpe")), _f(t.get("max_drawdown")),
-             _f(t.get("dsr")), t.get("trades"), (t.get("verdict") or "")[:60]) for t in out.tried]
+             _f(t.get("dsr")), t.get("trades"), _f(t.get("total_return")), _f(t.get("bh_total_return")),
+             _f(t.get("bh_sharpe")), _f(t.get("excess_sharpe")), (t.get("verdict") or "")[:60]) for t in out.tried]
     console.print(table(f"research {out.session_id}: {out.iterations} / {out.max_iters} rounds",
-                        ["round", "run", "OOS sharpe", "max DD", "DSR", "trades", "verdict"], rows))
+                        ["round", "run", "OOS sharpe", "max DD", "DSR", "trades", "OOS return", "B&H return",
+                         "B&H sharpe", "excess sharpe", "verdict"], rows))
     colour = {"GOAL_MET": "green", "INTERRUPTED": "yellow", "ERROR": "red"}.get(out.status, "cyan")
     console.print(f"[bold {colour}]stop: {out.status}[/] — {escape(str(out.detail))}", highlight=False)
     for n in out.notes:

@@ -6,7 +6,12 @@ Grammar (case-insensitive, clauses separated by commas, semicolons or " and "):
 
 - SYMBOL: `BASE/QUOTE` (e.g. `BTC/USDT`); TIMEFRAME: `1m 5m 15m 30m 1h 4h 1d ...`. Both optional.
 - METRIC: sharpe, sortino, calmar, dsr, trades, win rate, total return, annual return, max drawdown
-  (aliases: maxdd, max dd, dd, mdd, drawdown).
+  (aliases: maxdd, max dd, dd, mdd, drawdown), excess sharpe, excess return (the strategy's minus buy and
+  hold's over the same span, `auraquant.cta.backtest.metrics.BuyAndHold`; also written `sharpe over buy
+  and hold`, `excess return vs B&H`).
+- `beats buy and hold` (also beat/beating/outperforms, `B&H`, `buy-and-hold`) without a number means
+  `excess_return >= 0` and `excess_sharpe >= 0`; `beats buy and hold on sharpe` / `on return` requires only
+  that one. An explicit `excess ... OP NUMBER` clause overrides the bound it names.
 - OP: `>=`, `>`, `=>`, `≥`, `<=`, `<`, `=<`, `≤`. Strict and inclusive comparisons are treated alike
   (thresholds are inclusive, as the archive applies them).
 - NUMBER: a `%` suffix divides by 100 (`-15%` -> -0.15).
@@ -33,7 +38,18 @@ _METRICS: dict[str, str] = {
     "annualized return": "ann_return", "cagr": "ann_return", "max drawdown": "max_drawdown",
     "maximum drawdown": "max_drawdown", "max dd": "max_drawdown", "maxdd": "max_drawdown",
     "mdd": "max_drawdown", "dd": "max_drawdown", "drawdown": "max_drawdown", "max_drawdown": "max_drawdown",
+    "excess sharpe": "excess_sharpe", "sharpe excess": "excess_sharpe", "excess sharpe ratio": "excess_sharpe",
+    "excess return": "excess_return", "excess total return": "excess_return", "return excess": "excess_return",
 }
+# "buy and hold" contains " and ", the clause separator: the phrase becomes one token before splitting.
+_BUY_AND_HOLD = re.compile(r"\bbuy[\s_-]*(?:and|&|n)[\s_-]*hold\b|\bb\s*&\s*h\b", re.IGNORECASE)
+_BNH = "bnh"
+_VERSUS_BNH = re.compile(r"^(?:(?P<pre>.*?)\s+)?(?:over|vs\.?|versus|against|relative to|than)\s+bnh$")
+_BEATS = re.compile(r"\b(?:beats?|beating|outperforms?|outperforming)\s+(?:the\s+)?bnh\b"
+                    r"(?:\s+(?:on|in)\s+(?P<on>[a-z ]+?))?\s*(?=[,;·]|\band\b|$)", re.IGNORECASE)
+_BEATS_ON = {"sharpe": ("excess_sharpe",), "sharpe ratio": ("excess_sharpe",), "return": ("excess_return",),
+             "returns": ("excess_return",), "total return": ("excess_return",), None: ("excess_return",
+                                                                                      "excess_sharpe")}
 _SYMBOL = re.compile(r"\b([A-Za-z0-9]{2,12}/[A-Za-z0-9]{2,12})\b")
 _TIMEFRAME = re.compile(r"(?<![\w.])(\d{1,3}[mhdw])\b", re.IGNORECASE)
 _CLAUSE = re.compile(r"^\s*(?P<metric>[a-z_ ]+?)\s*(?P<op>>=|=>|≥|>|<=|=<|≤|<)?\s*(?P<num>[-+]?\d+(?:\.\d+)?)"
@@ -100,6 +116,15 @@ def parse_goal(text: str) -> Goal:
         rest = rest[: m.start()] + " " + rest[m.end():]
     thresholds: dict[str, Threshold] = {}
     unknown: list[str] = []
+    rest = _BUY_AND_HOLD.sub(_BNH, rest)
+    for bm in _BEATS.finditer(rest):
+        on = " ".join(bm.group("on").lower().split()) if bm.group("on") else None
+        if on not in _BEATS_ON:
+            unknown.append(bm.group(0).strip())
+            continue
+        for name in _BEATS_ON[on]:
+            thresholds[name] = _merge(thresholds.get(name), Threshold(min=0.0))
+    rest = _BEATS.sub(" ", rest)
     for raw in re.split(r"[,;·]|\band\b", rest, flags=re.IGNORECASE):
         clause = raw.strip()
         if not clause:
@@ -109,7 +134,7 @@ def parse_goal(text: str) -> Goal:
             if re.search(r"\d", clause):
                 unknown.append(clause)
             continue
-        name = _METRICS.get(" ".join(cm.group("metric").lower().replace("_", " ").split()))
+        name = _metric_name(cm.group("metric"))
         if name is None:
             name = _METRICS.get(cm.group("metric").strip().lower())
         if name is None:
@@ -120,7 +145,20 @@ def parse_goal(text: str) -> Goal:
     if not thresholds:
         raise GoalError(f"no metric threshold in {text!r}; write e.g. 'BTC/USDT 1h Sharpe >= 1.2, "
                         "max drawdown >= -15%'")
+    unknown = [u.replace(_BNH, "buy and hold") for u in unknown]
     return Goal(text=text.strip(), symbol=symbol, timeframe=timeframe, thresholds=thresholds, unknown=unknown)
+
+
+def _metric_name(text: str) -> str | None:
+    """The metric a clause names (None: unknown). `X over buy and hold` names the excess of X."""
+    words = " ".join(text.lower().replace("_", " ").split())
+    vm = _VERSUS_BNH.match(words)
+    if vm is None:
+        return _METRICS.get(words)
+    base = _METRICS.get(vm.group("pre") or "")
+    if base in ("sharpe", "total_return"):
+        return "excess_sharpe" if base == "sharpe" else "excess_return"
+    return base if base in ("excess_sharpe", "excess_return") else None
 
 
 def _bound(name: str, op: str, value: float) -> Threshold:

@@ -249,7 +249,9 @@ async def conclude(session: ResearchSession, stop: Stopped | None, *, tearsheet:
         iterations=st.iter if st is not None else 0, max_iters=session.max_iters,
         goal=session.goal.text if session.goal else None, iter_state=st.render() if st is not None else None,
         best_run_id=best["evaluation_id"] if best else None,
-        best_metrics={k: best.get(k) for k in ("sharpe", "max_drawdown", "dsr", "trades")} if best else None,
+        best_metrics={k: best.get(k) for k in ("sharpe", "max_drawdown", "dsr", "trades", "total_return",
+                                                "bh_total_return", "bh_sharpe", "excess_return", "excess_sharpe")}
+        if best else None,
         record_id=record_id, candidates=candidates, tearsheet=sheet, tried=tried,
         notes=list(session.autopilot.notes) if session.autopilot is not None else [],
         cost_usd=replay.cost_usd, turns=replay.model_turns, tool_calls=len(replay.traces),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from aura.runtime.sessions import SessionStore
 from aura.tools import ToolFailure, tool
-from auraquant.cta.backtest.metrics import Report
+from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
 from auraquant.cta.governance.memory import cost_summary
 from auraquant.cta.tools import state
 from auraquant.cta.tools.deps import Ctx
@@ -43,6 +43,13 @@ class TriedResult(Tried):
     max_drawdown: float | None = None
     dsr: float | None = None
     trades: int | None = None
+    # buy and hold of the same instrument over the same span, and the excess over it (from the store)
+    total_return: float | None = None
+    bh_total_return: float | None = None
+    bh_sharpe: float | None = None
+    bh_max_drawdown: float | None = None
+    excess_return: float | None = None
+    excess_sharpe: float | None = None
 
 
 class IterState(BaseModel):
@@ -57,7 +64,8 @@ class IterState(BaseModel):
     def render(self) -> str:
         lines = ["<ITER_STATE>", f"iter: {self.iter} / {self.max_iters}", f"goal: {self.goal}", "tried:"]
         for t in self.tried:
-            m = [f"{k}={getattr(t, k):.4g}" for k in ("sharpe", "max_drawdown", "dsr") if getattr(t, k) is not None]
+            m = [f"{k}={getattr(t, k):.4g}" for k in ("sharpe", "max_drawdown", "dsr", "excess_return", "excess_sharpe")
+                 if getattr(t, k) is not None]
             lines.append(f"- {t.label} [{t.evaluation_id}] -> {' · '.join(m) or 'no metrics'}"
                          + (f" ({t.verdict})" if t.verdict else ""))
         lines += [f"next_action: {self.next_action}", f"status: {self.status}", "</ITER_STATE>"]
@@ -98,13 +106,15 @@ def _metrics(ctx: Ctx, eid: str) -> dict[str, Any]:
             rep = store.get_object(state.REPORT, eid, Report)
         except NotFound:
             raise ToolFailure(f"no report {eid!r}") from None
-        return {"sharpe": rep.sharpe, "max_drawdown": rep.max_drawdown, "trades": rep.trades}
+        return {"sharpe": rep.sharpe, "max_drawdown": rep.max_drawdown, "trades": rep.trades,
+                "total_return": rep.total_return, **buy_and_hold_metrics(rep.buy_and_hold)}
     from auraquant.cta.experiment import runner
     res = runner.load_result(ctx.deps.workspace, eid)
     if res is None:
         raise ToolFailure(f"no finished run {eid!r}; cite finished runs only")
     return {"sharpe": res.oos.sharpe, "max_drawdown": res.oos.max_drawdown, "dsr": res.oos.dsr,
-            "trades": res.oos.trades}
+            "trades": res.oos.trades, "total_return": res.oos.total_return,
+            **buy_and_hold_metrics(res.oos.buy_and_hold)}
 
 
 @tool(category=CAT, timeout_s=30)

@@ -106,6 +106,21 @@ def test_goal_met_archives_a_candidate_then_freezes_the_best_when_research_conve
     assert [rid for rid, _ in d.pilot.candidates] == ["rec_a", "rec_b"]
 
 
+def test_a_goal_to_beat_buy_and_hold_is_honoured() -> None:
+    d = Driver(goal="BTC/USDT 1h Sharpe >= 1.2, beats buy and hold", max_iters=3)
+    through_data_phase(d)
+    # Sharpe meets the goal but holding the instrument returned far more: no candidate.
+    lost = _round(d, "run_a", {"sharpe": 1.5, "max_drawdown": -0.1, "trades": 40, "excess_return": -12.9,
+                               "excess_sharpe": 0.4}, [{"baseline.fast": 10}])
+    assert "archive_candidate" not in names(lost)
+    assert d.pilot.rounds[-1].verdict != "meets the goal out of sample"
+    won = _round(d, "run_b", {"sharpe": 1.6, "max_drawdown": -0.1, "trades": 40, "excess_return": 0.2,
+                              "excess_sharpe": 0.1}, [{"baseline.fast": 12}])
+    assert names(won) == ["iter_state_update", "archive_candidate"]
+    assert won.tool_calls[1][1]["goal"] == {"sharpe": {"min": 1.2}, "excess_return": {"min": 0.0},
+                                            "excess_sharpe": {"min": 0.0}}
+
+
 def test_improvement_refines_the_selected_range_then_dead_ends_escalate() -> None:
     d = Driver(goal="sharpe >= 5")
     through_data_phase(d)

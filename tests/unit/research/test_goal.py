@@ -41,3 +41,32 @@ def test_failures_and_met() -> None:
 def test_goal_without_threshold_is_refused() -> None:
     with pytest.raises(GoalError, match="no metric threshold"):
         parse_goal("make me rich on BTC/USDT 1h")
+
+
+@pytest.mark.parametrize("text", ["BTC/USDT 1h sharpe >= 1, beats buy and hold", "sharpe>=1 and beat the buy-and-hold",
+                                  "Sharpe >= 1; outperforms B&H", "sharpe >= 1 · beating buy & hold"])
+def test_beats_buy_and_hold_requires_both_excesses(text: str) -> None:
+    g = parse_goal(text)
+    # " and " inside "buy and hold" must not split the clause (it would leave a stray "hold").
+    assert g.as_archive_goal() == {"sharpe": {"min": 1.0}, "excess_return": {"min": 0.0},
+                                   "excess_sharpe": {"min": 0.0}}
+    assert g.unknown == []
+    assert g.met({"sharpe": 1.1, "excess_return": 0.0, "excess_sharpe": 0.2})
+    assert g.failures({"sharpe": 1.1, "excess_return": -12.9, "excess_sharpe": 0.2}) == [
+        "excess_return=-12.9 < 0"]
+    assert g.failures({"sharpe": 1.1, "excess_return": 0.1}) == ["excess_sharpe is not available"]
+
+
+def test_beats_buy_and_hold_on_one_metric_and_explicit_excess_bounds() -> None:
+    assert parse_goal("beats buy and hold on sharpe, max dd 20%").as_archive_goal() == {
+        "excess_sharpe": {"min": 0.0}, "max_drawdown": {"min": -0.2}}
+    assert parse_goal("outperforms B&H on total return").as_archive_goal() == {"excess_return": {"min": 0.0}}
+    assert parse_goal("excess sharpe >= 0.2, excess return >= 10%").as_archive_goal() == {
+        "excess_sharpe": {"min": 0.2}, "excess_return": {"min": 0.1}}
+    assert parse_goal("sharpe over buy and hold >= 0.3; return vs B&H > 5%").as_archive_goal() == {
+        "excess_sharpe": {"min": 0.3}, "excess_return": {"min": 0.05}}
+    # An explicit bound overrides the one "beats" implies.
+    assert parse_goal("beats buy and hold, excess sharpe >= 0.5").thresholds["excess_sharpe"].min == 0.5
+    g = parse_goal("sharpe >= 1, beats buy and hold on sortino")
+    assert g.as_archive_goal() == {"sharpe": {"min": 1.0}} and g.unknown == ["beats buy and hold on sortino"]
+    assert parse_goal("beats buy and hold").describe() == "excess_return >= 0 · excess_sharpe >= 0"
