@@ -6,6 +6,9 @@
 - `from_run`: a finished walk-forward `Run` + `RunResult`: the stitched out-of-sample equity, the target
   windows as OOS bands, all target trades and the `OOSSummary` metrics (+ numeric robustness entries).
 
+Both draw buy and hold of the same instrument over the same span beside the equity (the `buy_and_hold`
+NAV column of the artifacts) and list its return, Sharpe, max drawdown and the excess among the metrics.
+
 Metric values are copied, never recomputed. The Monte Carlo fan (`fan.trade_bootstrap_fan`) resamples the
 trades' compounding returns: net pnl / NAV at the close before the entry fill (the initial capital for a
 trade entered at the first bar), the definition `experiment.window` uses for `equity_return`.
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.backtest.engine import BacktestResult
-from auraquant.cta.backtest.metrics import Report
+from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
 from auraquant.cta.experiment.models import Run, RunResult
 from auraquant.cta.report.fan import trade_bootstrap_fan
 from auraquant.cta.report.model import EquityCurve, Metric, MonteCarloFan, OOSWindow, TearsheetData, Trade
@@ -44,6 +47,10 @@ _REPORT_METRICS: tuple[tuple[str, str, str], ...] = (
     ("kurtosis", "kurtosis (daily, non-excess)", "ratio"), ("n_days", "days", "count"),
     ("years", "years", "ratio"), ("final_nav", "final NAV", "money"), ("final_position", "final position", "ratio"),
     ("dsr_n_trials", "DSR trials", "count"), ("dsr_sharpe_variance", "DSR trial Sharpe variance", "ratio"),
+    ("bh_total_return", "buy and hold return", "return"), ("bh_sharpe", "buy and hold Sharpe", "ratio"),
+    ("bh_max_drawdown", "buy and hold max drawdown", "return"),
+    ("excess_return", "excess return vs buy and hold", "return"),
+    ("excess_sharpe", "excess Sharpe vs buy and hold", "ratio"),
 )
 _HEADLINE = ("total return", "annualized return", "Sharpe", "max drawdown", "trades", "win rate")
 
@@ -71,8 +78,13 @@ def _times(col: pd.Series) -> list:
     return list(pd.DatetimeIndex(pd.to_datetime(col, utc=True)).to_pydatetime())
 
 
-def _curve(frame: pd.DataFrame, initial: float) -> EquityCurve:
-    return EquityCurve(times=_times(frame["time"]), nav=frame["equity"].astype(float).tolist(), initial=initial)
+def _curve(frame: pd.DataFrame, initial: float, column: str = "equity") -> EquityCurve:
+    return EquityCurve(times=_times(frame["time"]), nav=frame[column].astype(float).tolist(), initial=initial)
+
+
+def _benchmark(frame: pd.DataFrame, initial: float) -> EquityCurve | None:
+    """Buy and hold's NAV (the `buy_and_hold` column the engine and the runner write), if the artifacts have it."""
+    return _curve(frame, initial, "buy_and_hold") if "buy_and_hold" in frame.columns else None
 
 
 def _trades(frame: pd.DataFrame) -> list[Trade]:
@@ -117,13 +129,14 @@ def from_backtest_result(result: BacktestResult, *, title: str | None = None,
         raise ValueError("the backtest was run with record=False: no equity curve or trades to show")
     rep = result.report
     fill, ctx = _report_context(rep)
-    body = rep.model_dump()
+    body = rep.model_dump() | buy_and_hold_metrics(rep.buy_and_hold)
     metrics = _metrics(body)
     fan = _fan(equity_returns(result.trades, result.equity, rep.initial_capital), mc_sims, mc_seed)
     return TearsheetData(
         title=title or f"Backtest of {rep.spec_id}", subtitle="single backtest (in-sample unless stated otherwise)",
         ids={"report": rep.id, "spec": rep.spec_id, **(ids or {})},
-        equity=_curve(result.equity, rep.initial_capital), trades=_trades(result.trades), monte_carlo=fan,
+        equity=_curve(result.equity, rep.initial_capital), benchmark=_benchmark(result.equity, rep.initial_capital),
+        trades=_trades(result.trades), monte_carlo=fan,
         metrics=metrics, headline=_headline(metrics), annualization_basis=rep.annualization_basis,
         fill_policy=fill, intrabar_policy=rep.intrabar_policy, context=ctx, notes=list(notes))
 
@@ -178,7 +191,7 @@ def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = Non
                for w in result.windows]
     extra = {"windows": len(result.windows), "trials (all windows)": result.total_trials,
              **_numeric_robustness(result.robustness)}
-    metrics = _metrics(result.oos.model_dump(), extra)
+    metrics = _metrics(result.oos.model_dump() | buy_and_hold_metrics(result.oos.buy_and_hold), extra)
     rets = trades["equity_return"].to_numpy(dtype=float) if "equity_return" in trades else np.array([])
     fan = _fan(rets, mc_sims, run.seed if mc_seed is None else mc_seed)
     s = run.search
@@ -197,7 +210,8 @@ def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = Non
         title=title or f"{run.spec.name}: walk-forward out-of-sample",
         subtitle=f"{len(windows)} target windows stitched by compounding returns; every point shown is "
                  f"out-of-sample", ids=all_ids,
-        equity=_curve(equity, e.initial_capital), oos_windows=windows, trades=_trades(trades), monte_carlo=fan,
+        equity=_curve(equity, e.initial_capital), benchmark=_benchmark(equity, e.initial_capital),
+        oos_windows=windows, trades=_trades(trades), monte_carlo=fan,
         metrics=metrics, headline=_headline(metrics), annualization_basis=e.annualization,
         fill_policy=e.fill + (" (optimistic)" if e.fill == "same_close" else " (signal at bar close, fill at the "
                                                                               "next open)"),

@@ -40,10 +40,15 @@ def _style(fig: go.Figure, height: int) -> dict[str, Any]:
 
 
 def equity_figure(data: TearsheetData) -> dict[str, Any]:
-    """Equity (top, 70%) and drawdown (bottom) on one time axis; OOS windows as shaded bands across both."""
+    """Equity (top, 70%) and drawdown (bottom) on one time axis; OOS windows as shaded bands across both; the
+    benchmark (buy and hold), when given, as a dashed line beside the NAV."""
     nav = np.asarray(data.equity.nav, dtype=np.float64)
     dd = drawdown(data.equity)
     idx = display_indices(nav, dd)
+    bench = None if data.benchmark is None else np.asarray(data.benchmark.nav, dtype=np.float64)
+    if bench is not None and data.benchmark is not None:
+        # the benchmark's own extremes are drawn exactly too (both curves share the marks)
+        idx = np.union1d(idx, display_indices(bench, drawdown(data.benchmark)))
     times = [_t(data.equity.times[i]) for i in idx]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.7, 0.3])
     fig.add_trace(go.Scatter(x=times, y=nav[idx].tolist(), name="NAV", mode="lines",
@@ -71,6 +76,11 @@ def equity_figure(data: TearsheetData) -> dict[str, Any]:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="out-of-sample window",
                                  marker={"symbol": "square", "size": 12, "color": theme.OOS_EDGE, "opacity": 0.5},
                                  hoverinfo="skip"), row=1, col=1)
+    if bench is not None:  # added last: the NAV and drawdown traces keep their places
+        label = data.benchmark_label
+        fig.add_trace(go.Scatter(x=times, y=bench[idx].tolist(), name=label, mode="lines",
+                                 line={"color": theme.BENCHMARK, "width": 1.3, "dash": "dash"},
+                                 hovertemplate=f"%{{y:,.2f}}<extra>{label}</extra>"), row=1, col=1)
     fig.update_yaxes(title_text="NAV", row=1, col=1)
     fig.update_yaxes(title_text="drawdown %", row=2, col=1)
     return _style(fig, 540)

@@ -127,6 +127,9 @@ class TearsheetData(_Frozen):
     subtitle: str = ""
     ids: dict[str, str] = Field(default_factory=dict, description="cited ids, e.g. run / spec / data version")
     equity: EquityCurve
+    benchmark: EquityCurve | None = Field(None, description="buy and hold of the same instrument, marked at "
+                                          "the very times of `equity` (drawn beside it)")
+    benchmark_label: str = "buy and hold"
     oos_windows: list[OOSWindow] = Field(default_factory=list)
     trades: list[Trade] = Field(default_factory=list)
     monte_carlo: MonteCarloFan | None = None
@@ -147,6 +150,12 @@ class TearsheetData(_Frozen):
             return [{"name": k, "value": x[0], "unit": x[1]} if isinstance(x, tuple)
                     else {"name": k, "value": x} for k, x in v.items()]
         return v
+
+    @model_validator(mode="after")
+    def _benchmark_on_the_same_marks(self) -> TearsheetData:
+        if self.benchmark is not None and self.benchmark.times != self.equity.times:
+            raise ValueError("the benchmark curve must be marked at the same times as the equity curve")
+        return self
 
     @model_validator(mode="after")
     def _headline_known(self) -> TearsheetData:

@@ -229,6 +229,7 @@ def render_html(d: TearsheetData) -> str:
     figures_json = "{" + ",".join(f"{json.dumps(k)}:{to_json_plotly(v)}" for k, v in figures.items()) + "}"
     n_win = len(d.oos_windows)
     eq_caption = ("Drawdown = NAV / running peak - 1." +
+                  (f" Dashed: {d.benchmark_label} of the same instrument over the same span." if d.benchmark else "") +
                   (f" Shaded bands: {n_win} out-of-sample window{'s' if n_win != 1 else ''}." if n_win else ""))
     return f"""<!DOCTYPE html>
 <html lang="en" data-render="pending">

@@ -44,6 +44,9 @@ def write_equity_png(d: TearsheetData, path: Path, *, dpi: int = 110) -> Path:
             a.axvspan(x0, np.datetime64(w.end.replace(tzinfo=None), "ms"), color=theme.OOS_EDGE,
                       alpha=0.13 if k % 2 == 0 else 0.07, linewidth=0, zorder=0)
             a.axvline(x0, color=theme.OOS_EDGE, alpha=0.55, linewidth=0.8, linestyle=":", zorder=0)
+    if d.benchmark is not None:
+        ax.plot(t, np.asarray(d.benchmark.nav, dtype=np.float64), color=theme.BENCHMARK, linewidth=1.0,
+                linestyle="--", label=d.benchmark_label)
     ax.plot(t, nav, color=theme.EQUITY, linewidth=1.4, label="NAV")
     if d.equity.initial is not None:
         ax.axhline(d.equity.initial, color=theme.MUTED, linewidth=0.8, linestyle=":")
@@ -60,6 +63,8 @@ def write_equity_png(d: TearsheetData, path: Path, *, dpi: int = 110) -> Path:
     sub = "   ".join(f"{k} {v}" for k, v in d.ids.items())
     if d.oos_windows:
         sub += f"   shaded: {len(d.oos_windows)} out-of-sample window(s)"
+    if d.benchmark is not None:
+        sub += f"   dashed: {d.benchmark_label}"
     # one line under the title: long id lists get a smaller font instead of running off the canvas
     fig.text(0.075, 0.915, sub, color=theme.MUTED, fontsize=8.5 if len(sub) <= 150 else 7.0 * 190 / max(len(sub), 190),
              va="center")

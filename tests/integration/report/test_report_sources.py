@@ -185,3 +185,49 @@ def test_run_tearsheet_renders_in_chromium(finished_run, tmp_path: Path) -> None
     out = _invoke(run.id, "--workspace", str(ws.root), "--out", str(tmp_path / "rep"))
     dom = render(find_chromium(), Path(out["html"]).as_uri(), tmp_path / "profile")
     assert re.search(r'<html[^>]*data-render="ready"', dom), dom[:400]
+
+
+def _figures(html: str) -> dict:
+    return json.loads(re.search(r"var FIGURES = (\{.*?\});\nvar CONFIG", html, re.S).group(1))
+
+
+def test_run_tearsheet_shows_buy_and_hold_beside_the_strategy(finished_run, tmp_path: Path) -> None:
+    ws, _, run, result = finished_run
+    out = _invoke(run.id, "--workspace", str(ws.root), "--out", str(tmp_path / "bh"))
+    html = Path(out["html"]).read_text(encoding="utf-8")
+    bh = result.oos.buy_and_hold
+    assert bh is not None and bh.segments == len(result.windows)
+    # The equity line of buy and hold over the same stitched target span, on the same marks.
+    eq = pd.read_parquet(Path(result.artifacts) / "oos_equity.parquet")
+    line = [t for t in _figures(html)["fig-equity"]["data"] if t.get("name") == "buy and hold"]
+    assert len(line) == 1 and line[0]["y"] == eq["buy_and_hold"].tolist() and line[0]["line"]["dash"] == "dash"
+    assert line[0]["y"][-1] / run.spec.engine.initial_capital - 1 == pytest.approx(bh.total_return, rel=1e-12)
+    # The metrics rows: buy and hold's numbers and the excess, as stored.
+    assert _metric(html, "buy and hold return") == fmt_value(bh.total_return, "return")
+    assert _metric(html, "buy and hold Sharpe") == fmt_value(bh.sharpe, "ratio")
+    assert _metric(html, "buy and hold max drawdown") == fmt_value(bh.max_drawdown, "return")
+    assert _metric(html, "excess return vs buy and hold") == fmt_value(bh.excess_return, "return")
+    assert _metric(html, "excess Sharpe vs buy and hold") == fmt_value(bh.excess_sharpe, "ratio")
+    assert "Dashed: buy and hold of the same instrument over the same span." in html
+
+
+def test_backtest_tearsheet_shows_buy_and_hold(finished_run, tmp_path: Path) -> None:
+    ws, dv, _, _ = finished_run
+    res = run_backtest(ws.store.load_bars(dv.id), SPEC)
+    save_artifacts(res, tmp_path / "bt")
+    out = _invoke(str(tmp_path / "bt"), "--workspace", str(ws.root), "--out", str(tmp_path / "rep"))
+    html = Path(out["html"]).read_text(encoding="utf-8")
+    line = [t for t in _figures(html)["fig-equity"]["data"] if t.get("name") == "buy and hold"]
+    assert line and line[0]["y"] == pd.read_parquet(tmp_path / "bt" / "equity.parquet")["buy_and_hold"].tolist()
+    bh = res.report.buy_and_hold
+    assert bh is not None and _metric(html, "excess return vs buy and hold") == fmt_value(bh.excess_return, "return")
+    # Saved reports made before buy and hold existed still render (no column, no line, no rows).
+    eq = pd.read_parquet(tmp_path / "bt" / "equity.parquet").drop(columns="buy_and_hold")
+    eq.to_parquet(tmp_path / "bt" / "equity.parquet", index=False)
+    body = json.loads((tmp_path / "bt" / "report.json").read_text())
+    body.pop("buy_and_hold")
+    (tmp_path / "bt" / "report.json").write_text(json.dumps(body))
+    old = _invoke(str(tmp_path / "bt"), "--workspace", str(ws.root), "--out", str(tmp_path / "old"))
+    old_html = Path(old["html"]).read_text(encoding="utf-8")
+    assert not [t for t in _figures(old_html)["fig-equity"]["data"] if t.get("name") == "buy and hold"]
+    assert _metric(old_html, "excess return vs buy and hold") == fmt_value(None, "return")

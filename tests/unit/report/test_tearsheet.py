@@ -105,3 +105,28 @@ def test_user_text_cannot_break_out_of_the_page(tmp_path: Path) -> None:
     html = write_tearsheet(data, tmp_path)[0].read_text(encoding="utf-8")
     assert "<script>alert(1)" not in html
     assert _figures(html)["fig-equity"]["layout"]["annotations"][0]["text"] == evil
+
+
+def test_benchmark_must_share_the_equity_marks() -> None:
+    d = sample_data(n_bars=200, n_trades=10)
+    bench = EquityCurve(times=d.equity.times, nav=[10_000.0 + i for i in range(200)], initial=10_000.0)
+    with_bench = d.model_copy(update={"benchmark": bench})
+    TearsheetData.model_validate(with_bench.model_dump())
+    shifted = EquityCurve(times=[t + timedelta(hours=1) for t in d.equity.times], nav=bench.nav, initial=10_000.0)
+    with pytest.raises(ValueError, match="same times"):
+        TearsheetData.model_validate({**d.model_dump(), "benchmark": shifted.model_dump()})
+
+
+def test_benchmark_is_drawn_on_page_and_png(tmp_path: Path) -> None:
+    d = sample_data(n_bars=24 * 60, n_trades=20)
+    bench_nav = (10_000 * np.linspace(1.0, 1.5, len(d.equity.nav))).tolist()
+    d = d.model_copy(update={"benchmark": EquityCurve(times=d.equity.times, nav=bench_nav, initial=10_000.0)})
+    html_path, png_path = write_tearsheet(d, tmp_path / "with")
+    html = html_path.read_text(encoding="utf-8")
+    figs = json.loads(re.search(r"var FIGURES = (\{.*?\});\nvar CONFIG", html, re.S).group(1))
+    names = [t.get("name") for t in figs["fig-equity"]["data"]]
+    assert names[0] == "NAV" and names[-1] == "buy and hold"
+    line = figs["fig-equity"]["data"][-1]
+    assert line["y"][0] == bench_nav[0] and line["y"][-1] == bench_nav[-1]
+    _, plain = write_tearsheet(d.model_copy(update={"benchmark": None}), tmp_path / "plain")
+    assert png_path.read_bytes() != plain.read_bytes()  # the dashed line is in the PNG
