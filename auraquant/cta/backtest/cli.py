@@ -75,11 +75,21 @@ def _print_report(report, out_dir: Path | None) -> None:
         v = getattr(report, name)
         text = "n/a" if v is None else (f"{v:.2%}" if name in pct else (f"{v:,.4f}" if isinstance(v, float) else str(v)))
         table.add_row(name, text)
+    if report.buy_and_hold is not None:
+        from auraquant.cta.backtest.metrics import buy_and_hold_metrics
+
+        for name, v in buy_and_hold_metrics(report.buy_and_hold).items():
+            text = "n/a" if v is None else (f"{v:.2%}" if name.endswith(("return", "drawdown")) else f"{v:,.4f}")
+            table.add_row(name, text)
     console.print(table)
     console.print(f"fill={report.fill}{' (OPTIMISTIC: same-bar close fills)' if report.fill_optimistic else ''}  "
                   f"intrabar={report.intrabar_policy}  commission={report.commission_bps} bps/side  "
                   f"slippage={report.slippage_bps} bps/side  annualization={report.annualization_basis} days/year")
     console.print(f"semantics: {report.semantics}")
+    if report.buy_and_hold is not None:
+        from auraquant.cta.backtest.metrics import BUY_AND_HOLD_SEMANTICS
+
+        console.print(f"bh_*: {BUY_AND_HOLD_SEMANTICS}; excess_* = strategy - buy and hold", highlight=False)
     if out_dir is not None:
         say(f"artifacts: {out_dir}")
 

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auraquant.console import cli_errors, console, print_json, table
+from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold_metrics
 from auraquant.cta.experiment.compare import compare_runs
 from auraquant.cta.experiment.config import Objective, SearchConfig, WalkForwardConfig
 from auraquant.cta.experiment.models import RUN_KIND, Run, RunResult
@@ -65,9 +66,23 @@ def _summary_json(run: Run, res: RunResult) -> dict[str, Any]:
             "walk_forward": run.walk_forward.model_dump(), "search": run.search.model_dump(), "seed": run.seed,
             "oos": res.oos.model_dump(), "total_trials": res.total_trials, "artifacts": res.artifacts,
             "windows": [w.model_dump(mode="json", exclude={"target_report"}) | {
-                "target": {k: w.target_report.get(k) for k in ("sharpe", "total_return", "max_drawdown", "trades")}}
+                "target": {k: w.target_report.get(k) for k in ("sharpe", "total_return", "max_drawdown", "trades")}
+                | buy_and_hold_metrics(w.target_report.get("buy_and_hold"))}
                 for w in res.windows],
             "robustness": res.robustness}
+
+
+def _buy_and_hold_rows(bh: BuyAndHold | None) -> list[tuple[str, str]]:
+    """Buy and hold over the same stitched target segments, and the excess, as table rows."""
+    if bh is None:
+        return []
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:+.2%}"
+
+    return [("buy and hold return", pct(bh.total_return)), ("buy and hold Sharpe", _fmt(bh.sharpe)),
+            ("buy and hold max drawdown", pct(bh.max_drawdown)), ("excess return", pct(bh.excess_return)),
+            ("excess Sharpe", _fmt(bh.excess_sharpe))]
 
 
 def _show(run: Run, res: RunResult) -> None:
@@ -81,7 +96,8 @@ def _show(run: Run, res: RunResult) -> None:
     console.print(table("out-of-sample (stitched targets)", ["metric", "value"], [
         ("total return", f"{o.total_return:+.2%}"), ("Sharpe", _fmt(o.sharpe)), ("Sortino", _fmt(o.sortino)),
         ("max drawdown", f"{o.max_drawdown:.2%}"), ("trades", o.trades), ("days", o.n_days),
-        ("DSR", f"{_fmt(o.dsr)} (N={o.dsr_n_trials}, V[SR]={_fmt(o.dsr_sharpe_variance)})")]))
+        ("DSR", f"{_fmt(o.dsr)} (N={o.dsr_n_trials}, V[SR]={_fmt(o.dsr_sharpe_variance)})"),
+        *_buy_and_hold_rows(o.buy_and_hold)]))
     names = list(run.spec.search_space)
     rows = [(w.window.index, f"{w.target_span[0]:%Y-%m-%d}",
              *(_fmt(w.params.get(n)) for n in names), _fmt(w.train_score), _fmt(w.validation_score),

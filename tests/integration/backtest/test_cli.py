@@ -72,3 +72,23 @@ def test_data_version_from_a_workspace(workspace, tmp_path: Path) -> None:
     assert body["id"] == expected.id and body["bars"] == 800
     # artifacts land in the workspace; the workspace's copies of the built-ins resolve to the built-ins
     assert Path(body["artifacts"]).is_relative_to(workspace.artifacts)
+
+
+def test_output_carries_buy_and_hold_of_the_same_bars(tmp_path: Path) -> None:
+    from auraquant.cta.backtest.metrics import buy_and_hold
+
+    frame = random_bars(np.random.default_rng(6), 500)
+    data = tmp_path / "bars.parquet"
+    frame.to_parquet(data)
+    args = ["backtest", "--data", str(data), "--baseline", "ema_cross", "--param", "baseline.fast=4",
+            "--param", "baseline.slow=15", "--commission-bps", "4", "--slippage-bps", "1", "--no-artifacts"]
+    res = CliRunner().invoke(root, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    bh = buy_and_hold(frame["time"], frame["open"], frame["close"], commission_bps=4, slippage_bps=1)
+    assert body["buy_and_hold"]["total_return"] == bh.total_return and body["buy_and_hold"]["sharpe"] == bh.sharpe
+    assert body["buy_and_hold"]["excess_return"] == body["total_return"] - bh.total_return
+    text = CliRunner().invoke(root, args)
+    assert text.exit_code == 0, text.output
+    assert "bh_total_return" in text.output and "excess_sharpe" in text.output
+    assert f"{bh.total_return:.2%}" in text.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from auraquant.cta.experiment.cli import app
@@ -51,7 +52,20 @@ def test_run_show_compare(synth_ws, tmp_path) -> None:
 
     human = cli.invoke(app, ["compare", a["run_id"], b["run_id"], "-w", str(ws.root)])
     assert human.exit_code == 0 and "B - A" in human.output and "changed" in human.output
-    assert cli.invoke(app, ["show", a["run_id"], "-w", str(ws.root)]).exit_code == 0
+    shown_text = cli.invoke(app, ["show", a["run_id"], "-w", str(ws.root)])
+    assert shown_text.exit_code == 0
+    # Buy and hold beside the OOS result: both runs stitch the same target spans, so it is one number;
+    # compare lists it flat (a delta of 0) and the excess delta equals the return delta.
+    bh = a["oos"]["buy_and_hold"]
+    assert bh["segments"] == 3 and bh == {**b["oos"]["buy_and_hold"], "excess_return": bh["excess_return"],
+                                          "excess_sharpe": bh["excess_sharpe"],
+                                          "excess_max_drawdown": bh["excess_max_drawdown"]}
+    assert bh["excess_return"] == a["oos"]["total_return"] - bh["total_return"]
+    rows = {m["metric"]: m for m in cmp["metrics"]}
+    assert rows["bh_total_return"]["delta"] == 0.0 and "buy_and_hold" not in rows
+    assert rows["excess_return"]["delta"] == pytest.approx(rows["total_return"]["delta"], abs=1e-12)
+    assert f"{bh['total_return']:+.2%}" in shown_text.output and "buy and hold Sharpe" in shown_text.output
+    assert all("bh_total_return" in w["target"] for w in a["windows"])
     listed = _json(cli.invoke(app, ["list", "-w", str(ws.root), "--json"]))
     assert {r["run_id"] for r in listed} == {a["run_id"], b["run_id"]}
 
