@@ -25,6 +25,7 @@ from auraquant.cta.governance.keys import (
     trust_key,
     witness_status,
 )
+from auraquant.cta.governance.record import ArchiveRecord
 from auraquant.workspace import Workspace
 
 archive_app = typer.Typer(no_args_is_help=True, help="Signed research records: list, show, verify, export.")
@@ -93,6 +94,16 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+def _buy_and_hold(r: ArchiveRecord) -> str:
+    """The record's signed buy-and-hold comparison (same instrument, same out-of-sample span)."""
+    if r.buy_and_hold is None:
+        return "not recorded"
+    b = r.buy_and_hold
+    return (f"return={_fmt(b.get('total_return'))}, sharpe={_fmt(b.get('sharpe'))}, "
+            f"max_drawdown={_fmt(b.get('max_drawdown'))}; excess return={_fmt(b.get('excess_return'))}, "
+            f"excess sharpe={_fmt(b.get('excess_sharpe'))}")
+
+
 @archive_app.command("show")
 @cli_errors
 @_governance_errors
@@ -116,6 +127,7 @@ def archive_show(record_id: str, workspace: WorkspaceOpt = Path("."), json_out: 
         ("params", ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-"),
         ("metrics", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items()))),
         ("robustness", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.robustness.items())) or "-"),
+        ("buy and hold", _buy_and_hold(r)),
         ("holdout", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored"),
         ("approval", f"{r.approval.approved_by} at {r.approval.approved_at:%Y-%m-%d %H:%M:%S} UTC"
          if r.approval else status.next_step),
@@ -228,6 +240,7 @@ def approve(
         console.print(table(f"approve {record_id} -> production?", ["field", "value"], [
             ("state", r.state), ("family", r.family), ("model", r.model_id),
             ("metrics", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items()))),
+            ("buy and hold", _buy_and_hold(r)),
             ("holdout", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored"),
             ("signature", "valid" if check.ok else f"REFUSED: {check.problem}"), ("approver", who.name)]))
     if not check.ok:  # fail closed before asking anyone anything

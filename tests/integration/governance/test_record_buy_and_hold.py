@@ -60,3 +60,22 @@ def test_a_record_without_buy_and_hold_keeps_its_old_id() -> None:
 def test_non_finite_buy_and_hold_is_refused() -> None:
     with pytest.raises(ValidationError, match="not finite"):
         make_record(buy_and_hold={**BH, "sharpe": float("nan")})
+
+
+def test_archive_show_prints_the_signed_buy_and_hold(ws, archive: Archive) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from auraquant.cta.governance.cli import register
+
+    app = typer.Typer()
+    register(app)
+    with_bh = archive.submit_candidate(make_record(buy_and_hold=BH), GOAL, AGENT)
+    without = archive.submit_candidate(make_record(run_id="r_old"), GOAL, AGENT)
+    out = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["archive", "show", with_bh.id, "-w", str(ws.root)])
+    assert out.exit_code == 0, out.output
+    assert "return=13.46" in out.output and "excess return=-12.92" in out.output
+    old = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["archive", "show", without.id, "-w", str(ws.root)])
+    assert old.exit_code == 0 and "not recorded" in old.output
+    shown = json.loads(CliRunner().invoke(app, ["archive", "show", with_bh.id, "-w", str(ws.root), "--json"]).stdout)
+    assert shown["record"]["buy_and_hold"] == BH
