@@ -74,6 +74,7 @@ from auraquant.cta.backtest.layout import (
     M,
 )
 from auraquant.cta.backtest.metrics import (
+    BuyAndHold,
     Report,
     add_trial_statistics,
     build_report,
@@ -144,6 +145,17 @@ def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
         assert out.equity is not None
         out.equity["buy_and_hold"] = bh_nav
     return out
+
+
+def buy_and_hold_of(bars: pd.DataFrame | Bars, spec: Spec, versus: object = None) -> BuyAndHold:
+    """Buy and hold over `bars` under `spec`'s engine settings (fill, costs, capital, basis): the very
+    benchmark `run_backtest` attaches to its report; `versus` (a result's metrics) fills the excess."""
+    b = _as_bars(bars)
+    e = spec.engine
+    nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=e.commission_bps,
+                           slippage_bps=e.slippage_bps, initial=e.initial_capital)
+    return buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), nav, e.initial_capital, e.annualization,
+                                 versus=versus)
 
 
 def _attach_artifacts(out: BacktestResult, prep: Prepared, res: tuple, spec: Spec,

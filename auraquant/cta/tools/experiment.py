@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from aura.tools import ToolFailure, tool
 from auraquant.canonical import ContentModel, content_id
 from auraquant.cta.backtest.artifacts import save_artifacts
-from auraquant.cta.backtest.engine import run_backtest, run_sweep
+from auraquant.cta.backtest.engine import buy_and_hold_of, run_backtest, run_sweep
 from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
 from auraquant.cta.experiment import runner
 from auraquant.cta.experiment.compare import compare_runs
@@ -75,6 +75,8 @@ class BacktestOut(BaseModel):
 class SweepOut(BaseModel):
     sweep_id: str
     spec_id: str
+    buy_and_hold: dict[str, Any] = Field(description="buy and hold over the same bars (each top row also has "
+                                                     "its excess_return and excess_sharpe over it)")
     sets: int
     sort_by: str
     top: list[dict[str, Any]]
@@ -209,8 +211,14 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     table.to_parquet(path, index=False)
     ranked = table.sort_values(sort_by, ascending=False, na_position="last", kind="stable").head(top)
     cols = list(param_sets[0]) + [c for c in (*KEY_METRICS, "dsr") if c in table.columns]
-    rows = [{k: _num(v) for k, v in r.items()} for r in ranked[cols].to_dict("records")]
-    return SweepOut(sweep_id=sweep_id, spec_id=spec_id, sets=len(table), sort_by=sort_by, top=rows,
+    bh = buy_and_hold_of(bars, spec)
+    rows = []
+    for r in ranked[cols].to_dict("records"):
+        row = {k: _num(v) for k, v in r.items()}
+        excess = bh.versus(row)
+        rows.append(row | {"excess_return": excess.excess_return, "excess_sharpe": excess.excess_sharpe})
+    return SweepOut(sweep_id=sweep_id, spec_id=spec_id, buy_and_hold=bh.model_dump(), sets=len(table),
+                    sort_by=sort_by, top=rows,
                     table=str(path.relative_to(ctx.deps.workspace.root)))
 
 
