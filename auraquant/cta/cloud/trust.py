@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from auraquant.canonical import canonical_json, sha256_hex
-from auraquant.cta.backtest.engine import run_sweep
+from auraquant.cta.backtest.engine import buy_and_hold_of, run_sweep
+from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.cloud import batches, runner
 from auraquant.cta.cloud.bundle import Bundle, open_bundle
 from auraquant.cta.cloud.errors import BundleError, TrustRefused
@@ -221,11 +222,14 @@ def _archive(ws: Workspace, bundle: Bundle, body: dict[str, Any], goal: GoalThre
     archive = Archive(ws.store, ws.aura)
     ids = []
     for top in body["top"]:
+        # Buy and hold over the bundle's bars, computed here from local data (never taken from the remote side).
+        bh = buy_and_hold_of(bundle.bars, spec, versus=top["metrics"])
         record = ArchiveRecord(
             spec_id=spec.id, spec_hash=sha256_hex(canonical_json(spec)),
             data_version_id=job.data.data_version_id or f"external:{job.data.content_hash[:16]}",
             data_hash=job.data.content_hash, run_id=job.id, family=spec.baseline.name,
-            code_hashes=code_hashes(modules), params=top["params"], metrics=top["metrics"],
+            code_hashes=code_hashes(modules), params=top["params"],
+            metrics=top["metrics"] | buy_and_hold_metrics(bh), buy_and_hold=bh.numbers(),
             trial_count=len(job.param_sets), model_id=model_id, created_at=datetime.now(UTC))
         if goal.failures(record.metrics):
             continue

@@ -55,6 +55,16 @@ def test_honest_results_are_signed_verify_against_the_pinned_key_and_archived(
     archive = Archive(workspace.store, workspace.aura)
     assert sorted(r.record.id for r in archive.list_records()) == sorted(acc.records) and len(acc.records) == 2
     assert all(archive.verify(rid).ok for rid in acc.records)
+    # Each record carries buy and hold over the bundle's bars, computed locally, and its excess.
+    from auraquant.cta.backtest.engine import buy_and_hold_of
+    from auraquant.cta.cloud.bundle import open_bundle
+
+    bundle = open_bundle(bundle_path)
+    bh = buy_and_hold_of(bundle.bars, bundle.job.spec)
+    for rid in acc.records:
+        rec = archive.get(rid).record
+        assert rec.buy_and_hold is not None and rec.buy_and_hold["total_return"] == bh.total_return
+        assert rec.metrics["excess_return"] == rec.metrics["total_return"] - bh.total_return
 
 
 @pytest.mark.parametrize("what", ["top_metric", "audited_metric", "equity", "rank_swap", "dsr"])
