@@ -129,8 +129,7 @@ def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
     res = kernel.simulate(*prep.kernel_args(0), record)
     vec = res[0]
     e = spec.engine
-    bh_nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=e.commission_bps,
-                              slippage_bps=e.slippage_bps, initial=e.initial_capital)
+    bh_nav = _buy_and_hold_nav(b, spec)
     report = build_report(
         vec, spec_id=spec.id, data_from=str(_utc(b.time_ns[:1])[0]), data_to=str(_utc(b.time_ns[-1:])[0]),
         bars=len(b), annualization_basis=e.annualization, fill=e.fill, fill_optimistic=e.fill == "same_close",
@@ -152,10 +151,14 @@ def buy_and_hold_of(bars: pd.DataFrame | Bars, spec: Spec, versus: object = None
     benchmark `run_backtest` attaches to its report; `versus` (a result's metrics) fills the excess."""
     b = _as_bars(bars)
     e = spec.engine
-    nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=e.commission_bps,
-                           slippage_bps=e.slippage_bps, initial=e.initial_capital)
-    return buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), nav, e.initial_capital, e.annualization,
-                                 versus=versus)
+    return buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), _buy_and_hold_nav(b, spec), e.initial_capital,
+                                 e.annualization, versus=versus)
+
+
+def _buy_and_hold_nav(b: Bars, spec: Spec) -> np.ndarray:
+    e = spec.engine
+    return buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=e.commission_bps,
+                            slippage_bps=e.slippage_bps, initial=e.initial_capital)
 
 
 def _attach_artifacts(out: BacktestResult, prep: Prepared, res: tuple, spec: Spec,

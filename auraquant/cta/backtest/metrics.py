@@ -267,7 +267,6 @@ def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) ->
 
 EXCESS_METRICS = ("excess_return", "excess_sharpe")
 """The excess numbers offered to goals (`beats buy and hold`) next to a result's own metrics."""
-BUY_AND_HOLD_METRICS = ("bh_total_return", "bh_sharpe", "bh_max_drawdown", *EXCESS_METRICS)
 
 
 def buy_and_hold_metrics(bh: BuyAndHold | Mapping[str, Any] | None) -> dict[str, float | None]:
@@ -294,7 +293,7 @@ def buy_and_hold_nav(open_: ArrayLike, close: ArrayLike, *, fill: str, commissio
     first = 1 if fill == "next_open" else 0
     if first >= n:  # next_open on one bar: no fill is possible inside the span
         return nav
-    comm, slip = commission_bps * 1e-4, slippage_bps * 1e-4
+    comm, slip = commission_bps * 1e-4, slippage_bps * 1e-4  # as `prepare` converts the engine settings
     # Same arithmetic, in the same order, as the kernel's market entry (`_open_position`, size 1.0): the
     # marks before the exit are bit-identical to an always-long Spec run through the engine.
     px = o[first] if fill == "next_open" else c[0]
