@@ -12,6 +12,7 @@ from typing import Any
 from aura.providers._errors import dropped
 from aura.providers.base import ProviderError, ProviderEvent, TextDelta, ToolCallStarted, TurnCompleted
 from aura.runtime.messages import Message, TextPart, ToolCallPart
+from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
 
 
@@ -22,7 +23,12 @@ def to_responses_input(messages: tuple[Message, ...] | list[Message]) -> list[di
             if m.text:
                 items.append({"role": "assistant", "content": m.text})
             items.extend(
-                {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+                {
+                    "type": "function_call",
+                    "call_id": c.id,
+                    "name": c.name,
+                    "arguments": replay_arguments(c.arguments).text,
+                }
                 for c in m.tool_calls
             )
         else:
@@ -36,9 +42,20 @@ def to_responses_input(messages: tuple[Message, ...] | list[Message]) -> list[di
 
 
 async def assemble_responses(stream: Any) -> AsyncIterator[ProviderEvent]:
+    """Events -> events. Each `output_item.added` of type function_call opens a new call; argument
+    deltas and the final `output_item.done` are routed by item id (the latest call opened with that
+    id), else by `output_index`, else to the latest call — so servers that reuse one index (or one
+    item id) for parallel calls still yield separate calls."""
     text: list[str] = []
-    calls: dict[str, dict[str, Any]] = {}  # output item id -> call
-    order: list[str] = []
+    slots: list[dict[str, Any]] = []
+    routes: dict[Any, dict[str, Any]] = {}
+
+    def route(item_id: Any, output_index: Any) -> dict[str, Any] | None:
+        slot = routes.get(("id", item_id)) if item_id else None
+        if slot is None and output_index is not None:
+            slot = routes.get(("index", output_index))
+        return slot if slot is not None else (slots[-1] if slots else None)
+
     async for ev in stream:
         et = ev.type
         if et == "response.output_text.delta":
@@ -46,28 +63,29 @@ async def assemble_responses(stream: Any) -> AsyncIterator[ProviderEvent]:
             yield TextDelta(ev.delta)
         elif et == "response.output_item.added" and ev.item.type == "function_call":
             item = ev.item
-            key = item.id or item.call_id
-            calls[key] = {"id": item.call_id, "name": item.name, "args": [item.arguments or ""]}
-            order.append(key)
-            yield ToolCallStarted(id=item.call_id, name=item.name)
+            call_id = item.call_id or item.id or f"call_{len(slots)}"
+            slot = {"id": call_id, "name": item.name, "args": [item.arguments or ""]}
+            slots.append(slot)
+            for key in (("id", item.id), ("id", item.call_id), ("index", getattr(ev, "output_index", None))):
+                if key[1] is not None and key[1] != "":
+                    routes[key] = slot
+            yield ToolCallStarted(id=call_id, name=item.name)
         elif et == "response.function_call_arguments.delta":
-            if ev.item_id in calls:
-                calls[ev.item_id]["args"].append(ev.delta)
+            slot = route(getattr(ev, "item_id", None), getattr(ev, "output_index", None))
+            if slot is not None:
+                slot["args"].append(ev.delta)
         elif et == "response.output_item.done" and ev.item.type == "function_call":
-            key = ev.item.id or ev.item.call_id
-            if key in calls and ev.item.arguments is not None:
-                calls[key]["args"] = [ev.item.arguments]  # the final item is authoritative
+            slot = route(ev.item.id or ev.item.call_id, getattr(ev, "output_index", None))
+            if slot is not None and ev.item.arguments is not None:
+                slot["args"] = [ev.item.arguments]  # the final item is authoritative
         elif et in ("response.completed", "response.incomplete"):
             resp = ev.response
             parts: list[TextPart | ToolCallPart] = [TextPart(text="".join(text))] if text else []
-            parts.extend(
-                ToolCallPart(id=calls[k]["id"], name=calls[k]["name"], arguments="".join(calls[k]["args"]))
-                for k in order
-            )
+            parts.extend(ToolCallPart(id=c["id"], name=c["name"], arguments="".join(c["args"])) for c in slots)
             yield TurnCompleted(
                 message=Message(role="assistant", parts=tuple(parts), kind="model"),
                 usage=_usage(getattr(resp, "usage", None)),
-                finish_reason="tool_calls" if order else ("stop" if et == "response.completed" else "length"),
+                finish_reason="tool_calls" if slots else ("stop" if et == "response.completed" else "length"),
             )
             return
         elif et in ("response.failed", "error"):

@@ -7,7 +7,6 @@ prefix from cache). That is 3 of the 4 breakpoints the API allows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from aura.providers.base import (
     TurnRequest,
 )
 from aura.runtime.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
 from aura.tools.schema import to_format
 
@@ -166,8 +166,8 @@ def to_anthropic_messages(
 ) -> list[dict[str, Any]]:
     """Neutral messages -> Messages API `messages`. Consecutive same-role messages are merged (the API
     wants alternation), tool results go first in a user turn, empty messages are dropped. Arguments
-    that are not a JSON object are sent as `{}` (the API requires an object; the call was already
-    answered with an `invalid_json` tool error)."""
+    go through `replay_arguments` (the API requires an object: a malformed call is replayed as an
+    object recording the error; the call was already answered with an `invalid_json` tool error)."""
     out: list[dict[str, Any]] = []
     for m in messages:
         blocks: list[dict[str, Any]] = []
@@ -177,7 +177,7 @@ def to_anthropic_messages(
                     blocks.append({"type": "text", "text": p.text})
             elif isinstance(p, ToolCallPart):
                 blocks.append(
-                    {"type": "tool_use", "id": p.id, "name": p.name, "input": _json_object(p.arguments)}
+                    {"type": "tool_use", "id": p.id, "name": p.name, "input": replay_arguments(p.arguments).obj}
                 )
             elif isinstance(p, ToolResultPart):
                 blocks.append(
@@ -202,11 +202,3 @@ def to_anthropic_messages(
         last = out[-1]["content"]
         last[-1] = {**last[-1], "cache_control": _EPHEMERAL}
     return out
-
-
-def _json_object(raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 
 from aura.runtime.messages import Message, TextPart, ToolCallPart
+from aura.runtime.replay import replay_arguments
 from aura.tools.schema import ToolSchema
 
 CHARS_PER_TOKEN = 4
@@ -28,7 +29,8 @@ def estimate_message_tokens(message: Message) -> int:
         if isinstance(p, TextPart):
             chars += len(p.text)
         elif isinstance(p, ToolCallPart):
-            chars += len(p.arguments) + len(p.name) + len(p.id)
+            # What is re-sent, not what was stored: an oversized call is replayed clipped.
+            chars += len(replay_arguments(p.arguments).text) + len(p.name) + len(p.id)
         else:
             chars += len(p.content) + len(p.tool_call_id)
     return (

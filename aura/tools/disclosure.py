@@ -1,11 +1,12 @@
-"""Progressive disclosure: two meta tools that let the model browse a large registry on demand
-instead of reading every tool's full reference up front."""
+"""Progressive disclosure: meta tools that let the model browse a large registry on demand instead of
+reading every tool's full reference up front, and read the rest of a truncated tool output."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
 from aura.tools.errors import ToolFailure
+from aura.tools.outputs import output_tools
 from aura.tools.registry import Tool, ToolRegistry, tool
 
 
@@ -16,7 +17,8 @@ class ToolSummary(BaseModel):
 
 
 def disclosure_tools(registry: ToolRegistry) -> list[Tool]:
-    """`list_tools(category)` and `tool_reference(name)` bound to `registry` (register them into it)."""
+    """`list_tools(category)`, `tool_reference(name)` and `tool_output_get(output_id, offset)` bound to
+    `registry` (register them into it)."""
 
     @tool(name="list_tools", category="meta", timeout_s=5)
     def list_tools(category: str | None = None) -> list[ToolSummary]:
@@ -36,4 +38,4 @@ def disclosure_tools(registry: ToolRegistry) -> list[Tool]:
             raise ToolFailure(f"no agent tool named {name!r}; call list_tools to see them")
         return t.reference()
 
-    return [list_tools, tool_reference]
+    return [list_tools, tool_reference, *output_tools(registry)]

@@ -11,6 +11,7 @@ ToolErrorKind = Literal[
     "unknown_tool",
     "invalid_json",
     "invalid_arguments",
+    "too_large",
     "permission_denied",
     "preflight_failed",
     "timeout",

@@ -1,7 +1,10 @@
 """Typed tool registry: `@tool` turns a typed function into a `Tool`; `ToolRegistry` lists, exports and
 calls tools. `ToolRegistry.call` never raises into the agent loop: every failure (bad JSON, bad
-arguments, permission, pre-flight, timeout, exception) comes back as a `ToolOutcome` carrying a
-structured `ToolError` the model can read. Only cancellation propagates, so Ctrl-C stays prompt.
+arguments, oversized arguments, permission, pre-flight, timeout, exception) comes back as a
+`ToolOutcome` carrying a structured `ToolError` the model can read. Only cancellation propagates, so
+Ctrl-C stays prompt. Tool traffic is bounded by the registry's `ToolLimits` (see `aura.tools.limits`):
+oversized calls are refused before the tool runs, oversized results are cut with a note and kept in
+`registry.outputs` for `tool_output_get`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
@@ -21,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from aura.tools.context import ToolContext
 from aura.tools.errors import ToolError, ToolFailure
+from aura.tools.limits import DEFAULT_LIMITS, OutputStore, ToolLimits, cap_text
 from aura.tools.schema import SchemaFormat, ToolSchema, analyse_signature, input_json_schema, to_format
 
 Permission = Literal["agent", "human"]
@@ -124,7 +128,9 @@ def tool(
 
 @dataclass(frozen=True)
 class ToolOutcome:
-    """Result of one call: `content` is what the model reads; `value` is the Python return value."""
+    """Result of one call: `content` is what the model reads (capped at the registry's
+    `max_result_chars`); `value` is the Python return value (never capped); `output_id` names the full
+    text when `content` was cut; `duration_s` is this call's own wall time."""
 
     tool: str
     ok: bool
@@ -132,13 +138,17 @@ class ToolOutcome:
     value: Any = None
     error: ToolError | None = None
     duration_s: float = 0.0
+    output_id: str | None = None
 
 
 class ToolRegistry:
     """Named tools, their schemas, and the one safe way to call them."""
 
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+    def __init__(self, tools: Iterable[Tool] = (), *, limits: ToolLimits = DEFAULT_LIMITS) -> None:
         self._tools: dict[str, Tool] = {}
+        self.limits = limits
+        #: full texts of capped results, by output id (read back with `tool_output_get`)
+        self.outputs = OutputStore()
         self._export_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for t in tools:
             self.register(t)
@@ -212,7 +222,17 @@ class ToolRegistry:
 
     # -- calling ------------------------------------------------------------------------------
     async def call(self, name: str, raw_args: str | Mapping[str, Any], ctx: ToolContext[Any]) -> ToolOutcome:
-        """Validate and run one call. Returns a failed outcome instead of raising (except cancellation)."""
+        """Validate and run one call. Returns a failed outcome instead of raising (except cancellation).
+        The outcome's `content` never exceeds `limits.max_result_chars`."""
+        out = await self._call(name, raw_args, ctx)
+        if len(out.content) <= self.limits.max_result_chars:
+            return out
+        content = cap_text(
+            out.content, self.limits.max_result_chars, self.outputs, fetchable="tool_output_get" in self
+        )
+        return replace(out, content=content, output_id=self.outputs.put(out.content))
+
+    async def _call(self, name: str, raw_args: str | Mapping[str, Any], ctx: ToolContext[Any]) -> ToolOutcome:
         start = time.perf_counter()
         t = self._tools.get(name)
         if t is None:
@@ -222,10 +242,16 @@ class ToolRegistry:
             return _fail(
                 name, "permission_denied", f"{name} is reserved for a human; ask the user to run it", start
             )
+        too_large = _size_problem(raw_args, self.limits)
+        if too_large is not None:
+            return _fail(name, "too_large", too_large[0], start, too_large[1])
         try:
             payload = _parse_args(raw_args)
         except ValueError as exc:
             return _fail(name, "invalid_json", f"arguments are not a JSON object: {exc}", start)
+        too_large = _argument_problem(payload, self.limits)
+        if too_large is not None:
+            return _fail(name, "too_large", too_large[0], start, too_large[1])
         try:
             args = t.input_model.model_validate(payload)
         except ValidationError as exc:
@@ -309,10 +335,54 @@ def _parse_args(raw: str | Mapping[str, Any]) -> Mapping[str, Any]:
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{exc.msg} at position {exc.pos}") from None
+        # `exc.msg` may itself end in "at" ("Unterminated string starting at"): the location follows a colon.
+        raise ValueError(f"{exc.msg}: line {exc.lineno} column {exc.colno} (char {exc.pos})") from None
     if not isinstance(value, dict):
         raise ValueError(f"expected an object, got {type(value).__name__}")
     return value
+
+
+def _size_problem(raw: str | Mapping[str, Any], limits: ToolLimits) -> tuple[str, dict[str, Any]] | None:
+    """The whole call's raw text against `max_call_chars` (checked before parsing: a huge text is
+    refused without being parsed)."""
+    if not isinstance(raw, str) or len(raw) <= limits.max_call_chars:
+        return None
+    return (
+        f"the call's arguments are {len(raw)} characters; the limit is {limits.max_call_chars} per call "
+        f"({limits.max_argument_chars} per argument). Send less data per call: split the work, or pass "
+        "ids of stored objects instead of their content",
+        {"size_chars": len(raw), "limit_chars": limits.max_call_chars, "scope": "call"},
+    )
+
+
+def _argument_problem(payload: Mapping[str, Any], limits: ToolLimits) -> tuple[str, dict[str, Any]] | None:
+    """The first top-level argument whose JSON size exceeds `max_argument_chars` (a string counts its
+    characters; other values their compact JSON text)."""
+    total = 0
+    for key, value in payload.items():
+        size = len(value) if isinstance(value, str) else len(_compact_json(value))
+        total += size
+        if size > limits.max_argument_chars:
+            return (
+                f"argument {key!r} is {size} characters; the limit is {limits.max_argument_chars} per "
+                f"argument ({limits.max_call_chars} per call). Send less data: split it over several "
+                "calls, or pass the id of a stored object instead of its content",
+                {"argument": key, "size_chars": size, "limit_chars": limits.max_argument_chars,
+                 "scope": "argument"},
+            )
+    if total > limits.max_call_chars:  # a mapping passed directly (no raw text to measure)
+        return (
+            f"the call's arguments are {total} characters; the limit is {limits.max_call_chars} per call",
+            {"size_chars": total, "limit_chars": limits.max_call_chars, "scope": "call"},
+        )
+    return None
+
+
+def _compact_json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _serialize(t: Tool, result: Any) -> str:
