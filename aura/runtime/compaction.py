@@ -12,11 +12,19 @@ Exactly (DESIGN.md, Agent runtime):
   latest user request verbatim (when it was in the summarised part), then `<AUTO_CONTINUE>` — followed
   by the kept messages unchanged. The system prompt is re-sent with every call anyway.
 
+When the summary alone cannot bring the context under the threshold (the kept part holds an oversized
+message, or there is nothing old enough to summarise), oversized messages are replaced by stubs
+(`stub_message`): same role, kind and part order, same call/result ids (so the no-orphans invariant
+holds), each large part cut to a short head with a note of what was removed and, for tool results,
+the output id under which the full text stays retrievable. Stubbing repeats, largest message first,
+until the context is under the threshold or nothing large is left.
+
 Everything here is pure bookkeeping except `summarize`, which calls the provider.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +33,10 @@ from importlib import resources
 from pydantic import BaseModel, ConfigDict
 
 from aura.runtime.layers import PromptLayers
-from aura.runtime.messages import Message, TextPart, ToolCallPart, ToolResultPart, user_text
+from aura.runtime.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart, user_text
+from aura.runtime.replay import replay_arguments
 from aura.runtime.tokens import estimate_message_tokens, estimate_text_tokens
+from aura.tools.limits import clip_middle
 
 SNAPSHOT_TAGS = ("overall_goal", "key_knowledge", "contract_memory", "spec_workflow_state")
 AUTO_CONTINUE = "<AUTO_CONTINUE>"
@@ -41,6 +51,10 @@ class CompactionPolicy(BaseModel):
     summary_max_output_tokens: int = 4_096
     #: a single message part longer than this is truncated in the summary transcript
     max_part_chars: int = 20_000
+    #: a message is a stub candidate when it is estimated above this many tokens
+    stub_min_tokens: int = 1_000
+    #: characters of a stubbed part's text that are kept (head and tail)
+    stub_keep_chars: int = 1_200
 
     def threshold(self, context_window: int, max_output_tokens: int = 0) -> int:
         """The provider's token budget for the prompt: `trigger_ratio` of its window, but never so
@@ -233,3 +247,44 @@ def _clip(text: str, max_chars: int) -> str:
         + f"\n…[{len(text) - max_chars} characters elided]…\n"
         + text[-max_chars // 2 :]
     )
+
+
+def stub_message(message: Message, keep_chars: int, keep_output: Callable[[str], str] | None = None) -> Message:
+    """`message` with every part longer than `keep_chars` cut to its head and tail plus a note; ids,
+    roles, kinds and part order are unchanged. `keep_output(text) -> output_id` stores a tool
+    result's full text so the note can say how to fetch it."""
+    parts: list[Part] = []
+    for p in message.parts:
+        if isinstance(p, TextPart) and len(p.text) > keep_chars:
+            parts.append(TextPart(text=_stub_text(p.text, keep_chars, None)))
+        elif isinstance(p, ToolCallPart) and len(replay_arguments(p.arguments).text) > keep_chars:
+            note = (
+                f"{len(p.arguments)} characters of arguments removed by compaction to make room; "
+                "the result of this call follows"
+            )
+            parts.append(p.model_copy(update={"arguments": json.dumps({"_omitted": note})}))
+        elif isinstance(p, ToolResultPart) and len(p.content) > keep_chars:
+            oid = keep_output(p.content) if keep_output is not None else None
+            parts.append(p.model_copy(update={"content": _stub_text(p.content, keep_chars, oid)}))
+        else:
+            parts.append(p)
+    return message.model_copy(update={"parts": tuple(parts)})
+
+
+def _stub_text(text: str, keep_chars: int, output_id: str | None) -> str:
+    where = (
+        f' The full text is output_id "{output_id}" (tool_output_get reads it).' if output_id else ""
+    )
+    note = f"[compacted: {len(text)} characters, cut to make room in the context.{where}]\n"
+    return note + clip_middle(text, keep_chars)
+
+
+def stub_candidates(messages: Sequence[Message], counts: Sequence[int], policy: CompactionPolicy) -> list[int]:
+    """Indices of messages worth stubbing, largest first (older first among equals). Compaction
+    headers are never stubbed (their size is bounded by the summary output)."""
+    idx = [
+        i
+        for i, m in enumerate(messages)
+        if counts[i] > policy.stub_min_tokens and m.kind != "compaction"
+    ]
+    return sorted(idx, key=lambda i: (-counts[i], i))

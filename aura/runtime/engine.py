@@ -14,6 +14,7 @@ process died (repaired by `resume`), the result is a `ToolError` saying so.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from aura.runtime.compaction import (
     latest_request_to_carry,
     plan_split,
     render_transcript,
+    stub_candidates,
+    stub_message,
     summarize,
 )
 from aura.runtime.events import (
@@ -94,6 +97,9 @@ class AgentEngine[DepsT]:
         self._retry = retry or RetryPolicy()
         self._compaction = compaction or CompactionPolicy()
         self._session = session
+        if session is not None:
+            # Full texts of capped outputs survive the process (a resumed session can still fetch them).
+            registry.outputs.persist_to(session.outputs_dir)
         self._categories = None if tool_categories is None else tuple(tool_categories)
         self._messages: list[Message] = list(history)
         self._counts: list[int] = [estimate_message_tokens(m) for m in self._messages]
@@ -198,7 +204,7 @@ class AgentEngine[DepsT]:
                 info.context_window, info.max_output_tokens
             ):
                 stopped = False
-                async for ev in self._compact():
+                async for ev in self._compact(forced=False):
                     stopped = stopped or isinstance(ev, Stopped)
                     yield ev
                 if stopped:
@@ -307,15 +313,19 @@ class AgentEngine[DepsT]:
         """Run the batch: consecutive non-exclusive calls concurrently, exclusive calls alone, in the
         model's order. Results are persisted as one message even when cancelled midway."""
         outcomes: dict[str, ToolOutcome] = {}
+        # Per call: wall-clock start (ISO, for the trace) and perf_counter start (for the real duration
+        # of a call that is cancelled before it returns an outcome).
+        starts: dict[str, tuple[str, float]] = {}
         try:
             for group in self._groups(calls):
                 for c in group:
                     yield ToolStart(tinfo.turn, c.id, c.name, c.arguments)
-                started = datetime.now(UTC).isoformat(timespec="milliseconds")
-                tasks = [
-                    asyncio.ensure_future(self._registry.call(c.name, c.arguments, self._ctx(c, tinfo.turn)))
-                    for c in group
-                ]
+                tasks = []
+                for c in group:
+                    starts[c.id] = (datetime.now(UTC).isoformat(timespec="milliseconds"), time.perf_counter())
+                    tasks.append(
+                        asyncio.ensure_future(self._registry.call(c.name, c.arguments, self._ctx(c, tinfo.turn)))
+                    )
                 try:
                     await asyncio.gather(*tasks)
                 finally:
@@ -326,12 +336,14 @@ class AgentEngine[DepsT]:
                             t.cancel()
                 for c in group:
                     out = outcomes[c.id]
-                    trace = self._trace(c, out, tinfo, started)
+                    trace = self._trace(c, out, tinfo, starts[c.id][0])
                     if self._session is not None:
                         self._session.append_trace(trace)
                     yield ToolEnd(tinfo.turn, c.id, c.name, out.ok, out.content, out.error, trace)
         finally:
-            self._append_results(calls, outcomes, "cancelled", "interrupted before this call finished", tinfo)
+            self._append_results(
+                calls, outcomes, "cancelled", "interrupted before this call finished", tinfo, starts
+            )
 
     def _groups(self, calls: tuple[ToolCallPart, ...]) -> list[list[ToolCallPart]]:
         groups: list[list[ToolCallPart]] = []
@@ -383,19 +395,28 @@ class AgentEngine[DepsT]:
         missing_kind: Any,
         missing: str,
         tinfo: _TurnInfo | None = None,
+        starts: dict[str, tuple[str, float]] | None = None,
     ) -> None:
         """Append the results message of `calls`; calls without an outcome get a `missing_kind` error
-        (and, when the issuing turn is known, a RunTrace, so every call the model made is traced)."""
+        (and, when the issuing turn is known, a RunTrace, so every call the model made is traced). A
+        call that had started carries its real duration up to now; one that never started, 0."""
         parts = []
+        now = time.perf_counter()
         for c in calls:
             out = outcomes.get(c.id)
             if out is None:
                 err = ToolError(tool=c.name, kind=missing_kind, message=missing)
-                out = ToolOutcome(tool=c.name, ok=False, content=err.to_model_text(), error=err)
+                began = (starts or {}).get(c.id)
+                out = ToolOutcome(
+                    tool=c.name,
+                    ok=False,
+                    content=err.to_model_text(),
+                    error=err,
+                    duration_s=now - began[1] if began is not None else 0.0,
+                )
                 if tinfo is not None and self._session is not None:
-                    self._session.append_trace(
-                        self._trace(c, out, tinfo, datetime.now(UTC).isoformat(timespec="milliseconds"))
-                    )
+                    at = began[0] if began is not None else datetime.now(UTC).isoformat(timespec="milliseconds")
+                    self._session.append_trace(self._trace(c, out, tinfo, at))
             parts.append(
                 ToolResultPart(tool_call_id=c.id, name=c.name, content=out.content, is_error=not out.ok)
             )
@@ -407,44 +428,102 @@ class AgentEngine[DepsT]:
             self._append_results(self._messages[-1].tool_calls, {}, kind, message, tinfo)
 
     # -- compaction ---------------------------------------------------------------------------
-    async def _compact(self) -> AsyncIterator[EngineEvent]:
+    def compaction_blocker(self) -> str | None:
+        """Why `compact()` would do nothing right now (a sentence for the user), or None if it acts."""
+        split = plan_split(self._messages, self._compaction, self._counts)
+        if split is not None or self._stub_candidates(forced=True):
+            return None
+        n = len(self._messages)
+        return (
+            f"nothing to compact: the history has {n} message{'s' if n != 1 else ''} "
+            f"(~{self._msg_tokens} tokens); compaction keeps the latest "
+            f"{self._compaction.min_keep_messages} messages and whole tool batches, so there is nothing "
+            "older to summarise and no message large enough to cut"
+        )
+
+    async def compact(self) -> AsyncIterator[EngineEvent]:
+        """Compact now, whatever the context size (the `/compact` command). Yields `Compacted` when it
+        acted, nothing when `compaction_blocker()` says why it cannot, and `Stopped` only if the
+        summary call failed or the context is still over the window."""
+        if self.compaction_blocker() is not None:
+            return
+        async for ev in self._compact(forced=True):
+            yield ev
+
+    async def _compact(self, *, forced: bool) -> AsyncIterator[EngineEvent]:
+        """Summarise the older part, then stub oversized messages until the context is under the
+        threshold (`forced` with nothing to summarise: stub every oversized message). Stops with
+        `context_overflow` only when even that leaves the request over the window."""
         info = self._provider.info
         policy = self._compaction
         before = self.context_tokens()
         hard_limit = info.context_window - info.max_output_tokens
+        threshold = policy.threshold(info.context_window, info.max_output_tokens)
         split = plan_split(self._messages, policy, self._counts)
-        if split is None:
-            if before > hard_limit:
-                yield self._stop(
-                    StopReason.CONTEXT_OVERFLOW, f"{before} tokens and nothing left to summarise"
-                )
-            return
-        latest_text = latest_request_to_carry(self._messages, split.cut)
-        entries = render_transcript(self._messages[: split.cut], policy.max_part_chars)
-        # The summary call must fit: window minus its own output and a 5% safety margin.
-        budget = info.context_window - policy.summary_max_output_tokens - info.context_window // 20
-        try:
-            snapshot, calls = await summarize(entries, self._summary_call, input_budget_tokens=budget)
-        except ProviderError as exc:
+        cut, calls = 0, 0
+        if split is not None:
+            latest_text = latest_request_to_carry(self._messages, split.cut)
+            entries = render_transcript(self._messages[: split.cut], policy.max_part_chars)
+            # The summary call must fit: window minus its own output and a 5% safety margin.
+            budget = info.context_window - policy.summary_max_output_tokens - info.context_window // 20
+            try:
+                snapshot, calls = await summarize(entries, self._summary_call, input_budget_tokens=budget)
+            except ProviderError as exc:
+                for ev in self._drain_pending():
+                    yield ev
+                yield self._stop(StopReason.PROVIDER_ERROR, f"compaction summary failed: {exc}")
+                return
             for ev in self._drain_pending():
                 yield ev
-            yield self._stop(StopReason.PROVIDER_ERROR, f"compaction summary failed: {exc}")
-            return
-        for ev in self._drain_pending():
-            yield ev
-        header = header_message(self._layers, snapshot, latest_text)
-        kept = self._messages[split.cut :]
-        self._messages = [header, *kept]
-        self._counts = [estimate_message_tokens(header), *self._counts[split.cut :]]
-        self._msg_tokens = sum(self._counts)
-        self._anchor = None
+            header = header_message(self._layers, snapshot, latest_text)
+            self._messages = [header, *self._messages[split.cut :]]
+            self._counts = [estimate_message_tokens(header), *self._counts[split.cut :]]
+            self._msg_tokens = sum(self._counts)
+            self._anchor = None
+            cut = split.cut
+            if self._session is not None:
+                self._session.append_compaction(header, split.cut, before, self.context_tokens())
+        # A forced compaction with nothing to summarise cuts every oversized message (it must act).
+        stubbed = self._stub_oversized(0 if forced and not cut else threshold, forced)
         after = self.context_tokens()
-        if self._session is not None:
-            self._session.append_compaction(header, split.cut, before, after)
-        threshold = policy.threshold(info.context_window, info.max_output_tokens)
-        yield Compacted(before, after, threshold, split.cut, len(kept), calls)
+        if cut or stubbed:
+            kept = len(self._messages) - (1 if cut else 0)
+            yield Compacted(before, after, threshold, cut, kept, calls, stubbed)
         if after > hard_limit:
-            yield self._stop(StopReason.CONTEXT_OVERFLOW, f"{after} tokens after compaction > {hard_limit}")
+            yield self._stop(
+                StopReason.CONTEXT_OVERFLOW,
+                f"{after} tokens after compaction > {hard_limit} (system prompt and tool definitions "
+                "alone may not fit this model's window)",
+            )
+
+    def _stub_candidates(self, forced: bool) -> list[int]:
+        idx = stub_candidates(self._messages, self._counts, self._compaction)
+        if forced:
+            return idx
+        # Automatic compaction leaves the newest message alone when it can (the model has not seen it).
+        return [i for i in idx if i != len(self._messages) - 1] + [
+            i for i in idx if i == len(self._messages) - 1
+        ]
+
+    def _stub_oversized(self, target: int, forced: bool) -> int:
+        """Replace oversized messages by stubs, largest first, until the context is at most `target`
+        tokens. Returns how many were replaced (each persisted as a `replace` record)."""
+        n = 0
+        for i in self._stub_candidates(forced):
+            if self.context_tokens() <= target:
+                break
+            stub = stub_message(self._messages[i], self._compaction.stub_keep_chars, self._registry.outputs.put)
+            tokens = estimate_message_tokens(stub)
+            if tokens >= self._counts[i]:
+                continue
+            self._messages[i] = stub
+            self._msg_tokens += tokens - self._counts[i]
+            self._counts[i] = tokens
+            self._anchor = None  # the provider's last prompt size no longer describes this history
+            n += 1
+            if self._session is not None:
+                self._session.append_replace(i, stub)
+        return n
 
     async def _summary_call(self, system: str, text: str) -> str:
         req = TurnRequest(

@@ -55,12 +55,16 @@ class Retrying:
 
 @dataclass(frozen=True)
 class Compacted:
+    """One compaction: `summarized_messages` older messages folded into a snapshot (0 when nothing
+    was old enough), then `stubbed_messages` oversized messages cut to stubs to make room."""
+
     tokens_before: int
     tokens_after: int
     threshold_tokens: int
     summarized_messages: int
     kept_messages: int
     summary_calls: int
+    stubbed_messages: int = 0
 
 
 @dataclass(frozen=True)

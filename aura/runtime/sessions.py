@@ -1,8 +1,10 @@
 """Sessions as append-only JSONL logs: one file per session, one record per line, never rewritten.
 
 Records (`"t"` field): `meta` (first line), `msg` (a message appended to the history), `compact`
-(history := [header] + history[remove:]), `turn` (usage and cost of one model call), `trace`
-(a `RunTrace`), `stop` (why a run ended). Replaying the records in order gives back exactly the
+(history := [header] + history[remove:]), `replace` (history[index] := a stub of that message,
+written when compaction cuts an oversized message), `turn` (usage and cost of one model call),
+`trace` (a `RunTrace`), `stop` (why a run ended). Full texts of tool outputs that a size cap or a
+stub cut live next to the log, in `<session_id>.outputs/` (see `aura.tools.limits.OutputStore`). Replaying the records in order gives back exactly the
 history the writer held in memory after its last flushed write; a torn last line from a killed
 process is ignored and cut off before the next append.
 
@@ -80,6 +82,14 @@ class SessionLog:
             }
         )
 
+    def append_replace(self, index: int, message: Message) -> None:
+        self.append({"t": "replace", "index": index, "m": message.model_dump(mode="json")})
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where the full texts of capped tool outputs of this session are kept."""
+        return self.path.with_name(f"{self.session_id}.outputs")
+
     def append_turn(self, model: str, usage: Usage, cost_usd: float, purpose: str = "turn") -> None:
         self.append(
             {
@@ -114,6 +124,8 @@ class SessionLog:
             elif t == "compact":
                 state.messages = [Message.model_validate(rec["header"]), *state.messages[rec["remove"] :]]
                 state.compactions += 1
+            elif t == "replace":
+                state.messages[rec["index"]] = Message.model_validate(rec["m"])
             elif t == "turn":
                 state.usage = state.usage + Usage.model_validate(rec["usage"])
                 state.cost_usd += rec["cost_usd"]
