@@ -51,6 +51,9 @@ class CompactionPolicy(BaseModel):
     summary_max_output_tokens: int = 4_096
     #: a single message part longer than this is truncated in the summary transcript
     max_part_chars: int = 20_000
+    #: `/compact` (a forced compaction) does not summarise fewer tokens than this: a snapshot plus the
+    #: restated contract would cost more than it saves
+    min_summarized_tokens: int = 1_000
     #: a message is a stub candidate when it is estimated above this many tokens
     stub_min_tokens: int = 1_000
     #: characters of a stubbed part's text that are kept (head and tail)

@@ -25,6 +25,7 @@ from aura.providers.base import Provider, ProviderError, TextDelta, TurnComplete
 from aura.runtime.budgets import Budgets, StopReason, call_key
 from aura.runtime.compaction import (
     CompactionPolicy,
+    Split,
     context_message,
     header_message,
     latest_request_to_carry,
@@ -430,16 +431,29 @@ class AgentEngine[DepsT]:
     # -- compaction ---------------------------------------------------------------------------
     def compaction_blocker(self) -> str | None:
         """Why `compact()` would do nothing right now (a sentence for the user), or None if it acts."""
-        split = plan_split(self._messages, self._compaction, self._counts)
+        split = self._forced_split()
         if split is not None or self._stub_candidates(forced=True):
             return None
         n = len(self._messages)
+        older = plan_split(self._messages, self._compaction, self._counts)
+        if older is not None:
+            return (
+                f"nothing to compact: the older part of the history is ~{older.summarized_tokens} tokens, "
+                f"less than a snapshot costs (~{self._compaction.min_summarized_tokens}); the context is "
+                f"~{self.context_tokens()} tokens and no message is large enough to cut"
+            )
         return (
             f"nothing to compact: the history has {n} message{'s' if n != 1 else ''} "
             f"(~{self._msg_tokens} tokens); compaction keeps the latest "
             f"{self._compaction.min_keep_messages} messages and whole tool batches, so there is nothing "
             "older to summarise and no message large enough to cut"
         )
+
+    def _forced_split(self) -> Split | None:
+        split = plan_split(self._messages, self._compaction, self._counts)
+        if split is None or split.summarized_tokens < self._compaction.min_summarized_tokens:
+            return None
+        return split
 
     async def compact(self) -> AsyncIterator[EngineEvent]:
         """Compact now, whatever the context size (the `/compact` command). Yields `Compacted` when it
@@ -459,7 +473,7 @@ class AgentEngine[DepsT]:
         before = self.context_tokens()
         hard_limit = info.context_window - info.max_output_tokens
         threshold = policy.threshold(info.context_window, info.max_output_tokens)
-        split = plan_split(self._messages, policy, self._counts)
+        split = self._forced_split() if forced else plan_split(self._messages, policy, self._counts)
         cut, calls = 0, 0
         if split is not None:
             latest_text = latest_request_to_carry(self._messages, split.cut)

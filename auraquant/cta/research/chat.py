@@ -5,7 +5,10 @@
   elapsed time runs while tools work;
 - slash commands: /status /iter /compact /cost /budget /approve /save /resume /help /quit;
 - Ctrl-C during a turn cancels it (the engine saves the session: calls in flight get a `cancelled` result);
-  a second Ctrl-C within 2 s, or Ctrl-C twice at the prompt, exits. `--resume [ID|last]` continues;
+  a second Ctrl-C within 2 s, or Ctrl-C twice at the prompt, exits. `--resume [ID|last]` continues, and
+  first shows where the session was: the goal, the ITER_STATE, the budget used and the last turns;
+- tool panels are previews: arguments, results and errors are cut to a few lines (the model reads the
+  full, size-capped result; `run_trace_query` and `tool_output_get` reach the rest);
 - without a configured key it says how to add one and offers the offline autopilot (which then researches
   toward the goal typed or given with --goal).
 """
@@ -31,8 +34,10 @@ from rich.text import Text
 from aura.providers import Provider
 from aura.runtime.compaction import CompactionPolicy
 from aura.runtime.events import Compacted, EngineEvent, Retrying, Stopped, TextDeltaEvent, ToolEnd, ToolStart
-from aura.runtime.sessions import SessionStore
+from aura.runtime.messages import Message
+from aura.runtime.sessions import SessionState, SessionStore
 from aura.tools import ToolContext
+from aura.tools.limits import clip_middle
 from auraquant.cta.research import iter_state
 from auraquant.cta.research.cli import DEMO_GOAL, _select, show_outcome
 from auraquant.cta.research.goal import Goal, GoalError, parse_goal
@@ -49,7 +54,7 @@ from auraquant.workspace import Workspace
 HELP = """\
 /status            session, model, turns, cost, context size, ITER_STATE status
 /iter              the current <ITER_STATE>
-/compact           summarise older history now (at the next turn)
+/compact           summarise older history now (or say why there is nothing to compact)
 /cost              tokens and USD spent in this session
 /budget            spend against the session's limits (budget_status)
 /approve [ID]      promote a frozen record to production (you are the human gate; asks to confirm)
@@ -58,6 +63,25 @@ HELP = """\
 /help              this list
 /quit              leave (the session is saved; `auraquant chat --resume last` continues)
 Ctrl-C interrupts a running turn (state is saved); twice exits."""
+
+
+#: a tool panel shows at most this many characters / lines of arguments, results or errors
+PREVIEW_CHARS = 400
+PREVIEW_LINES = 6
+ARGS_PREVIEW_CHARS = 160
+
+
+def preview(text: str, max_chars: int = PREVIEW_CHARS, max_lines: int = PREVIEW_LINES) -> str:
+    """A short, literal preview of tool traffic for the terminal: at most `max_lines` lines and about
+    `max_chars` characters, with a note of what was left out."""
+    lines = text.splitlines() or [""]
+    out = "\n".join(lines[:max_lines])
+    if len(out) > max_chars:
+        out = out[: max_chars - 1] + "…"
+    cut = len(text) - len(out)
+    if len(lines) > max_lines or cut > 0:
+        out += f"\n… ({len(text)} characters, {len(lines)} lines in all)"
+    return out
 
 
 class ChatUI:
@@ -86,17 +110,20 @@ class ChatUI:
             self.c.print(f"[yellow]model call failed ({escape(str(ev.error))}); retry {ev.attempt} in {ev.delay_s:.1f}s[/]")
         elif isinstance(ev, ToolStart):
             self._end_text()
-            args = ev.arguments if len(ev.arguments) <= 160 else ev.arguments[:159] + "…"
+            args = ev.arguments if len(ev.arguments) <= ARGS_PREVIEW_CHARS else (
+                ev.arguments[: ARGS_PREVIEW_CHARS - 1] + f"… ({len(ev.arguments)} characters)")
             self.c.print(Panel(Text(args), title=Text(f"⚙ {ev.name}"), title_align="left", border_style="blue", expand=False))
             self._started[ev.call_id] = time.perf_counter()
             self._names[ev.call_id] = ev.name
             self._spin()
         elif isinstance(ev, ToolEnd):
-            dt = time.perf_counter() - self._started.pop(ev.call_id, time.perf_counter())
+            self._started.pop(ev.call_id, None)
+            # The call's own duration (the registry timed it), not the batch's: calls of a batch run together.
+            dt = ev.trace.duration_ms / 1000.0
             self._stop_status()
             body = ev.trace.result_summary if ev.ok else (ev.error.message if ev.error else ev.content)
             style, mark = ("green", "✓") if ev.ok else ("red", "✗")
-            self.c.print(Panel(Text(str(body)), title=Text(f"{mark} {ev.name} · {dt:.1f}s"), title_align="left", border_style=style,
+            self.c.print(Panel(Text(preview(str(body))), title=Text(f"{mark} {ev.name} · {_seconds(dt)}"), title_align="left", border_style=style,
                                expand=False))
             if self._started:
                 self._spin()
@@ -105,8 +132,9 @@ class ChatUI:
         elif isinstance(ev, Compacted):
             self._end_text()
             self._stop_status()
+            stubbed = f", {ev.stubbed_messages} oversized cut to stubs" if ev.stubbed_messages else ""
             self.c.print(f"[magenta]context compacted: {ev.tokens_before} -> {ev.tokens_after} tokens "
-                         f"({ev.summarized_messages} messages summarised)[/]")
+                         f"({ev.summarized_messages} messages summarised{stubbed})[/]")
         elif isinstance(ev, Stopped):
             self._end_text()
             self._stop_status()
@@ -176,7 +204,21 @@ class Chat:
         self.goal, self.max_iters, self.max_usd, self.autopilot = goal, max_iters, max_usd, autopilot
         self.ui = ChatUI(console)
         self.session = self._open(resume)
+        self.resumed = resume is not None
         self._last_interrupt = 0.0
+
+    def show_resumed(self) -> None:
+        """Where a resumed session was: goal, ITER_STATE, budget used, the last turns."""
+        state = self.session.log.replay()
+        goal = self.goal.text if self.goal else state.meta.get("goal")
+        self.c.print(Text(f"resumed session {self.session.session_id}", style="bold"))
+        for line in resume_overview(state, goal, iter_state.current(self.ws.store), self.max_usd):
+            self.c.print(Text(line))
+        entries = last_turns(self.session.engine.messages)
+        if entries:
+            self.c.print(Text("last turns:", style="bold"))
+        for who, text in entries:
+            self.c.print(Text.assemble((f"{who:>6} ", _WHO_STYLE.get(who, "")), text))
 
     def _open(self, resume: str | None, compaction: CompactionPolicy | None = None) -> ResearchSession:
         return ResearchSession.start(self.ws, self.provider, goal=self.goal, max_iters=self.max_iters,
@@ -209,13 +251,27 @@ class Chat:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             self.ui.close()
-        if self._compact_pending:
-            self._compact_pending = False
-            self.session.close()
-            self.session = self._open(self.session.session_id)  # back to the normal compaction policy
         return not exit_requested
 
-    _compact_pending = False
+    async def _compact(self) -> None:
+        """`/compact`: compact now and say what changed, or say why there is nothing to compact."""
+        eng = self.session.engine
+        why_not = eng.compaction_blocker()
+        if why_not is not None:
+            self.c.print(why_not, markup=False, highlight=False)
+            return
+        self.ui.thinking()
+        acted = False
+        try:
+            async for ev in eng.compact():
+                acted = acted or isinstance(ev, Compacted)
+                self.ui(ev)
+        except asyncio.CancelledError:
+            self.c.print("[yellow]compaction interrupted; the history is unchanged[/]")
+        finally:
+            self.ui.close()
+        if not acted:
+            self.c.print("nothing was compacted", highlight=False)
 
     # -- slash commands -----------------------------------------------------------------------
     async def command(self, line: str) -> bool:
@@ -237,10 +293,7 @@ class Chat:
             st = iter_state.current(self.ws.store)
             self.c.print(st.render() if st else "no ITER_STATE recorded yet", markup=False)
         elif name == "compact":
-            self.session.close()
-            self.session = self._open(self.session.session_id, CompactionPolicy(trigger_ratio=0.0))
-            self._compact_pending = True
-            self.c.print("older history will be summarised at the start of the next turn")
+            await self._compact()
         elif name == "cost":
             rep = self.session.log.replay()
             u = rep.usage
@@ -267,8 +320,7 @@ class Chat:
             else:
                 self.session.close()
                 self.session = self._open(target)
-                self.c.print(f"resumed session {target} ({len(self.session.engine.messages)} messages)",
-                             highlight=False)
+                self.show_resumed()
         else:
             self.c.print(f"unknown command /{name}; /help lists them")
         return True
@@ -302,6 +354,8 @@ class Chat:
         inp = _Input(self.ws.aura / "chat_history")
         self.c.print(f"[bold]AuraQuant chat[/] · session {self.session.session_id} · "
                      f"{self.provider.info.provider}/{self.provider.info.model} · /help for commands")
+        if self.resumed:
+            self.show_resumed()
         if first is not None:
             if not await self.turn(first):
                 return self._close()
@@ -346,6 +400,59 @@ class Chat:
         self.session.close()
         self.c.print(f"session saved: {self.session.session_id} (auraquant chat --resume {self.session.session_id})")
         return 0
+
+
+_WHO_STYLE = {"you": "bold cyan", "model": "green", "tools": "blue", "note": "dim"}
+#: how many entries `last_turns` shows, and how much of each
+RESUME_ENTRIES = 8
+RESUME_TEXT_CHARS = 300
+
+
+def last_turns(messages: tuple[Message, ...] | list[Message], limit: int = RESUME_ENTRIES) -> list[tuple[str, str]]:
+    """The tail of a history as (who, text) lines for the terminal: user requests, the model's text,
+    its tool calls with their outcome (✓/✗), and a note where older history was compacted."""
+    out: list[tuple[str, str]] = []
+    results: dict[str, bool] = {}
+    for m in messages:
+        for r in m.tool_results:
+            results[r.tool_call_id] = not r.is_error
+    for m in messages:
+        if m.kind == "compaction":
+            out.append(("note", "(older history was compacted into a snapshot)"))
+        elif m.kind == "request" and m.role == "user" and m.text.strip():
+            out.append(("you", _one_line(m.text)))
+        elif m.role == "assistant":
+            if m.text.strip():
+                out.append(("model", _one_line(m.text)))
+            if m.tool_calls:
+                calls = ", ".join(
+                    f"{c.name} {'✓' if results.get(c.id) else '✗' if c.id in results else '…'}" for c in m.tool_calls
+                )
+                out.append(("tools", calls))
+    return out[-limit:]
+
+
+def resume_overview(state: SessionState, goal: str | None, it: Any, max_usd: float | None) -> list[str]:
+    """Goal, ITER_STATE and budget lines of a resumed session."""
+    lines = [f"goal: {goal}" if goal else "goal: none (free chat)"]
+    if it is not None:
+        lines.append(f"ITER_STATE: {it.status} · iteration {it.iter}/{it.max_iters} · next: {_one_line(it.next_action)}")
+    else:
+        lines.append("ITER_STATE: none recorded yet")
+    u = state.usage
+    limit = f" of ${max_usd:.2f}" if max_usd is not None else ""
+    lines.append(f"budget used: ${state.cost_usd:.4f}{limit} · {state.model_turns} model turns · "
+                 f"{len(state.traces)} tool calls · {u.input_tokens + u.cache_read_tokens} input / "
+                 f"{u.output_tokens} output tokens · {state.compactions} compactions")
+    return lines
+
+
+def _one_line(text: str) -> str:
+    return clip_middle(" ".join(text.split()), RESUME_TEXT_CHARS)
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f}ms" if s < 1.0 else f"{s:.1f}s"
 
 
 def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume: str | None, goal: str | None,
