@@ -438,8 +438,9 @@ class AgentEngine[DepsT]:
         older = plan_split(self._messages, self._compaction, self._counts)
         if older is not None:
             return (
-                f"nothing to compact: the older part of the history is ~{older.summarized_tokens} tokens, "
-                f"less than a snapshot costs (~{self._compaction.min_summarized_tokens}); the context is "
+                f"nothing to compact: the older part of the history holds ~{self._summarizable_tokens(older)} "
+                f"tokens of conversation besides the last snapshot, less than a snapshot costs "
+                f"(~{self._compaction.min_summarized_tokens}); the context is "
                 f"~{self.context_tokens()} tokens and no message is large enough to cut"
             )
         return (
@@ -450,10 +451,20 @@ class AgentEngine[DepsT]:
         )
 
     def _forced_split(self) -> Split | None:
+        """The split of a forced compaction, when it is worth it: the older part must hold at least
+        `min_summarized_tokens` of conversation (an earlier snapshot and the restated contract do not
+        count: they come back in the new header anyway)."""
         split = plan_split(self._messages, self._compaction, self._counts)
-        if split is None or split.summarized_tokens < self._compaction.min_summarized_tokens:
+        if split is None or self._summarizable_tokens(split) < self._compaction.min_summarized_tokens:
             return None
         return split
+
+    def _summarizable_tokens(self, split: Split) -> int:
+        return sum(
+            n
+            for m, n in zip(self._messages[: split.cut], self._counts[: split.cut], strict=True)
+            if m.kind not in ("compaction", "context")
+        )
 
     async def compact(self) -> AsyncIterator[EngineEvent]:
         """Compact now, whatever the context size (the `/compact` command). Yields `Compacted` when it

@@ -36,10 +36,19 @@ ANSWER = "Donchian wins on the synthetic data: MARKER-LAST-ANSWER."
 RECALL = "where were we"
 
 
+SNAPSHOT = ("<overall_goal>compare baselines</overall_goal><key_knowledge>Donchian wins: MARKER-LAST-ANSWER"
+            "</key_knowledge><contract_memory></contract_memory><spec_workflow_state>re-run done FOLLOWUP-REQ"
+            "</spec_workflow_state>")
+NOTES = "Measured the breakout and crossover variants on every window; details follow. " * 40  # ~800 tokens
+
+
 def brain(body: dict[str, Any], index: int) -> Turn:
+    if not body.get("tools"):  # the compaction summary call
+        return Turn(text=SNAPSHOT)
     text = json.dumps(body["messages"])
     # The resumed conversation must reach the model: answer only if the earlier turns are in the request.
-    return Turn(text="RESUMED-WITH-HISTORY" if ANSWER in text and SECOND in text else "history lost")
+    return Turn(text="RESUMED-WITH-HISTORY" if "MARKER-LAST-ANSWER" in text and "FOLLOWUP-REQ" in text
+                else "history lost")
 
 
 def _seed_session(ws: Workspace) -> str:
@@ -49,6 +58,7 @@ def _seed_session(ws: Workspace) -> str:
     calls = (ToolCallPart(id="c1", name="spec_list", arguments="{}"),
              ToolCallPart(id="c2", name="spec_get", arguments='{"spec_id": "spec_nope"}'))
     msgs = [
+        *[m for k in range(4) for m in (user_text(f"detail {k}: {NOTES}"), assistant_message(f"noted {k}"))],
         user_text(FIRST),
         assistant_message("Listing the stored Specs first.", list(calls)),
         Message(role="user", kind="tool_results", parts=(
@@ -94,8 +104,11 @@ def test_resume_last_shows_goal_state_budget_and_turns(workspace: Path) -> None:
         child.expect("FOLLOWUP-REQ")
         child.expect("Stop tightened")
         child.expect("research>")
-        child.sendline("/compact")
-        child.expect("nothing to compact: the older part of the history is ~")
+        child.sendline("/compact")  # a history worth summarising: acts at once
+        child.expect(r"context compacted: \d+ -> \d+ tokens \(\d+ messages summarised")
+        child.expect("research>")
+        child.sendline("/compact")  # now everything older is one snapshot: it says why it does nothing
+        child.expect("nothing to compact: ")
         child.expect("research>")
         child.sendline(RECALL)
         child.expect("RESUMED-WITH-HISTORY")
@@ -104,7 +117,10 @@ def test_resume_last_shows_goal_state_budget_and_turns(workspace: Path) -> None:
         child.expect(pexpect.EOF)
         child.close()
     assert not server.rejections, server.rejections
-    assert len(server.requests) == 1  # /compact did not call the model
+    summaries = [r for r in server.requests if not r.body.get("tools")]
+    assert len(summaries) == 1 and len(server.requests) == 2  # the second /compact did not call the model
+    state = SessionStore(ws.sessions).open(sid).replay()
+    assert state.compactions == 1 and state.messages[0].kind == "compaction"
 
 
 def _shadowing_workspace(workspace: Path) -> None:

@@ -107,16 +107,21 @@ def test_chat_tools_error_compaction_interrupt_resume(workspace: Path) -> None:
         child.expect("data_version_list")
         child.expect("module_list")
         child.expect("spec_get")
-        child.expect("not stored")  # the tool error panel, then the model's recovery
+        child.expect("in the store")  # the tool error panel
+        # The long analysis pushed the context over the threshold: one compaction (summary, and the
+        # oversized analysis cut to a stub) brings it back under, so it does not repeat every turn.
+        child.expect(r"context compacted: \d+ -> \d+ tokens")
+        child.expect("not stored")  # the model's recovery
         child.expect("spec_list")
-        child.expect("context compacted")
         child.expect("Survey done")
         child.expect("research>")
         child.sendline("/cost")
         child.expect(r"\$\d+\.\d{4} over \d+ model turns")
         child.expect("research>")
         child.sendline("/compact")
-        child.expect("context compacted")  # asked for by the user this time: it acts at once
+        # Everything older than the last batch is already one snapshot: /compact says so instead of acting
+        # (test_chat_resume_terminal.py shows it acting on a longer history).
+        child.expect("nothing to compact: the history has")
         child.expect("research>")
         child.sendline("a quick question")
         child.expect("ok")
@@ -135,7 +140,7 @@ def test_chat_tools_error_compaction_interrupt_resume(workspace: Path) -> None:
         sid = store.latest()
         assert sid is not None
         state = store.open(sid).replay()
-        assert state.compactions >= 2
+        assert state.compactions >= 1
         assert [s["reason"] for s in state.stops][-1] == "interrupted"
         traces = state.traces
         batch = [t for t in traces if t.tool in ("data_version_list", "module_list")]
