@@ -34,7 +34,13 @@ class ModelProfile(BaseModel):
     prices: Prices = Prices()
     timeout_s: float = Field(600.0, gt=0)
     prompt_caching: bool = True
-    token_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+    #: OpenAI chat only: which OpenAI-compatible server this is (see `aura.config.compat`); "auto"
+    #: guesses from `base_url` (no URL / api.openai.com -> openai, default ports of local servers)
+    compat: Literal["auto", "openai", "vllm", "llamacpp", "ollama", "sglang", "lmstudio", "gemini", "generic"] = (
+        "auto"
+    )
+    #: output-limit field name; "auto" = what `compat` says (max_completion_tokens only for OpenAI)
+    token_param: Literal["auto", "max_completion_tokens", "max_tokens"] = "auto"
 
     @model_validator(mode="before")
     @classmethod

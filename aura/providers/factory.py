@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aura.config.compat import resolve_compat
 from aura.config.models import ModelProfile, resolve_api_key
 from aura.providers.base import ModelInfo, Provider
 from aura.providers.offline import OfflineProvider, Policy
@@ -49,5 +50,5 @@ def build_provider(
         base_url=profile.base_url,
         api=profile.api,
         timeout_s=profile.timeout_s,
-        token_param=profile.token_param,
+        token_param=resolve_compat(profile.compat, profile.base_url, profile.token_param).token_param,
     )

@@ -431,11 +431,95 @@ def validate_anthropic(body: dict[str, Any]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServerQuirks:
+    """How one OpenAI-compatible server deviates from OpenAI's own streaming and request checks.
+
+    Streaming (Chat Completions): `tool_index` — "per_call" (OpenAI), "zero" (every call index 0) or
+    "absent"; `whole_calls` — each call's id, name and full arguments in one chunk; `one_chunk` — all
+    calls of the turn in a single delta; `repeat_id` — id and name repeated on every argument chunk;
+    `finish_with_tools` — the finish_reason of a turn with calls; `usage` — "separate" (a last chunk
+    with no choices), "in_finish" (on the finish chunk) or "absent"; `reasoning_field` — a delta field
+    streamed before the answer (`reasoning_content`, `reasoning`).
+    Responses: `responses_same_index` — every output item at output_index 0.
+    Request checks (HTTP 400 like the real servers): `token_params` — the output-limit fields
+    accepted; `tool_choice` — whether `tool_choice` is accepted; `validates_history` — past tool-call
+    arguments must be JSON objects (vLLM, llama.cpp, SGLang parse them to render the chat template)."""
+
+    name: str = "openai"
+    tool_index: str = "per_call"
+    whole_calls: bool = False
+    one_chunk: bool = False
+    repeat_id: bool = False
+    finish_with_tools: str = "tool_calls"
+    usage: str = "separate"
+    reasoning_field: str | None = None
+    responses_same_index: bool = False
+    token_params: frozenset[str] = frozenset({"max_tokens", "max_completion_tokens"})
+    tool_choice: bool = True
+    validates_history: bool = False
+
+
+#: The compatibility matrix as emulated (the README's models section documents the same rows).
+SERVER_PROFILES: dict[str, ServerQuirks] = {
+    "vllm": ServerQuirks(name="vllm", reasoning_field="reasoning_content", validates_history=True),
+    "llamacpp": ServerQuirks(name="llamacpp", usage="in_finish", reasoning_field="reasoning_content",
+                             validates_history=True),
+    "ollama": ServerQuirks(name="ollama", tool_index="zero", whole_calls=True, finish_with_tools="stop",
+                           usage="in_finish", reasoning_field="reasoning", token_params=frozenset({"max_tokens"}),
+                           tool_choice=False),
+    "sglang": ServerQuirks(name="sglang", tool_index="zero", repeat_id=True, reasoning_field="reasoning_content",
+                           validates_history=True),
+    "lmstudio": ServerQuirks(name="lmstudio", usage="absent", reasoning_field="reasoning_content",
+                             token_params=frozenset({"max_tokens"})),
+    "gemini": ServerQuirks(name="gemini", tool_index="absent", whole_calls=True, one_chunk=True,
+                           finish_with_tools="stop", usage="in_finish"),
+}
+
+
+def history_argument_problem(body: dict[str, Any]) -> str | None:
+    """A 400 message if any past tool call (Chat `tool_calls` or Responses `function_call` items) has
+    arguments that are not a JSON object, like servers that parse them to render a chat template."""
+    found: list[tuple[str, str]] = []
+    for m in body.get("messages") or []:
+        if m.get("role") == "assistant":
+            found += [(c["id"], c["function"]["arguments"]) for c in m.get("tool_calls") or []]
+    for item in body.get("input") or []:
+        if item.get("type") == "function_call":
+            found.append((item["call_id"], item["arguments"]))
+    for call_id, args in found:
+        try:
+            ok = isinstance(json.loads(args), dict)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            return f"tool call {call_id}: arguments are not valid JSON: {str(args)[:60]!r}"
+    return None
+
+
 class OpenAIEmulator(EmulatorBase):
-    """POST /v1/chat/completions and /v1/responses with `stream: true`."""
+    """POST /v1/chat/completions and /v1/responses with `stream: true`, optionally with the `quirks`
+    of a particular OpenAI-compatible server."""
+
+    def __init__(self, brain: Brain, quirks: ServerQuirks | None = None) -> None:
+        super().__init__(brain)
+        self.quirks = quirks or ServerQuirks()
 
     def error_body(self, err_type: str, message: str) -> dict[str, Any]:
         return {"error": {"type": err_type, "message": message, "code": None}}
+
+    def request_problem(self, body: dict[str, Any], responses: bool) -> str | None:
+        q = self.quirks
+        problem = validate_openai_responses(body) if responses else validate_openai_chat(body)
+        if problem is None and not responses:
+            for field_name in ("max_tokens", "max_completion_tokens"):
+                if field_name in body and field_name not in q.token_params:
+                    problem = f"Unrecognized request argument supplied: {field_name}"
+            if "tool_choice" in body and not q.tool_choice:
+                problem = f"{q.name} does not support tool_choice"
+        if problem is None and q.validates_history:
+            problem = history_argument_problem(body)
+        return problem
 
     def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
         path = rec.path.rstrip("/")
@@ -443,7 +527,7 @@ class OpenAIEmulator(EmulatorBase):
             self.send_json(h, 404, self.error_body("invalid_request_error", rec.path))
             return
         responses = path.endswith("responses")
-        problem = validate_openai_responses(rec.body) if responses else validate_openai_chat(rec.body)
+        problem = self.request_problem(rec.body, responses)
         answered = self.answer(h, rec, index, problem)
         if answered is None:
             return
@@ -476,45 +560,51 @@ class OpenAIEmulator(EmulatorBase):
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             return _sse(None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
+        q = self.quirks
         evs = [chunk({"role": "assistant", "content": ""})]
+        if q.reasoning_field is not None:
+            evs += [chunk({q.reasoning_field: p}) for p in self.pieces("REASONING-NOT-ANSWER thinking it over")]
         evs += [chunk({"content": p}) for p in self.pieces(turn.text)]
         out_chars = len(turn.text)
+
+        def call(j: int, **fields: Any) -> dict[str, Any]:
+            if q.tool_index == "per_call":
+                fields["index"] = j
+            elif q.tool_index == "zero":
+                fields["index"] = 0
+            return fields
+
+        whole: list[dict[str, Any]] = []
         for j, (name, args) in enumerate(turn.tool_calls):
-            evs.append(
-                chunk(
-                    {
-                        "tool_calls": [
-                            {
-                                "index": j,
-                                "id": f"call_{index:05d}_{j}",
-                                "type": "function",
-                                "function": {"name": name, "arguments": ""},
-                            }
-                        ]
-                    }
-                )
-            )
-            evs += [
-                chunk({"tool_calls": [{"index": j, "function": {"arguments": p}}]}) for p in self.pieces(args)
-            ]
+            cid = f"call_{index:05d}_{j}"
             out_chars += len(args) + len(name)
-        evs.append(chunk({}, "tool_calls" if turn.tool_calls else "stop"))
+            if q.whole_calls:
+                whole.append(call(j, id=cid, type="function", function={"name": name, "arguments": args}))
+                continue
+            evs.append(chunk({"tool_calls": [call(j, id=cid, type="function",
+                                                  function={"name": name, "arguments": ""})]}))
+            for p in self.pieces(args):
+                extra: dict[str, Any] = {"id": cid, "type": "function"} if q.repeat_id else {}
+                fn = {"name": name, "arguments": p} if q.repeat_id else {"arguments": p}
+                evs.append(chunk({"tool_calls": [call(j, **extra, function=fn)]}))
+        if whole and q.one_chunk:
+            evs.append(chunk({"tool_calls": whole}))
+        else:
+            evs += [chunk({"tool_calls": [w]}) for w in whole]
         out = out_chars // 4 + 1
-        evs.append(
-            _sse(
-                None,
-                {
-                    **base,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": total,
-                        "completion_tokens": out,
-                        "total_tokens": total + out,
-                        "prompt_tokens_details": {"cached_tokens": cached},
-                    },
-                },
-            )
-        )
+        usage = {
+            "prompt_tokens": total,
+            "completion_tokens": out,
+            "total_tokens": total + out,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
+        finish = (q.finish_with_tools if turn.tool_calls else "stop")
+        final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        if q.usage == "in_finish":
+            final["usage"] = usage
+        evs.append(_sse(None, final))
+        if q.usage == "separate":
+            evs.append(_sse(None, {**base, "choices": [], "usage": usage}))
         evs.append(_sse(None, "[DONE]"))
         return evs
 
@@ -585,6 +675,7 @@ class OpenAIEmulator(EmulatorBase):
             out_index += 1
         for j, (name, args) in enumerate(turn.tool_calls):
             fid = f"fc_{index:05d}_{j}"
+            oi = 0 if self.quirks.responses_same_index else out_index
             item = {
                 "id": fid,
                 "type": "function_call",
@@ -593,21 +684,21 @@ class OpenAIEmulator(EmulatorBase):
                 "arguments": "",
                 "status": "in_progress",
             }
-            evs.append(ev("response.output_item.added", output_index=out_index, item=item))
+            evs.append(ev("response.output_item.added", output_index=oi, item=item))
             for p in self.pieces(args):
                 evs.append(
-                    ev("response.function_call_arguments.delta", item_id=fid, output_index=out_index, delta=p)
+                    ev("response.function_call_arguments.delta", item_id=fid, output_index=oi, delta=p)
                 )
             evs.append(
                 ev(
                     "response.function_call_arguments.done",
                     item_id=fid,
-                    output_index=out_index,
+                    output_index=oi,
                     arguments=args,
                 )
             )
             done = {**item, "arguments": args, "status": "completed"}
-            evs.append(ev("response.output_item.done", output_index=out_index, item=done))
+            evs.append(ev("response.output_item.done", output_index=oi, item=done))
             output.append(done)
             out_index += 1
         out = (len(turn.text) + sum(len(a) for _, a in turn.tool_calls)) // 4 + 1
