@@ -501,9 +501,13 @@ class OpenAIEmulator(EmulatorBase):
     """POST /v1/chat/completions and /v1/responses with `stream: true`, optionally with the `quirks`
     of a particular OpenAI-compatible server."""
 
-    def __init__(self, brain: Brain, quirks: ServerQuirks | None = None) -> None:
+    def __init__(self, brain: Brain, quirks: ServerQuirks | None = None, context_window: int | None = None) -> None:
         super().__init__(brain)
         self.quirks = quirks or ServerQuirks()
+        #: refuse (400) requests whose prompt (JSON chars / 4) plus requested output exceed this
+        self.context_window = context_window
+        #: the largest prompt seen, in the emulator's token count
+        self.max_prompt_tokens = 0
 
     def error_body(self, err_type: str, message: str) -> dict[str, Any]:
         return {"error": {"type": err_type, "message": message, "code": None}}
@@ -519,6 +523,13 @@ class OpenAIEmulator(EmulatorBase):
                 problem = f"{q.name} does not support tool_choice"
         if problem is None and q.validates_history:
             problem = history_argument_problem(body)
+        prompt = tokens_of(body)
+        self.max_prompt_tokens = max(self.max_prompt_tokens, prompt)
+        if problem is None and self.context_window is not None:
+            out = body.get("max_tokens") or body.get("max_completion_tokens") or body.get("max_output_tokens") or 0
+            if prompt + out > self.context_window:
+                problem = (f"This model's maximum context length is {self.context_window} tokens. However, you "
+                           f"requested {prompt + out} tokens ({prompt} in the messages, {out} in the completion).")
         return problem
 
     def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
