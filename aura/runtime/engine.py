@@ -517,8 +517,8 @@ class AgentEngine[DepsT]:
         if after > hard_limit:
             yield self._stop(
                 StopReason.CONTEXT_OVERFLOW,
-                f"{after} tokens after compaction > {hard_limit} (system prompt and tool definitions "
-                "alone may not fit this model's window)",
+                f"{after} tokens after compaction > {hard_limit}, with nothing left to summarise or cut "
+                f"(system prompt ~{self._system_tokens()}, tool definitions ~{self._tools_tokens()} tokens)",
             )
 
     def _stub_candidates(self, forced: bool) -> list[int]:

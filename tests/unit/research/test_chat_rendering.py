@@ -59,3 +59,42 @@ def test_outcome_paths_print_whole_on_a_narrow_terminal(monkeypatch) -> None:
     lines = out.getvalue().splitlines()
     for path in (f"{deep}/tearsheet.html", f"{deep}/equity.png", f"{deep}/session.jsonl"):
         assert any(line.endswith(path) for line in lines), (path, lines)
+
+
+def test_tool_panels_show_the_calls_own_duration_and_a_short_preview() -> None:
+    """Calls of one batch end together; each panel shows the duration the registry measured for it, and
+    a result or error of any size as a few lines with a note of what was left out."""
+    out = io.StringIO()
+    ui = ChatUI(Console(file=out, width=120, force_terminal=False, color_system=None))
+    ui(ToolStart(turn=1, call_id="c1", name="slow_tool", arguments='{"source": "' + "s" * 300_000 + '"}'))
+    fast = _trace(True).model_copy(update={"duration_ms": 12.0})
+    huge = ToolError(tool="slow_tool", kind="tool_failed", message="line\n" * 50_000)
+    ui(ToolEnd(turn=1, call_id="c1", name="slow_tool", ok=False, content="", error=huge,
+               trace=_trace(False).model_copy(update={"duration_ms": 2_500.0})))
+    ui(ToolEnd(turn=1, call_id="c2", name="fast_tool", ok=True, content="", error=None, trace=fast))
+    text = out.getvalue()
+    assert "slow_tool · 2.5s" in text and "fast_tool · 12ms" in text
+    assert len(text.splitlines()) < 30  # not 50,000 lines of error, not 300 KB of arguments
+    assert "(250000 characters, 50000 lines in all)" in text and "(300014 characters)" in text
+
+
+def test_last_turns_lists_requests_answers_and_call_outcomes() -> None:
+    from aura.runtime.messages import Message, ToolCallPart, ToolResultPart, assistant_message, user_text
+    from auraquant.cta.research.chat import last_turns
+
+    msgs = [
+        Message(role="user", kind="compaction", parts=(user_text("snapshot").parts[0],)),
+        user_text("find a trend filter"),
+        assistant_message("trying two", [ToolCallPart(id="a", name="spec_put", arguments="{}"),
+                                         ToolCallPart(id="b", name="backtest_run", arguments="{}")]),
+        Message(role="user", kind="tool_results", parts=(
+            ToolResultPart(tool_call_id="a", name="spec_put", content="{}"),
+            ToolResultPart(tool_call_id="b", name="backtest_run", content="{}", is_error=True))),
+        assistant_message("done " + "x" * 1_000),
+    ]
+    rows = last_turns(msgs)
+    assert rows[0] == ("note", "(older history was compacted into a snapshot)")
+    assert rows[1:4] == [("you", "find a trend filter"), ("model", "trying two"),
+                         ("tools", "spec_put ✓, backtest_run ✗")]
+    assert rows[4][0] == "model" and len(rows[4][1]) < 400
+    assert last_turns(msgs, limit=2) == rows[-2:]
