@@ -54,7 +54,11 @@ from aura.runtime.trace import RunTrace, summarize_result
 from aura.runtime.usage import Usage
 from aura.tools.context import ToolContext
 from aura.tools.errors import ToolError
+from aura.tools.limits import clip_middle
 from aura.tools.registry import ToolOutcome, ToolRegistry
+
+#: characters of a call's arguments kept in its RunTrace (the session's message record has them all)
+TRACE_ARGUMENT_CHARS = 4_000
 
 
 @dataclass
@@ -376,7 +380,8 @@ class AgentEngine[DepsT]:
             turn=tinfo.turn,
             tool_call_id=call.id,
             tool=call.name,
-            arguments=call.arguments,
+            # The message record keeps the arguments whole; a trace only needs to identify them.
+            arguments=clip_middle(call.arguments, TRACE_ARGUMENT_CHARS),
             ok=out.ok,
             error_kind=out.error.kind if out.error is not None else None,
             duration_ms=round(out.duration_s * 1000.0, 3),

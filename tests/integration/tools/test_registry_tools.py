@@ -105,13 +105,15 @@ CASES: dict[str, tuple[Args, Args]] = {
     # meta
     "list_tools": (lambda i: {"category": "strategy"}, lambda i: {"category": 1}),
     "tool_reference": (lambda i: {"name": "spec_put"}, lambda i: {"name": "nope"}),
+    "tool_output_get": (None, lambda i: {"output_id": "out_0000000000000000"}),  # type: ignore[dict-item]
 }
 #: valid calls that need a precondition the shared lab does not give (covered by dedicated tests)
 NOT_IN_LAB = {"data_fetch": "needs an exchange emulator: test_data_fetch_tool calls it through the registry",
               "approval_request": "needs a frozen record: test_governance_tools calls it through the registry",
               "cloud_estimate": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
               "cloud_run": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
-              "cloud_doctor": "needs the Managed Agents emulator: tests/integration/cloud covers orphan listing"}
+              "cloud_doctor": "needs the Managed Agents emulator: tests/integration/cloud covers orphan listing",
+              "tool_output_get": "needs a truncated result: tests/unit/aura/test_aura_tool_limits.py pages one"}
 
 
 def test_at_least_40_tools_each_with_schema_doc_and_case() -> None:
