@@ -177,3 +177,31 @@ def test_an_oversized_request_with_nothing_before_it_is_cut_not_overflowed(tmp_p
     comp = [e for e in events if isinstance(e, Compacted)]
     assert comp and comp[0].summarized_messages == 0 and comp[0].stubbed_messages == 1
     assert "[compacted: 200000 characters" in engine.messages[0].text
+
+
+def test_a_session_saved_over_the_window_recovers_on_resume(tmp_path: Path) -> None:
+    """A log written before the limits existed (a 2 MB result in the history) resumes on a small window:
+    the first turn compacts (summary + stub) and the session goes on."""
+    store = SessionStore(tmp_path)
+    log = store.create("old")
+    for m in (user_text("read the report"),
+              assistant_message("", [ToolCallPart(id="r1", name="huge", arguments='{"n": 2000000}')]),
+              Message(role="user", kind="tool_results",
+                      parts=(ToolResultPart(tool_call_id="r1", name="huge", content="h" * 2_000_000),)),
+              assistant_message("the report is long"), user_text("summarise it")):
+        log.append_message(m)
+    log.close()
+
+    @tool
+    def huge(n: int) -> str:
+        """n characters."""
+        return "h" * n
+
+    provider = OfflineProvider([ScriptedTurn(text="here is the summary")], info=INFO)
+    engine: AgentEngine[Any] = AgentEngine.resume(provider, ToolRegistry([huge]), store.open("old"))
+    events = _run(engine, "go on")
+    stop = events[-1]
+    assert isinstance(stop, Stopped) and stop.reason is StopReason.COMPLETED and stop.final_text == "here is the summary"
+    assert any(isinstance(e, Compacted) for e in events)
+    turn_requests = [r for r in provider.requests if r.purpose == "turn"]
+    assert all(sum(estimate_message_tokens(m) for m in r.messages) < INFO.context_window for r in turn_requests)
