@@ -262,13 +262,25 @@ class Chat:
             return
         self.ui.thinking()
         acted = False
-        try:
+
+        async def consume() -> None:
+            nonlocal acted
             async for ev in eng.compact():
                 acted = acted or isinstance(ev, Compacted)
                 self.ui(ev)
+
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(consume())
+        # Ctrl-C cancels the summary call; the history is only replaced once the summary is in.
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            await task
         except asyncio.CancelledError:
+            self.ui.close()
             self.c.print("[yellow]compaction interrupted; the history is unchanged[/]")
+            return
         finally:
+            loop.remove_signal_handler(signal.SIGINT)
             self.ui.close()
         if not acted:
             self.c.print("nothing was compacted", highlight=False)
