@@ -480,7 +480,7 @@ class AgentEngine[DepsT]:
         async for ev in self._compact(forced=True):
             yield ev
 
-    async def _compact(self, *, forced: bool) -> AsyncIterator[EngineEvent]:
+    async def _compact(self, *, forced: bool = False) -> AsyncIterator[EngineEvent]:
         """Summarise the older part, then stub oversized messages until the context is under the
         threshold (`forced` with nothing to summarise: stub every oversized message). Stops with
         `context_overflow` only when even that leaves the request over the window."""
