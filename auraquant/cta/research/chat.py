@@ -340,7 +340,9 @@ class Chat:
     async def _tool(self, name: str, args: dict[str, Any]) -> Any:
         ctx = ToolContext(deps=self.session.deps, session_id=self.session.session_id, caller="human")
         out = await self.session.registry.call(name, args, ctx)
-        return json.loads(out.content) if out.content.startswith(("{", "[")) else out.content
+        # A human command reads the whole result, not the size-capped text meant for the model.
+        text = (self.session.registry.outputs.get(out.output_id) if out.output_id else None) or out.content
+        return json.loads(text) if text.startswith(("{", "[")) else text
 
     async def _approve(self, record_id: str) -> None:
         import typer
