@@ -140,6 +140,10 @@ def test_python_m_auraquant_inside_a_workspace_uses_the_builtins(workspace: Path
 
     out = run("--help")  # importing the CLI imports the built-in cta_runtime
     assert out.returncode == 0 and "Usage" in out.stdout, out.stderr
+    for module in ("auraquant.cta.research", "auraquant.cta.cloud"):  # the other documented module forms
+        other = subprocess.run([sys.executable, "-m", module, "--help"], cwd=workspace, env=env(),
+                               capture_output=True, text=True, timeout=180)
+        assert other.returncode == 0 and "Usage" in other.stdout, other.stderr[-2000:]
     chat = run("chat", "-w", ".", "--provider", "offline", "--resume", "last", stdin="/quit\n")
     assert "shadowed" not in chat.stderr and "Traceback" not in chat.stderr, chat.stderr[-2000:]
     assert chat.returncode == 0 and f"resumed session {sid}" in chat.stdout, chat.stdout[-2000:]
