@@ -10,9 +10,14 @@ from aura.providers.base import ProviderEvent, TextDelta, ToolCallStarted, TurnC
 from aura.runtime.messages import Message, TextPart, ToolCallPart
 from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
+from aura.tools.limits import DEFAULT_LIMITS
 
 
-def to_chat_messages(system: str, messages: tuple[Message, ...] | list[Message]) -> list[dict[str, Any]]:
+def to_chat_messages(
+    system: str,
+    messages: tuple[Message, ...] | list[Message],
+    max_call_chars: int = DEFAULT_LIMITS.max_call_chars,
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for m in messages:
         if m.role == "assistant":
@@ -22,7 +27,7 @@ def to_chat_messages(system: str, messages: tuple[Message, ...] | list[Message])
                 {
                     "id": c.id,
                     "type": "function",
-                    "function": {"name": c.name, "arguments": replay_arguments(c.arguments).text},
+                    "function": {"name": c.name, "arguments": replay_arguments(c.arguments, max_call_chars).text},
                 }
                 for c in m.tool_calls
             ]

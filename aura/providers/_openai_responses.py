@@ -14,9 +14,12 @@ from aura.providers.base import ProviderError, ProviderEvent, TextDelta, ToolCal
 from aura.runtime.messages import Message, TextPart, ToolCallPart
 from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
+from aura.tools.limits import DEFAULT_LIMITS
 
 
-def to_responses_input(messages: tuple[Message, ...] | list[Message]) -> list[dict[str, Any]]:
+def to_responses_input(
+    messages: tuple[Message, ...] | list[Message], max_call_chars: int = DEFAULT_LIMITS.max_call_chars
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "assistant":
@@ -27,7 +30,7 @@ def to_responses_input(messages: tuple[Message, ...] | list[Message]) -> list[di
                     "type": "function_call",
                     "call_id": c.id,
                     "name": c.name,
-                    "arguments": replay_arguments(c.arguments).text,
+                    "arguments": replay_arguments(c.arguments, max_call_chars).text,
                 }
                 for c in m.tool_calls
             )

@@ -25,6 +25,7 @@ from aura.providers.base import (
 from aura.runtime.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
+from aura.tools.limits import DEFAULT_LIMITS
 from aura.tools.schema import to_format
 
 _EPHEMERAL = {"type": "ephemeral"}
@@ -67,7 +68,9 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             "model": self._info.model,
             "max_tokens": request.max_output_tokens or self._info.max_output_tokens,
-            "messages": to_anthropic_messages(request.messages, cache_last=self._caching),
+            "messages": to_anthropic_messages(
+                request.messages, cache_last=self._caching, max_call_chars=request.max_call_chars
+            ),
         }
         if request.system:
             block: dict[str, Any] = {"type": "text", "text": request.system}
@@ -162,7 +165,9 @@ def _to_message(blocks: dict[int, dict[str, Any]]) -> Message:
 
 
 def to_anthropic_messages(
-    messages: tuple[Message, ...] | list[Message], cache_last: bool = False
+    messages: tuple[Message, ...] | list[Message],
+    cache_last: bool = False,
+    max_call_chars: int = DEFAULT_LIMITS.max_call_chars,
 ) -> list[dict[str, Any]]:
     """Neutral messages -> Messages API `messages`. Consecutive same-role messages are merged (the API
     wants alternation), tool results go first in a user turn, empty messages are dropped. Arguments
@@ -177,7 +182,7 @@ def to_anthropic_messages(
                     blocks.append({"type": "text", "text": p.text})
             elif isinstance(p, ToolCallPart):
                 blocks.append(
-                    {"type": "tool_use", "id": p.id, "name": p.name, "input": replay_arguments(p.arguments).obj}
+                    {"type": "tool_use", "id": p.id, "name": p.name, "input": replay_arguments(p.arguments, max_call_chars).obj}
                 )
             elif isinstance(p, ToolResultPart):
                 blocks.append(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from aura.runtime.messages import Message
 from aura.runtime.usage import Prices, Usage
+from aura.tools.limits import DEFAULT_LIMITS
 from aura.tools.schema import ToolSchema
 
 
@@ -38,6 +39,9 @@ class TurnRequest:
     max_output_tokens: int | None = None
     #: "summary" marks the compaction call (no tools); providers may treat it specially (Offline does).
     purpose: Literal["turn", "summary"] = "turn"
+    #: past tool calls with more argument text than this are replayed clipped (`replay_arguments`);
+    #: the engine sets its registry's per-call limit, so a call the registry accepted is replayed whole
+    max_call_chars: int = DEFAULT_LIMITS.max_call_chars
 
 
 # -- events of one streamed turn -------------------------------------------------------------------

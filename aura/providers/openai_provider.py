@@ -58,7 +58,7 @@ class OpenAIProvider:
         if self._api == "responses":
             params: dict[str, Any] = {
                 "model": self._info.model,
-                "input": to_responses_input(request.messages),
+                "input": to_responses_input(request.messages, request.max_call_chars),
                 "store": False,
                 "max_output_tokens": max_out,
             }
@@ -69,7 +69,7 @@ class OpenAIProvider:
             return params
         params = {
             "model": self._info.model,
-            "messages": to_chat_messages(request.system, request.messages),
+            "messages": to_chat_messages(request.system, request.messages, request.max_call_chars),
             "stream_options": {"include_usage": True},
             self._token_param: max_out,
         }

@@ -107,7 +107,7 @@ class AgentEngine[DepsT]:
             registry.outputs.persist_to(session.outputs_dir)
         self._categories = None if tool_categories is None else tuple(tool_categories)
         self._messages: list[Message] = list(history)
-        self._counts: list[int] = [estimate_message_tokens(m) for m in self._messages]
+        self._counts: list[int] = [self._estimate(m) for m in self._messages]
         self._msg_tokens = sum(self._counts)
         # (prompt tokens the provider reported, number of messages it had seen): anchors the estimate.
         self._anchor: tuple[int, int] | None = None
@@ -277,7 +277,10 @@ class AgentEngine[DepsT]:
     # -- model calls --------------------------------------------------------------------------
     def _turn_request(self) -> TurnRequest:
         return TurnRequest(
-            system=self._layers.system_prompt, messages=tuple(self._messages), tools=self._schemas()
+            system=self._layers.system_prompt,
+            messages=tuple(self._messages),
+            tools=self._schemas(),
+            max_call_chars=self._registry.limits.max_call_chars,
         )
 
     async def _call_model(
@@ -507,7 +510,7 @@ class AgentEngine[DepsT]:
                 yield ev
             header = header_message(self._layers, snapshot, latest_text)
             self._messages = [header, *self._messages[split.cut :]]
-            self._counts = [estimate_message_tokens(header), *self._counts[split.cut :]]
+            self._counts = [self._estimate(header), *self._counts[split.cut :]]
             self._msg_tokens = sum(self._counts)
             self._anchor = None
             cut = split.cut
@@ -543,7 +546,7 @@ class AgentEngine[DepsT]:
             if self.context_tokens() <= target:
                 break
             stub = stub_message(self._messages[i], self._compaction.stub_keep_chars, self._registry.outputs.put)
-            tokens = estimate_message_tokens(stub)
+            tokens = self._estimate(stub)
             if tokens >= self._counts[i]:
                 continue
             self._messages[i] = stub
@@ -580,11 +583,14 @@ class AgentEngine[DepsT]:
     # -- bookkeeping --------------------------------------------------------------------------
     def _append(self, message: Message) -> None:
         self._messages.append(message)
-        n = estimate_message_tokens(message)
+        n = self._estimate(message)
         self._counts.append(n)
         self._msg_tokens += n
         if self._session is not None:
             self._session.append_message(message)
+
+    def _estimate(self, message: Message) -> int:
+        return estimate_message_tokens(message, self._registry.limits.max_call_chars)
 
     def _schemas(self) -> Any:
         return self._registry.schemas("agent", self._categories)

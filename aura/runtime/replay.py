@@ -13,6 +13,9 @@ large would put its whole payload back into every later request. So every provid
   a valid object with the error recorded beside what was sent;
 - over `max_call_chars` -> the object with every long string clipped (head…tail) and an
   `_omitted` note saying how much was cut; if that is still too large, only the note.
+
+`max_call_chars` is the per-call limit of the registry that ran the calls (the engine puts it in
+every `TurnRequest`), so exactly the calls the registry refused as too large are clipped.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from aura.runtime.messages import Message, TextPart, ToolCallPart
 from aura.runtime.replay import replay_arguments
+from aura.tools.limits import DEFAULT_LIMITS
 from aura.tools.schema import ToolSchema
 
 CHARS_PER_TOKEN = 4
@@ -23,14 +24,16 @@ def estimate_text_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
-def estimate_message_tokens(message: Message) -> int:
+def estimate_message_tokens(message: Message, max_call_chars: int = DEFAULT_LIMITS.max_call_chars) -> int:
+    """Tokens of `message` as it is re-sent (tool-call arguments through `replay_arguments` with the
+    same `max_call_chars` the providers get)."""
     chars = 0
     for p in message.parts:
         if isinstance(p, TextPart):
             chars += len(p.text)
         elif isinstance(p, ToolCallPart):
             # What is re-sent, not what was stored: an oversized call is replayed clipped.
-            chars += len(replay_arguments(p.arguments).text) + len(p.name) + len(p.id)
+            chars += len(replay_arguments(p.arguments, max_call_chars).text) + len(p.name) + len(p.id)
         else:
             chars += len(p.content) + len(p.tool_call_id)
     return (

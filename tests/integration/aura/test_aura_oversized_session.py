@@ -167,6 +167,7 @@ def test_loose_limits_let_2mb_into_history_and_compaction_stubs_it(tmp_path: Pat
     engine, events, server, ran, brain = _session(tmp_path, loose)
     _common_checks(engine, events, server)
     assert ran[:2] == ["module_write", "big_report"]  # both ran: nothing was refused or cut up front
+    assert len(json.dumps(server.requests[1].body)) > 300_000  # an accepted call is replayed whole
     compactions = [e for e in events if isinstance(e, Compacted)]
     assert any(c.stubbed_messages > 0 for c in compactions)  # the summary alone could not make room
     # The stub of the 2 MB result kept its call id and says where the full text is.

@@ -42,3 +42,19 @@ def test_oversized_arguments_are_clipped_below_the_limit() -> None:
 def test_token_estimates_count_what_is_replayed() -> None:
     big = assistant_message("", [ToolCallPart(id="c", name="f", arguments=json.dumps({"x": "z" * 400_000}))])
     assert estimate_message_tokens(big) < 5_000
+
+
+def test_every_wire_replays_with_the_limit_of_the_registry_that_accepted_the_call() -> None:
+    from aura.providers._openai_chat import to_chat_messages
+    from aura.providers._openai_responses import to_responses_input
+    from aura.providers.anthropic_provider import to_anthropic_messages
+
+    raw = json.dumps({"source": "s" * 200_000})
+    msgs = [assistant_message("", [ToolCallPart(id="c", name="f", arguments=raw)])]
+    loose = 1_000_000
+    assert to_chat_messages("", msgs, loose)[0]["tool_calls"][0]["function"]["arguments"] == raw
+    assert to_responses_input(msgs, loose)[0]["arguments"] == raw
+    assert to_anthropic_messages(msgs, max_call_chars=loose)[0]["content"][0]["input"] == json.loads(raw)
+    clipped = to_chat_messages("", msgs)[0]["tool_calls"][0]["function"]["arguments"]  # default limit
+    assert len(clipped) < 5_000 and "_omitted" in json.loads(clipped)
+    assert estimate_message_tokens(msgs[0], loose) > 50_000 > estimate_message_tokens(msgs[0])
