@@ -1,8 +1,10 @@
-"""Typed tool registry: `@tool`, `ToolRegistry`, `ToolContext`, `ToolError`."""
+"""Typed tool registry: `@tool`, `ToolRegistry`, `ToolContext`, `ToolError`, `ToolLimits`."""
 
 from aura.tools.context import ToolContext
 from aura.tools.disclosure import disclosure_tools
 from aura.tools.errors import ToolError, ToolFailure
+from aura.tools.limits import ToolLimits
+from aura.tools.outputs import output_tools
 from aura.tools.registry import Tool, ToolOutcome, ToolRegistry, tool
 from aura.tools.schema import ToolSchema
 
@@ -11,9 +13,11 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolFailure",
+    "ToolLimits",
     "ToolOutcome",
     "ToolRegistry",
     "ToolSchema",
     "disclosure_tools",
+    "output_tools",
     "tool",
 ]
