@@ -174,6 +174,8 @@ def run_cmd(
     model: Annotated[str, typer.Option(help="Orchestrating model.")] = cost.DEFAULT_MODEL,
     keep_environment: Annotated[bool, typer.Option(help="Keep the managed environment for reuse.")] = True,
     goal_sharpe: Annotated[float | None, typer.Option(help="Archive reproduced configs with sharpe >= this.")] = None,
+    audit_n: Annotated[int | None, typer.Option("--audit", min=0, help="Trials re-run locally beyond the top ones "
+                                                "(per window for a walk-forward); default 10%, at least 2 (1 per window).")] = None,
     offload_above_s: Annotated[float, typer.Option(help="Route to offload above this local estimate.")] = 600.0,
     confirm_above_s: Annotated[float, typer.Option(help="Runs estimated longer than this need --yes.")] = 1800.0,
     confirm_above_usd: Annotated[float, typer.Option(help="Runs estimated costlier than this need --yes.")] = 1.0,
@@ -224,15 +226,18 @@ def run_cmd(
     else:
         raise CloudError(f"unknown backend {backend!r}; use auto, local, dask or managed")
     goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
-    acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model)
+    acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model, audit_n=audit_n)
+    v = acc.verification
     summary = {"job_id": est.job_id, "backend": chosen, "estimate": est.model_dump(), "results": str(result_dir),
-               "attestation": str(acc.path), "reproduced_trials": acc.verification.reproduced_trials,
+               "attestation": str(acc.path), "reproduced_trials": v.reproduced_trials,
+               "audited_trials": v.audited_trials, "auditable": v.auditable,
+               "escape_probability": v.escape_probability, "verdict": v.verdict, "top": v.top,
                "archived": acc.records, **remote}
     if json_out:
         print_json(summary)
         return
-    console.print(f"[green]verified[/] job {est.job_id} on {chosen}: top trials "
-                  f"{acc.verification.reproduced_trials} reproduced bit for bit; signed -> {acc.path}")
+    say(v.verdict)
+    say(f"signed (local recomputation only) -> {acc.path}")
     if acc.records:
         console.print("archived candidates: " + ", ".join(acc.records))
 

@@ -163,17 +163,52 @@ def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExec
         return _run_walkforward(bundle, out_dir, archive, window_executor, t0)
     metrics, trials = sweep_tables(bundle, executor, n_batches, threads)
     files: dict[str, pd.DataFrame] = {METRICS_FILE: metrics, TRIALS_FILE: trials}
-    param_cols = {k for p in job.param_sets for k in p} | {"trial"}
     top = []
     for rank, trial in enumerate(top_trials(trials, job.top_k), start=1):
         params = job.param_sets[trial]
         _, equity, trades = artifacts_for(bundle, params)
         files[equity_file(rank)] = equity
         files[trades_file(rank)] = trades
-        row = metrics.iloc[trial]
-        top.append({"rank": rank, "trial": trial, "params": params,
-                    "metrics": {c: _finite(row[c]) for c in metrics.columns if c not in param_cols}})
+        top.append(top_entry(job, rank, trial, metrics.iloc[trial].to_dict()))
     return _write_results(job, files, top, out_dir, archive, time.perf_counter() - t0)
+
+
+def top_entry(job: JobSpec, rank: int, trial: int, row: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's entry for a top trial: its rank, index, the bundle's params and every metric of `row`
+    (the metrics-table row; NaN/inf as None). The trust gate rebuilds it from local numbers and compares."""
+    param_cols = {k for p in job.param_sets for k in p} | {"trial"}
+    return {"rank": rank, "trial": trial, "params": job.param_sets[trial],
+            "metrics": {c: _finite(v) for c, v in row.items() if c not in param_cols}}
+
+
+@dataclass
+class WalkForwardPlan:
+    """What a walk-forward job runs on: the experiment-layer run, its sealed bars and its windows."""
+
+    run: Any  # auraquant.cta.experiment.models.Run (imported lazily: the experiment layer is heavy)
+    bars: Any  # auraquant.cta.experiment.sealed.SealedBars
+    windows: list[Any]  # auraquant.cta.experiment.config.Window
+
+
+def walkforward_plan(bundle: Bundle) -> WalkForwardPlan:
+    """The run, sealed bars and windows of a walk-forward bundle (the one place that interprets `search`)."""
+    from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig, plan_windows
+    from auraquant.cta.experiment.runner import run_from_frame
+
+    job = bundle.job
+    cfg = job.search or {}
+    run, sealed = run_from_frame(bundle.bars, job.spec, WalkForwardConfig.model_validate(cfg["walk_forward"]),
+                                 SearchConfig.model_validate(cfg.get("search", {})), seed=job.seed,
+                                 holdout_bars=int(cfg.get("holdout_bars", 0)))
+    return WalkForwardPlan(run=run, bars=sealed, windows=plan_windows(len(sealed), run.walk_forward))
+
+
+def walkforward_top(windows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The manifest's `top` of a walk-forward: per window (`WindowResult`), its chosen params and the
+    numeric entries of its target report."""
+    return [{"rank": i + 1, "trial": w.window.index, "params": w.params,
+             "metrics": {k: _finite(v) for k, v in w.target_report.items() if isinstance(v, int | float)}}
+            for i, w in enumerate(windows)]
 
 
 WALKFORWARD_FILES = ("selection.parquet", "trials.parquet", "oos_equity.parquet", "oos_trades.parquet")
@@ -188,22 +223,17 @@ def _run_walkforward(bundle: Bundle, out_dir: Path | str, archive: Path | str | 
     """
     import tempfile
 
-    from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
-    from auraquant.cta.experiment.runner import execute, run_from_frame
+    from auraquant.cta.experiment.runner import execute
 
     job = bundle.job
-    cfg = job.search or {}
     start = time.perf_counter() if t0 is None else t0
-    run, sealed = run_from_frame(bundle.bars, job.spec, WalkForwardConfig.model_validate(cfg["walk_forward"]),
-                                 SearchConfig.model_validate(cfg.get("search", {})), seed=job.seed,
-                                 holdout_bars=int(cfg.get("holdout_bars", 0)))
+    plan = walkforward_plan(bundle)
+    run = plan.run
     with tempfile.TemporaryDirectory(prefix="aq-wf-") as tmp:
-        out = execute(run, sealed, out_dir=Path(tmp) / "run", storage_url=f"journal:{tmp}/optuna.journal",
+        out = execute(run, plan.bars, out_dir=Path(tmp) / "run", storage_url=f"journal:{tmp}/optuna.journal",
                       executor=window_executor, robustness=None)
         files = {name: pd.read_parquet(Path(tmp) / "run" / name) for name in WALKFORWARD_FILES}
-    top = [{"rank": i + 1, "trial": w.window.index, "params": w.params,
-            "metrics": {k: _finite(v) for k, v in w.target_report.items() if isinstance(v, int | float)}}
-           for i, w in enumerate(out.result.windows)]
+    top = walkforward_top(out.result.windows)
     return _write_results(job, files, top, out_dir, archive, time.perf_counter() - start,
                           extra={"run_id": run.id, "n_trials": int(out.result.total_trials)})
 

@@ -109,7 +109,7 @@ def cloud_run(ctx: Ctx, job_id: str, backend: Literal["local", "dask"] = "local"
     except CloudError as e:
         raise ToolFailure(str(e)) from e
     return RunSummary(job_id=job_id, backend=backend, attestation=str(acc.path),
-                      reproduced_trials=acc.verification.reproduced_trials, top=result.manifest["top"])
+                      reproduced_trials=acc.verification.reproduced_trials, top=acc.verification.top)
 
 
 @tool(category=CAT, timeout_s=30)

@@ -1,31 +1,47 @@
-"""The trust gate for results computed outside this machine: reproduce locally, then sign and archive.
+"""The trust gate for results computed outside this machine: recompute locally, then sign and archive.
 
-`verify_results(bundle, result)` refuses (raises `TrustRefused`, loud) unless ALL of these hold:
+Principle: only numbers recomputed on this machine are signed. The attestation's `top` (params and metrics)
+and every archived record are built from the local re-runs, never copied from a remote file; everything
+remote that is shown (the manifest's `top`, the result tables, equity and trades files) must equal the
+recomputation or the whole result is refused (`TrustRefused`, nothing written).
 
-1. every result file matches its sha256 in the manifest (`runner.open_results`), and the manifest is for this
-   bundle's job (job id, spec id, data hash, trial count);
-2. the metrics table has one row per parameter set, in order, with exactly the bundle's parameters;
-3. the trial table's ranks are the ranks of the metrics table's `rank_by` column, and the manifest's top
-   trials are ranks 1..k with the metrics table's values;
-4. the `dsr` column equals the DSR recomputed from the table itself (`batches.merge_batches`);
-5. the top `top_n` trials (default: the job's `top_k`) re-run locally with `run_backtest(record=True)` give
-   bit-identical metric rows (every column, NaN == NaN) and bit-identical equity and trades frames
-   (`runner.frame_digest`); plus `audit_n` other trials, picked with the job's seed, re-run with `run_sweep`.
+`verify_results(bundle, result, audit_n=None, secret=None)` for a **sweep** refuses unless ALL hold:
 
-Walk-forward jobs have no independent "top configurations" (each window's choice depends on its whole
-search), so they are re-run locally in full and every file must be bit-identical (`_verify_walkforward`).
+1. every result file matches its sha256 in the manifest (`runner.open_results`); the manifest is for this
+   bundle's job (job id, kind, spec id, data hash, trial count, rank_by), has no unknown fields, and lists
+   exactly the files such a job writes;
+2. the metrics table has one row per parameter set, in order, with exactly the bundle's parameters (no
+   dropped, duplicated, extra or re-ordered trials); rows with equal parameters have equal metrics; the
+   trial table's params, params_hash, objective (= `rank_by`) and ranks follow from it;
+3. every row is internally consistent (`consistency.sweep_table_problems`: finite where the engine
+   defines a value, counts whole, ratios in range, Sharpe/returns/calmar following from the row's other
+   metrics, `psr`/`dsr` the statistics of the table itself);
+4. the `top_k` best trials re-run locally (`run_backtest(record=True)`) give bit-identical metric rows and
+   bit-identical equity and trades frames, and the manifest's `top` equals the entries rebuilt from them;
+5. `audit_n` other trials (default: 10% of them, at least 2; `audit.default_audit_count`) re-run with
+   `run_sweep` are bit-identical. They are drawn with `audit.audit_seed`: an HMAC of the job id and the
+   received manifest under a local secret the remote side never sees (never the job's seed), so the
+   remote cannot know which rows to keep honest.
+
+**Walk-forward** jobs are verified per window by `walkforward_check.verify_walkforward` (the selected
+parameters re-run on each target segment, the selection re-derived on validation, an audit sample of the
+search trials re-run on train, the stitched curve rebuilt locally) at a fraction of the job's cost.
 
 The engine is deterministic (DESIGN.md principle 4), so an honest result reproduces exactly; "close" is a
-refusal. Only then does `accept_results` sign an attestation (schema `auraquant.cloud_result/v1`) with the
-workspace witness key via the governance layer, write it and the results under
-`.aura/artifacts/cloud/<job id>/`, and — given a goal — submit each reproduced top configuration that meets
-the goal as a signed governance candidate. On refusal nothing is written.
+refusal. The verdict states the chance that a hidden-best forgery (the true best trial reported with
+worse metrics, in a row that is not audited) escapes: with k of n rows audited, 1 - k/n for one tampered
+row and C(n-m, k)/C(n, k) for m (`audit.escape_probability`). Raise `audit_n` to shrink it.
+
+`accept_results` then signs an attestation (schema `auraquant.cloud_result/v2`) with the workspace witness
+key through the governance layer, writes it and the results under `.aura/artifacts/cloud/<job id>/`, and —
+given a goal — submits each reproduced top configuration that meets the goal as a signed candidate.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,8 +54,9 @@ import pandas as pd
 from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.cta.backtest.engine import buy_and_hold_of, run_sweep
 from auraquant.cta.backtest.metrics import buy_and_hold_metrics
-from auraquant.cta.cloud import batches, runner
-from auraquant.cta.cloud.bundle import Bundle, open_bundle
+from auraquant.cta.cloud import audit, runner
+from auraquant.cta.cloud.bundle import Bundle, JobSpec, open_bundle
+from auraquant.cta.cloud.consistency import bits_equal, param_names, sweep_table_problems
 from auraquant.cta.cloud.errors import BundleError, TrustRefused
 from auraquant.cta.governance.actors import Actor
 from auraquant.cta.governance.archive import Archive
@@ -47,128 +64,191 @@ from auraquant.cta.governance.record import ArchiveRecord, GoalThresholds, code_
 from auraquant.cta.governance.signing import Envelope, sign_envelope, witness_signer
 from auraquant.workspace import Workspace
 
-ATTESTATION_SCHEMA = "auraquant.cloud_result/v1"
+ATTESTATION_SCHEMA = "auraquant.cloud_result/v2"
+MANIFEST_FIELDS = {"schema", "job_id", "kind", "spec_id", "data_hash", "n_trials", "rank_by", "engine", "top",
+                   "files", "elapsed_s", "run_id"}
+TRIAL_COLUMNS = ["trial", "params", "params_hash", "objective", "rank"]
 
 
 @dataclass
 class Verification:
-    """What the local reproduction checked (only ever returned when everything matched)."""
+    """What the local recomputation checked (only ever returned when everything matched).
+
+    `top` holds the locally recomputed top entries (what gets signed); `auditable` is the number of rows the
+    audit was drawn from (n), `audited_trials` the k drawn, `escape_probability` the chance that one
+    tampered row among them escapes (worst window for a walk-forward).
+    """
 
     job_id: str
+    kind: str
     reproduced_trials: list[int]
     audited_trials: list[int]
+    auditable: int
+    escape_probability: float
+    top: list[dict[str, Any]]
     checks: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        """One line: verified, what was re-run, and the chance that a hidden-best forgery escapes."""
+        return (f"[VERIFIED] {self.job_id}: {'; '.join(self.checks)}. Hidden-best forgery escape probability: "
+                f"{self.escape_probability:.3f} ({self.details.get('odds', '')})")
 
 
-def _bits(values: pd.Series) -> np.ndarray:
-    arr = values.to_numpy(dtype=np.float64)
-    # NaN payloads may differ across platforms; every NaN compares as the canonical one.
-    return np.where(np.isnan(arr), np.nan, arr).view(np.int64)
-
-
-def _same_row(claimed: pd.Series, local: dict[str, float], cols: list[str]) -> list[str]:
-    bad = []
-    for c in cols:
-        a, b = float(claimed[c]), float(local[c])
-        if not ((math.isnan(a) and math.isnan(b)) or np.float64(a).view(np.int64) == np.float64(b).view(np.int64)):
-            bad.append(f"{c}: claimed {a!r}, reproduced {b!r}")
-    return bad
-
-
-def _refuse(job_id: str, reason: str) -> TrustRefused:
+def refuse(job_id: str, reason: str) -> TrustRefused:
+    """The one refusal message of the gate (loud, says nothing was signed)."""
     return TrustRefused(f"[REFUSED] results of {job_id} are NOT trusted: {reason}. Nothing was signed or archived.")
 
 
-def _structure(bundle: Bundle, result: runner.JobResult, metrics: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
-    job, m = bundle.job, result.manifest
-    jid = job.id
+def manifest_digest(result: runner.JobResult) -> str:
+    """sha256 of the received manifest (it lists every file's sha256): the audit draw's view of the results."""
+    return sha256_hex(canonical_json(result.manifest))
+
+
+def check_identity(job: JobSpec, result: runner.JobResult, n_trials: int, files: set[str]) -> None:
+    """Manifest fields: the bundle's job, no unknown fields, exactly the files such a job writes."""
+    m, jid = result.manifest, job.id
+    unknown = sorted(set(m) - MANIFEST_FIELDS)
+    if unknown:
+        raise refuse(jid, f"the manifest has unknown fields {unknown}")
     for key, want in (("job_id", jid), ("spec_id", job.spec.id), ("data_hash", job.data.content_hash),
-                      ("n_trials", len(job.param_sets)), ("kind", job.kind)):
+                      ("n_trials", n_trials), ("kind", job.kind), ("rank_by", job.rank_by)):
         if m.get(key) != want:
-            raise _refuse(jid, f"manifest {key} is {m.get(key)!r}, the bundle says {want!r}")
+            raise refuse(jid, f"manifest {key} is {m.get(key)!r}, the bundle says {want!r}")
+    if set(m.get("files", {})) != files:
+        raise refuse(jid, f"the result files {sorted(m.get('files', {}))} are not the job's {sorted(files)}")
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal after canonical JSON (NaN/inf never occur: both sides map them to None)."""
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_frame(job_id: str, result: runner.JobResult, name: str, local: pd.DataFrame, what: str) -> None:
+    """The remote file `name` and its manifest digest must equal the local frame's value digest."""
+    want = runner.frame_digest(local)
+    if result.manifest["files"][name].get("digest") != want or \
+            runner.frame_digest(runner.read_frame(result, name)) != want:
+        raise refuse(job_id, f"{name} ({what}) does not reproduce bit for bit")
+
+
+def _diff(claimed: pd.Series, local: dict[str, Any], cols: list[str]) -> list[str]:
+    bad = []
+    for c in cols:
+        if not bits_equal(float(claimed[c]), float(local[c])):
+            bad.append(f"{c}: claimed {float(claimed[c])!r}, reproduced {float(local[c])!r}")
+    return bad
+
+
+def _sweep_structure(bundle: Bundle, metrics: pd.DataFrame, trials: pd.DataFrame) -> None:
+    job, jid = bundle.job, bundle.job.id
     n = len(job.param_sets)
-    if len(metrics) != n or list(metrics["trial"]) != list(range(n)):
-        raise _refuse(jid, f"the metrics table does not have one row per parameter set in order ({len(metrics)} vs {n})")
-    for i, p in enumerate(job.param_sets):
-        for k, v in p.items():
-            if k not in metrics.columns or float(metrics[k].iloc[i]) != float(v):
-                raise _refuse(jid, f"trial {i}: parameter {k} in the metrics table is not the bundle's {v!r}")
-        if trials["params"].iloc[i] != runner.params_json(p):
-            raise _refuse(jid, f"trial {i}: the trial table's params are not the bundle's")
-    if not np.array_equal(_bits(trials["objective"]), _bits(metrics[job.rank_by])):
-        raise _refuse(jid, f"the trial table's objective is not the metrics table's {job.rank_by}")
+    if len(metrics) != n or not bits_equal(metrics["trial"], np.arange(n)):
+        raise refuse(jid, f"the metrics table does not have one row per parameter set in order ({len(metrics)} "
+                          f"rows for {n} sets: trials dropped, duplicated, added or re-ordered)")
+    names = param_names(job.param_sets)
+    bundle_params = pd.DataFrame(list(job.param_sets))
+    for k in names:
+        if k not in metrics.columns or not bits_equal(metrics[k], bundle_params[k]):
+            raise refuse(jid, f"parameter {k} in the metrics table is not the bundle's")
+    problems = sweep_table_problems(metrics, job.spec, job.param_sets)
+    if problems:
+        raise refuse(jid, "the metrics table is not internally consistent: " + "; ".join(problems[:3]))
+    # Equal parameters must give equal metrics (the engine is a function of them).
+    pj = [runner.params_json(p) for p in job.param_sets]
+    first: dict[str, int] = {}
+    cols = [c for c in metrics.columns if c not in (*names, "trial")]
+    for i, key in enumerate(pj):
+        j = first.setdefault(key, i)
+        if j != i and not bits_equal(metrics.iloc[i][cols].to_numpy(dtype=float),
+                                     metrics.iloc[j][cols].to_numpy(dtype=float)):
+            raise refuse(jid, f"trials {j} and {i} have the same parameters but different metrics")
+    if list(trials.columns) != TRIAL_COLUMNS or len(trials) != n or not bits_equal(trials["trial"], np.arange(n)):
+        raise refuse(jid, "the trial table does not have the job's columns and one row per trial in order")
+    if list(trials["params"]) != pj:
+        raise refuse(jid, "the trial table's params are not the bundle's")
+    if list(trials["params_hash"]) != [sha256_hex(p.encode())[:16] for p in pj]:
+        raise refuse(jid, "the trial table's params_hash column does not hash its params")
+    if not bits_equal(trials["objective"], metrics[job.rank_by]):
+        raise refuse(jid, f"the trial table's objective is not the metrics table's {job.rank_by}")
     if not np.array_equal(trials["rank"].to_numpy(), runner.rank_trials(metrics[job.rank_by].to_numpy(dtype=float))):
-        raise _refuse(jid, "the trial ranks do not follow from the metrics table")
-    recomputed = batches.merge_batches([metrics.drop(columns=["trial"])])
-    if not np.array_equal(_bits(recomputed["dsr"]), _bits(metrics["dsr"])):
-        raise _refuse(jid, "the dsr column is not the deflated Sharpe of the table's own trials")
-    top = runner.top_trials(trials, job.top_k)
-    claimed_top = [t["trial"] for t in m.get("top", [])]
-    if claimed_top != top:
-        raise _refuse(jid, f"the manifest's top trials {claimed_top} are not the table's ranks 1..k {top}")
-    return ["file hashes", "manifest identity", "parameters", "ranks", "dsr", "top-k"]
+        raise refuse(jid, "the trial ranks do not follow from the metrics table")
 
 
-def verify_results(bundle_path: Path | str, result_path: Path | str, *, top_n: int | None = None,
-                   audit_n: int = 2) -> Verification:
-    """Reproduce `result_path` (dir or tar) of the bundle at `bundle_path` locally; see the module docstring."""
+def _sweep_files(job: JobSpec) -> set[str]:
+    k = min(job.top_k, len(job.param_sets))
+    return {runner.METRICS_FILE, runner.TRIALS_FILE} | {runner.equity_file(r) for r in range(1, k + 1)} | \
+        {runner.trades_file(r) for r in range(1, k + 1)}
+
+
+def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n: int | None = None,
+                   secret: bytes | None = None) -> Verification:
+    """Recompute `result_path` (dir or tar) of the bundle at `bundle_path` locally (module docstring).
+
+    `audit_n`: rows audited beyond the always re-run ones (None: the default sample; per window for a
+    walk-forward). `secret`: the audit secret (`accept_results` passes the workspace's; None draws a fresh
+    random one that is never stored, so the draw is unpredictable to anyone)."""
     bundle = open_bundle(bundle_path)
     job = bundle.job
+    secret = os.urandom(audit.SECRET_BYTES) if secret is None else secret
     try:
         result = runner.open_results(result_path)
     except BundleError as e:
-        raise _refuse(job.id, str(e)) from e
+        raise refuse(job.id, str(e)) from e
+    if result.manifest.get("kind") != job.kind or result.manifest.get("job_id") != job.id:
+        raise refuse(job.id, f"the manifest is for {result.manifest.get('kind')!r} job "
+                             f"{result.manifest.get('job_id')!r}, not this bundle's {job.kind} job {job.id}")
     if job.kind == "walkforward":
-        return _verify_walkforward(bundle_path, result)
-    metrics = runner.read_frame(result, runner.METRICS_FILE)
-    trials = runner.read_frame(result, runner.TRIALS_FILE)
-    checks = _structure(bundle, result, metrics, trials)
-    param_cols = {k for p in job.param_sets for k in p} | {"trial"}
-    metric_cols = [c for c in metrics.columns if c not in param_cols]
-    k = min(top_n or job.top_k, job.top_k)
-    top = runner.top_trials(trials, job.top_k)[:k]
+        from auraquant.cta.cloud.walkforward_check import verify_walkforward
+
+        return verify_walkforward(bundle, result, audit_n=audit_n, secret=secret)
+    return _verify_sweep(bundle, result, audit_n, secret)
+
+
+def _verify_sweep(bundle: Bundle, result: runner.JobResult, audit_n: int | None, secret: bytes) -> Verification:
+    job, jid = bundle.job, bundle.job.id
+    check_identity(job, result, len(job.param_sets), _sweep_files(job))
+    try:
+        metrics = runner.read_frame(result, runner.METRICS_FILE)
+        trials = runner.read_frame(result, runner.TRIALS_FILE)
+    except (OSError, ValueError) as e:
+        raise refuse(jid, f"a result table does not read: {e}") from e
+    _sweep_structure(bundle, metrics, trials)
+    names = set(param_names(job.param_sets)) | {"trial"}
+    metric_cols = [c for c in metrics.columns if c not in names]
+    top = runner.top_trials(trials, job.top_k)
+    local_top = []
     for rank, trial in enumerate(top, start=1):
-        local_metrics, equity, trades = runner.artifacts_for(bundle, job.param_sets[trial])
-        local_metrics = {**local_metrics, "dsr": float(metrics["dsr"].iloc[trial])}  # dsr checked above
-        bad = _same_row(metrics.iloc[trial], local_metrics, metric_cols)
+        local, equity, trades = runner.artifacts_for(bundle, job.param_sets[trial])
+        # dsr depends on the whole table; it was recomputed locally from it above (consistency check 3).
+        local = {**local, "dsr": float(metrics["dsr"].iloc[trial])}
+        bad = _diff(metrics.iloc[trial], local, metric_cols)
         if bad:
-            raise _refuse(job.id, f"trial {trial} (rank {rank}) does not reproduce: " + "; ".join(bad[:4]))
-        for name, frame in ((runner.equity_file(rank), equity), (runner.trades_file(rank), trades)):
-            if result.manifest["files"].get(name, {}).get("digest") != runner.frame_digest(frame) or \
-                    runner.frame_digest(runner.read_frame(result, name)) != runner.frame_digest(frame):
-                raise _refuse(job.id, f"{name} (trial {trial}) does not reproduce bit for bit")
-    others = [t for t in range(len(job.param_sets)) if t not in top]
-    rng = np.random.default_rng(job.seed)
-    audited = sorted(int(t) for t in rng.choice(others, size=min(audit_n, len(others)), replace=False)) if others else []
+            raise refuse(jid, f"trial {trial} (rank {rank}) does not reproduce: " + "; ".join(bad[:4]))
+        check_frame(jid, result, runner.equity_file(rank), equity, f"trial {trial}")
+        check_frame(jid, result, runner.trades_file(rank), trades, f"trial {trial}")
+        local_top.append(runner.top_entry(job, rank, trial, {c: local[c] for c in metric_cols}))
+    if not same_json(result.manifest.get("top"), local_top):
+        raise refuse(jid, "the manifest's top trials (params or metrics) differ from the local recomputation")
+    others = [t for t in range(len(job.param_sets)) if t not in set(top)]
+    k = audit.default_audit_count(len(others)) if audit_n is None else max(0, min(audit_n, len(others)))
+    audited = audit.draw(others, k, audit.audit_seed(secret, jid, manifest_digest(result), "sweep"))
     if audited:
-        local = run_sweep(bundle.bars, job.spec, [job.param_sets[t] for t in audited])
+        local_rows = run_sweep(bundle.bars, job.spec, [job.param_sets[t] for t in audited])
         for row, t in enumerate(audited):
-            bad = _same_row(metrics.iloc[t], local.iloc[row].to_dict(), [c for c in metric_cols if c != "dsr"])
+            bad = _diff(metrics.iloc[t], local_rows.iloc[row].to_dict(),
+                        [c for c in metric_cols if c not in ("psr", "dsr")])
             if bad:
-                raise _refuse(job.id, f"audited trial {t} does not reproduce: " + "; ".join(bad[:4]))
-    checks.append(f"reproduced top {len(top)} + audited {len(audited)}")
-    return Verification(job_id=job.id, reproduced_trials=top, audited_trials=audited, checks=checks)
-
-
-def _verify_walkforward(bundle_path: Path | str, result: runner.JobResult) -> Verification:
-    """A walk-forward's "top configurations" are its per-window choices, which depend on the whole search:
-    the job is re-run locally in full (same seed) and every file must be bit-identical."""
-    import tempfile
-
-    job_id = result.job_id
-    m = result.manifest
-    with tempfile.TemporaryDirectory(prefix="aq-verify-") as tmp:
-        local = runner.run_job(bundle_path, tmp)
-        for name, entry in local.manifest["files"].items():
-            claimed = m["files"].get(name, {})
-            if claimed.get("digest") != entry["digest"] or \
-                    runner.frame_digest(runner.read_frame(result, name)) != entry["digest"]:
-                raise _refuse(job_id, f"{name} does not reproduce bit for bit")
-        if set(m["files"]) != set(local.manifest["files"]) or m["top"] != local.manifest["top"]:
-            raise _refuse(job_id, "the manifest's files or per-window choices differ from the local re-run")
-    windows = [t["trial"] for t in m["top"]]
-    return Verification(job_id=job_id, reproduced_trials=windows, audited_trials=[],
-                        checks=["file hashes", f"full local re-run of {len(windows)} windows, bit-identical"])
+                raise refuse(jid, f"audited trial {t} does not reproduce: " + "; ".join(bad[:4]))
+    checks = ["file hashes", "manifest identity", "trial set", "ranks", "row consistency", "psr/dsr",
+              f"top {len(top)} re-run bit for bit", f"{len(audited)} of {len(others)} other trials audited"]
+    return Verification(job_id=jid, kind=job.kind, reproduced_trials=top, audited_trials=audited,
+                        auditable=len(others), escape_probability=audit.escape_probability(len(others), len(audited)),
+                        top=local_top, checks=checks, details={"odds": audit.describe_odds(len(others), len(audited))})
 
 
 @dataclass
@@ -186,20 +266,24 @@ def _finite_or_none(v: Any) -> float | None:
 
 
 def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | str, *, backend: str,
-                   goal: GoalThresholds | None = None, model_id: str = "none", top_n: int | None = None,
-                   audit_n: int = 2, actor: Actor | None = None) -> Acceptance:
-    """Verify (see `verify_results`), then sign the attestation, archive the results and optional candidates."""
-    v = verify_results(bundle_path, result_path, top_n=top_n, audit_n=audit_n)
+                   goal: GoalThresholds | None = None, model_id: str = "none", audit_n: int | None = None,
+                   actor: Actor | None = None, secret: bytes | None = None) -> Acceptance:
+    """Verify (see `verify_results`, audits drawn with the workspace's secret unless `secret` is given),
+    then sign the attestation built from the LOCAL recomputation, archive the results and optional candidates."""
+    v = verify_results(bundle_path, result_path, audit_n=audit_n,
+                       secret=audit.workspace_secret(ws.aura) if secret is None else secret)
     bundle = open_bundle(bundle_path)
     job = bundle.job
     result = runner.open_results(result_path)
     files = {n: e["sha256"] for n, e in sorted(result.manifest["files"].items())}
     body = {"job_id": job.id, "kind": job.kind, "spec_id": job.spec.id, "data_hash": job.data.content_hash,
-            "data_version_id": job.data.data_version_id, "backend": backend, "engine": result.manifest["engine"],
+            "data_version_id": job.data.data_version_id, "backend": backend,
+            "engine_remote": result.manifest.get("engine"), "verified_with": runner.current_engine_version().model_dump(),
             "files": files, "reproduced_trials": v.reproduced_trials, "audited_trials": v.audited_trials,
+            "auditable": v.auditable, "escape_probability": v.escape_probability, "checks": v.checks,
             "top": [{"trial": t["trial"], "params": t["params"],
-                     "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}}
-                    for t in result.manifest["top"] if t["trial"] in v.reproduced_trials]}
+                     "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}} for t in v.top],
+            **({"walkforward": v.details["walkforward"]} if "walkforward" in v.details else {})}
     envelope = sign_envelope(ATTESTATION_SCHEMA, json.loads(canonical_json(body)), witness_signer(ws.aura))
     dest = ws.artifacts / "cloud" / job.id
     if dest.exists():
@@ -221,7 +305,7 @@ def _archive(ws: Workspace, bundle: Bundle, body: dict[str, Any], goal: GoalThre
         [f"cta_runtime.executions.{r.name}" for r in spec.execution] + [f"cta_runtime.risks.{r.name}" for r in spec.risk]
     archive = Archive(ws.store, ws.aura)
     ids = []
-    for top in body["top"]:
+    for top in body["top"]:  # local recomputations only (see verify_results)
         # Buy and hold over the bundle's bars, computed here from local data (never taken from the remote side).
         bh = buy_and_hold_of(bundle.bars, spec, versus=top["metrics"])
         record = ArchiveRecord(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.backtest.engine import BacktestResult, run_backtest
 from auraquant.cta.experiment.config import SearchConfig, Window
 from auraquant.cta.experiment.models import WindowResult
 from auraquant.cta.experiment.search import Timings, evaluate, search_window
@@ -85,6 +85,21 @@ def select(trials: pd.DataFrame, param_names: list[str], validation: pd.DataFram
     return trials, best, float(val["score"].iloc[order[0]])
 
 
+def run_target(target: pd.DataFrame, spec: Spec, chosen: dict[str, int | float], window: int,
+               extra_dir: str | None = None) -> tuple[BacktestResult, pd.DataFrame, pd.DataFrame]:
+    """(backtest result, equity, trades) of the chosen parameters on a window's target segment: equity and
+    trades carry the window index, trades also their compounding `equity_return` (net PnL over the NAV
+    at the close before the entry fill). The one definition of a window's out-of-sample artifacts."""
+    res = run_backtest(target, apply_params(spec, chosen), record=True, extra_dir=extra_dir)
+    assert res.equity is not None and res.trades is not None
+    equity = res.equity.assign(window=window)
+    nav = equity["equity"].to_numpy(dtype=float)
+    entry = res.trades["entry_bar"].to_numpy()
+    nav_before = np.where(entry > 0, nav[np.maximum(entry - 1, 0)], spec.engine.initial_capital)
+    trades = res.trades.assign(window=window, equity_return=res.trades["pnl"].to_numpy() / nav_before)
+    return res, equity, trades
+
+
 def run_window(task: WindowTask) -> WindowOutcome:
     """Search, select and evaluate one window (see the module docstring)."""
     spec, cfg = task.spec, task.search
@@ -97,17 +112,10 @@ def run_window(task: WindowTask) -> WindowOutcome:
     trials, best, val_score = select(found.trials, names, task.validation, spec, cfg, task.engine_threads,
                                      task.extra_dir)
     chosen = {p: _plain(trials.loc[best, p]) for p in names}
-    res = run_backtest(task.target, apply_params(spec, chosen), record=True, extra_dir=task.extra_dir)
+    res, equity, trades = run_target(task.target, spec, chosen, task.window.index, task.extra_dir)
     tm.engine_s += time.perf_counter() - t0
     trials["selected"] = trials.index == best
     trials.insert(0, "window", task.window.index)
-    assert res.equity is not None and res.trades is not None
-    equity = res.equity.assign(window=task.window.index)
-    nav = equity["equity"].to_numpy(dtype=float)
-    entry = res.trades["entry_bar"].to_numpy()
-    # Compounding trade return: net PnL over the NAV at the close before the entry fill.
-    nav_before = np.where(entry > 0, nav[np.maximum(entry - 1, 0)], spec.engine.initial_capital)
-    trades = res.trades.assign(window=task.window.index, equity_return=res.trades["pnl"].to_numpy() / nav_before)
     result = WindowResult(
         window=task.window, train_span=_span(task.train),
         validation_span=None if task.validation is None else _span(task.validation),
