@@ -200,8 +200,8 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
     except BundleError as e:
         raise refuse(job.id, str(e)) from e
     if result.manifest.get("kind") != job.kind or result.manifest.get("job_id") != job.id:
-        raise refuse(job.id, f"the manifest is for {result.manifest.get('kind')!r} job "
-                             f"{result.manifest.get('job_id')!r}, not this bundle's {job.kind} job {job.id}")
+        raise refuse(job.id, f"manifest job_id is {result.manifest.get('job_id')!r} (kind "
+                             f"{result.manifest.get('kind')!r}), the bundle says {job.id!r} ({job.kind})")
     if job.kind == "walkforward":
         from auraquant.cta.cloud.walkforward_check import verify_walkforward
 
