@@ -63,6 +63,12 @@ def _roundtrip(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(buf.getvalue()))
 
 
+def _params(block: pd.DataFrame, names: list[str], rows: Any) -> list[dict[str, int | float]]:
+    """Rows' parameters as the search passed them to the engine (ints stay ints: `experiment.window._plain`)."""
+    cols = {p: block[p].to_numpy() for p in names}
+    return [{p: _plain(cols[p][r]) for p in names} for r in rows]
+
+
 def _in_space(value: Any, dist: Any) -> bool:
     if isinstance(dist, CategoricalDistribution):
         return any(bits_equal(float(value), float(c)) if isinstance(c, int | float) else value == c
@@ -98,8 +104,7 @@ def _check_block(jid: str, w: int, block: pd.DataFrame, names: list[str], spec: 
         bad = [i for i, v in enumerate(block[p]) if not _in_space(v, dists[p])]
         if bad:
             raise refuse(jid, f"window {w}: parameter {p} of trials {bad[:5]} is outside the search space")
-    params = [{p: _plain(row[p]) for p in names} for _, row in block.iterrows()]
-    problems = metric_problems(block, spec, params)
+    problems = metric_problems(block, spec, _params(block, names, range(len(block))))
     if problems:
         raise refuse(jid, f"window {w}: the trial table is not internally consistent: " + "; ".join(problems[:3]))
     if not bits_equal(block["score"], score(block, cfg)) or \
@@ -122,8 +127,7 @@ def _selection(jid: str, w: Any, block: pd.DataFrame, names: list[str], spec: An
     if validation is None:
         best = int(top.index[0])
     else:
-        params = [{p: _plain(row[p]) for p in names} for _, row in top.iterrows()]
-        val = evaluate(validation, spec, params, cfg)["score"].to_numpy(dtype=np.float64)
+        val = evaluate(validation, spec, _params(block, names, top.index), cfg)["score"].to_numpy(dtype=np.float64)
         want_val[top.index.to_numpy()] = val
         order = sorted(range(len(top)), key=lambda i: (-val[i], i))
         best, val_score = int(top.index[order[0]]), float(val[order[0]])
@@ -139,15 +143,16 @@ def _selection(jid: str, w: Any, block: pd.DataFrame, names: list[str], spec: An
 
 def _audit_train(jid: str, w: int, block: pd.DataFrame, rows: list[int], names: list[str], spec: Any, cfg: Any,
                  train: pd.DataFrame) -> None:
-    params = [{p: _plain(block.loc[r, p]) for p in names} for r in rows]
-    local = evaluate(train, spec, params, cfg)
-    for i, r in enumerate(rows):
-        for c in (*METRIC_COLUMNS, "score"):
-            if not bits_equal(float(block.loc[r, c]), float(local[c].iloc[i])):
+    local = evaluate(train, spec, _params(block, names, rows), cfg)
+    for c in (*METRIC_COLUMNS, "score"):
+        claimed = block[c].to_numpy(dtype=np.float64)[rows]
+        mine = local[c].to_numpy(dtype=np.float64)
+        for i, r in enumerate(rows):
+            if not bits_equal(claimed[i], mine[i]):
                 raise refuse(jid, f"window {w}: trial {r} does not reproduce on train ({c}: claimed "
-                                  f"{float(block.loc[r, c])!r}, reproduced {float(local[c].iloc[i])!r})")
-        if bool(block.loc[r, "feasible"]) != bool(local["feasible"].iloc[i]):
-            raise refuse(jid, f"window {w}: trial {r}'s feasibility does not reproduce on train")
+                                  f"{float(claimed[i])!r}, reproduced {float(mine[i])!r})")
+    if not np.array_equal(block["feasible"].to_numpy(dtype=bool)[rows], local["feasible"].to_numpy(dtype=bool)):
+        raise refuse(jid, f"window {w}: the feasibility of trials {rows} does not reproduce on train")
 
 
 def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int | None,
@@ -185,7 +190,7 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
         k = audit.default_audit_count(len(others), minimum=1) if audit_n is None else max(0, min(audit_n, len(others)))
         drawn = audit.draw(others, k, audit.audit_seed(secret, jid, digest, f"walkforward/{w.index}"))
         _audit_train(jid, w.index, block, [best, *drawn], names, spec, cfg, train)
-        chosen = {p: _plain(block.loc[best, p]) for p in names}
+        chosen = _params(block, names, [best])[0]
         res, equity, trades = run_target(target, spec, chosen, w.index)
         equities.append(equity)
         trade_frames.append(trades)

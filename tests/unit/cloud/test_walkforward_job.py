@@ -55,3 +55,38 @@ def test_walkforward_needs_its_search_config(bars: pd.DataFrame) -> None:
 
     with pytest.raises(ValueError, match="needs its `search` config"):
         make_job(bars, WF_SPEC, kind="walkforward")
+
+
+def test_walkforward_verification_costs_at_most_a_quarter_of_the_job(tmp_path: Path, bars: pd.DataFrame,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engine work (bar x parameter-set evaluations) of verifying vs running a walk-forward, counted at the two
+    engine entry points the experiment layer uses; deterministic, unlike wall time (benchmarks/cloud_verify.py)."""
+    from auraquant.cta.cloud.bundle import make_job, write_bundle
+    from auraquant.cta.experiment import search, window
+
+    from .conftest import WF_SPEC
+
+    units = {"n": 0}
+    real_sweep, real_backtest = search.run_sweep, window.run_backtest
+
+    def sweep(b, spec, sets, **kw):
+        units["n"] += len(b) * len(sets)
+        return real_sweep(b, spec, sets, **kw)
+
+    def backtest(b, spec, **kw):
+        units["n"] += len(b)
+        return real_backtest(b, spec, **kw)
+
+    monkeypatch.setattr(search, "run_sweep", sweep)
+    monkeypatch.setattr(window, "run_backtest", backtest)
+    cfg = {"walk_forward": {"train_bars": 900, "validation_bars": 200, "target_bars": 300},
+           "search": {"n_trials": 24, "batch_size": 8, "top_k": 2, "n_startup_trials": 8}}
+    path = write_bundle(make_job(bars, WF_SPEC, kind="walkforward", search=cfg, seed=2), bars, tmp_path / "b")
+    r = runner.run_job(path, tmp_path / "wf")
+    job_units, units["n"] = units["n"], 0
+    v = verify_results(path, r.out_dir, secret=b"k" * 32)
+    windows = len(v.reproduced_trials)
+    # per window: selected + ceil(10% of 23) = 3 audited trials on train, 2 candidates on validation, 1 target
+    assert units["n"] == windows * ((1 + 3) * 900 + 2 * 200 + 300)
+    assert units["n"] <= 0.25 * job_units, (units["n"], job_units)
+    assert len(v.audited_trials) == 3 * windows and v.escape_probability == pytest.approx(1 - 3 / 23)
