@@ -4,8 +4,9 @@ local reproduction gate that decides whether outside results are trusted.
 Flow: `bundle.make_job` + `bundle.write_bundle` (job spec + bars, content-hashed; `jobs` builds one from a
 workspace) -> `cost.calibrate` + `cost.estimate_job` (routing; long or costly runs need `--yes`) -> a backend
 runs `runner.run_job` somewhere: here, on a Dask cluster (`dask_backend`), or in a Managed Agents container
-(`managed`, cleaned up by `doctor` after a crash) -> `trust.accept_results` re-runs the top configurations
-locally and signs + archives only bit-identical results.
+(`managed`, cleaned up by `doctor` after a crash) -> `trust.accept_results` recomputes locally (sweeps: the
+top configurations + an audit sample drawn with a local secret, `audit`; every row checked by `consistency`;
+walk-forwards: per window, `walkforward_check`) and signs + archives only locally recomputed numbers.
 
 CLI: `cli.app` (`auraquant cloud bundle | estimate | run | status | doctor`) and `cli.job_app`
 (`auraquant job run BUNDLE --out DIR`); `python -m auraquant.cta.cloud job run ...` works without the
