@@ -124,3 +124,23 @@ def test_results_of_another_job_are_refused(tmp_path: Path, bars, bundle_path: P
     other_result = runner.run_job(write_bundle(other, bars, tmp_path / "o"), tmp_path / "other").out_dir
     with pytest.raises(TrustRefused, match="manifest job_id"):
         verify_results(bundle_path, other_result)
+
+
+def test_cli_run_prints_the_escape_probability_and_takes_the_audit_count(workspace: Workspace,
+                                                                        bundle_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from auraquant.cta.cloud.cli import app
+
+    res = CliRunner().invoke(app, ["run", str(bundle_path), "--backend", "local", "--audit", "6",
+                                   "--workspace", str(workspace.root), "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    # 8 sets, top 2 re-run, all 6 others audited: nothing can hide
+    assert sorted(body["audited_trials"]) == sorted(set(range(8)) - set(body["reproduced_trials"]))
+    assert body["auditable"] == 6 and body["escape_probability"] == 0.0
+    assert [t["trial"] for t in body["top"]] == body["reproduced_trials"]
+    res = CliRunner().invoke(app, ["run", str(bundle_path), "--backend", "local", "--workspace", str(workspace.root)])
+    assert res.exit_code == 0, res.output
+    assert "[VERIFIED]" in res.output and "escape probability: 0.667" in res.output
+    assert "1 - k/n" in res.output and "C(n-m,k)/C(n,k)" in res.output
