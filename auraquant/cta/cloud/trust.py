@@ -55,7 +55,7 @@ from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.cta.backtest.engine import buy_and_hold_of, run_sweep
 from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.cloud import audit, runner
-from auraquant.cta.cloud.bundle import Bundle, JobSpec, open_bundle
+from auraquant.cta.cloud.bundle import Bundle, JobSpec, open_bundle, read_members
 from auraquant.cta.cloud.consistency import bits_equal, param_names, sweep_table_problems
 from auraquant.cta.cloud.errors import BundleError, TrustRefused
 from auraquant.cta.governance.actors import Actor
@@ -88,6 +88,7 @@ class Verification:
     top: list[dict[str, Any]]
     checks: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    result_digest: str = ""
 
     @property
     def verdict(self) -> str:
@@ -197,16 +198,22 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
     secret = os.urandom(audit.SECRET_BYTES) if secret is None else secret
     try:
         result = runner.open_results(result_path)
+        unlisted = sorted(set(read_members(result_path)) - set(result.manifest.get("files", {})) - {runner.MANIFEST})
     except BundleError as e:
         raise refuse(job.id, str(e)) from e
+    if unlisted:
+        raise refuse(job.id, f"the results hold files the manifest does not list: {unlisted}")
     if result.manifest.get("kind") != job.kind or result.manifest.get("job_id") != job.id:
         raise refuse(job.id, f"manifest job_id is {result.manifest.get('job_id')!r} (kind "
                              f"{result.manifest.get('kind')!r}), the bundle says {job.id!r} ({job.kind})")
     if job.kind == "walkforward":
         from auraquant.cta.cloud.walkforward_check import verify_walkforward
 
-        return verify_walkforward(bundle, result, audit_n=audit_n, secret=secret)
-    return _verify_sweep(bundle, result, audit_n, secret)
+        v = verify_walkforward(bundle, result, audit_n=audit_n, secret=secret)
+    else:
+        v = _verify_sweep(bundle, result, audit_n, secret)
+    v.result_digest = manifest_digest(result)
+    return v
 
 
 def _verify_sweep(bundle: Bundle, result: runner.JobResult, audit_n: int | None, secret: bytes) -> Verification:
@@ -275,11 +282,13 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
     bundle = open_bundle(bundle_path)
     job = bundle.job
     result = runner.open_results(result_path)
+    if manifest_digest(result) != v.result_digest:
+        raise refuse(job.id, "the results changed while they were being verified")
     files = {n: e["sha256"] for n, e in sorted(result.manifest["files"].items())}
     body = {"job_id": job.id, "kind": job.kind, "spec_id": job.spec.id, "data_hash": job.data.content_hash,
             "data_version_id": job.data.data_version_id, "backend": backend,
             "engine_remote": result.manifest.get("engine"), "verified_with": runner.current_engine_version().model_dump(),
-            "files": files, "reproduced_trials": v.reproduced_trials, "audited_trials": v.audited_trials,
+            "result_digest": v.result_digest, "files": files, "reproduced_trials": v.reproduced_trials, "audited_trials": v.audited_trials,
             "auditable": v.auditable, "escape_probability": v.escape_probability, "checks": v.checks,
             "top": [{"trial": t["trial"], "params": t["params"],
                      "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}} for t in v.top],
@@ -288,7 +297,13 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
     dest = ws.artifacts / "cloud" / job.id
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(result.out_dir, dest / "results")
+    (dest / "results").mkdir(parents=True)
+    for name in [runner.MANIFEST, *sorted(result.manifest["files"])]:  # exactly what was verified
+        data = (result.out_dir / name).read_bytes()
+        if name != runner.MANIFEST and sha256_hex(data) != files[name]:
+            shutil.rmtree(dest)
+            raise refuse(job.id, f"{name} changed while the results were being verified")
+        (dest / "results" / name).write_bytes(data)
     (dest / "attestation.json").write_text(envelope.to_json() + "\n")
     # Candidates are strategy configurations scored on the whole data: sweeps only (a walk-forward's
     # per-window choices are evidence about the search, not archive records of their own).

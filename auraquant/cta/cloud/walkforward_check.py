@@ -49,7 +49,7 @@ from auraquant.cta.cloud.trust import (
 from auraquant.cta.experiment.models import WindowResult
 from auraquant.cta.experiment.runner import selection_table
 from auraquant.cta.experiment.search import METRIC_COLUMNS, distributions, evaluate, feasible, score
-from auraquant.cta.experiment.stitch import stitch_equity
+from auraquant.cta.experiment.stitch import stitch_equity, summarize
 from auraquant.cta.experiment.window import _plain, _span, run_target
 
 HEAD = ["window", "batch", "slot", "optuna_number"]
@@ -210,8 +210,14 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     check_frame(jid, result, "selection.parquet", _roundtrip(selection_table(local_windows)), "window selection")
     check_frame(jid, result, "oos_trades.parquet", _roundtrip(pd.concat(trade_frames, ignore_index=True)),
                 "target trades")
-    check_frame(jid, result, "oos_equity.parquet", _roundtrip(stitch_equity(equities, initial)),
-                "stitched out-of-sample equity")
+    stitched = stitch_equity(equities, initial)
+    check_frame(jid, result, "oos_equity.parquet", _roundtrip(stitched), "stitched out-of-sample equity")
+    # The out-of-sample summary from the local curve; its DSR uses the trial table's daily Sharpe ratios
+    # (every row consistency-checked, the audited ones re-run), as the experiment layer's `_finish` does.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        daily_sr = (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float)
+    oos = summarize(stitched, initial, spec.engine.annualization, sum(len(t) for t in trade_frames), daily_sr,
+                    len(trials))
     local_top = runner.walkforward_top(local_windows)
     if not same_json(result.manifest.get("top"), local_top):
         raise refuse(jid, "the manifest's per-window choices or target metrics differ from the local recomputation")
@@ -225,5 +231,6 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     return Verification(job_id=jid, kind=job.kind, reproduced_trials=[w.index for w in plan.windows],
                         audited_trials=audited_rows, auditable=auditable, escape_probability=worst_escape,
                         top=local_top, checks=checks,
-                        details={"odds": odds, "walkforward": {"windows": per_window, "run_id": run.id}})
+                        details={"odds": odds, "walkforward": {"windows": per_window, "run_id": run.id,
+                                                           "oos": oos.model_dump(mode="json")}})
 

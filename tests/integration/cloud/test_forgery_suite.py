@@ -160,6 +160,14 @@ def test_honest_results_are_accepted_and_signed_from_local_numbers(workspace: Wo
     assert [t["trial"] for t in body["top"]] == _best(sweep[1], 2)
     acc_wf = accept_results(workspace, walkforward[0], walkforward[1], backend="local", secret=SECRET)
     assert acc_wf.verification.kind == "walkforward" and len(acc_wf.envelope.body["walkforward"]["windows"]) >= 2
+    # the signed out-of-sample summary is the experiment layer's own, recomputed from the local windows
+    from auraquant.cta.experiment.stitch import summarize
+
+    stitched = pd.read_parquet(walkforward[1] / "oos_equity.parquet")
+    trials = pd.read_parquet(walkforward[1] / "trials.parquet")
+    oos = summarize(stitched, 10_000.0, 365, len(pd.read_parquet(walkforward[1] / "oos_trades.parquet")),
+                    (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float), len(trials))
+    assert acc_wf.envelope.body["walkforward"]["oos"] == json.loads(oos.model_dump_json())
 
 
 # -- sweep forgeries -------------------------------------------------------------------------------------------
@@ -310,6 +318,11 @@ def test_F17_extra_result_file_is_refused(workspace, sweep, forged_sweep) -> Non
     shutil.copy(forged_sweep / runner.equity_file(1), forged_sweep / runner.equity_file(3))
     edit_manifest(forged_sweep, lambda m: m["files"].__setitem__(runner.equity_file(3), dict(m["files"][runner.equity_file(1)])))
     _refused(workspace, sweep[0], forged_sweep, "result files .* are not the job's")
+
+
+def test_F18_unlisted_file_in_the_results_is_refused(workspace, sweep, forged_sweep) -> None:
+    (forged_sweep / "notes.parquet").write_bytes((forged_sweep / runner.METRICS_FILE).read_bytes())
+    _refused(workspace, sweep[0], forged_sweep, "files the manifest does not list")
 
 
 # -- walk-forward forgeries --------------------------------------------------------------------------------------
