@@ -176,6 +176,8 @@ def run_cmd(
     goal_sharpe: Annotated[float | None, typer.Option(help="Archive reproduced configs with sharpe >= this.")] = None,
     audit_n: Annotated[int | None, typer.Option("--audit", min=0, help="Trials re-run locally beyond the top ones "
                                                 "(per window for a walk-forward); default 10%, at least 2 (1 per window).")] = None,
+    replay_n: Annotated[int | None, typer.Option("--replay", min=0, help="Walk-forward windows whose selected trial's "
+                                                 "search proposals are replayed; default 20%, at least 1.")] = None,
     offload_above_s: Annotated[float, typer.Option(help="Route to offload above this local estimate.")] = 600.0,
     confirm_above_s: Annotated[float, typer.Option(help="Runs estimated longer than this need --yes.")] = 1800.0,
     confirm_above_usd: Annotated[float, typer.Option(help="Runs estimated costlier than this need --yes.")] = 1.0,
@@ -226,7 +228,8 @@ def run_cmd(
     else:
         raise CloudError(f"unknown backend {backend!r}; use auto, local, dask or managed")
     goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
-    acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model, audit_n=audit_n)
+    acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model, audit_n=audit_n,
+                               replay_n=replay_n)
     v = acc.verification
     summary = {"job_id": est.job_id, "backend": chosen, "estimate": est.model_dump(), "results": str(result_dir),
                "attestation": str(acc.path), "reproduced_trials": v.reproduced_trials,

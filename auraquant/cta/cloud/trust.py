@@ -187,11 +187,12 @@ def _sweep_files(job: JobSpec) -> set[str]:
 
 
 def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n: int | None = None,
-                   secret: bytes | None = None) -> Verification:
+                   secret: bytes | None = None, replay_n: int | None = None) -> Verification:
     """Recompute `result_path` (dir or tar) of the bundle at `bundle_path` locally (module docstring).
 
     `audit_n`: rows audited beyond the always re-run ones (None: the default sample; per window for a
-    walk-forward). `secret`: the audit secret (`accept_results` passes the workspace's; None draws a fresh
+    walk-forward). `replay_n`: walk-forward windows whose selected trial's search proposals are replayed
+    (None: `walkforward_check.default_replay_count`). `secret`: the audit secret (`accept_results` passes the workspace's; None draws a fresh
     random one that is never stored, so the draw is unpredictable to anyone)."""
     bundle = open_bundle(bundle_path)
     job = bundle.job
@@ -209,7 +210,7 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
     if job.kind == "walkforward":
         from auraquant.cta.cloud.walkforward_check import verify_walkforward
 
-        v = verify_walkforward(bundle, result, audit_n=audit_n, secret=secret)
+        v = verify_walkforward(bundle, result, audit_n=audit_n, secret=secret, replay_n=replay_n)
     else:
         v = _verify_sweep(bundle, result, audit_n, secret)
     v.result_digest = manifest_digest(result)
@@ -274,10 +275,11 @@ def _finite_or_none(v: Any) -> float | None:
 
 def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | str, *, backend: str,
                    goal: GoalThresholds | None = None, model_id: str = "none", audit_n: int | None = None,
-                   actor: Actor | None = None, secret: bytes | None = None) -> Acceptance:
+                   actor: Actor | None = None, secret: bytes | None = None,
+                   replay_n: int | None = None) -> Acceptance:
     """Verify (see `verify_results`, audits drawn with the workspace's secret unless `secret` is given),
     then sign the attestation built from the LOCAL recomputation, archive the results and optional candidates."""
-    v = verify_results(bundle_path, result_path, audit_n=audit_n,
+    v = verify_results(bundle_path, result_path, audit_n=audit_n, replay_n=replay_n,
                        secret=audit.workspace_secret(ws.aura) if secret is None else secret)
     bundle = open_bundle(bundle_path)
     job = bundle.job

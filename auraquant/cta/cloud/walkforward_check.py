@@ -19,10 +19,18 @@ window (`experiment.window` defines the rule) this module refuses unless:
    `oos_equity.parquet` (`experiment.stitch.stitch_equity` of the local segments) are rebuilt locally and
    must be bit-identical, and the manifest's `top` must equal the entries built from the local windows.
 
+5. in `replay_n` windows drawn with the secret (default: 20% of them, at least 1), the selected trial's
+   search batch is replayed up to its slot (`_check_proposals`): its parameters, and those asked before it
+   in that batch, must be what the seeded TPE sampler proposes given the table's earlier batches, so a
+   parameter set slipped into the table and selected is caught with probability replay_n / windows. (TPE
+   asks late in a search cost as much as the engine work of a window, so replaying every window would
+   break the cost budget; `replay_n` = all windows makes it certain.)
+
 What is not re-run: the train metrics of unaudited trials (a tampered one, e.g. a hidden true best,
-escapes with probability C(n-m, k)/C(n, k) per window) and the TPE proposals themselves. Cost: the
-selected trial + k audited trials on train, top_k candidates on validation and one target run per
-window, against n_trials on train (+ Optuna) for the job.
+escapes with probability C(n-m, k)/C(n, k) per window) and the proposals outside the replayed batches. Cost: the
+selected trial + k audited trials on train, top_k candidates on validation and one target run per window,
+at most one batch of TPE asks per replayed window, against n_trials on train plus every ask and tell for the job
+(`benchmarks/cloud_verify.py` measures the ratio).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import math
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -48,7 +57,15 @@ from auraquant.cta.cloud.trust import (
 )
 from auraquant.cta.experiment.models import WindowResult
 from auraquant.cta.experiment.runner import selection_table
-from auraquant.cta.experiment.search import METRIC_COLUMNS, distributions, evaluate, feasible, score
+from auraquant.cta.experiment.search import (
+    METRIC_COLUMNS,
+    _sampler,
+    distributions,
+    evaluate,
+    feasible,
+    sampler_seed,
+    score,
+)
 from auraquant.cta.experiment.stitch import stitch_equity, summarize
 from auraquant.cta.experiment.window import _plain, _span, run_target
 
@@ -141,6 +158,36 @@ def _selection(jid: str, w: Any, block: pd.DataFrame, names: list[str], spec: An
     return best, val_score, int(want_rank[best])
 
 
+def _check_proposals(jid: str, w: int, block: pd.DataFrame, best: int, names: list[str], spec: Any, cfg: Any,
+                     seed: int) -> int:
+    """The selected trial's batch replayed up to its slot: each proposal must be what the seeded TPE search
+    asks given the table's earlier batches (`experiment.search.search_window`: fresh sampler per batch seeded
+    by `sampler_seed`, a batch asked before any of it is told). A parameter set slipped into the table (e.g.
+    one picked for its out-of-sample result) is refused even when its own metrics are honest. Returns the
+    number of proposals replayed."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = distributions(spec)
+    batch, slot = int(block["batch"].iloc[best]), int(block["slot"].iloc[best])
+    params = _params(block, names, range(len(block)))
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="maximize")
+    prior = np.flatnonzero(block["batch"].to_numpy() < batch)
+    trades = block["trades"].to_numpy(dtype=float)
+    score_col = block["score"].to_numpy(dtype=float)
+    study.add_trials([optuna.trial.create_trial(
+        params=params[r], distributions=dists, value=float(score_col[r]),  # (no user attrs: TPE ignores them)
+        constraints={"min_trades": float(cfg.min_trades - trades[r])} if cfg.objective == "constrained" else None)
+        for r in prior])
+    study.sampler = _sampler(cfg, sampler_seed(seed, w, batch))
+    first = int(np.flatnonzero(block["batch"].to_numpy() == batch)[0])
+    for k in range(slot + 1):
+        asked = study.ask(fixed_distributions=dists).params
+        claimed = params[first + k]
+        if any(not bits_equal(float(asked[p]), float(claimed[p])) for p in names):
+            raise refuse(jid, f"window {w}: trial {first + k} (batch {batch}, slot {k}) is not what the seeded search "
+                              f"proposes there ({ {p: asked[p] for p in names} }): the trial set was altered")
+    return slot + 1
+
+
 def _audit_train(jid: str, w: int, block: pd.DataFrame, rows: list[int], names: list[str], spec: Any, cfg: Any,
                  train: pd.DataFrame) -> None:
     local = evaluate(train, spec, _params(block, names, rows), cfg)
@@ -155,8 +202,13 @@ def _audit_train(jid: str, w: int, block: pd.DataFrame, rows: list[int], names: 
         raise refuse(jid, f"window {w}: the feasibility of trials {rows} does not reproduce on train")
 
 
+def default_replay_count(n_windows: int) -> int:
+    """Windows whose selected trial's proposals are replayed by default: 20% (rounded up), at least 1."""
+    return audit.default_audit_count(n_windows, fraction=0.2, minimum=1)
+
+
 def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int | None,
-                       secret: bytes) -> Verification:
+                       secret: bytes, replay_n: int | None = None) -> Verification:
     """Verify a walk-forward result window by window (module docstring); refuses with `TrustRefused`."""
     job, jid = bundle.job, bundle.job.id
     plan = runner.walkforward_plan(bundle)
@@ -175,8 +227,10 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     if list(trials["window"]) != [w.index for w in plan.windows for _ in range(cfg.n_trials)]:
         raise refuse(jid, f"trials.parquet does not hold {cfg.n_trials} trials for each of the {n_windows} windows")
     digest = manifest_digest(result)
+    r = default_replay_count(n_windows) if replay_n is None else max(0, min(replay_n, n_windows))
+    replay = set(audit.draw([w.index for w in plan.windows], r, audit.audit_seed(secret, jid, digest, "walkforward/replay")))
     local_windows, equities, trade_frames, audited_rows = [], [], [], []
-    worst_escape, auditable, audited_total = 0.0, 0, 0
+    worst_escape, auditable, audited_total, replayed = 0.0, 0, 0, 0
     per_window: list[dict[str, Any]] = []
     for w in plan.windows:
         off = w.index * cfg.n_trials
@@ -190,6 +244,8 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
         k = audit.default_audit_count(len(others), minimum=1) if audit_n is None else max(0, min(audit_n, len(others)))
         drawn = audit.draw(others, k, audit.audit_seed(secret, jid, digest, f"walkforward/{w.index}"))
         _audit_train(jid, w.index, block, [best, *drawn], names, spec, cfg, train)
+        if w.index in replay:
+            replayed += _check_proposals(jid, w.index, block, best, names, spec, cfg, run.seed)
         chosen = _params(block, names, [best])[0]
         res, equity, trades = run_target(target, spec, chosen, w.index)
         equities.append(equity)
@@ -221,16 +277,22 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     local_top = runner.walkforward_top(local_windows)
     if not same_json(result.manifest.get("top"), local_top):
         raise refuse(jid, "the manifest's per-window choices or target metrics differ from the local recomputation")
+    replay_escape = 1.0 - len(replay) / n_windows
     odds = (f"per window, {audited_total} of {auditable} non-selected trials audited in all; a single tampered "
             f"trial (e.g. a hidden true best) escapes with probability 1 - k/n <= {worst_escape:.3f} (worst "
-            "window); m tampered trials in a window escape with C(n-m,k)/C(n,k)")
+            "window); m tampered trials in a window escape with C(n-m,k)/C(n,k); a parameter set slipped into "
+            f"one window's search and selected escapes the proposal replay ({len(replay)} of {n_windows} "
+            f"windows) with probability {replay_escape:.3f}")
     checks = ["file hashes", "manifest identity", f"{n_windows} windows: trial table structure and consistency",
               "train ranks", "validation candidates re-run", "selected trials re-run on train and target",
-              f"{audited_total} audited trials re-run on train", "selection, target trades and stitched equity "
-              "rebuilt locally bit for bit"]
+              f"{audited_total} audited trials re-run on train",
+              f"{replayed} search proposals replayed in windows {sorted(replay)}",
+              "selection, target trades and stitched equity rebuilt locally bit for bit"]
     return Verification(job_id=jid, kind=job.kind, reproduced_trials=[w.index for w in plan.windows],
                         audited_trials=audited_rows, auditable=auditable, escape_probability=worst_escape,
                         top=local_top, checks=checks,
                         details={"odds": odds, "walkforward": {"windows": per_window, "run_id": run.id,
+                                                           "replayed_windows": sorted(replay),
+                                                           "replay_escape_probability": replay_escape,
                                                            "oos": oos.model_dump(mode="json")}})
 

@@ -159,7 +159,12 @@ def test_honest_results_are_accepted_and_signed_from_local_numbers(workspace: Wo
     body = acc.envelope.body
     assert [t["trial"] for t in body["top"]] == _best(sweep[1], 2)
     acc_wf = accept_results(workspace, walkforward[0], walkforward[1], backend="local", secret=SECRET)
-    assert acc_wf.verification.kind == "walkforward" and len(acc_wf.envelope.body["walkforward"]["windows"]) >= 2
+    wf = acc_wf.envelope.body["walkforward"]
+    assert acc_wf.verification.kind == "walkforward" and len(wf["windows"]) >= 2
+    from auraquant.cta.cloud.walkforward_check import default_replay_count
+
+    assert len(wf["replayed_windows"]) == default_replay_count(len(wf["windows"])) >= 1
+    assert wf["replay_escape_probability"] == pytest.approx(1 - len(wf["replayed_windows"]) / len(wf["windows"]))
     # the signed out-of-sample summary is the experiment layer's own, recomputed from the local windows
     from auraquant.cta.experiment.stitch import summarize
 
@@ -436,3 +441,43 @@ def test_escape_probability_matches_hand_computed_values() -> None:
     assert audit.escape_probability(10, 2, 2) == pytest.approx(28 / 45)  # C(8,2)/C(10,2)
     assert audit.escape_probability(10, 0, 3) == 1.0 and audit.escape_probability(10, 10, 1) == 0.0
     assert audit.escape_probability(6, 3, 4) == 0.0  # C(2,3) = 0: some tampered row is always drawn
+
+
+def test_W11_parameter_set_slipped_into_the_search_is_refused_by_the_proposal_replay(workspace, walkforward,
+                                                                                        forged_wf) -> None:
+    # The forger swaps the parameters of one trial asked before the selected one in its batch for a set of
+    # its choosing, with that set's honest train metrics (ranks rebuilt; it stays out of the validation
+    # candidates), so every number in the table is true. Only replaying the seeded search catches it.
+    from auraquant.cta.experiment.search import evaluate
+
+    bundle = open_bundle(walkforward[0])
+    plan = runner.walkforward_plan(bundle)
+    cfg = plan.run.search
+    trials = pd.read_parquet(forged_wf / "trials.parquet")
+    for w in plan.windows:
+        block = trials[trials["window"] == w.index]
+        sel = block.index[block["selected"]][0]
+        same = block[(block["batch"] == block.loc[sel, "batch"]) & (block["slot"] < block.loc[sel, "slot"])
+                     & block["validation_score"].isna()]
+        if len(same):
+            victim = same.index[0]
+            break
+    else:
+        pytest.skip("no window has a non-candidate trial before its selected one in the same batch")
+    train = plan.bars.segment(w.train.start, w.train.stop)
+    candidates = [{"baseline.fast": f, "baseline.slow": s} for f in (3, 4) for s in (79, 80)]
+    table = evaluate(train, WF_SPEC, candidates, cfg)
+    pick = int(table["score"].idxmin())
+    for p, v in candidates[pick].items():
+        trials.loc[victim, p] = v
+    for c in [*table.columns.intersection(trials.columns)]:
+        trials.loc[victim, c] = table[c].iloc[pick]
+    block = trials[trials["window"] == w.index]
+    ranked = block.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True], kind="stable")
+    trials.loc[ranked.index, "train_rank"] = range(1, len(ranked) + 1)
+    trials.to_parquet(forged_wf / "trials.parquet", index=False)
+    rehash(forged_wf, "trials.parquet")
+    n = len(plan.windows)
+    # without the replay every number checks out: the slip would pass
+    verify_results(walkforward[0], forged_wf, secret=SECRET, audit_n=0, replay_n=0)
+    _refused(workspace, walkforward[0], forged_wf, "is not what the seeded search proposes", audit_n=0, replay_n=n)
