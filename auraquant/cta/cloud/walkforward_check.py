@@ -17,8 +17,7 @@ window (`experiment.window` defines the rule) this module refuses unless:
 4. the selected parameters re-run on the target segment (`experiment.window.run_target`) give the
    window's target equity, trades and report; `selection.parquet`, `oos_trades.parquet` and the stitched
    `oos_equity.parquet` (`experiment.stitch.stitch_equity` of the local segments) are rebuilt locally and
-   must be bit-identical, and the manifest's `top` must equal the entries built from the local windows.
-
+   must be bit-identical, and the manifest's `top` must equal the entries built from the local windows;
 5. in `replay_n` windows drawn with the secret (default: 20% of them, at least 1), the selected trial's
    search batch is replayed up to its slot (`_check_proposals`): its parameters, and those asked before it
    in that batch, must be what the seeded TPE sampler proposes given the table's earlier batches, so a
@@ -27,10 +26,10 @@ window (`experiment.window` defines the rule) this module refuses unless:
    break the cost budget; `replay_n` = all windows makes it certain.)
 
 What is not re-run: the train metrics of unaudited trials (a tampered one, e.g. a hidden true best,
-escapes with probability C(n-m, k)/C(n, k) per window) and the proposals outside the replayed batches. Cost: the
-selected trial + k audited trials on train, top_k candidates on validation and one target run per window,
-at most one batch of TPE asks per replayed window, against n_trials on train plus every ask and tell for the job
-(`benchmarks/cloud_verify.py` measures the ratio).
+escapes with probability C(n-m, k)/C(n, k) per window) and the proposals outside the replayed batches.
+Cost: the selected trial + k audited trials on train, top_k candidates on validation and one target run
+per window, at most one batch of TPE asks per replayed window; the job runs n_trials on train (twice: the
+search, then the final table) plus every ask and tell (`benchmarks/cloud_verify.py` measures the ratio).
 """
 
 from __future__ import annotations
