@@ -174,8 +174,9 @@ def run_cmd(
     model: Annotated[str, typer.Option(help="Orchestrating model.")] = cost.DEFAULT_MODEL,
     keep_environment: Annotated[bool, typer.Option(help="Keep the managed environment for reuse.")] = True,
     goal_sharpe: Annotated[float | None, typer.Option(help="Archive reproduced configs with sharpe >= this.")] = None,
-    audit_n: Annotated[int | None, typer.Option("--audit", min=0, help="Trials re-run locally beyond the top ones "
-                                                "(per window for a walk-forward); default 10%, at least 2 (1 per window).")] = None,
+    audit_n: Annotated[int | None, typer.Option(
+        "--audit", min=0, help="Trials re-run locally beyond the top ones (per window for a walk-forward); "
+        "default 10%, at least 2 (1 per window).")] = None,
     replay_n: Annotated[int | None, typer.Option("--replay", min=0, help="Walk-forward windows whose selected trial's "
                                                  "search proposals are replayed; default 20%, at least 1.")] = None,
     offload_above_s: Annotated[float, typer.Option(help="Route to offload above this local estimate.")] = 600.0,

@@ -79,7 +79,8 @@ def sweep_table_problems(table: pd.DataFrame, spec: Spec, param_sets: Sequence[d
     recomputed = add_trial_statistics(table[list(METRIC_NAMES)].copy())
     for c in ("psr", "dsr"):
         if not bits_equal(recomputed[c], col[c]):
-            bad = ~_close(recomputed[c].to_numpy(dtype=np.float64), col[c]) | (np.isnan(recomputed[c]) != np.isnan(col[c]))
+            mine = recomputed[c].to_numpy(dtype=np.float64)
+            bad = ~_close(mine, col[c]) | (np.isnan(mine) != np.isnan(col[c]))
             problems.append(f"the {c} column is not the statistic of the table's own trials (rows {_rows(bad)})")
     return problems
 

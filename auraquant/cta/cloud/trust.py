@@ -192,7 +192,8 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
 
     `audit_n`: rows audited beyond the always re-run ones (None: the default sample; per window for a
     walk-forward). `replay_n`: walk-forward windows whose selected trial's search proposals are replayed
-    (None: `walkforward_check.default_replay_count`). `secret`: the audit secret (`accept_results` passes the workspace's; None draws a fresh
+    (None: `walkforward_check.default_replay_count`). `secret`: the audit secret (`accept_results`
+    passes the workspace's; None draws a fresh
     random one that is never stored, so the draw is unpredictable to anyone)."""
     bundle = open_bundle(bundle_path)
     job = bundle.job
@@ -289,8 +290,10 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
     files = {n: e["sha256"] for n, e in sorted(result.manifest["files"].items())}
     body = {"job_id": job.id, "kind": job.kind, "spec_id": job.spec.id, "data_hash": job.data.content_hash,
             "data_version_id": job.data.data_version_id, "backend": backend,
-            "engine_remote": result.manifest.get("engine"), "verified_with": runner.current_engine_version().model_dump(),
-            "result_digest": v.result_digest, "files": files, "reproduced_trials": v.reproduced_trials, "audited_trials": v.audited_trials,
+            # the remote's claimed engine versions are not signed (nothing unverifiable is): only ours
+            "verified_with": runner.current_engine_version().model_dump(),
+            "result_digest": v.result_digest, "files": files, "reproduced_trials": v.reproduced_trials,
+            "audited_trials": v.audited_trials,
             "auditable": v.auditable, "escape_probability": v.escape_probability, "checks": v.checks,
             "top": [{"trial": t["trial"], "params": t["params"],
                      "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}} for t in v.top],

@@ -227,7 +227,8 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
         raise refuse(jid, f"trials.parquet does not hold {cfg.n_trials} trials for each of the {n_windows} windows")
     digest = manifest_digest(result)
     r = default_replay_count(n_windows) if replay_n is None else max(0, min(replay_n, n_windows))
-    replay = set(audit.draw([w.index for w in plan.windows], r, audit.audit_seed(secret, jid, digest, "walkforward/replay")))
+    replay_seed = audit.audit_seed(secret, jid, digest, "walkforward/replay")
+    replay = set(audit.draw([w.index for w in plan.windows], r, replay_seed))
     local_windows, equities, trade_frames, audited_rows = [], [], [], []
     worst_escape, auditable, audited_total, replayed = 0.0, 0, 0, 0
     per_window: list[dict[str, Any]] = []

@@ -73,7 +73,8 @@ def reforge_sweep(result_dir: Path, bundle_path: Path, metrics: pd.DataFrame) ->
     metrics = metrics.assign(psr=stats["psr"], dsr=stats["dsr"])
     objective = metrics[job.rank_by].to_numpy(dtype=float)
     pj = [runner.params_json(p) for p in job.param_sets]
-    trials = pd.DataFrame({"trial": metrics["trial"], "params": pj, "params_hash": [sha256_hex(p.encode())[:16] for p in pj],
+    trials = pd.DataFrame({"trial": metrics["trial"], "params": pj,
+                           "params_hash": [sha256_hex(p.encode())[:16] for p in pj],
                            "objective": objective, "rank": runner.rank_trials(objective)})
     files = {runner.METRICS_FILE: metrics, runner.TRIALS_FILE: trials}
     top = []
@@ -231,7 +232,8 @@ def test_F06_hidden_true_best_is_refused_when_audited(workspace, sweep, forged_s
     # With a secret that misses it the forgery escapes: that chance is what the verdict prints.
     lucky = secret_auditing(forged_sweep, open_bundle(sweep[0]).job.id, candidates, 2, best, want=False)
     v = verify_results(sweep[0], forged_sweep, secret=lucky)
-    assert v.escape_probability == pytest.approx(audit.escape_probability(len(candidates), 2)) == pytest.approx(1 - 2 / 6)
+    assert v.escape_probability == pytest.approx(audit.escape_probability(len(candidates), 2))
+    assert v.escape_probability == pytest.approx(1 - 2 / 6)
 
 
 def test_F07_naively_lowered_true_best_is_refused(workspace, sweep, forged_sweep) -> None:
@@ -294,7 +296,8 @@ def test_F13_nan_injection_is_refused(workspace, sweep, forged_sweep, col: str) 
 
 def test_F14_negative_trade_count_is_refused(workspace, sweep, forged_sweep) -> None:
     row = _non_top(forged_sweep)[1]
-    edit_frame(forged_sweep, runner.METRICS_FILE, lambda f: f.__setitem__("trades", f["trades"].where(f["trial"] != row, -3.0)))
+    edit_frame(forged_sweep, runner.METRICS_FILE,
+               lambda f: f.__setitem__("trades", f["trades"].where(f["trial"] != row, -3.0)))
     _refused(workspace, sweep[0], forged_sweep, "trades is not a whole number >= 0")
 
 
@@ -321,7 +324,8 @@ def test_F16_consistent_edit_of_an_audited_row_is_refused(workspace, sweep, forg
 
 def test_F17_extra_result_file_is_refused(workspace, sweep, forged_sweep) -> None:
     shutil.copy(forged_sweep / runner.equity_file(1), forged_sweep / runner.equity_file(3))
-    edit_manifest(forged_sweep, lambda m: m["files"].__setitem__(runner.equity_file(3), dict(m["files"][runner.equity_file(1)])))
+    edit_manifest(forged_sweep, lambda m: m["files"].__setitem__(runner.equity_file(3),
+                                                                 dict(m["files"][runner.equity_file(1)])))
     _refused(workspace, sweep[0], forged_sweep, "result files .* are not the job's")
 
 
@@ -338,7 +342,8 @@ def test_W01_edited_window_selection_is_refused(workspace, walkforward, forged_w
 
 
 def test_W02_edited_target_segment_is_refused(workspace, walkforward, forged_wf) -> None:
-    edit_frame(forged_wf, "oos_trades.parquet", lambda f: f.__setitem__("pnl", f["pnl"].where(f["window"] != 1, f["pnl"] + 5)))
+    edit_frame(forged_wf, "oos_trades.parquet",
+               lambda f: f.__setitem__("pnl", f["pnl"].where(f["window"] != 1, f["pnl"] + 5)))
     _refused(workspace, walkforward[0], forged_wf, "oos_trades.parquet .*does not reproduce")
 
 
@@ -473,7 +478,8 @@ def test_W11_parameter_set_slipped_into_the_search_is_refused_by_the_proposal_re
     for c in [*table.columns.intersection(trials.columns)]:
         trials.loc[victim, c] = table[c].iloc[pick]
     block = trials[trials["window"] == w.index]
-    ranked = block.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True], kind="stable")
+    ranked = block.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
+                               kind="stable")
     trials.loc[ranked.index, "train_rank"] = range(1, len(ranked) + 1)
     trials.to_parquet(forged_wf / "trials.parquet", index=False)
     rehash(forged_wf, "trials.parquet")
