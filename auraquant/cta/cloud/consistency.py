@@ -15,7 +15,8 @@ edit (a Sharpe raised alone, a NaN injected, a negative trade count) fail whethe
 - for rows whose NAV stayed positive: total_return = final_nav / C - 1, years = n_days / B,
   ann_volatility = daily_std sqrt(B), sharpe = daily_mean / daily_std sqrt(B),
   ann_return = (final_nav / C)^(1/years) - 1, calmar = ann_return / -max_drawdown (relative 1e-12: these
-  are the kernel's formulas, only the order of float operations may differ);
+  are the kernel's formulas, only the order of float operations may differ). A table without final_nav
+  (a walk-forward trial table) uses 1 + total_return for final_nav / C;
 - `psr` and `dsr` are bit-identical to `add_trial_statistics` over the table itself.
 """
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from auraquant.cta.backtest.layout import METRIC_NAMES
 from auraquant.cta.backtest.metrics import add_trial_statistics
-from auraquant.cta.strategy.spec import Spec, apply_params
+from auraquant.cta.strategy.spec import Spec
 
 _RTOL = 1e-12
 _NOT_NUMERIC = "a metric column is not numeric"
@@ -137,33 +138,39 @@ def metric_problems(table: pd.DataFrame, spec: Spec, param_sets: Sequence[dict[s
 
 
 def _formula_problems(col: dict[str, np.ndarray], spec: Spec, param_sets: Sequence[dict[str, Any]]) -> list[str]:
-    if not {"final_nav", "max_drawdown", "n_days"} <= set(col):
-        return []
-    engines = [apply_params(spec, p).engine for p in param_sets]
-    initial = np.array([e.initial_capital for e in engines], dtype=np.float64)
-    basis = np.array([e.annualization for e in engines], dtype=np.float64)
+    """The kernel's formulas (`backtest.kernel._finalize`) on whichever inputs the table carries."""
+    n = len(param_sets)
+    # Parameters address module params only (`strategy.spec.apply_params`): capital and annualization
+    # basis are the spec's engine settings for every row.
+    initial, basis = spec.engine.initial_capital, float(spec.engine.annualization)
     sq = np.sqrt(basis)
-    nan = np.full(len(initial), np.nan)
-    nav, mdd = col["final_nav"], col["max_drawdown"]
-    std, mean = col.get("daily_std", nan), col.get("daily_mean", nan)
+    nan = np.full(n, np.nan)
+    g = {c: col.get(c, nan) for c in ("final_nav", "total_return", "max_drawdown", "n_days", "daily_mean",
+                                      "daily_std", "ann_return")}
+    # NAV/initial from the final NAV, else from the total return (a walk-forward trial table has no NAV).
+    growth = g["final_nav"] / initial if "final_nav" in col else 1.0 + g["total_return"]
+    has_growth = "final_nav" in col or "total_return" in col
     # Formulas hold only while the NAV stayed positive; a ruined run may be reported under other rules.
-    alive = (nav > 0) & (mdd > -1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        years = col["n_days"] / basis
-        ann = np.where(years > 0, (nav / initial) ** (1.0 / years) - 1.0, -1.0)
-        expected = {
-            "total_return": nav / initial - 1.0,
-            "years": years,
-            "ann_volatility": std * sq,
-            "sharpe": np.where(std > 0, mean / std * sq, np.nan),
-            "ann_return": ann,
-            "calmar": np.where(mdd < 0, col.get("ann_return", nan) / -mdd, np.nan),
-        }
+        alive = (growth > 0) & ((g["max_drawdown"] > -1) if "max_drawdown" in col else True)
+        years = g["n_days"] / basis
+        ann = np.where(years > 0, growth ** (1.0 / years) - 1.0, -1.0)
+        ann_claimed = g["ann_return"] if "ann_return" in col else ann
+        rules: list[tuple[str, tuple[str, ...], bool, np.ndarray]] = [
+            ("total_return", ("final_nav",), True, g["final_nav"] / initial - 1.0),
+            ("years", ("n_days",), True, years),
+            ("ann_volatility", ("daily_std",), True, g["daily_std"] * sq),
+            ("sharpe", ("daily_mean", "daily_std"), True, np.where(g["daily_std"] > 0,
+                                                                    g["daily_mean"] / g["daily_std"] * sq, np.nan)),
+            ("ann_return", ("n_days",), has_growth, ann),
+            ("calmar", ("max_drawdown", "n_days"), has_growth or "ann_return" in col,
+             np.where(g["max_drawdown"] < 0, ann_claimed / -g["max_drawdown"], np.nan)),
+        ]
     problems = []
-    for c, e in expected.items():
-        if c not in col or (c == "calmar" and "ann_return" not in col) or (c == "sharpe" and "daily_mean" not in col):
+    for c, needs, usable, expected in rules:
+        if c not in col or not usable or not all(k in col for k in needs):
             continue
-        bad = alive & ~_close(col[c], e)
+        bad = alive & ~_close(col[c], expected)
         if bad.any():
             problems.append(f"{c} does not follow from the row's other metrics in rows {_rows(bad)}")
     return problems

@@ -401,12 +401,22 @@ def test_W09_dropped_trial_row_is_refused(workspace, walkforward, forged_wf) -> 
 
 
 def test_W10_consistent_train_edit_is_refused_when_every_trial_is_audited(workspace, walkforward, forged_wf) -> None:
-    # A non-selected, non-candidate trial of window 1 gets a slightly lower (consistent) total_return:
-    # nothing in the table contradicts it, only re-running it on train does.
-    def lower(f: pd.DataFrame) -> None:
-        w1 = f[(f["window"] == 1) & ~f["selected"] & f["validation_score"].isna()]
-        f.loc[w1.index[0], "total_return"] = f.loc[w1.index[0], "total_return"] - 1e-3
-    edit_frame(forged_wf, "trials.parquet", lower)
+    # A non-selected, non-candidate trial of window 1 gets another such trial's whole metric row (score and
+    # feasibility included, ranks rebuilt): every row stays self-consistent; only re-running it on train
+    # catches it.
+    from auraquant.cta.experiment.search import METRIC_COLUMNS
+
+    trials = pd.read_parquet(forged_wf / "trials.parquet")
+    w1 = trials[(trials["window"] == 1) & ~trials["selected"] & trials["validation_score"].isna()]
+    victim, donor = w1.index[0], w1.index[-1]
+    cols = [*METRIC_COLUMNS, "score", "feasible"]
+    trials.loc[victim, cols] = trials.loc[donor, cols].to_numpy()
+    block = trials[trials["window"] == 1]
+    ranked = block.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
+                               kind="stable")
+    trials.loc[ranked.index, "train_rank"] = range(1, len(ranked) + 1)
+    trials.to_parquet(forged_wf / "trials.parquet", index=False)
+    rehash(forged_wf, "trials.parquet")
     _refused(workspace, walkforward[0], forged_wf, "window 1: trial .* does not reproduce on train",
              audit_n=WF_SEARCH["search"]["n_trials"])
 
