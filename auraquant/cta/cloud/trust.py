@@ -295,6 +295,9 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
             "result_digest": v.result_digest, "files": files, "reproduced_trials": v.reproduced_trials,
             "audited_trials": v.audited_trials,
             "auditable": v.auditable, "escape_probability": v.escape_probability, "checks": v.checks,
+            # a top trial's dsr depends on every trial: recomputed here from the received table, whose rows
+            # all passed the consistency checks and whose audited rows reproduced
+            "dsr_basis": "received trial table, recomputed locally" if job.kind == "sweep" else None,
             "top": [{"trial": t["trial"], "params": t["params"],
                      "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}} for t in v.top],
             **({"walkforward": v.details["walkforward"]} if "walkforward" in v.details else {})}

@@ -30,6 +30,8 @@ from auraquant.workspace import Workspace
 
 from .conftest import PARAM_SETS, SPEC
 
+pytestmark = pytest.mark.slow  # ~40 s: two real jobs and ~45 local verifications
+
 SECRET = bytes(range(32))
 GOAL = GoalThresholds(thresholds={"trades": Threshold(min=1)})
 WF_SPEC = Spec(name="ema-wf-forgery", baseline={"name": "ema_cross", "params": {"fast": 12, "slow": 26}},
