@@ -34,7 +34,8 @@ row and C(n-m, k)/C(n, k) for m (`audit.escape_probability`). Raise `audit_n` to
 
 `accept_results` then signs an attestation (schema `auraquant.cloud_result/v2`) with the workspace witness
 key through the governance layer, writes it and the results under `.aura/artifacts/cloud/<job id>/`, and —
-given a goal — submits each reproduced top configuration that meets the goal as a signed candidate.
+given a goal — submits each reproduced top configuration that meets the goal as a signed candidate. A
+refused job is remembered, and any later submission of it is audited in full.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ import pandas as pd
 from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.cta.backtest.engine import buy_and_hold_of, run_sweep
 from auraquant.cta.backtest.metrics import buy_and_hold_metrics
-from auraquant.cta.cloud import audit, runner
+from auraquant.cta.cloud import audit, runner, tags
 from auraquant.cta.cloud.bundle import Bundle, JobSpec, open_bundle, read_members
 from auraquant.cta.cloud.consistency import bits_equal, param_names, sweep_table_problems
 from auraquant.cta.cloud.errors import BundleError, TrustRefused
@@ -65,6 +66,7 @@ from auraquant.cta.governance.signing import Envelope, sign_envelope, witness_si
 from auraquant.workspace import Workspace
 
 ATTESTATION_SCHEMA = "auraquant.cloud_result/v2"
+FULL_AUDIT = 1 << 62  # audit count meaning "every row" (clipped to the rows there are)
 MANIFEST_FIELDS = {"schema", "job_id", "kind", "spec_id", "data_hash", "n_trials", "rank_by", "engine", "top",
                    "files", "elapsed_s", "run_id"}
 TRIAL_COLUMNS = ["trial", "params", "params_hash", "objective", "rank"]
@@ -100,6 +102,10 @@ class Verification:
 def refuse(job_id: str, reason: str) -> TrustRefused:
     """The one refusal message of the gate (loud, says nothing was signed)."""
     return TrustRefused(f"[REFUSED] results of {job_id} are NOT trusted: {reason}. Nothing was signed or archived.")
+
+
+def refusal_key(job_id: str) -> str:
+    return f"refused:{job_id}"
 
 
 def manifest_digest(result: runner.JobResult) -> str:
@@ -279,11 +285,27 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
                    actor: Actor | None = None, secret: bytes | None = None,
                    replay_n: int | None = None) -> Acceptance:
     """Verify (see `verify_results`, audits drawn with the workspace's secret unless `secret` is given),
-    then sign the attestation built from the LOCAL recomputation, archive the results and optional candidates."""
-    v = verify_results(bundle_path, result_path, audit_n=audit_n, replay_n=replay_n,
-                       secret=audit.workspace_secret(ws.aura) if secret is None else secret)
+    then sign the attestation built from the LOCAL recomputation, archive the results and optional candidates.
+
+    A refusal is remembered (store memory `cloud`, key `refused:<job id>`): every later submission of the
+    same job is audited in full (every trial, every window's proposals), so a remote side cannot resubmit
+    forgeries until one slips past a partial audit."""
     bundle = open_bundle(bundle_path)
     job = bundle.job
+    refused_before = ws.store.memory_get(tags.MEMORY_NAMESPACE, refusal_key(job.id))
+    if refused_before is not None:
+        audit_n = replay_n = FULL_AUDIT
+    try:
+        v = verify_results(bundle_path, result_path, audit_n=audit_n, replay_n=replay_n,
+                           secret=audit.workspace_secret(ws.aura) if secret is None else secret)
+    except TrustRefused as e:
+        ws.store.memory_put(tags.MEMORY_NAMESPACE, refusal_key(job.id),
+                            {"job_id": job.id, "backend": backend, "reason": str(e),
+                             "at": datetime.now(UTC).isoformat(),
+                             "count": int((refused_before or {}).get("count", 0)) + 1})
+        raise
+    if refused_before is not None:
+        v.checks.append(f"full audit: this job was refused {refused_before.get('count', 1)} time(s) before")
     result = runner.open_results(result_path)
     if manifest_digest(result) != v.result_digest:
         raise refuse(job.id, "the results changed while they were being verified")

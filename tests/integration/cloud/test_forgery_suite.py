@@ -336,6 +336,17 @@ def test_F18_unlisted_file_in_the_results_is_refused(workspace, sweep, forged_sw
     _refused(workspace, sweep[0], forged_sweep, "files the manifest does not list")
 
 
+def test_F19_a_refused_job_is_audited_in_full_when_resubmitted(workspace, sweep, forged_sweep) -> None:
+    # Resubmitting until a forgery slips past a partial audit does not work: after one refusal, every
+    # trial of that job is re-run on the next submission.
+    edit_manifest(forged_sweep, lambda m: m["top"][0]["metrics"].__setitem__("sharpe", 9.99))
+    _refused(workspace, sweep[0], forged_sweep, "manifest's top trials")
+    acc = accept_results(workspace, sweep[0], sweep[1], backend="local", secret=SECRET, audit_n=1)
+    v = acc.verification
+    assert v.audited_trials == _non_top(sweep[1]) and v.escape_probability == 0.0
+    assert "full audit: this job was refused 1 time(s) before" in v.checks
+
+
 # -- walk-forward forgeries --------------------------------------------------------------------------------------
 def test_W01_edited_window_selection_is_refused(workspace, walkforward, forged_wf) -> None:
     edit_frame(forged_wf, "selection.parquet",
