@@ -110,7 +110,7 @@ def refusal_key(job_id: str) -> str:
 
 def manifest_digest(result: runner.JobResult) -> str:
     """sha256 of the received manifest (it lists every file's sha256): the audit draw's view of the results."""
-    return sha256_hex(canonical_json(result.manifest))
+    return sha256_hex(json.dumps(result.manifest, sort_keys=True, allow_nan=True).encode())
 
 
 def check_identity(job: JobSpec, result: runner.JobResult, n_trials: int, files: set[str]) -> None:
@@ -209,17 +209,23 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
         unlisted = sorted(set(read_members(result_path)) - set(result.manifest.get("files", {})) - {runner.MANIFEST})
     except BundleError as e:
         raise refuse(job.id, str(e)) from e
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise refuse(job.id, f"the result manifest is malformed ({type(e).__name__}: {e})") from e
     if unlisted:
         raise refuse(job.id, f"the results hold files the manifest does not list: {unlisted}")
     if result.manifest.get("kind") != job.kind or result.manifest.get("job_id") != job.id:
         raise refuse(job.id, f"manifest job_id is {result.manifest.get('job_id')!r} (kind "
                              f"{result.manifest.get('kind')!r}), the bundle says {job.id!r} ({job.kind})")
-    if job.kind == "walkforward":
-        from auraquant.cta.cloud.walkforward_check import verify_walkforward
+    try:
+        if job.kind == "walkforward":
+            from auraquant.cta.cloud.walkforward_check import verify_walkforward
 
-        v = verify_walkforward(bundle, result, audit_n=audit_n, secret=secret, replay_n=replay_n)
-    else:
-        v = _verify_sweep(bundle, result, audit_n, secret)
+            v = verify_walkforward(bundle, result, audit_n=audit_n, secret=secret, replay_n=replay_n)
+        else:
+            v = _verify_sweep(bundle, result, audit_n, secret)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        # Malformed remote content (a missing column, a wrong type): refused, never a traceback.
+        raise refuse(job.id, f"the results are malformed ({type(e).__name__}: {e})") from e
     v.result_digest = manifest_digest(result)
     return v
 

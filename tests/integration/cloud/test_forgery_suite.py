@@ -336,6 +336,21 @@ def test_F18_unlisted_file_in_the_results_is_refused(workspace, sweep, forged_sw
     _refused(workspace, sweep[0], forged_sweep, "files the manifest does not list")
 
 
+@pytest.mark.parametrize("edit", [
+    lambda m: m["files"][runner.METRICS_FILE].pop("sha256"),
+    lambda m: m["files"].__setitem__(runner.TRIALS_FILE, "not-an-entry"),
+    lambda m: m.__setitem__("top", {"not": "a list"}),
+])
+def test_F20_malformed_manifest_is_refused_not_a_traceback(workspace, sweep, forged_sweep, edit) -> None:
+    edit_manifest(forged_sweep, edit)
+    _refused(workspace, sweep[0], forged_sweep, "REFUSED")
+
+
+def test_F21_metrics_table_with_a_dropped_column_is_refused(workspace, sweep, forged_sweep) -> None:
+    edit_frame(forged_sweep, runner.METRICS_FILE, lambda f: f.drop(columns=["win_rate"]))
+    _refused(workspace, sweep[0], forged_sweep, "columns are not the engine's")
+
+
 def test_F19_a_refused_job_is_audited_in_full_when_resubmitted(workspace, sweep, forged_sweep) -> None:
     # Resubmitting until a forgery slips past a partial audit does not work: after one refusal, every
     # trial of that job is re-run on the next submission.
