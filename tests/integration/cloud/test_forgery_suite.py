@@ -90,6 +90,56 @@ def reforge_sweep(result_dir: Path, bundle_path: Path, metrics: pd.DataFrame) ->
     runner._write_results(job, files, top, result_dir, None, 0.0)
 
 
+def reforge_walkforward(result_dir: Path, bundle_path: Path, trials: pd.DataFrame) -> None:
+    """The strongest walk-forward forger: from an edited trial table, re-apply the honest selection rule
+    (`experiment.window.select`) in every window and rebuild target runs, selection, stitched curve, trades
+    and manifest exactly as an honest run would."""
+    import io
+
+    from auraquant.cta.experiment.models import WindowResult
+    from auraquant.cta.experiment.runner import selection_table
+    from auraquant.cta.experiment.stitch import stitch_equity
+    from auraquant.cta.experiment.window import _plain, _span, run_target, select
+
+    bundle = open_bundle(bundle_path)
+    plan = runner.walkforward_plan(bundle)
+    spec, cfg, names = bundle.job.spec, plan.run.search, list(bundle.job.spec.search_space)
+    windows, equities, trade_frames, blocks = [], [], [], []
+    for w in plan.windows:
+        raw = trials[trials["window"] == w.index].drop(
+            columns=["window", "train_rank", "validation_score", "selected"]).reset_index(drop=True)
+        train = plan.bars.segment(w.train.start, w.train.stop)
+        validation = plan.bars.segment(w.validation.start, w.validation.stop)
+        target = plan.bars.segment(w.target.start, w.target.stop)
+        block, best, val_score = select(raw, names, validation, spec, cfg)
+        chosen = {p: _plain(block.loc[best, p]) for p in names}
+        res, equity, trades = run_target(target, spec, chosen, w.index)
+        block["selected"] = block.index == best
+        block.insert(0, "window", w.index)
+        blocks.append(block)
+        equities.append(equity)
+        trade_frames.append(trades)
+        windows.append(WindowResult(
+            window=w, train_span=_span(train), validation_span=_span(validation), target_span=_span(target),
+            params=chosen, train_score=float(block.loc[best, "score"]), validation_score=val_score,
+            train_rank=int(block.loc[best, "train_rank"]), n_trials=len(block),
+            target_report=res.report.model_dump(mode="json")))
+
+    def parquet(frame: pd.DataFrame) -> pd.DataFrame:  # as an honest run's files hold them
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return pd.read_parquet(io.BytesIO(buf.getvalue()))
+
+    all_trials = pd.concat(blocks, ignore_index=True)
+    files = {"selection.parquet": parquet(selection_table(windows)), "trials.parquet": parquet(all_trials),
+             "oos_equity.parquet": parquet(stitch_equity(equities, spec.engine.initial_capital)),
+             "oos_trades.parquet": parquet(pd.concat(trade_frames, ignore_index=True))}
+    for p in result_dir.iterdir():
+        p.unlink()
+    runner._write_results(bundle.job, files, runner.walkforward_top(windows), result_dir, None, 0.0,
+                          extra={"run_id": plan.run.id, "n_trials": len(all_trials)})
+
+
 def secret_auditing(result_dir: Path, job_id: str, candidates: list[int], k: int, row: int,
                     purpose: str = "sweep", want: bool = True) -> bytes:
     """The first secret (deterministic search) whose draw on these exact files does (or does not) audit `row`."""
@@ -447,6 +497,36 @@ def test_W10_consistent_train_edit_is_refused_when_every_trial_is_audited(worksp
     rehash(forged_wf, "trials.parquet")
     _refused(workspace, walkforward[0], forged_wf, "window 1: trial .* does not reproduce on train",
              audit_n=WF_SEARCH["search"]["n_trials"])
+
+
+def test_W12_hidden_true_best_of_a_window_is_refused_when_audited(workspace, walkforward, forged_wf) -> None:
+    # The remote reports window 0's honestly selected trial with the (consistent) metrics of the window's
+    # worst trial, re-applies the selection rule and rebuilds every downstream file: another trial is now
+    # selected, with honest target numbers. Only re-running the hidden trial on train catches it.
+    from auraquant.cta.experiment.search import METRIC_COLUMNS
+
+    trials = pd.read_parquet(forged_wf / "trials.parquet")
+    w0 = trials[trials["window"] == 0]
+    hidden = int(w0.index[w0["selected"]][0])
+    worst = int(w0["score"].idxmin())
+    cols = [*METRIC_COLUMNS, "score", "feasible"]
+    trials.loc[hidden, cols] = trials.loc[worst, cols].to_numpy()
+    reforge_walkforward(forged_wf, walkforward[0], trials)
+    forged = pd.read_parquet(forged_wf / "trials.parquet")
+    assert not bool(forged.loc[hidden, "selected"])  # the true choice is hidden
+    jid = open_bundle(walkforward[0]).job.id
+    n = WF_SEARCH["search"]["n_trials"]
+    new_best = int(forged[forged["window"] == 0].index[forged[forged["window"] == 0]["selected"]][0])
+    others = [r for r in range(n) if r != new_best]
+    k = audit.default_audit_count(len(others), minimum=1)
+    # every number checks out without the audit (and without the proposal replay)
+    v = verify_results(walkforward[0], forged_wf, secret=SECRET, audit_n=0, replay_n=0)
+    assert v.escape_probability == 1.0
+    secret = secret_auditing(forged_wf, jid, others, k, hidden, purpose="walkforward/0")
+    with pytest.raises(TrustRefused, match=f"window 0: trial {hidden} does not reproduce on train"):
+        accept_results(workspace, walkforward[0], forged_wf, backend="managed", secret=secret, replay_n=0)
+    _refused(workspace, walkforward[0], forged_wf, f"window 0: trial {hidden} does not reproduce", audit_n=n,
+             replay_n=0)
 
 
 # -- the audit draw is unpredictable to the remote side ------------------------------------------------------
