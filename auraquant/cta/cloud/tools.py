@@ -34,7 +34,10 @@ class RunSummary(BaseModel):
     backend: str
     attestation: str
     reproduced_trials: list[int]
-    top: list[dict[str, Any]]
+    top: list[dict[str, Any]]  # the local recomputation (what was signed), never the remote's claim
+    audited_trials: list[int] = []
+    escape_probability: float = 1.0  # chance that one tampered, unaudited row (a hidden best) escapes
+    verdict: str = ""
 
 
 class SpendSummary(BaseModel):
@@ -109,7 +112,9 @@ def cloud_run(ctx: Ctx, job_id: str, backend: Literal["local", "dask"] = "local"
     except CloudError as e:
         raise ToolFailure(str(e)) from e
     return RunSummary(job_id=job_id, backend=backend, attestation=str(acc.path),
-                      reproduced_trials=acc.verification.reproduced_trials, top=acc.verification.top)
+                      reproduced_trials=acc.verification.reproduced_trials, top=acc.verification.top,
+                      audited_trials=acc.verification.audited_trials,
+                      escape_probability=acc.verification.escape_probability, verdict=acc.verification.verdict)
 
 
 @tool(category=CAT, timeout_s=30)

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pandas as pd
+import pytest
 
 from aura.tools import ToolRegistry
 from auraquant.cta.cloud.tools import TOOLS
@@ -33,6 +34,8 @@ def test_agent_bundles_estimates_runs_and_is_refused_long_runs(workspace: Worksp
     assert est["route"] == "local" and est["needs_confirmation"] is False
     run = call("cloud_run", job_id=info["job_id"])
     assert run["backend"] == "local" and len(run["reproduced_trials"]) == 2
+    assert len(run["audited_trials"]) == 2 and run["escape_probability"] == pytest.approx(1 - 2 / 6)
+    assert run["verdict"].startswith("[VERIFIED]") and [t["trial"] for t in run["top"]] == run["reproduced_trials"]
     status = call("cloud_status")
     assert status == {"total_usd": 0.0, "sessions": 0, "inflight_jobs": []}
     bad = asyncio.run(reg.call("cloud_estimate", json.dumps({"job_id": "job_nope"}), ctx))
