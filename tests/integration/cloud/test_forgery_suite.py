@@ -453,7 +453,7 @@ def test_W06_edited_validation_score_is_refused(workspace, walkforward, forged_w
     _refused(workspace, walkforward[0], forged_wf, "window 1: the validation scores do not reproduce")
 
 
-def test_W07_hidden_best_train_trial_is_refused(workspace, walkforward, forged_wf) -> None:
+def test_W07_selected_trial_reported_with_another_rows_metrics_is_refused(workspace, walkforward, forged_wf) -> None:
     # The selected trial of window 0 reported with the train metrics of the window's worst trial: the
     # selected trial is always re-run on train, and its rank no longer follows.
     def hide(f: pd.DataFrame) -> None:
@@ -467,7 +467,7 @@ def test_W07_hidden_best_train_trial_is_refused(workspace, walkforward, forged_w
     _refused(workspace, walkforward[0], forged_wf, "window 0: (train_rank|trial .* does not reproduce|the selected)")
 
 
-def test_W08_audited_train_trial_edit_and_nan_injection_are_refused(workspace, walkforward, forged_wf) -> None:
+def test_W08_nan_injection_in_the_trial_table_is_refused(workspace, walkforward, forged_wf) -> None:
     # a NaN Sharpe on a row whose daily_std is positive contradicts the engine's definitions
     edit_frame(forged_wf, "trials.parquet", lambda f: f.__setitem__("sharpe", f["sharpe"].where(f.index != 3, np.nan)))
     _refused(workspace, walkforward[0], forged_wf, "not internally consistent|score or feasible")
