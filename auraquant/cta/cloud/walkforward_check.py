@@ -286,7 +286,7 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     checks = ["file hashes", "manifest identity", f"{n_windows} windows: trial table structure and consistency",
               "train ranks", "validation candidates re-run", "selected trials re-run on train and target",
               f"{audited_total} audited trials re-run on train",
-              f"{replayed} search proposals replayed in windows {sorted(replay)}",
+              f"{replayed} search proposal(s) replayed in windows {sorted(replay)}",
               "selection, target trades and stitched equity rebuilt locally bit for bit"]
     return Verification(job_id=jid, kind=job.kind, reproduced_trials=[w.index for w in plan.windows],
                         audited_trials=audited_rows, auditable=auditable, escape_probability=worst_escape,

@@ -90,3 +90,30 @@ def test_walkforward_verification_costs_at_most_a_quarter_of_the_job(tmp_path: P
     assert units["n"] == windows * ((1 + 3) * 900 + 2 * 200 + 300)
     assert units["n"] <= 0.25 * job_units, (units["n"], job_units)
     assert len(v.audited_trials) == 3 * windows and v.escape_probability == pytest.approx(1 - 3 / 23)
+
+
+@pytest.mark.parametrize("variant", ["no_validation", "constrained", "anchored_embargo"])
+def test_honest_walkforward_variants_verify_with_every_check_at_full_strength(tmp_path: Path, bars: pd.DataFrame,
+                                                                              variant: str) -> None:
+    """No false refusals: each selection path (no validation segment, the constrained objective with its
+    Optuna constraints, anchored windows with embargo) verifies with every trial audited and every window's
+    proposals replayed."""
+    from auraquant.cta.cloud.bundle import make_job, write_bundle
+
+    from .conftest import WF_SPEC
+
+    wf: dict = {"train_bars": 900, "validation_bars": 200, "target_bars": 300}
+    search: dict = {"n_trials": 8, "batch_size": 4, "top_k": 2, "n_startup_trials": 2}
+    if variant == "no_validation":
+        wf["validation_bars"] = 0
+    elif variant == "constrained":
+        search.update(objective="constrained", min_trades=15)
+    else:
+        wf.update(mode="anchored", embargo_bars=24)
+    job = make_job(bars, WF_SPEC, kind="walkforward", search={"walk_forward": wf, "search": search}, seed=9)
+    path = write_bundle(job, bars, tmp_path / "b")
+    r = runner.run_job(path, tmp_path / "wf")
+    v = verify_results(path, r.out_dir, secret=b"v" * 32, audit_n=8, replay_n=100)
+    windows = len(v.reproduced_trials)
+    assert v.escape_probability == 0.0 and len(v.audited_trials) == 7 * windows
+    assert v.details["walkforward"]["replayed_windows"] == list(range(windows))
