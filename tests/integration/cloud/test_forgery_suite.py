@@ -605,3 +605,19 @@ def test_W11_parameter_set_slipped_into_the_search_is_refused_by_the_proposal_re
     # without the replay every number checks out: the slip would pass
     verify_results(walkforward[0], forged_wf, secret=SECRET, audit_n=0, replay_n=0)
     _refused(workspace, walkforward[0], forged_wf, "is not what the seeded search proposes", audit_n=0, replay_n=n)
+
+
+@pytest.mark.shared_data
+def test_honest_results_on_real_bars_pass_every_check(shared_data: Path, tmp_path: Path) -> None:
+    """No false refusals on real data: a wide sweep over real BTC/USDT 1h bars (incl. sets that barely trade
+    and leveraged-looking tight stops) passes the consistency checks and a full audit."""
+    from itertools import product
+
+    bars = pd.read_parquet(shared_data / "binance_BTCUSDT_1h_2017-2026.parquet").iloc[-20_000:].reset_index(drop=True)
+    sets = [{"baseline.fast": f, "baseline.slow": s, "execution.trailing_pct.pct": p}
+            for f, s, p in product((2, 5, 21, 60), (10, 80, 400, 1500), (0.003, 0.05, 0.3))]
+    job = make_job(bars, SPEC, param_sets=sets, top_k=3, symbol="BTC/USDT", timeframe="1h")
+    path = write_bundle(job, bars, tmp_path / "b")
+    result = runner.run_job(path, tmp_path / "r").out_dir
+    v = verify_results(path, result, secret=SECRET, audit_n=len(sets))
+    assert v.escape_probability == 0.0 and len(v.audited_trials) == len(sets) - 3
