@@ -65,7 +65,7 @@ from auraquant.cta.experiment.search import (
     sampler_seed,
     score,
 )
-from auraquant.cta.experiment.stitch import stitch_equity, summarize
+from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
 from auraquant.cta.experiment.window import _plain, _span, run_target
 
 HEAD = ["window", "batch", "slot", "optuna_number"]
@@ -229,7 +229,7 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     r = default_replay_count(n_windows) if replay_n is None else max(0, min(replay_n, n_windows))
     replay_seed = audit.audit_seed(secret, jid, digest, "walkforward/replay")
     replay = set(audit.draw([w.index for w in plan.windows], r, replay_seed))
-    local_windows, equities, trade_frames, audited_rows = [], [], [], []
+    local_windows, equities, trade_frames, audited_rows, targets = [], [], [], [], []
     worst_escape, auditable, audited_total, replayed = 0.0, 0, 0, 0
     per_window: list[dict[str, Any]] = []
     for w in plan.windows:
@@ -248,6 +248,7 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
             replayed += _check_proposals(jid, w.index, block, best, names, spec, cfg, run.seed)
         chosen = _params(block, names, [best])[0]
         res, equity, trades = run_target(target, spec, chosen, w.index)
+        targets.append(target)
         equities.append(equity)
         trade_frames.append(trades)
         local_windows.append(WindowResult(
@@ -266,14 +267,18 @@ def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int
     check_frame(jid, result, "selection.parquet", _roundtrip(selection_table(local_windows)), "window selection")
     check_frame(jid, result, "oos_trades.parquet", _roundtrip(pd.concat(trade_frames, ignore_index=True)),
                 "target trades")
+    # The out-of-sample curve and summary exactly as the experiment layer's `_finish` builds them, from the
+    # local target runs; the summary's DSR uses the trial table's daily Sharpe ratios (every row
+    # consistency-checked, the audited ones re-run), and buy and hold is stitched over the same targets.
     stitched = stitch_equity(equities, initial)
-    check_frame(jid, result, "oos_equity.parquet", _roundtrip(stitched), "stitched out-of-sample equity")
-    # The out-of-sample summary from the local curve; its DSR uses the trial table's daily Sharpe ratios
-    # (every row consistency-checked, the audited ones re-run), as the experiment layer's `_finish` does.
     with np.errstate(divide="ignore", invalid="ignore"):
         daily_sr = (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float)
     oos = summarize(stitched, initial, spec.engine.annualization, sum(len(t) for t in trade_frames), daily_sr,
                     len(trials))
+    bh, bh_curve = stitch_buy_and_hold(targets, spec.engine, versus=oos)
+    oos = oos.model_copy(update={"buy_and_hold": bh})
+    stitched["buy_and_hold"] = bh_curve["equity"].to_numpy()
+    check_frame(jid, result, "oos_equity.parquet", _roundtrip(stitched), "stitched out-of-sample equity")
     local_top = runner.walkforward_top(local_windows)
     if not same_json(result.manifest.get("top"), local_top):
         raise refuse(jid, "the manifest's per-window choices or target metrics differ from the local recomputation")

@@ -98,7 +98,7 @@ def reforge_walkforward(result_dir: Path, bundle_path: Path, trials: pd.DataFram
 
     from auraquant.cta.experiment.models import WindowResult
     from auraquant.cta.experiment.runner import selection_table
-    from auraquant.cta.experiment.stitch import stitch_equity
+    from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity
     from auraquant.cta.experiment.window import _plain, _span, run_target, select
 
     bundle = open_bundle(bundle_path)
@@ -131,8 +131,11 @@ def reforge_walkforward(result_dir: Path, bundle_path: Path, trials: pd.DataFram
         return pd.read_parquet(io.BytesIO(buf.getvalue()))
 
     all_trials = pd.concat(blocks, ignore_index=True)
+    stitched = stitch_equity(equities, spec.engine.initial_capital)
+    stitched["buy_and_hold"] = stitch_buy_and_hold(
+        [plan.bars.segment(w.target.start, w.target.stop) for w in plan.windows], spec.engine)[1]["equity"].to_numpy()
     files = {"selection.parquet": parquet(selection_table(windows)), "trials.parquet": parquet(all_trials),
-             "oos_equity.parquet": parquet(stitch_equity(equities, spec.engine.initial_capital)),
+             "oos_equity.parquet": parquet(stitched),
              "oos_trades.parquet": parquet(pd.concat(trade_frames, ignore_index=True))}
     for p in result_dir.iterdir():
         p.unlink()
@@ -219,12 +222,17 @@ def test_honest_results_are_accepted_and_signed_from_local_numbers(workspace: Wo
     assert len(wf["replayed_windows"]) == default_replay_count(len(wf["windows"])) >= 1
     assert wf["replay_escape_probability"] == pytest.approx(1 - len(wf["replayed_windows"]) / len(wf["windows"]))
     # the signed out-of-sample summary is the experiment layer's own, recomputed from the local windows
-    from auraquant.cta.experiment.stitch import summarize
+    from auraquant.cta.experiment.stitch import stitch_buy_and_hold, summarize
 
     stitched = pd.read_parquet(walkforward[1] / "oos_equity.parquet")
     trials = pd.read_parquet(walkforward[1] / "trials.parquet")
     oos = summarize(stitched, 10_000.0, 365, len(pd.read_parquet(walkforward[1] / "oos_trades.parquet")),
                     (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float), len(trials))
+    plan = runner.walkforward_plan(open_bundle(walkforward[0]))
+    bh, curve = stitch_buy_and_hold([plan.bars.segment(w.target.start, w.target.stop) for w in plan.windows],
+                                    WF_SPEC.engine, versus=oos)
+    assert np.array_equal(curve["equity"].to_numpy(), stitched["buy_and_hold"].to_numpy())
+    oos = oos.model_copy(update={"buy_and_hold": bh})
     assert acc_wf.envelope.body["walkforward"]["oos"] == json.loads(oos.model_dump_json())
 
 
@@ -423,6 +431,12 @@ def test_W02_edited_target_segment_is_refused(workspace, walkforward, forged_wf)
     edit_frame(forged_wf, "oos_trades.parquet",
                lambda f: f.__setitem__("pnl", f["pnl"].where(f["window"] != 1, f["pnl"] + 5)))
     _refused(workspace, walkforward[0], forged_wf, "oos_trades.parquet .*does not reproduce")
+
+
+def test_W03b_edited_stitched_buy_and_hold_is_refused(workspace, walkforward, forged_wf) -> None:
+    # a weaker benchmark makes the strategy's excess look better
+    edit_frame(forged_wf, "oos_equity.parquet", lambda f: f.__setitem__("buy_and_hold", f["buy_and_hold"] * 0.9))
+    _refused(workspace, walkforward[0], forged_wf, "oos_equity.parquet .*does not reproduce")
 
 
 def test_W03_edited_stitched_equity_is_refused(workspace, walkforward, forged_wf) -> None:
