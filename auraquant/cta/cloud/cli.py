@@ -1,4 +1,4 @@
-"""CLI: `auraquant cloud bundle | estimate | run | status | doctor` (`app`) and `auraquant job run` (`job_app`).
+"""CLI: `auraquant cloud bundle | estimate | run | verify | status | doctor` (`app`) and `auraquant job run` (`job_app`).
 
 `job run` needs no workspace (it is what a remote container executes). The `cloud` commands work on the
 workspace at `--workspace` (default: the current directory or a parent). Managed Agents commands read the
@@ -22,7 +22,7 @@ from auraquant.cta.cloud.bundle import open_bundle
 from auraquant.cta.cloud.errors import CloudError, ConfirmationRequired
 from auraquant.workspace import Workspace
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Offload heavy jobs: estimate, run, status, doctor.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Offload heavy jobs: estimate, run, verify, status, doctor.")
 job_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Portable job bundles.")
 
 
@@ -231,19 +231,54 @@ def run_cmd(
     goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
     acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model, audit_n=audit_n,
                                replay_n=replay_n)
-    v = acc.verification
     summary = {"job_id": est.job_id, "backend": chosen, "estimate": est.model_dump(), "results": str(result_dir),
-               "attestation": str(acc.path), "reproduced_trials": v.reproduced_trials,
-               "audited_trials": v.audited_trials, "auditable": v.auditable,
-               "escape_probability": v.escape_probability, "verdict": v.verdict, "top": v.top,
-               "archived": acc.records, **remote}
+               **_acceptance_summary(acc), **remote}
     if json_out:
         print_json(summary)
         return
-    say(v.verdict)
+    _show_acceptance(acc)
+
+
+def _acceptance_summary(acc: Any) -> dict[str, Any]:
+    v = acc.verification
+    return {"attestation": str(acc.path), "reproduced_trials": v.reproduced_trials,
+            "audited_trials": v.audited_trials, "auditable": v.auditable,
+            "escape_probability": v.escape_probability, "verdict": v.verdict, "top": v.top, "archived": acc.records}
+
+
+def _show_acceptance(acc: Any) -> None:
+    say(acc.verification.verdict)
     say(f"signed (local recomputation only) -> {acc.path}")
     if acc.records:
-        console.print("archived candidates: " + ", ".join(acc.records))
+        say("archived candidates: " + ", ".join(acc.records))
+
+
+@app.command("verify")
+@_cloud_errors
+def verify_cmd(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar the results claim to be for.")],
+    results: Annotated[Path, typer.Argument(help="Result directory or .tar obtained elsewhere.")],
+    audit_n: Annotated[int | None, typer.Option(
+        "--audit", min=0, help="Trials re-run locally beyond the top ones (per window for a walk-forward).")] = None,
+    replay_n: Annotated[int | None, typer.Option(
+        "--replay", min=0, help="Walk-forward windows whose selected trial's search proposals are replayed.")] = None,
+    goal_sharpe: Annotated[float | None, typer.Option(help="Archive reproduced configs with sharpe >= this.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify results computed anywhere (recompute locally; audits drawn with this workspace's secret), then
+    sign and archive only the local numbers. Refused results exit 1 with one line; nothing is written."""
+    from auraquant.cta.cloud import trust
+    from auraquant.cta.governance.record import GoalThresholds, Threshold
+
+    ws = Workspace.open(workspace)
+    goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
+    acc = trust.accept_results(ws, bundle, results, backend="external", goal=goal, audit_n=audit_n,
+                               replay_n=replay_n)
+    if json_out:
+        print_json({"job_id": acc.verification.job_id, "results": str(results), **_acceptance_summary(acc)})
+        return
+    _show_acceptance(acc)
 
 
 @app.command("status")

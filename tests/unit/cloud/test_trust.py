@@ -144,3 +144,31 @@ def test_cli_run_prints_the_escape_probability_and_takes_the_audit_count(workspa
     assert res.exit_code == 0, res.output
     assert "[VERIFIED]" in res.output and "escape probability: 0.667" in res.output
     assert "1 - k/n" in res.output and "C(n-m,k)/C(n,k)" in res.output
+
+
+def test_cli_verify_accepts_honest_results_and_refuses_a_forgery_in_one_line(workspace: Workspace,
+                                                                              bundle_path: Path, honest: Path,
+                                                                              tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from auraquant.cta.cloud.cli import app
+
+    bad = tmp_path / "bad"
+    shutil.copytree(honest, bad)
+    manifest = json.loads((bad / runner.MANIFEST).read_text())
+    manifest["top"][0]["metrics"]["sharpe"] = 9.99  # the archived forgery
+    (bad / runner.MANIFEST).write_text(json.dumps(manifest))
+    for args in ([], ["--json"]):
+        res = CliRunner().invoke(app, ["verify", str(bundle_path), str(bad), "--workspace", str(workspace.root),
+                                       *args])
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        text = json.loads(res.output)["error"] if args else res.output
+        assert "[REFUSED]" in text and "differ from the local recomputation" in text
+        assert len(res.output.strip().splitlines()) == 1  # one line, never a traceback
+    assert not (workspace.artifacts / "cloud").exists()
+    res = CliRunner().invoke(app, ["verify", str(bundle_path), str(honest), "--audit", "6", "--workspace",
+                                   str(workspace.root), "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert body["escape_probability"] == 0.0 and len(body["audited_trials"]) == 6
+    assert body["top"][0]["metrics"]["sharpe"] != 9.99 and Path(body["attestation"]).is_file()
