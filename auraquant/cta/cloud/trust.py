@@ -113,9 +113,10 @@ def manifest_digest(result: runner.JobResult) -> str:
     return sha256_hex(json.dumps(result.manifest, sort_keys=True, allow_nan=True).encode())
 
 
-def check_identity(job: JobSpec, result: runner.JobResult, n_trials: int, files: set[str]) -> None:
-    """Manifest fields: the bundle's job, no unknown fields, exactly the files such a job writes."""
-    m, jid = result.manifest, job.id
+def check_identity(job: JobSpec, jid: str, result: runner.JobResult, n_trials: int, files: set[str]) -> None:
+    """Manifest fields: the bundle's job (`jid` = its id, computed once by the caller: it hashes the whole
+    job), no unknown fields, exactly the files such a job writes."""
+    m = result.manifest
     unknown = sorted(set(m) - MANIFEST_FIELDS)
     if unknown:
         raise refuse(jid, f"the manifest has unknown fields {unknown}")
@@ -151,8 +152,8 @@ def _diff(claimed: pd.Series, local: dict[str, Any], cols: list[str]) -> list[st
     return bad
 
 
-def _sweep_structure(bundle: Bundle, metrics: pd.DataFrame, trials: pd.DataFrame) -> None:
-    job, jid = bundle.job, bundle.job.id
+def _sweep_structure(bundle: Bundle, jid: str, metrics: pd.DataFrame, trials: pd.DataFrame) -> None:
+    job = bundle.job
     n = len(job.param_sets)
     if len(metrics) != n or not bits_equal(metrics["trial"], np.arange(n)):
         raise refuse(jid, f"the metrics table does not have one row per parameter set in order ({len(metrics)} "
@@ -166,24 +167,34 @@ def _sweep_structure(bundle: Bundle, metrics: pd.DataFrame, trials: pd.DataFrame
     if problems:
         raise refuse(jid, "the metrics table is not internally consistent: " + "; ".join(problems[:3]))
     # Equal parameters must give equal metrics (the engine is a function of them).
-    pj = [runner.params_json(p) for p in job.param_sets]
+    keys = [json.dumps(p, sort_keys=True) for p in job.param_sets]  # grouping key only (fast)
     first: dict[str, int] = {}
     cols = [c for c in metrics.columns if c not in (*names, "trial")]
-    for i, key in enumerate(pj):
+    for i, key in enumerate(keys):
         j = first.setdefault(key, i)
         if j != i and not bits_equal(metrics.iloc[i][cols].to_numpy(dtype=float),
                                      metrics.iloc[j][cols].to_numpy(dtype=float)):
             raise refuse(jid, f"trials {j} and {i} have the same parameters but different metrics")
     if list(trials.columns) != TRIAL_COLUMNS or len(trials) != n or not bits_equal(trials["trial"], np.arange(n)):
         raise refuse(jid, "the trial table does not have the job's columns and one row per trial in order")
-    if list(trials["params"]) != pj:
+    claimed = list(trials["params"])
+    try:
+        # Parsed and compared with exact types (5 is not 5.0): the strings are the runner's canonical JSON.
+        same = all(_typed(json.loads(c)) == _typed(p) for c, p in zip(claimed, job.param_sets, strict=True))
+    except (TypeError, ValueError):
+        same = False
+    if not same:
         raise refuse(jid, "the trial table's params are not the bundle's")
-    if list(trials["params_hash"]) != [sha256_hex(p.encode())[:16] for p in pj]:
+    if list(trials["params_hash"]) != [sha256_hex(str(c).encode())[:16] for c in claimed]:
         raise refuse(jid, "the trial table's params_hash column does not hash its params")
     if not bits_equal(trials["objective"], metrics[job.rank_by]):
         raise refuse(jid, f"the trial table's objective is not the metrics table's {job.rank_by}")
     if not np.array_equal(trials["rank"].to_numpy(), runner.rank_trials(metrics[job.rank_by].to_numpy(dtype=float))):
         raise refuse(jid, "the trial ranks do not follow from the metrics table")
+
+
+def _typed(params: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return sorted((k, type(v).__name__, v) for k, v in params.items())
 
 
 def _sweep_files(job: JobSpec) -> set[str]:
@@ -203,42 +214,44 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
     random one that is never stored, so the draw is unpredictable to anyone)."""
     bundle = open_bundle(bundle_path)
     job = bundle.job
+    jid = job.id  # (a hash of the whole job: computed once)
     secret = os.urandom(audit.SECRET_BYTES) if secret is None else secret
     try:
         result = runner.open_results(result_path)
         unlisted = sorted(set(read_members(result_path)) - set(result.manifest.get("files", {})) - {runner.MANIFEST})
     except BundleError as e:
-        raise refuse(job.id, str(e)) from e
+        raise refuse(jid, str(e)) from e
     except (KeyError, TypeError, AttributeError, ValueError) as e:
-        raise refuse(job.id, f"the result manifest is malformed ({type(e).__name__}: {e})") from e
+        raise refuse(jid, f"the result manifest is malformed ({type(e).__name__}: {e})") from e
     if unlisted:
-        raise refuse(job.id, f"the results hold files the manifest does not list: {unlisted}")
-    if result.manifest.get("kind") != job.kind or result.manifest.get("job_id") != job.id:
-        raise refuse(job.id, f"manifest job_id is {result.manifest.get('job_id')!r} (kind "
-                             f"{result.manifest.get('kind')!r}), the bundle says {job.id!r} ({job.kind})")
+        raise refuse(jid, f"the results hold files the manifest does not list: {unlisted}")
+    if result.manifest.get("kind") != job.kind or result.manifest.get("job_id") != jid:
+        raise refuse(jid, f"manifest job_id is {result.manifest.get('job_id')!r} (kind "
+                          f"{result.manifest.get('kind')!r}), the bundle says {jid!r} ({job.kind})")
     try:
         if job.kind == "walkforward":
             from auraquant.cta.cloud.walkforward_check import verify_walkforward
 
-            v = verify_walkforward(bundle, result, audit_n=audit_n, secret=secret, replay_n=replay_n)
+            v = verify_walkforward(bundle, jid, result, audit_n=audit_n, secret=secret, replay_n=replay_n)
         else:
-            v = _verify_sweep(bundle, result, audit_n, secret)
+            v = _verify_sweep(bundle, jid, result, audit_n, secret)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         # Malformed remote content (a missing column, a wrong type): refused, never a traceback.
-        raise refuse(job.id, f"the results are malformed ({type(e).__name__}: {e})") from e
+        raise refuse(jid, f"the results are malformed ({type(e).__name__}: {e})") from e
     v.result_digest = manifest_digest(result)
     return v
 
 
-def _verify_sweep(bundle: Bundle, result: runner.JobResult, audit_n: int | None, secret: bytes) -> Verification:
-    job, jid = bundle.job, bundle.job.id
-    check_identity(job, result, len(job.param_sets), _sweep_files(job))
+def _verify_sweep(bundle: Bundle, jid: str, result: runner.JobResult, audit_n: int | None,
+                  secret: bytes) -> Verification:
+    job = bundle.job
+    check_identity(job, jid, result, len(job.param_sets), _sweep_files(job))
     try:
         metrics = runner.read_frame(result, runner.METRICS_FILE)
         trials = runner.read_frame(result, runner.TRIALS_FILE)
     except (OSError, ValueError) as e:
         raise refuse(jid, f"a result table does not read: {e}") from e
-    _sweep_structure(bundle, metrics, trials)
+    _sweep_structure(bundle, jid, metrics, trials)
     names = set(param_names(job.param_sets)) | {"trial"}
     metric_cols = [c for c in metrics.columns if c not in names]
     top = runner.top_trials(trials, job.top_k)
@@ -260,11 +273,13 @@ def _verify_sweep(bundle: Bundle, result: runner.JobResult, audit_n: int | None,
     audited = audit.draw(others, k, audit.audit_seed(secret, jid, manifest_digest(result), "sweep"))
     if audited:
         local_rows = run_sweep(bundle.bars, job.spec, [job.param_sets[t] for t in audited])
-        for row, t in enumerate(audited):
-            bad = _diff(metrics.iloc[t], local_rows.iloc[row].to_dict(),
-                        [c for c in metric_cols if c not in ("psr", "dsr")])
-            if bad:
-                raise refuse(jid, f"audited trial {t} does not reproduce: " + "; ".join(bad[:4]))
+        cols = [c for c in metric_cols if c not in ("psr", "dsr")]
+        claimed_rows = metrics.iloc[audited]
+        if not bits_equal(claimed_rows[cols].to_numpy(dtype=np.float64), local_rows[cols].to_numpy(dtype=np.float64)):
+            for row, t in enumerate(audited):  # name the first row that differs
+                bad = _diff(metrics.iloc[t], local_rows.iloc[row].to_dict(), cols)
+                if bad:
+                    raise refuse(jid, f"audited trial {t} does not reproduce: " + "; ".join(bad[:4]))
     checks = ["file hashes", "manifest identity", "trial set", "ranks", "row consistency", "psr/dsr",
               f"top {len(top)} re-run bit for bit", f"{len(audited)} of {len(others)} other trials audited"]
     return Verification(job_id=jid, kind=job.kind, reproduced_trials=top, audited_trials=audited,
@@ -298,15 +313,16 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
     forgeries until one slips past a partial audit."""
     bundle = open_bundle(bundle_path)
     job = bundle.job
-    refused_before = ws.store.memory_get(tags.MEMORY_NAMESPACE, refusal_key(job.id))
+    jid = job.id
+    refused_before = ws.store.memory_get(tags.MEMORY_NAMESPACE, refusal_key(jid))
     if refused_before is not None:
         audit_n = replay_n = FULL_AUDIT
     try:
         v = verify_results(bundle_path, result_path, audit_n=audit_n, replay_n=replay_n,
                            secret=audit.workspace_secret(ws.aura) if secret is None else secret)
     except TrustRefused as e:
-        ws.store.memory_put(tags.MEMORY_NAMESPACE, refusal_key(job.id),
-                            {"job_id": job.id, "backend": backend, "reason": str(e),
+        ws.store.memory_put(tags.MEMORY_NAMESPACE, refusal_key(jid),
+                            {"job_id": jid, "backend": backend, "reason": str(e),
                              "at": datetime.now(UTC).isoformat(),
                              "count": int((refused_before or {}).get("count", 0)) + 1})
         raise
@@ -314,9 +330,9 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
         v.checks.append(f"full audit: this job was refused {refused_before.get('count', 1)} time(s) before")
     result = runner.open_results(result_path)
     if manifest_digest(result) != v.result_digest:
-        raise refuse(job.id, "the results changed while they were being verified")
+        raise refuse(jid, "the results changed while they were being verified")
     files = {n: e["sha256"] for n, e in sorted(result.manifest["files"].items())}
-    body = {"job_id": job.id, "kind": job.kind, "spec_id": job.spec.id, "data_hash": job.data.content_hash,
+    body = {"job_id": jid, "kind": job.kind, "spec_id": job.spec.id, "data_hash": job.data.content_hash,
             "data_version_id": job.data.data_version_id, "backend": backend,
             # the remote's claimed engine versions are not signed (nothing unverifiable is): only ours
             "verified_with": runner.current_engine_version().model_dump(),
@@ -330,7 +346,7 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
                      "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}} for t in v.top],
             **({"walkforward": v.details["walkforward"]} if "walkforward" in v.details else {})}
     envelope = sign_envelope(ATTESTATION_SCHEMA, json.loads(canonical_json(body)), witness_signer(ws.aura))
-    dest = ws.artifacts / "cloud" / job.id
+    dest = ws.artifacts / "cloud" / jid
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "results").mkdir(parents=True)
@@ -338,7 +354,7 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
         data = (result.out_dir / name).read_bytes()
         if name != runner.MANIFEST and sha256_hex(data) != files[name]:
             shutil.rmtree(dest)
-            raise refuse(job.id, f"{name} changed while the results were being verified")
+            raise refuse(jid, f"{name} changed while the results were being verified")
         (dest / "results" / name).write_bytes(data)
     (dest / "attestation.json").write_text(envelope.to_json() + "\n")
     # Candidates are strategy configurations scored on the whole data: sweeps only (a walk-forward's

@@ -206,14 +206,14 @@ def default_replay_count(n_windows: int) -> int:
     return audit.default_audit_count(n_windows, fraction=0.2, minimum=1)
 
 
-def verify_walkforward(bundle: Bundle, result: runner.JobResult, *, audit_n: int | None,
+def verify_walkforward(bundle: Bundle, jid: str, result: runner.JobResult, *, audit_n: int | None,
                        secret: bytes, replay_n: int | None = None) -> Verification:
     """Verify a walk-forward result window by window (module docstring); refuses with `TrustRefused`."""
-    job, jid = bundle.job, bundle.job.id
+    job = bundle.job  # `jid` is its id (computed once by the caller: it hashes the whole job)
     plan = runner.walkforward_plan(bundle)
     run, cfg, spec = plan.run, plan.run.search, bundle.job.spec
     n_windows = len(plan.windows)
-    check_identity(job, result, n_windows * cfg.n_trials, set(runner.WALKFORWARD_FILES))
+    check_identity(job, jid, result, n_windows * cfg.n_trials, set(runner.WALKFORWARD_FILES))
     if result.manifest.get("run_id") != run.id:
         raise refuse(jid, f"manifest run_id is {result.manifest.get('run_id')!r}, the bundle's run is {run.id}")
     names = list(spec.search_space)

@@ -409,6 +409,17 @@ def test_F21_metrics_table_with_a_dropped_column_is_refused(workspace, sweep, fo
     _refused(workspace, sweep[0], forged_sweep, "columns are not the engine's")
 
 
+@pytest.mark.parametrize("params", ['{"baseline.fast":5.0,"baseline.slow":30,"execution.trailing_pct.pct":0.02}',
+                                    '{"baseline.fast":7,"baseline.slow":30,"execution.trailing_pct.pct":0.02}',
+                                    'not json'])
+def test_F22_edited_params_in_the_trial_table_are_refused(workspace, sweep, forged_sweep, params: str) -> None:
+    def edit(f: pd.DataFrame) -> None:
+        f.loc[0, "params"] = params
+        f.loc[0, "params_hash"] = sha256_hex(params.encode())[:16]
+    edit_frame(forged_sweep, runner.TRIALS_FILE, edit)
+    _refused(workspace, sweep[0], forged_sweep, "the trial table's params are not the bundle's")
+
+
 def test_F19_a_refused_job_is_audited_in_full_when_resubmitted(workspace, sweep, forged_sweep) -> None:
     # Resubmitting until a forgery slips past a partial audit does not work: after one refusal, every
     # trial of that job is re-run on the next submission.
