@@ -20,6 +20,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def user_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty user config dir (approver key, trust pins, chain checkpoints), so no
+    test reads or writes the real ~/.config/auraquant. Subprocesses inherit it through the environment."""
+    d = tmp_path_factory.mktemp("user-config")
+    monkeypatch.setenv("AURAQUANT_CONFIG_DIR", str(d))
+    return d
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     """An empty workspace (no demo data: faster, and tests choose their own bars)."""

@@ -12,15 +12,22 @@ the newest events is detected too.
   key that was never pinned, an unsigned event other than a degraded-mode candidate;
 - warnings: degraded (unsigned) candidate events and events signed by a key revoked since.
 
-Appending refuses to extend a chain whose head does not match its last event (fail closed).
-Limitation: an attacker holding both database write access and a trusted private key can rewrite history;
-detecting a consistent rollback of the whole database needs an external anchor (e.g. an exported head).
+Human decisions are checked too: a transition to production, a production record's deprecation and an
+approval resolution are problems unless the payload carries (`approval`) a decision signed by a trusted
+approver key for that record, that decision, the named approver and (for transitions) the record envelope
+the chain witnessed just before (`approver.verify_decision`). The witness key can sign events, never these.
+
+Appending refuses to extend a chain whose head does not match its last event, and refuses a signer that is
+not a trusted witness key at that moment (a revoked key appends nothing). Given the workspace `.aura`
+directory, `verify_chain` also checks the chain against its signed checkpoint in the user config dir
+(`anchor.anchor_problems`), which detects truncation and rewinding by someone who can rewrite the database.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
@@ -29,7 +36,7 @@ from pydantic import BaseModel
 
 from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.cta.governance.actors import Actor
-from auraquant.cta.governance.errors import ChainBroken, SignatureInvalid
+from auraquant.cta.governance.errors import ChainBroken, SignatureInvalid, SigningUnavailable
 from auraquant.cta.governance.keys import TrustList
 from auraquant.cta.governance.signing import Signer, signed_payload
 
@@ -99,8 +106,16 @@ def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
 
 def append_event(con: duckdb.DuckDBPyConnection, *, record_id: str, event_type: EventType,
                  from_state: str | None, to_state: str | None, actor: Actor, payload: dict[str, Any],
-                 signer: Signer | None, now: datetime) -> LifecycleEvent:
-    """Append one event inside the caller's open transaction (so it commits or rolls back with it)."""
+                 signer: Signer | None, now: datetime, trust: TrustList | None = None) -> LifecycleEvent:
+    """Append one event inside the caller's open transaction (so it commits or rolls back with it).
+
+    With `trust`, the signer must be a trusted witness key in it right now (checked at append time, so a key
+    revoked after the signer was made appends nothing)."""
+    if signer is not None and trust is not None:
+        try:
+            trust.verifying_key(signer.key_id)
+        except SignatureInvalid as e:
+            raise SigningUnavailable(f"refusing to append a lifecycle event: {e}") from None
     seq, prev = _head(con)
     content = {"seq": seq + 1, "record_id": record_id, "event_type": event_type, "from_state": from_state,
                "to_state": to_state, "actor_kind": actor.kind, "actor": actor.name, "at": iso_utc(now),
@@ -159,8 +174,40 @@ def _check_signature(ev: LifecycleEvent, trust: TrustList, problems: list[str], 
         warnings.append(f"event {ev.seq}: signed by key {ev.key_id}, revoked at {entry.revoked_at}")
 
 
-def verify_chain(con: duckdb.DuckDBPyConnection, trust: TrustList) -> ChainReport:
-    """Check the whole chain (see the module docstring for what is a problem and what a warning)."""
+def decision_required(ev: LifecycleEvent) -> str | None:
+    """The human decision an event stands for (approved / rejected / deprecated), or None if it needs none."""
+    if ev.event_type == "approval_resolved":
+        return "rejected" if ev.payload.get("decision") == "rejected" else "approved"
+    if ev.event_type == "transition" and ev.to_state == "production":
+        return "approved"
+    if ev.event_type == "transition" and ev.from_state == "production":
+        return "deprecated"
+    return None
+
+
+def decision_problem(ev: LifecycleEvent, trust: TrustList, witnessed_digest: str | None) -> str | None:
+    """Why a human-decision event is not backed by a valid approver signature (None when it is)."""
+    from auraquant.cta.governance.approver import verify_decision
+
+    decision = decision_required(ev)
+    if decision is None:
+        return None
+    digest = witnessed_digest if ev.event_type == "transition" else None
+    try:
+        verify_decision(ev.payload.get("approval"), trust, record_id=ev.record_id, decision=decision,  # type: ignore[arg-type]
+                        approver_name=ev.actor, record_envelope_digest=digest)
+    except SignatureInvalid as e:
+        return f"event {ev.seq}: {e}"
+    if ev.actor_kind != "human":
+        return f"event {ev.seq}: a human decision recorded for a {ev.actor_kind} actor"
+    return None
+
+
+def verify_chain(con: duckdb.DuckDBPyConnection, trust: TrustList, aura_dir: Path | None = None) -> ChainReport:
+    """Check the whole chain (see the module docstring for what is a problem and what a warning); with
+    `aura_dir`, also against the workspace's signed checkpoint."""
+    from auraquant.cta.governance.anchor import anchor_problems
+
     problems: list[str] = []
     warnings: list[str] = []
     try:
@@ -168,7 +215,13 @@ def verify_chain(con: duckdb.DuckDBPyConnection, trust: TrustList) -> ChainRepor
     except (ValueError, SignatureInvalid) as e:  # an unreadable row is itself tampering
         return ChainReport(ok=False, events=0, head_seq=None, problems=[f"unreadable event row: {e}"], warnings=[])
     prev_hash, prev_seq = GENESIS, 0
+    witnessed: dict[str, str | None] = {}
     for ev in events:
+        problem = decision_problem(ev, trust, witnessed.get(ev.record_id))
+        if problem is not None:
+            problems.append(problem)
+        if ev.event_type == "transition":
+            witnessed[ev.record_id] = ev.payload.get("envelope_digest")
         if ev.seq != prev_seq + 1:
             problems.append(f"event(s) missing between seq {prev_seq} and {ev.seq} (deleted)")
         if ev.prev_hash != prev_hash:
@@ -182,5 +235,10 @@ def verify_chain(con: duckdb.DuckDBPyConnection, trust: TrustList) -> ChainRepor
     tail = (prev_seq, prev_hash) if events else None
     if head != tail:
         problems.append(f"chain head {head} does not match the last event {tail} (events deleted or head edited)")
+    if aura_dir is not None:
+        a_problems, a_warnings = anchor_problems(aura_dir, {e.seq: e.hash for e in events},
+                                                 any(e.signature is not None for e in events), trust)
+        problems += a_problems
+        warnings += a_warnings
     return ChainReport(ok=not problems, events=len(events), head_seq=head[0] if head else None,
                        problems=problems, warnings=warnings)

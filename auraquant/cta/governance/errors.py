@@ -26,6 +26,11 @@ class SignatureInvalid(GovernanceError):
     """
 
 
+class TrustListInvalid(SignatureInvalid):
+    """trust.json failed verification (hand-edited, unsigned where a signature is required, rolled back):
+    nothing is verified against it until an approver re-signs it or a known-good copy is restored."""
+
+
 class SigningUnavailable(GovernanceError):
     """No usable witness key (missing, unreadable, or not trusted in trust.json)."""
 

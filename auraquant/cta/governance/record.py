@@ -7,6 +7,8 @@ A record has two parts:
   instrument over the same out-of-sample span with the excess over it (`buy_and_hold`, the flat form of
   `auraquant.cta.backtest.metrics.BuyAndHold`; absent on records made before it existed, which keep their
   ids). The record id is the hash of this part only, so the same result is the same record in every state.
+- `artifacts`: the sha256 of every file and store row the record presents (equity, trades, result, reports,
+  the run and its result, the data content hash); signed with the record, not part of its identity;
 - the lifecycle part (not identity): state, holdout metrics (scored once, at freeze), timestamps and
   the human approval.
 
@@ -23,7 +25,7 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -45,7 +47,9 @@ def _check_number(name: str, v: object) -> None:
 
 
 class Approval(BaseModel):
-    """Who approved a promotion to production, when, and through which request."""
+    """Who approved a promotion to production, when, through which request, and the proof: `decision`, the
+    approver's signed decision envelope (`governance.approver.sign_decision`). `approved_by` is the name of
+    the approver key that signed it; without a valid `decision` the production state does not verify."""
 
     model_config = {"frozen": True, "extra": "forbid"}
 
@@ -53,13 +57,16 @@ class Approval(BaseModel):
     approved_by: str
     approved_at: datetime
     note: str = ""
+    decision: dict[str, Any] | None = None
 
 
 class ArchiveRecord(ContentModel):
     """One archived research result and its lifecycle state. See the module docstring."""
 
     _id_prefix = "rec"
-    _id_exclude = frozenset({"state", "holdout", "created_at", "frozen_at", "approval", "closed_at"})
+    # `artifacts` pins the files that show the result, not the result: it is signed but not identity (the
+    # same result written by another pyarrow version is still the same record).
+    _id_exclude = frozenset({"state", "holdout", "created_at", "frozen_at", "approval", "closed_at", "artifacts"})
 
     spec_id: str
     spec_hash: str
@@ -75,6 +82,7 @@ class ArchiveRecord(ContentModel):
     parents: list[str] = Field(default_factory=list)
     model_id: str
     buy_and_hold: dict[str, float | None] | None = None
+    artifacts: dict[str, str] = Field(default_factory=dict)  # reference -> sha256, see governance.evidence
 
     state: LifecycleState = "candidate"
     holdout: dict[str, float | None] | None = None

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
 from auraquant.canonical import canonical_json
-from auraquant.cta.governance.errors import SignatureInvalid, SigningUnavailable
+from auraquant.cta.governance.errors import KeyManagementError, SignatureInvalid, SigningUnavailable
 from auraquant.cta.governance.keys import TrustList, key_id, load_witness_key, public_raw, witness_key_path
 
 
@@ -94,12 +94,12 @@ def witness_signer(aura_dir: Any) -> WitnessSigner:
     except FileNotFoundError:
         raise SigningUnavailable(f"no witness key at {path}; run `auraquant init` or set "
                                  f"AURAQUANT_WITNESS_KEY to an Ed25519 PEM key file") from None
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, KeyManagementError) as e:
         raise SigningUnavailable(f"cannot load the witness key {path}: {e}") from None
     signer = WitnessSigner(key)
     entry = TrustList.load(aura_dir).get(signer.key_id)
-    if entry is None or entry.status != "trusted":
-        state = "not pinned" if entry is None else "revoked"
+    if entry is None or entry.status != "trusted" or entry.role != "witness":
+        state = "not pinned" if entry is None else "revoked" if entry.status != "trusted" else "an approver key"
         raise SigningUnavailable(f"the witness key {signer.key_id} ({path}) is {state} in trust.json; "
                                  f"`auraquant keys rotate` or `auraquant keys trust` first")
     return signer

@@ -12,7 +12,7 @@ from auraquant.store import Store
 from tests.unit.governance.factories import GOAL, make_record
 
 AGENT = Actor.agent("claude-sonnet-4-5")
-HUMAN = Actor.human("ana")
+HUMAN = Actor.human("ana")  # a human label only: decisions need `make_approver()` (the unlocked key)
 
 
 class HoldoutScorer:

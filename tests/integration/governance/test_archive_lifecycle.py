@@ -23,7 +23,7 @@ from auraquant.cta.governance.memory import patterns
 from auraquant.cta.governance.record import ArchiveRecord
 from auraquant.workspace import Workspace
 from tests.integration.governance.helpers import AGENT, HUMAN, HoldoutScorer, dump, frozen_record
-from tests.unit.governance.factories import GOAL, make_record
+from tests.unit.governance.factories import GOAL, make_approver, make_record
 
 
 def test_full_lifecycle_with_human_gate(archive: Archive) -> None:
@@ -40,7 +40,7 @@ def test_full_lifecycle_with_human_gate(archive: Archive) -> None:
     status = approval_status(archive, req.id)
     assert status.record_state == "frozen" and "auraquant approve" in status.next_step
 
-    promoted = archive.approve(rec.id, HUMAN, note="reviewed tearsheet")
+    promoted = archive.approve(rec.id, make_approver(), note="reviewed tearsheet")
     assert promoted.state == "production" and promoted.approval is not None
     assert (promoted.approval.approved_by, promoted.approval.request_id) == ("ana", req.id)
     done = approval_status(archive, rec.id)
@@ -56,7 +56,7 @@ def test_full_lifecycle_with_human_gate(archive: Archive) -> None:
     # Production records can be retired by a human only.
     with pytest.raises(ApprovalRefused):
         archive.deprecate(rec.id, AGENT, "decayed")
-    assert archive.deprecate(rec.id, HUMAN, "decayed").state == "deprecated"
+    assert archive.deprecate(rec.id, make_approver(), "decayed").state == "deprecated"
     assert archive.verify(rec.id).ok
 
 
@@ -81,7 +81,7 @@ def test_agent_approval_attempts_are_refused_and_change_nothing(archive: Archive
 def test_reject_records_who_and_when_and_keeps_the_record_frozen(archive: Archive) -> None:
     rec = frozen_record(archive)
     archive.request_approval(rec.id, AGENT, "please")
-    rejected = archive.reject(rec.id, HUMAN, note="holdout too short")
+    rejected = archive.reject(rec.id, make_approver(), note="holdout too short")
     assert (rejected.status, rejected.resolved_by, rejected.note) == ("rejected", "ana", "holdout too short")
     assert rejected.resolved_at is not None
     assert archive.get(rec.id).record.state == "frozen"
@@ -94,14 +94,14 @@ def test_reject_records_who_and_when_and_keeps_the_record_frozen(archive: Archiv
 def test_illegal_transitions_are_refused(archive: Archive) -> None:
     rec = archive.submit_candidate(make_record(), GOAL, AGENT)
     with pytest.raises(IllegalTransition, match="candidate -> production"):
-        archive.approve(rec.id, HUMAN)
+        archive.approve(rec.id, make_approver())
     with pytest.raises(IllegalTransition):
         archive.request_approval(rec.id, AGENT, "too early")
     with pytest.raises(IllegalTransition):
         archive.deprecate(rec.id, HUMAN, "x")
     archive.discard(rec.id, AGENT, "dominated by a sibling")
     for op in (lambda: archive.freeze(rec.id, HoldoutScorer(), AGENT), lambda: archive.discard(rec.id, AGENT, "x"),
-               lambda: archive.approve(rec.id, HUMAN)):
+               lambda: archive.approve(rec.id, make_approver())):
         with pytest.raises(IllegalTransition, match="terminal"):
             op()
     other = frozen_record(archive, run_id="r2")

@@ -11,14 +11,14 @@ from auraquant.canonical import canonical_json
 from auraquant.cta.governance.archive import Archive, ArchiveVerification
 from auraquant.cta.governance.chain import GENESIS, event_hash, read_events
 from auraquant.cta.governance.errors import ChainBroken
-from tests.integration.governance.helpers import AGENT, HUMAN, dump, file_digest, frozen_record
-from tests.unit.governance.factories import GOAL, make_record
+from tests.integration.governance.helpers import AGENT, dump, file_digest, frozen_record
+from tests.unit.governance.factories import GOAL, make_approver, make_record
 
 
 def _history(archive: Archive) -> list[str]:
     a = frozen_record(archive)
     archive.request_approval(a.id, AGENT, "please")
-    archive.approve(a.id, HUMAN)
+    archive.approve(a.id, make_approver())
     b = archive.submit_candidate(make_record(run_id="r2"), GOAL, AGENT)
     archive.discard(b.id, AGENT, "weaker")
     assert archive.verify_all().ok and len(archive.events()) == 6
@@ -82,12 +82,15 @@ def test_deleting_the_newest_events_is_detected_even_with_the_head_rewound(archi
     _sql(archive, "DELETE FROM governance_events WHERE seq = 6", [])
     report = archive.verify_all()
     assert not report.chain.ok and any("head" in p for p in report.chain.problems)
-    # A careful attacker also rewinds the head: the chain is now a valid prefix, but the catalog disagrees.
+    # A careful attacker also rewinds the head: the chain is now a valid prefix, but it no longer reaches the
+    # signed checkpoint kept in the user config dir (and the catalog disagrees).
     with archive.store.connect() as con:
         h5 = con.execute("SELECT hash FROM governance_events WHERE seq = 5").fetchone()[0]
     _sql(archive, "UPDATE governance_head SET seq = 5, hash = ? WHERE id = 1", [h5])
     report = archive.verify_all()
-    assert report.chain.ok and not report.ok
+    assert not report.chain.ok and not report.ok
+    assert report.chain.problems == ["chain truncated or rewound: the signed checkpoint is at event 6, the chain "
+                                     "ends at event 5 (newest events deleted)"]
     assert any("last lifecycle event says candidate" in c for c in report.consistency)
 
 
@@ -126,7 +129,13 @@ def test_a_rehashed_chain_without_the_key_is_detected(archive: Archive) -> None:
     _sql(archive, "UPDATE governance_head SET hash = ? WHERE id = 1", [prev])
     report = archive.verify_all().chain
     assert not report.ok
-    assert report.problems == [f"event {s}: signature invalid against pinned key {events[0].key_id}" for s in (4, 5, 6)]
+    sig = [f"event {s}: signature invalid against pinned key {events[0].key_id}" for s in (4, 5, 6)]
+    assert set(sig) <= set(report.problems)
+    # The renamed approval no longer matches its approver signature, and the history no longer reaches the
+    # signed checkpoint.
+    assert any(p.startswith("event 4: approved of") and "'mallory' is not the signer" in p for p in report.problems)
+    assert "chain rewritten: event 6 no longer has the hash of the signed checkpoint (history replaced)" in \
+        report.problems
 
 
 def test_appending_to_a_broken_chain_is_refused(archive: Archive) -> None:
@@ -144,9 +153,12 @@ def test_a_broken_chain_stops_every_promotion_and_freeze(archive: Archive) -> No
     c = archive.submit_candidate(make_record(run_id="r3"), GOAL, AGENT)
     _sql(archive, "UPDATE governance_events SET actor = 'mallory' WHERE seq = 2", [])  # a's freeze event
     before = (file_digest(archive.store), dump(archive.store))
-    for op in (lambda: archive.approve(b.id, HUMAN), lambda: archive.request_approval(b.id, AGENT, "please"),
+    for op in (lambda: archive.approve(b.id, make_approver()), lambda: archive.request_approval(b.id, AGENT, "please"),
                lambda: archive.freeze(c.id, lambda r: {"sharpe": 1.0}, AGENT)):
         with pytest.raises(ChainBroken, match="does not verify"):
             op()
     assert (file_digest(archive.store), dump(archive.store)) == before
-    assert archive.verify(b.id).ok and not archive.verify(a.id).ok  # a's own witnessing event was edited
+    # Verifying one record checks the chain it lives in too: b's own artifact is intact, but not trusted.
+    check = archive.verify(b.id)
+    assert not check.ok and "lifecycle chain does not verify" in (check.problem or "")
+    assert "witnessing" in (archive.verify(a.id).problem or "")  # a's own witnessing event was edited

@@ -18,8 +18,8 @@ import pytest
 from auraquant.cta.governance.archive import Archive
 from auraquant.cta.governance.signing import witness_signer
 from auraquant.workspace import Workspace
-from tests.integration.governance.helpers import AGENT, HUMAN, HoldoutScorer, dump, file_digest, frozen_record
-from tests.unit.governance.factories import GOAL, make_record
+from tests.integration.governance.helpers import AGENT, HoldoutScorer, dump, file_digest, frozen_record
+from tests.unit.governance.factories import APPROVER_PASSPHRASE, GOAL, make_approver, make_record
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,10 +54,10 @@ def test_promotion_crash_at_each_step_leaves_the_record_frozen_and_the_request_p
     req = archive.request_approval(rec.id, AGENT, "please")
     before = (file_digest(archive.store), dump(archive.store))
     with pytest.raises(Crash):
-        archive.approve(rec.id, HUMAN, on_step=_crash_at(step))
+        archive.approve(rec.id, make_approver(), on_step=_crash_at(step))
     assert (file_digest(archive.store), dump(archive.store)) == before
     assert archive.approval_status(rec.id).request == req and archive.verify_all().ok
-    assert archive.approve(rec.id, HUMAN).state == "production" and archive.verify_all().ok
+    assert archive.approve(rec.id, make_approver()).state == "production" and archive.verify_all().ok
 
 
 class _FailingSigner:
@@ -87,7 +87,7 @@ def test_signer_failure_mid_promotion_changes_nothing(ws: Workspace, archive: Ar
     before = (file_digest(archive.store), dump(archive.store))
     flaky = Archive(ws.store, ws.aura, signer=_FailingSigner(witness_signer(ws.aura), fail_on))
     with pytest.raises(Crash):
-        flaky.approve(rec.id, HUMAN)
+        flaky.approve(rec.id, make_approver())
     assert (file_digest(archive.store), dump(archive.store)) == before
     assert archive.get(rec.id).record.state == "frozen" and archive.verify_all().ok
 
@@ -95,6 +95,7 @@ def test_signer_failure_mid_promotion_changes_nothing(ws: Workspace, archive: Ar
 _CHILD = textwrap.dedent("""
     import os, signal, sys
     from auraquant.cta.governance.actors import Actor
+    from auraquant.cta.governance.approver import unlock_approver
     from auraquant.cta.governance.archive import Archive
     from auraquant.workspace import Workspace
 
@@ -109,7 +110,7 @@ _CHILD = textwrap.dedent("""
     if op == "freeze":
         archive.freeze(record_id, lambda r: {"sharpe": 1.3}, Actor.system(), on_step=hook)
     else:
-        archive.approve(record_id, Actor.human("ana"), on_step=hook)
+        archive.approve(record_id, unlock_approver(sys.argv[5]), on_step=hook)
     print("completed")
 """)
 
@@ -117,7 +118,8 @@ _CHILD = textwrap.dedent("""
 def _run_child(ws: Workspace, op: str, record_id: str, kill_at: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("AURAQUANT_WITNESS_KEY", None)
-    return subprocess.run([sys.executable, "-c", _CHILD, str(ws.root), op, record_id, kill_at],
+    make_approver()  # the child unlocks it from the same (inherited) user config dir
+    return subprocess.run([sys.executable, "-c", _CHILD, str(ws.root), op, record_id, kill_at, APPROVER_PASSPHRASE],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
 
 

@@ -17,7 +17,7 @@ from auraquant.cta.governance.record import ARCHIVE_RECORD_SCHEMA
 from auraquant.cta.governance.signing import WitnessSigner, sign_envelope
 from auraquant.workspace import Workspace
 from tests.integration.governance.helpers import AGENT, HUMAN, HoldoutScorer, dump, file_digest, frozen_record
-from tests.unit.governance.factories import GOAL, make_record
+from tests.unit.governance.factories import GOAL, make_approver, make_record
 
 
 def _sql(archive: Archive, q: str, args: list) -> None:
@@ -98,7 +98,7 @@ def test_refused_promotion_leaves_the_store_byte_for_byte_unchanged(archive: Arc
     TAMPERS[name](archive, rec.id)
     before_bytes, before_rows = file_digest(archive.store), dump(archive.store)
     with pytest.raises((SignatureInvalid, SigningUnavailable, ChainBroken)):
-        archive.approve(rec.id, HUMAN)
+        archive.approve(rec.id, make_approver())
     assert file_digest(archive.store) == before_bytes
     assert dump(archive.store) == before_rows
     assert not archive.verify(rec.id).ok
@@ -124,7 +124,7 @@ def test_replaying_an_older_valid_artifact_is_refused(archive: Archive) -> None:
          [json.dumps(frozen_env), json.dumps(frozen_env["body"]), rec.id])
     before = file_digest(archive.store)
     with pytest.raises(SignatureInvalid, match="not the one its last lifecycle event witnessed"):
-        archive.approve(rec.id, HUMAN)
+        archive.approve(rec.id, make_approver())
     assert file_digest(archive.store) == before
 
 
@@ -132,7 +132,7 @@ def test_state_column_edited_is_refused(archive: Archive) -> None:
     rec = archive.submit_candidate(make_record(), GOAL, AGENT)
     _sql(archive, "UPDATE archive_records SET state = 'frozen' WHERE id = ?", [rec.id])
     with pytest.raises(SignatureInvalid, match="does not match its signed artifact"):
-        archive.approve(rec.id, HUMAN)
+        archive.approve(rec.id, make_approver())
 
 
 def test_promotion_without_a_usable_witness_key_is_refused(ws: Workspace, archive: Archive) -> None:
@@ -142,7 +142,7 @@ def test_promotion_without_a_usable_witness_key_is_refused(ws: Workspace, archiv
     revoke_key(ws.aura, [k for k in json.loads(trust_path(ws.aura).read_text())["keys"] if k["key_id"] != kid][0]["key_id"])
     before = file_digest(archive.store)
     with pytest.raises(SigningUnavailable, match="revoked"):
-        archive.approve(rec.id, HUMAN)
+        archive.approve(rec.id, make_approver())
     assert file_digest(archive.store) == before and archive.verify(rec.id).ok
 
 
@@ -156,10 +156,10 @@ def test_rotation_keeps_old_records_valid_until_their_key_is_revoked(ws: Workspa
     assert archive.verify_all().ok
 
     # An old, still trusted artifact can be promoted; the production artifact is signed by the new key.
-    promoted = archive.approve(old_frozen.id, HUMAN)
+    promoted = archive.approve(old_frozen.id, make_approver())
     assert promoted.state == "production" and archive.get(old_frozen.id).envelope.key_id == new_kid  # type: ignore[union-attr]
 
-    revoke_key(ws.aura, old_kid, note="rotated out")
+    revoke_key(ws.aura, old_kid, note="rotated out", approver=make_approver())  # the approval signed the list
     assert not archive.verify(old_candidate.id).ok and "revoked" in (archive.verify(old_candidate.id).problem or "")
     assert archive.verify(new.id).ok and archive.verify(old_frozen.id).ok
     before = file_digest(archive.store)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from auraquant.cta.governance.approver import (
+    ApproverSigner,
+    approver_key_path,
+    init_approver,
+    unlock_approver,
+)
 from auraquant.cta.governance.record import ArchiveRecord, GoalThresholds, Threshold
 
 GOAL = GoalThresholds(thresholds={"sharpe": Threshold(min=1.2), "max_drawdown": Threshold(min=-0.15)})
@@ -31,3 +37,13 @@ def make_record(**over: Any) -> ArchiveRecord:
 def record_json(**over: Any) -> dict[str, Any]:
     """The JSON-mode body of a record (what gets signed)."""
     return make_record(**over).model_dump(mode="json")
+
+
+APPROVER_PASSPHRASE = "correct horse battery staple"
+
+
+def make_approver(name: str = "ana") -> ApproverSigner:
+    """Create the approver key in the (test's own) user config dir and unlock it."""
+    if not approver_key_path().exists():
+        init_approver(name, APPROVER_PASSPHRASE, now=datetime.now(UTC))
+    return unlock_approver(APPROVER_PASSPHRASE)

@@ -96,6 +96,11 @@ def test_externally_managed_key_is_not_rotated(aura_dir: Path, tmp_path: Path, m
     ext.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()))
     monkeypatch.setenv("AURAQUANT_WITNESS_KEY", str(ext))
+    # Written with the umask (0644 here): refused like ssh refuses it, with the chmod to run.
+    assert f"chmod 600 {ext}" in (witness_status(aura_dir).error or "")
+    with pytest.raises(SigningUnavailable, match="chmod 600"):
+        witness_signer(aura_dir)
+    ext.chmod(0o600)
     with pytest.raises(KeyManagementError, match="externally managed"):
         rotate_witness_key(aura_dir)
     assert witness_status(aura_dir).status == "untrusted"

@@ -232,6 +232,7 @@ def test_signer_refuses_a_missing_or_unpinned_key(aura_dir: Path, tmp_path: Path
     other = tmp_path / "other.pem"
     other.write_bytes(Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    other.chmod(0o600)  # a group/other-readable key file is refused before anything else (test_keys)
     monkeypatch.setenv("AURAQUANT_WITNESS_KEY", str(other))
     with pytest.raises(SigningUnavailable, match="not pinned"):
         witness_signer(aura_dir)
