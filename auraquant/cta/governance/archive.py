@@ -595,6 +595,27 @@ class Archive:
             nxt = f"waiting for a human: `auraquant approve {record_id}` or `auraquant reject {record_id}`"
         return ApprovalStatus(record_id=record_id, record_state=state, request=request, next_step=nxt)
 
+    def anchor(self, approver: ApproverSigner | Actor) -> int:
+        """Checkpoint a chain that has no checkpoint yet (it predates them, or the workspace came from another
+        user or machine). A human decision: needs the unlocked approver key, and the chain must verify in
+        every other respect. Refuses when a checkpoint exists (a mismatch is tampering, never re-anchored).
+        Returns the anchored seq."""
+        key = self._approver(approver, "anchoring the lifecycle chain")
+        if load_checkpoint(self.aura_dir) is not None:
+            raise GovernanceError(f"this chain already has a checkpoint ({checkpoint_path(self.aura_dir)}); "
+                                  f"`auraquant archive verify` says whether the chain still reaches it")
+        seal_trust(self.aura_dir, key)
+        with self.store.connect() as con:
+            chain = verify_chain(con, self._trust())
+            if not chain.ok:
+                raise ChainBroken(f"the lifecycle chain does not verify ({'; '.join(chain.problems[:3])}); "
+                                  f"refusing to anchor it")
+            row = con.execute("SELECT seq, hash FROM governance_head WHERE id = 1").fetchone()
+            if row is None:
+                return 0
+            write_checkpoint(self.aura_dir, int(row[0]), str(row[1]), self._signer(), now=self._clock())
+        return int(row[0])
+
     # -- export ----------------------------------------------------------------------------------------------------
     def export(self, record_id: str, dest: Path) -> Path:
         """Write the verified signed artifact (canonical JSON) to `dest` (a file, or a directory for

@@ -1,46 +1,110 @@
-"""Governance commands: `archive list|show|verify|export`, `keys show|trust|revoke|rotate`, `approve`, `reject`.
+"""Governance commands: `archive list|show|verify|export|anchor`, `keys show|trust|revoke|rotate`,
+`keys approver init|show`, `approve`, `reject`.
 
 Mount with `register(app)` (adds the `archive` and `keys` groups and the top-level `approve` / `reject`).
 `approve` and `reject` are the only way a promotion decision is made: they ask for interactive confirmation
-(`--yes` for scripts) and record the login name (`getpass.getuser()`) and the time.
+(`--yes` for scripts) and for the approver passphrase, and sign the decision with the approver key; the
+approver's name comes from that key, never from the login name.
+
+The passphrase is read with `getpass` from the terminal, or for scripts from `--passphrase-file PATH` (a file
+that only its owner can read, as for key files) or `--passphrase-fd N` (an inherited file descriptor, e.g.
+`3<secret`). There is deliberately no environment variable: the research process and everything it starts
+inherit the environment, so a passphrase there would be readable by the agent's own process.
+
+Readers verify before they show: `archive list` / `show` print a row that fails verification as UNVERIFIED
+(red; `verified: false` and the reason in `--json`), never as plain numbers.
 """
 
 from __future__ import annotations
 
 import functools
+import getpass
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from auraquant.console import cli_errors, console, err_console, fail, print_json, say, table
-from auraquant.cta.governance.actors import Actor
-from auraquant.cta.governance.archive import Archive, StoredRecord
-from auraquant.cta.governance.errors import GovernanceError, SignatureInvalid
+from auraquant.cta.governance.approver import (
+    ApproverSigner,
+    approver_configured,
+    approver_key_path,
+    approver_roots,
+    init_approver,
+    unlock_approver,
+)
+from auraquant.cta.governance.archive import Archive, RecordCheck, StoredRecord, checkpoint_sidecar
+from auraquant.cta.governance.errors import GovernanceError, KeyManagementError, SignatureInvalid
 from auraquant.cta.governance.keys import (
     TrustList,
+    repair_trust,
     revoke_key,
     rotate_witness_key,
     trust_key,
+    trust_pin_path,
+    trust_sig_path,
     witness_status,
 )
 from auraquant.cta.governance.record import ArchiveRecord
+from auraquant.cta.governance.userconfig import check_private_file, config_dir
 from auraquant.workspace import Workspace
 
 archive_app = typer.Typer(no_args_is_help=True, help="Signed research records: list, show, verify, export.")
 keys_app = typer.Typer(no_args_is_help=True, help="Witness key and pinned trust list (.aura/config/trust.json).")
+approver_app = typer.Typer(no_args_is_help=True, help="The human approver key (outside the workspace).")
+keys_app.add_typer(approver_app, name="approver")
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory (default: current).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts).")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (stored with the decision).")]
+PassFileOpt = Annotated[Path | None, typer.Option("--passphrase-file", help="Read the approver passphrase from "
+                                                  "this file (mode 0600; first line) instead of the terminal.")]
+PassFdOpt = Annotated[int | None, typer.Option("--passphrase-fd", help="Read the approver passphrase from this "
+                                               "inherited file descriptor (first line) instead of the terminal.")]
+
+
+def read_passphrase(file: Path | None, fd: int | None, *, confirm: bool = False) -> str:
+    """The approver passphrase from `file`, `fd`, or the terminal (asked twice when `confirm`)."""
+    if file is not None and fd is not None:
+        raise KeyManagementError("give --passphrase-file or --passphrase-fd, not both")
+    if file is not None:
+        check_private_file(file, "passphrase file")
+        return file.read_text().splitlines()[0] if file.read_text() else ""
+    if fd is not None:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(fd, 1)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode().rstrip("\r\n")
+    first = getpass.getpass("Approver passphrase: ")
+    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+        raise KeyManagementError("the two passphrases differ; nothing was created")
+    return first
+
+
+def _unlock(file: Path | None, fd: int | None) -> ApproverSigner:
+    return unlock_approver(read_passphrase(file, fd))
+
+
+def _trust_approver(aura: Path, file: Path | None, fd: int | None) -> ApproverSigner | None:
+    """The unlocked approver for a trust-list change: needed when this user has an approver key or the list
+    is already signed; None (the list stays unsigned) for a workspace with no approver at all."""
+    if approver_configured() or trust_sig_path(aura).exists() or trust_pin_path(aura).exists():
+        return _unlock(file, fd)
+    return None
 
 
 def register(app: typer.Typer) -> None:
     """Mount every governance command on the top-level `auraquant` app."""
     app.add_typer(archive_app, name="archive")
-    app.add_typer(keys_app, name="keys")
+    app.add_typer(keys_app, name="keys")  # includes `keys approver`
     app.command("approve")(approve)
     app.command("reject")(reject)
 
@@ -64,12 +128,20 @@ def _archive(workspace: Path) -> Archive:
     return Archive(ws.store, ws.aura)
 
 
-def _summary(s: StoredRecord) -> dict[str, Any]:
+def _summary(s: StoredRecord | None, check: RecordCheck) -> dict[str, Any]:
+    """One listed record; numbers only travel with `verified` (a failed check withholds nothing in JSON,
+    but says it is not to be believed)."""
+    base = {"id": check.record_id, "state": check.state, "verified": check.ok, "reason": check.problem,
+            "signed": check.signed, "key_id": check.key_id}
+    if s is None:
+        return base
     r = s.record
-    return {"id": r.id, "state": r.state, "family": r.family, "model_id": r.model_id, "spec_id": r.spec_id,
-            "data_version_id": r.data_version_id, "sharpe": r.metrics.get("sharpe"), "trial_count": r.trial_count,
-            "signed": s.signed, "key_id": s.envelope.key_id if s.envelope else None,
-            "created_at": r.created_at.isoformat()}
+    return base | {"family": r.family, "model_id": r.model_id, "spec_id": r.spec_id,
+                   "data_version_id": r.data_version_id, "sharpe": r.metrics.get("sharpe"),
+                   "trial_count": r.trial_count, "created_at": r.created_at.isoformat()}
+
+
+UNVERIFIED = "[bold red]UNVERIFIED[/]"
 
 
 @archive_app.command("list")
@@ -80,14 +152,18 @@ def archive_list(
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Archived records, oldest first."""
-    records = [_summary(s) for s in _archive(workspace).list_records(state)]  # type: ignore[arg-type]
+    """Archived records, oldest first, each verified first (failures are shown as UNVERIFIED)."""
+    records = [_summary(s, c) for s, c in _archive(workspace).checked(state)]  # type: ignore[arg-type]
     if json_out:
         print_json(records)
         return
     console.print(table("archive", ["id", "state", "family", "sharpe", "trials", "signed", "model"],
-                        [(r["id"], r["state"], r["family"], _fmt(r["sharpe"]), r["trial_count"],
-                          r["key_id"] or "[red]UNSIGNED[/]", r["model_id"]) for r in records]))
+                        [(r["id"], r["state"], r.get("family", "?"),
+                          _fmt(r.get("sharpe")) if r["verified"] else UNVERIFIED,
+                          r.get("trial_count", "?") if r["verified"] else UNVERIFIED,
+                          r["key_id"] if r["verified"] else
+                          f"{UNVERIFIED}: {escape(r['reason'] or '')}" if r["signed"] else "[red]UNSIGNED[/]",
+                          r.get("model_id", "?")) for r in records]))
 
 
 def _fmt(v: float | None) -> str:
@@ -108,31 +184,36 @@ def _buy_and_hold(r: ArchiveRecord) -> str:
 @cli_errors
 @_governance_errors
 def archive_show(record_id: str, workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
-    """One record: contents, verification, approval status and its lifecycle events."""
+    """One record: contents (only once verified), verification, approval status and its lifecycle events."""
     arch = _archive(workspace)
-    stored = arch.get(record_id)
     check = arch.verify(record_id)
+    stored = arch.get(record_id)
     status = arch.approval_status(record_id)
     events = arch.events(record_id)
     if json_out:
-        print_json({"record": stored.record, "signed": stored.signed,
+        print_json({"record": stored.record, "verified": check.ok, "reason": check.problem, "signed": stored.signed,
                     "envelope": stored.envelope.model_dump(exclude={"body"}) if stored.envelope else None,
                     "verification": check, "approval": status, "events": events})
         return
     r = stored.record
+
+    def shown(text: str) -> str:  # unverified content is never printed as plain numbers
+        return escape(text) if check.ok else f"{UNVERIFIED} [red]{escape(text)}[/]"
+
     rows: list[tuple[str, Any]] = [
         ("state", r.state), ("family", r.family), ("spec", f"{r.spec_id} ({r.spec_hash[:12]})"),
         ("data", f"{r.data_version_id} ({r.data_hash[:12]})"), ("run", r.run_id), ("model", r.model_id),
-        ("trials", r.trial_count), ("parents", ", ".join(r.parents) or "-"),
-        ("params", ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-"),
-        ("metrics", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items()))),
-        ("robustness", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.robustness.items())) or "-"),
-        ("buy and hold", _buy_and_hold(r)),
-        ("holdout", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored"),
-        ("approval", f"{r.approval.approved_by} at {r.approval.approved_at:%Y-%m-%d %H:%M:%S} UTC"
+        ("trials", shown(str(r.trial_count))), ("parents", ", ".join(r.parents) or "-"),
+        ("params", shown(", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-")),
+        ("metrics", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items())))),
+        ("robustness", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.robustness.items())) or "-")),
+        ("buy and hold", shown(_buy_and_hold(r))),
+        ("holdout", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored")),
+        ("artifacts", shown(f"{len(r.artifacts)} pinned by sha256")),
+        ("approval", shown(f"{r.approval.approved_by} at {r.approval.approved_at:%Y-%m-%d %H:%M:%S} UTC")
          if r.approval else status.next_step),
         ("signature", f"[green]valid[/] (key {check.key_id}, {check.signed_at})" if check.ok
-         else f"[bold red]REFUSED[/]: {check.problem}"),
+         else f"[bold red]REFUSED[/]: {escape(check.problem or '')}"),
     ]
     console.print(table(f"{r.id}", ["field", "value"], rows))
     console.print(table("lifecycle events", ["seq", "at", "event", "from", "to", "actor"],
@@ -209,9 +290,31 @@ def archive_export(
         dest.mkdir(parents=True, exist_ok=True)
     path = Archive(ws.store, ws.aura).export(record_id, dest)
     if json_out:
-        print_json({"record_id": record_id, "path": str(path)})
+        print_json({"record_id": record_id, "path": str(path), "checkpoint": str(checkpoint_sidecar(path))})
     else:
-        say(f"exported {record_id} -> {path}")
+        say(f"exported {record_id} -> {path} (chain checkpoint: {checkpoint_sidecar(path)})")
+
+
+@archive_app.command("anchor")
+@cli_errors
+@_governance_errors
+def archive_anchor(
+    yes: YesOpt = False,
+    passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Checkpoint a chain that has none (a workspace from before checkpoints, or moved to this user).
+
+    A human decision: the chain must verify in every other respect, and the approver passphrase is asked."""
+    arch = _archive(workspace)
+    _confirm_or_abort("Anchor the current lifecycle chain head as trusted?", yes, json_out)
+    seq = arch.anchor(_unlock(passphrase_file, passphrase_fd))
+    if json_out:
+        print_json({"anchored_seq": seq})
+    else:
+        console.print(f"chain anchored at event {seq}")
 
 
 def _confirm_or_abort(question: str, yes: bool, json_out: bool) -> None:
@@ -227,14 +330,21 @@ def approve(
     record_id: Annotated[str, typer.Argument(help="The frozen record to promote to production.")],
     yes: YesOpt = False,
     note: NoteOpt = "",
+    passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Promote a frozen record to production (human only; the signature is verified first, fail closed)."""
+    """Promote a frozen record to production (a human with the approver key; everything is verified first,
+    fail closed, and the decision is signed with the approver key)."""
     arch = _archive(workspace)
-    stored = arch.get(record_id)
     check = arch.verify(record_id)
-    who = Actor.human()
+    stored = arch.get(record_id)
+    roots = approver_roots()
+    if not roots:
+        raise KeyManagementError("no approver configured: create the approver key with `auraquant keys approver "
+                                 "init` (outside the workspace, passphrase-protected) before approving")
+    names = ", ".join(sorted({r.name for r in roots.values()}))
     if not json_out:
         r = stored.record
         console.print(table(f"approve {record_id} -> production?", ["field", "value"], [
@@ -242,17 +352,19 @@ def approve(
             ("metrics", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items()))),
             ("buy and hold", _buy_and_hold(r)),
             ("holdout", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored"),
-            ("signature", "valid" if check.ok else f"REFUSED: {check.problem}"), ("approver", who.name)]))
+            ("signature", "valid" if check.ok else f"REFUSED: {check.problem}"), ("approver key", names)]))
     if not check.ok:  # fail closed before asking anyone anything
         raise SignatureInvalid(f"refusing to promote {record_id}: {check.problem}")
-    _confirm_or_abort(f"Promote {record_id} to production as {who.name}?", yes, json_out)
-    promoted = arch.approve(record_id, who, note=note)
+    _confirm_or_abort(f"Promote {record_id} to production (approver key: {names})?", yes, json_out)
+    key = _unlock(passphrase_file, passphrase_fd)
+    promoted = arch.approve(record_id, key, note=note)
     assert promoted.approval is not None
     if json_out:
         print_json({"record_id": record_id, "state": promoted.state, "approved_by": promoted.approval.approved_by,
-                    "approved_at": promoted.approval.approved_at, "request_id": promoted.approval.request_id})
+                    "approver_key_id": key.key_id, "approved_at": promoted.approval.approved_at,
+                    "request_id": promoted.approval.request_id})
     else:
-        console.print(f"[green]{record_id} promoted to production[/] by {who.name} at "
+        console.print(f"[green]{record_id} promoted to production[/] by {key.name} (approver key {key.key_id}) at "
                       f"{promoted.approval.approved_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
@@ -262,14 +374,16 @@ def reject(
     record_id: Annotated[str, typer.Argument(help="The frozen record whose promotion is declined.")],
     yes: YesOpt = False,
     note: NoteOpt = "",
+    passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Decline promotion of a frozen record (it stays frozen; the decision is recorded and chained)."""
+    """Decline promotion of a frozen record (it stays frozen; the decision is signed with the approver key
+    and chained)."""
     arch = _archive(workspace)
-    who = Actor.human()
-    _confirm_or_abort(f"Reject promotion of {record_id} as {who.name}?", yes, json_out)
-    req = arch.reject(record_id, who, note=note)
+    _confirm_or_abort(f"Reject promotion of {record_id}?", yes, json_out)
+    req = arch.reject(record_id, _unlock(passphrase_file, passphrase_fd), note=note)
     if json_out:
         print_json(req)
     else:
@@ -281,34 +395,67 @@ def reject(
 @keys_app.command("show")
 @cli_errors
 @_governance_errors
-def keys_show(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
-    """The active witness key and every pinned key."""
+def keys_show(
+    unverified: Annotated[bool, typer.Option("--unverified", help="Show trust.json even when its signature does "
+                                             "not verify (to review it before `keys trust --repair`).")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """The active witness key, the approver key, every pinned key and the trust list's signature state."""
     ws = Workspace.open(workspace)
+    trust = TrustList.load(ws.aura, verify_signature=not unverified)
     status = witness_status(ws.aura)
-    trust = TrustList.load(ws.aura)
+    roots = approver_roots()
+    approver = {"configured": approver_configured(), "path": str(approver_key_path()),
+                "keys": [r.model_dump() for r in roots.values()]}
     if json_out:
-        print_json({"witness": status, "trusted_keys": trust.keys})
+        print_json({"witness": status, "trusted_keys": trust.keys, "trust_list": trust.signature_state,
+                    "approver": approver})
         return
     active = f"{status.key_id} ({status.status})" if status.key_id else ("missing" if not status.present else status.error)
     say(f"witness key: {active} at {status.path}" + (" (from AURAQUANT_WITNESS_KEY)" if status.from_env else ""))
-    console.print(table("trust.json", ["key id", "status", "added", "revoked", "note"],
-                        [(k.key_id, k.status, k.added_at, k.revoked_at, k.note) for k in trust.keys]))
+    say("approver: " + (", ".join(f"{r.name} ({r.key_id})" for r in roots.values()) if roots else
+                        "no approver configured (`auraquant keys approver init`); production needs one"))
+    say(f"trust list: {trust.signature_state}")
+    console.print(table("trust.json", ["key id", "role", "status", "added", "revoked", "note"],
+                        [(k.key_id, k.role, k.status, k.added_at, k.revoked_at, k.note) for k in trust.keys]))
 
 
 @keys_app.command("trust")
 @cli_errors
 @_governance_errors
 def keys_trust(
-    public_key: Annotated[str, typer.Argument(help="64 hex chars, a PEM block, or a file holding either.")],
+    public_key: Annotated[str | None, typer.Argument(help="64 hex chars, a PEM block, or a file holding either.")]
+    = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Re-sign trust.json as it is now, after review (the way "
+                                         "back from a list that fails verification).")] = False,
     note: NoteOpt = "",
+    yes: YesOpt = False,
+    passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Pin a public key as trusted."""
+    """Pin a public key as a trusted witness key (signed by the approver key when one is configured), or
+    `--repair`: re-sign the current list with the approver key."""
     ws = Workspace.open(workspace)
+    if repair:
+        current = TrustList.load(ws.aura, verify_signature=False)
+        if not json_out:
+            console.print(table("trust.json as it is now (NOT verified)", ["key id", "role", "status", "note"],
+                                [(k.key_id, k.role, k.status, k.note) for k in current.keys]))
+        _confirm_or_abort("Sign this trust list with the approver key?", yes, json_out)
+        trust = repair_trust(ws.aura, _unlock(passphrase_file, passphrase_fd))
+        if json_out:
+            print_json({"trust_list": trust.signature_state, "keys": trust.keys})
+        else:
+            console.print(f"trust list re-signed: {trust.signature_state}")
+        return
+    if public_key is None:
+        raise KeyManagementError("give the public key to trust (or --repair)")
     candidate = Path(public_key)
     text = candidate.read_text() if len(public_key) < 4096 and candidate.is_file() else public_key
-    entry = trust_key(ws.aura, text, note=note)
+    entry = trust_key(ws.aura, text, note=note, approver=_trust_approver(ws.aura, passphrase_file, passphrase_fd))
     if json_out:
         print_json(entry)
     else:
@@ -319,13 +466,14 @@ def keys_trust(
 @cli_errors
 @_governance_errors
 def keys_revoke(
-    key_id: str, yes: YesOpt = False, note: NoteOpt = "", workspace: WorkspaceOpt = Path("."),
-    json_out: JsonOpt = False,
+    key_id: str, yes: YesOpt = False, note: NoteOpt = "", passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None, workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False,
 ) -> None:
     """Revoke a pinned key: every artifact it signed is refused from now on (permanent)."""
     ws = Workspace.open(workspace)
     _confirm_or_abort(f"Revoke key {key_id}? Artifacts it signed will no longer verify.", yes, json_out)
-    entry = revoke_key(ws.aura, key_id, note=note)
+    entry = revoke_key(ws.aura, key_id, note=note,
+                       approver=_trust_approver(ws.aura, passphrase_file, passphrase_fd))
     if json_out:
         print_json(entry)
     else:
@@ -337,14 +485,54 @@ def keys_revoke(
 @_governance_errors
 def keys_rotate(
     revoke_old: Annotated[bool, typer.Option("--revoke-old", help="Also revoke the old key.")] = False,
+    passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Make a new witness key and pin it; the old public key stays trusted unless `--revoke-old`."""
     ws = Workspace.open(workspace)
-    old, new = rotate_witness_key(ws.aura, revoke_old=revoke_old)
+    old, new = rotate_witness_key(ws.aura, revoke_old=revoke_old,
+                                  approver=_trust_approver(ws.aura, passphrase_file, passphrase_fd))
     if json_out:
         print_json({"old_key_id": old, "new_key_id": new, "old_revoked": revoke_old})
     else:
         console.print(f"rotated witness key {old} -> {new}" + (" (old key revoked)" if revoke_old else
                                                                 " (old key stays trusted)"))
+
+
+@approver_app.command("init")
+@cli_errors
+@_governance_errors
+def approver_init(
+    name: Annotated[str | None, typer.Option("--name", help="The approver's name, recorded with every decision "
+                                             "(default: your login name).")] = None,
+    passphrase_file: PassFileOpt = None,
+    passphrase_fd: PassFdOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the approver key (Ed25519, passphrase-encrypted, 0600) in the user config dir and pin it."""
+    passphrase = read_passphrase(passphrase_file, passphrase_fd, confirm=True)
+    root = init_approver(name or getpass.getuser(), passphrase, now=datetime.now(UTC))
+    if json_out:
+        print_json({"key_id": root.key_id, "name": root.name, "path": str(approver_key_path()),
+                    "config_dir": str(config_dir())})
+    else:
+        say(f"approver key {root.key_id} for {root.name} at {approver_key_path()} (passphrase-protected)")
+        say("approve/reject and trust-list changes now ask for this passphrase")
+
+
+@approver_app.command("show")
+@cli_errors
+@_governance_errors
+def approver_show(json_out: JsonOpt = False) -> None:
+    """The approver key of this user and every pinned approver public key."""
+    roots = approver_roots()
+    body = {"configured": approver_configured(), "path": str(approver_key_path()),
+            "approvers": [r.model_dump() for r in roots.values()]}
+    if json_out:
+        print_json(body)
+        return
+    say(f"approver key: {'present' if body['configured'] else 'none'} at {approver_key_path()}")
+    console.print(table("pinned approvers", ["key id", "name", "added"],
+                        [(r.key_id, r.name, r.added_at) for r in roots.values()]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from auraquant.cta.governance.cli import register
 from auraquant.cta.governance.keys import KEY_ENV, default_key_path, key_id, public_raw
 from auraquant.workspace import Workspace
 from tests.integration.governance.helpers import AGENT, dump, frozen_record
-from tests.unit.governance.factories import GOAL, make_record
+from tests.unit.governance.factories import APPROVER_PASSPHRASE, GOAL, make_approver, make_record, passphrase_file
 
 app = typer.Typer()
 register(app)
@@ -65,44 +66,60 @@ def test_archive_list_show_verify_export(ws: Workspace, archive: Archive) -> Non
     assert broken.exit_code == 1 and "CHAIN BROKEN" in broken.output and "event 1" in broken.output
 
 
-def test_approve_asks_records_who_and_refuses_when_not_confirmed(ws: Workspace, archive: Archive,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("getpass.getuser", lambda: "reviewer7")
+def test_approve_asks_for_confirmation_and_passphrase_and_names_the_key_not_the_login(
+        ws: Workspace, archive: Archive, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("getpass.getuser", lambda: "mallory")  # the login name is never the approver
+    monkeypatch.setenv("LOGNAME", "mallory")
     rec = frozen_record(archive)
     archive.request_approval(rec.id, AGENT, "please")
     before = dump(archive.store)
+    unconfigured = runner.invoke(app, ["approve", rec.id, "-w", str(ws.root), "--yes"])
+    assert unconfigured.exit_code == 1 and "no approver configured" in unconfigured.output
+    make_approver("reviewer7")
     declined = runner.invoke(app, ["approve", rec.id, "-w", str(ws.root)], input="n\n")
     assert declined.exit_code == 1 and "Promote" in declined.output and "nothing changed" in declined.output
+    wrong = runner.invoke(app, ["approve", rec.id, "-w", str(ws.root), "--yes", "--passphrase-file",
+                                str(passphrase_file(tmp_path, "not the passphrase"))])
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output
     assert dump(archive.store) == before
 
+    # Interactive: confirm, then the passphrase typed at the (getpass) prompt.
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": APPROVER_PASSPHRASE)
     interactive = runner.invoke(app, ["approve", rec.id, "-w", str(ws.root), "--note", "ok"], input="y\n")
     assert interactive.exit_code == 0, interactive.output
     assert "promoted to production" in interactive.output and "reviewer7" in interactive.output
     stored = archive.get(rec.id).record
     assert stored.state == "production" and stored.approval is not None
     assert (stored.approval.approved_by, stored.approval.note) == ("reviewer7", "ok")
-    assert archive.events(rec.id)[-1].actor == "reviewer7"
+    assert archive.events(rec.id)[-1].actor == "reviewer7" and "mallory" not in interactive.output
+    assert archive.verify(rec.id).ok
 
 
-def test_approve_yes_json_reject_and_fail_closed(ws: Workspace, archive: Archive,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("getpass.getuser", lambda: "ops-bot")
+def test_approve_yes_json_reject_and_fail_closed(ws: Workspace, archive: Archive, tmp_path: Path) -> None:
+    make_approver("ops-lead")
+    pf = str(passphrase_file(tmp_path))
     a = frozen_record(archive)
     b = frozen_record(archive, run_id="r2")
     c = frozen_record(archive, run_id="r3")
-    out = _json(ws, "approve", a.id, "--yes")
-    assert (out["state"], out["approved_by"]) == ("production", "ops-bot") and out["approved_at"]
-    rej = _json(ws, "reject", b.id, "--yes", "--note", "regime risk")
-    assert (rej["status"], rej["resolved_by"], rej["note"]) == ("rejected", "ops-bot", "regime risk")
+    out = _json(ws, "approve", a.id, "--yes", "--passphrase-file", pf)
+    assert (out["state"], out["approved_by"]) == ("production", "ops-lead") and out["approved_at"]
+    with (tmp_path / "pass").open("w") as fh:
+        fh.write(APPROVER_PASSPHRASE + "\n")
+    fd = os.open(tmp_path / "pass", os.O_RDONLY)
+    try:  # --passphrase-fd: an inherited descriptor, as in `auraquant reject ID --passphrase-fd 3 3<file`
+        rej = _json(ws, "reject", b.id, "--yes", "--note", "regime risk", "--passphrase-fd", str(fd))
+    finally:
+        os.close(fd)
+    assert (rej["status"], rej["resolved_by"], rej["note"]) == ("rejected", "ops-lead", "regime risk")
     assert archive.get(b.id).record.state == "frozen"
-    assert _json(ws, "approve", a.id, "--yes", code=1)["kind"] == "IllegalTransition"
+    assert _json(ws, "approve", a.id, "--yes", "--passphrase-file", pf, code=1)["kind"] == "IllegalTransition"
 
     with archive.store.transaction() as con:
         env = json.loads(con.execute("SELECT envelope FROM archive_records WHERE id = ?", [c.id]).fetchone()[0])
         env["body"]["holdout"]["sharpe"] = 2.0
         con.execute("UPDATE archive_records SET envelope = ? WHERE id = ?", [json.dumps(env), c.id])
     before = dump(archive.store)
-    refused = runner.invoke(app, ["approve", c.id, "--yes", "-w", str(ws.root)])
+    refused = runner.invoke(app, ["approve", c.id, "--yes", "--passphrase-file", pf, "-w", str(ws.root)])
     assert refused.exit_code == 1 and "signature INVALID" in refused.output
     assert dump(archive.store) == before
 

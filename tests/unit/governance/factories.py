@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from auraquant.cta.governance.approver import (
@@ -47,3 +48,11 @@ def make_approver(name: str = "ana") -> ApproverSigner:
     if not approver_key_path().exists():
         init_approver(name, APPROVER_PASSPHRASE, now=datetime.now(UTC))
     return unlock_approver(APPROVER_PASSPHRASE)
+
+
+def passphrase_file(directory: Path, text: str = APPROVER_PASSPHRASE) -> Path:
+    """A 0600 file holding `text` (what `--passphrase-file` reads)."""
+    path = Path(directory) / "approver.pass"
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
