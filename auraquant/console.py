@@ -62,11 +62,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from auraquant.cta.data.ingest import DataInputError
     from auraquant.cta.data.service import DataQualityError
     from auraquant.cta.data.timeframes import TimeframeError
+    from auraquant.cta.governance.errors import GovernanceError
     from auraquant.store import StoreError
     from auraquant.workspace import NotAWorkspace, WorkspaceRefused
 
     return (FetchError, DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
-            WorkspaceRefused, FileNotFoundError, ValueError)
+            WorkspaceRefused, FileNotFoundError, ValueError, GovernanceError)
 
 
 def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None) -> None:

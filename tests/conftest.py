@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,21 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def user_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty user config dir (approver key, trust pins, chain checkpoints), so no
-    test reads or writes the real ~/.config/auraquant. Subprocesses inherit it through the environment."""
+@pytest.fixture(autouse=True, scope="module")
+def user_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test module gets its own empty user config dir (approver key, trust pins, chain checkpoints), so
+    no test reads or writes the real ~/.config/auraquant. Module scope, because module-scoped workspaces must
+    find their checkpoints in every test of the module; subprocesses inherit it through the environment.
+    Tests that need a config dir of their own use `fresh_user_config`."""
+    with pytest.MonkeyPatch.context() as mp:
+        d = tmp_path_factory.mktemp("user-config")
+        mp.setenv("AURAQUANT_CONFIG_DIR", str(d))
+        yield d
+
+
+@pytest.fixture
+def fresh_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty user config dir for this test alone (no approver key yet)."""
     d = tmp_path_factory.mktemp("user-config")
     monkeypatch.setenv("AURAQUANT_CONFIG_DIR", str(d))
     return d

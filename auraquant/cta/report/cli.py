@@ -5,11 +5,14 @@ What an id can name, tried in this order:
    equity, target windows and trades;
 2. an archive record (`governance.archive.Archive.get`): the tearsheet of the run it came from, citing the
    record id and state (plus its holdout metrics once frozen); a record without a run cannot be drawn;
+   the record is verified first (`Archive.verify`: signature, chain, checkpoint, artifact digests) and every
+   file and store row the tearsheet reads must be pinned by its signed digests, else it is refused;
 3. a stored backtest (store kind `backtest`, written by the `backtest_run` tool: the Spec, the data version
    and the directory of its saved artifacts), or the id of its Report (kind `report`, artifacts under
    `.aura/artifacts/backtests/<report id>/`);
 4. a directory of backtest artifacts (`backtest.artifacts.save_artifacts`), given as a path.
-Output goes to `<workspace>/.aura/artifacts/reports/<id>/` (`tearsheet.html`, `equity.png`) unless `--out`.
+A run that an archive record cites is verified through that record the same way (a run nobody archived is
+unsigned research output and is drawn as such). Output goes to `<workspace>/.aura/artifacts/reports/<id>/` (`tearsheet.html`, `equity.png`) unless `--out`.
 """
 
 from __future__ import annotations
@@ -49,6 +52,33 @@ class ReportSourceError(ValueError):
     """The id names nothing a tearsheet can be drawn from."""
 
 
+class UnverifiedSource(ReportSourceError):
+    """The source is governed by an archive record that does not verify: nothing is drawn from it."""
+
+
+def _records_citing(ws: Workspace, run_id: str) -> list[str]:
+    with ws.store.connect() as con:
+        rows = con.execute("SELECT id FROM archive_records WHERE json_extract_string(body, '$.run_id') = ? "
+                           "ORDER BY created_at, id", [run_id]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _verify_presented(ws: Workspace, record_id: str, files: list[Path], objects: list[str]) -> None:
+    """Refuse unless the record verifies and its signed digests pin every file and row the report reads."""
+    from auraquant.cta.governance import evidence
+    from auraquant.cta.governance.archive import Archive
+
+    arch = Archive(ws.store, ws.aura)
+    check = arch.verify(record_id)
+    if not check.ok:
+        raise UnverifiedSource(f"UNVERIFIED archive record {record_id}: {check.problem}; refusing to draw it")
+    signed = arch.get(record_id).record.artifacts
+    missing = evidence.covers(ws.root, signed, files) + [o for o in objects if o not in signed]
+    if missing:
+        raise UnverifiedSource(f"UNVERIFIED: archive record {record_id} does not pin {', '.join(missing)} by a "
+                               f"signed digest; refusing to draw it")
+
+
 @dataclass(frozen=True)
 class ReportOutput:
     source_kind: str
@@ -72,8 +102,9 @@ def _data_notes(ws: Workspace, dv_id: str | None) -> list[str]:
 
 
 def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, extra_notes: list[str] | None = None,
-              title: str | None = None) -> TearsheetData | None:
-    from auraquant.cta.experiment.models import RUN_KIND, Run
+              title: str | None = None, verify_as: str | None = None) -> TearsheetData | None:
+    """The tearsheet data of a run; verified through `verify_as` or else every record citing the run."""
+    from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND, Run
     from auraquant.cta.experiment.runner import load_result, run_dir
     from auraquant.cta.report.adapters import from_run
 
@@ -88,7 +119,13 @@ def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, 
     art = Path(result.artifacts)
     if not (art / "oos_equity.parquet").is_file():
         art = run_dir(ws, run_id)
+    governed = [verify_as] if verify_as else _records_citing(ws, run_id)
+    for record_id in governed:
+        _verify_presented(ws, record_id, [art / "oos_equity.parquet", art / "oos_trades.parquet"],
+                          [f"store:{RUN_KIND}/{run_id}", f"store:{RESULT_KIND}/{run_id}"])
     notes = _data_notes(ws, run.data.data_version_id) + (extra_notes or [])
+    if not governed:
+        notes.append("research run, not archived: no signature covers these files")
     return from_run(run, result, art, ids=ids, notes=notes, title=title)
 
 
@@ -104,9 +141,9 @@ def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
     if rec.run_id is None:
         raise ReportSourceError(f"archive record {record_id} cites no walk-forward run, so there is no equity "
                                 "curve to draw; render the run or backtest it came from")
-    notes = [f"archive record in state '{rec.state}'" + ("" if stored.signed else " (UNSIGNED)")]
+    notes = [f"archive record in state '{rec.state}', verified (signature, chain, artifact digests)"]
     data = _run_data(ws, rec.run_id, ids={"record": record_id, "model": rec.model_id}, extra_notes=notes,
-                     title=f"{rec.family}: archived {rec.state}")
+                     title=f"{rec.family}: archived {rec.state}", verify_as=record_id)
     if data is None:
         raise ReportSourceError(f"archive record {record_id} cites run {rec.run_id}, which is not in this workspace")
     if rec.holdout:

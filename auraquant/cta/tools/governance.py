@@ -1,6 +1,11 @@
 """Governance tools: archive candidates from finished runs, freeze, request (never grant) approval, verify
 signed artifacts, and the research memory and pattern namespaces.
 
+Reads verify first: `archive_list`, `archive_show`, `pattern_store` and pattern searches through
+`memory_search` check each record (signature, chain and checkpoint, artifact digests) and return a record
+that fails as `verified: false` with the reason and without its numbers, so the agent is never handed an
+edited row as evidence. A candidate's signed body pins the sha256 of the run's artifacts and data.
+
 Every call runs inside `governance.actors.agent_session(model_id)`, so the governance layer itself
 refuses any human-only operation (promotion, resolving a request) that a tool might reach; and no tool
 here calls `Archive.approve` or `Archive.reject` at all. Promotion happens only through
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -20,6 +26,9 @@ from aura.tools import ToolFailure, tool
 from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.experiment.holdout import HoldoutAlreadyScored, holdout_scorer
+from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND
+from auraquant.cta.experiment.runner import run_dir
+from auraquant.cta.governance import evidence
 from auraquant.cta.governance import memory as gmem
 from auraquant.cta.governance.actors import Actor, agent_session
 from auraquant.cta.governance.approval import ApprovalRequest, ApprovalStatus
@@ -41,12 +50,16 @@ _NAMESPACES = {"research": gmem.NS_RESEARCH, "patterns": gmem.NS_PATTERNS, "agen
 
 
 class RecordSummary(BaseModel):
+    """A record as the agent may see it: numbers only when `verified` (else empty, with `reason`)."""
+
     record_id: str
     state: LifecycleState
     family: str
     spec_id: str
     run_id: str | None
     signed: bool
+    verified: bool = True
+    reason: str | None = None
     metrics: dict[str, float | None]
     holdout: dict[str, float | None] | None
     trial_count: int
@@ -54,8 +67,10 @@ class RecordSummary(BaseModel):
 
 
 class RecordDetail(BaseModel):
-    record: dict[str, Any]
+    record: dict[str, Any] | None
     signed: bool
+    verified: bool
+    reason: str | None = None
     events: list[dict[str, Any]]
 
 
@@ -70,10 +85,31 @@ def _archive(ctx: Ctx) -> Archive:
     return Archive(ctx.deps.workspace.store, ctx.deps.workspace.aura)
 
 
-def _summary(rec: ArchiveRecord, signed: bool) -> RecordSummary:
+def _summary(rec: ArchiveRecord, signed: bool, check: RecordCheck | None = None) -> RecordSummary:
+    if check is not None and not check.ok:  # an unverified row never reaches the agent as numbers
+        return RecordSummary(record_id=rec.id, state=check.state, family=rec.family, spec_id=rec.spec_id,  # type: ignore[arg-type]
+                             run_id=rec.run_id, signed=signed, verified=False, reason=check.problem, metrics={},
+                             holdout=None, trial_count=1)
     return RecordSummary(record_id=rec.id, state=rec.state, family=rec.family, spec_id=rec.spec_id,
                          run_id=rec.run_id, signed=signed, metrics=rec.metrics, holdout=rec.holdout,
                          trial_count=rec.trial_count, buy_and_hold=rec.buy_and_hold)
+
+
+def run_artifacts(ctx: Ctx, run_id: str, artifacts_dir: str, data_version_id: str) -> dict[str, str]:
+    """The signed `artifacts` map of a record made from run `run_id`: the files a report of it shows
+    (stitched equity, trades, selection, trials, per-window reports, result), the run and its result rows,
+    and the data version's content hash (see `governance.evidence`)."""
+    ws = ctx.deps.workspace
+    art = Path(artifacts_dir)
+    if not (art / "oos_equity.parquet").is_file():
+        art = run_dir(ws, run_id)
+    files = [art / n for n in ("oos_equity.parquet", "oos_trades.parquet", "selection.parquet", "trials.parquet",
+                               "reports.json", "result.json")]
+    try:
+        return evidence.collect(ws.root, ws.store, files, [(RUN_KIND, run_id), (RESULT_KIND, run_id)],
+                                data_version_id)
+    except ValueError as exc:
+        raise ToolFailure(f"run {run_id}: {exc}") from None
 
 
 def _governed(ctx: Ctx, fn: Any) -> Any:
@@ -138,26 +174,35 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
         params=dict(res.windows[-1].params) if res.windows else {}, metrics=metrics, robustness=robustness,
         trial_count=max(res.total_trials, 1), parents=parents or [], model_id=ctx.deps.model_id,
         buy_and_hold=None if res.oos.buy_and_hold is None else res.oos.buy_and_hold.numbers(),
-        created_at=datetime.now(UTC))
+        artifacts=run_artifacts(ctx, run_id, res.artifacts, dv.id), created_at=datetime.now(UTC))
     goal_t = GoalThresholds(thresholds=goal)
     stored = _governed(ctx, lambda: _archive(ctx).submit_candidate(record, goal_t, Actor.agent(ctx.deps.model_id)))
-    return _summary(stored, signed=_archive(ctx).get(stored.id).signed)
+    arch = _archive(ctx)
+    return _summary(stored, signed=arch.get(stored.id).signed, check=_governed(ctx, lambda: arch.verify(stored.id)))
 
 
 @tool(category=CAT, timeout_s=30)
 def archive_list(ctx: Ctx, state_filter: LifecycleState | None = None) -> list[RecordSummary]:
-    """Archived records (optionally in one lifecycle state), oldest first, with OOS and holdout metrics."""
-    return [_summary(s.record, s.signed) for s in _archive(ctx).list_records(state_filter)]
+    """Archived records (optionally in one lifecycle state), oldest first, with OOS and holdout metrics.
+    Each is verified first; one that fails comes back `verified: false` with the reason and no numbers."""
+    rows = _governed(ctx, lambda: _archive(ctx).checked(state_filter))
+    return [_summary(s.record, s.signed, c) for s, c in rows if s is not None] + [
+        RecordSummary(record_id=c.record_id, state=c.state, family="?", spec_id="?", run_id=None,  # type: ignore[arg-type]
+                      signed=c.signed, verified=False, reason=c.problem, metrics={}, holdout=None, trial_count=1)
+        for s, c in rows if s is None]
 
 
 @tool(category=CAT, timeout_s=30)
 def archive_show(ctx: Ctx, record_id: str) -> RecordDetail:
-    """One archived record in full, whether it is signed, and its hash-chained lifecycle events."""
+    """One archived record in full (only when it verifies: else `record` is null and `reason` says why),
+    whether it is signed, and its hash-chained lifecycle events."""
     arch = _archive(ctx)
+    check = _governed(ctx, lambda: arch.verify(record_id))
     stored = _governed(ctx, lambda: arch.get(record_id))
     events = [{"seq": e.seq, "type": e.event_type, "from": e.from_state, "to": e.to_state, "actor": e.actor,
                "at": e.at, "signed": e.signature is not None} for e in arch.events(record_id)]
-    return RecordDetail(record=stored.record.model_dump(mode="json"), signed=stored.signed, events=events)
+    return RecordDetail(record=stored.record.model_dump(mode="json") if check.ok else None, signed=stored.signed,
+                        verified=check.ok, reason=check.problem, events=events)
 
 
 @tool(category=CAT, timeout_s=600, exclusive=True)
@@ -215,13 +260,21 @@ def memory_store(ctx: Ctx, key: str = Field(min_length=1, max_length=200), value
 def memory_search(ctx: Ctx, query: str = "", namespace: MemoryNamespace = "research",
                   limit: int = Field(20, ge=1, le=200)) -> list[dict[str, Any]]:
     """Search a memory namespace (research notes, patterns, saved agent states, iteration states) for
-    entries whose key or JSON value contains every word of `query` (case-insensitive; empty = all)."""
+    entries whose key or JSON value contains every word of `query` (case-insensitive; empty = all).
+    Pattern entries are checked against their signed records first: an entry whose records do not verify,
+    or whose numbers differ from them, comes back `verified: false` with the reason and without its value."""
     words = query.lower().split()
     out = []
-    for key, body in ctx.deps.workspace.store.memory_list(_NAMESPACES[namespace]).items():
+    entries = ctx.deps.workspace.store.memory_list(_NAMESPACES[namespace])
+    checks = (_governed(ctx, lambda: gmem.verify_patterns(_archive(ctx), entries)) if namespace == "patterns"
+              else {})
+    for key, body in entries.items():
         hay = (key + " " + json.dumps(body, default=str)).lower()
         if all(w in hay for w in words):
-            out.append({"key": key, "value": body})
+            problem = checks.get(key)
+            out.append({"key": key, "value": body} if namespace != "patterns" else
+                       {"key": key, "verified": problem is None, "value": body} if problem is None else
+                       {"key": key, "verified": False, "reason": problem})
         if len(out) >= limit:
             break
     return out
@@ -229,12 +282,15 @@ def memory_search(ctx: Ctx, query: str = "", namespace: MemoryNamespace = "resea
 
 @tool(category=CAT, timeout_s=10)
 def pattern_store(ctx: Ctx, record_id: str) -> PatternResult:
-    """Record a signed archive record as a `profitable-<family>` pattern. Accepted only when the engine's
-    stored OOS Sharpe of that record is above 1.5; you cannot write a pattern by assertion."""
+    """Record a signed archive record as a `profitable-<family>` pattern. Accepted only when the record
+    verifies and the engine's stored OOS Sharpe of it is above 1.5; you cannot write a pattern by assertion."""
     arch = _archive(ctx)
     stored = _governed(ctx, lambda: arch.get(record_id))
     if not stored.signed:
         return PatternResult(record_id=record_id, stored=False, key=None, reason="record is unsigned")
+    check = _governed(ctx, lambda: arch.verify(record_id))
+    if not check.ok:
+        return PatternResult(record_id=record_id, stored=False, key=None, reason=f"UNVERIFIED: {check.problem}")
     key = gmem.record_pattern(ctx.deps.workspace.store, stored.record)
     sharpe = stored.record.metrics.get("sharpe")
     reason = (f"stored sharpe {sharpe} > {gmem.PROFITABLE_SHARPE}" if key else

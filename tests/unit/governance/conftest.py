@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def _own_user_config(fresh_user_config: Path) -> Path:
+    """Governance tests each get an empty user config dir (approver keys, pins and checkpoints)."""
+    return fresh_user_config
+
 from auraquant.cta.governance.keys import ensure_witness_key
 
 
