@@ -21,12 +21,13 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True, scope="session")
 def user_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every test module gets its own empty user config dir (approver key, trust pins, chain checkpoints), so
-    no test reads or writes the real ~/.config/auraquant. Module scope, because module-scoped workspaces must
-    find their checkpoints in every test of the module; subprocesses inherit it through the environment.
-    Tests that need a config dir of their own use `fresh_user_config`."""
+    """A temporary user config dir (approver key, trust pins, chain checkpoints) for the whole run, so no test
+    reads or writes the real ~/.config/auraquant. Session scope, because session- and module-scoped
+    workspaces must find their checkpoints in every test that uses them; entries are per workspace id, so
+    workspaces do not interfere. Subprocesses inherit it through the environment. Tests that need an empty
+    one (e.g. no approver key yet) use `fresh_user_config`."""
     with pytest.MonkeyPatch.context() as mp:
         d = tmp_path_factory.mktemp("user-config")
         mp.setenv("AURAQUANT_CONFIG_DIR", str(d))

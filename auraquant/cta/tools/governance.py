@@ -41,6 +41,7 @@ from auraquant.cta.tools import modules, state
 from auraquant.cta.tools.deps import Ctx
 from auraquant.cta.tools.experiment import MC_KIND, MonteCarloRecord, run_result
 from auraquant.store import NotFound
+from auraquant.workspace import Workspace
 
 CAT = "governance"
 _OOS_METRICS = ("total_return", "ann_return", "sharpe", "sortino", "max_drawdown", "dsr", "trades", "n_days")
@@ -95,11 +96,11 @@ def _summary(rec: ArchiveRecord, signed: bool, check: RecordCheck | None = None)
                          trial_count=rec.trial_count, buy_and_hold=rec.buy_and_hold)
 
 
-def run_artifacts(ctx: Ctx, run_id: str, artifacts_dir: str, data_version_id: str) -> dict[str, str]:
+def run_artifacts(ws: Workspace, run_id: str, artifacts_dir: str, data_version_id: str) -> dict[str, str]:
     """The signed `artifacts` map of a record made from run `run_id`: the files a report of it shows
     (stitched equity, trades, selection, trials, per-window reports, result), the run and its result rows,
-    and the data version's content hash (see `governance.evidence`)."""
-    ws = ctx.deps.workspace
+    and the data version's content hash (see `governance.evidence`). Raises `ToolFailure` when the data no
+    longer matches its hash."""
     art = Path(artifacts_dir)
     if not (art / "oos_equity.parquet").is_file():
         art = run_dir(ws, run_id)
@@ -174,7 +175,7 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
         params=dict(res.windows[-1].params) if res.windows else {}, metrics=metrics, robustness=robustness,
         trial_count=max(res.total_trials, 1), parents=parents or [], model_id=ctx.deps.model_id,
         buy_and_hold=None if res.oos.buy_and_hold is None else res.oos.buy_and_hold.numbers(),
-        artifacts=run_artifacts(ctx, run_id, res.artifacts, dv.id), created_at=datetime.now(UTC))
+        artifacts=run_artifacts(ctx.deps.workspace, run_id, res.artifacts, dv.id), created_at=datetime.now(UTC))
     goal_t = GoalThresholds(thresholds=goal)
     stored = _governed(ctx, lambda: _archive(ctx).submit_candidate(record, goal_t, Actor.agent(ctx.deps.model_id)))
     arch = _archive(ctx)

@@ -27,6 +27,7 @@ from auraquant.cta.report.adapters import equity_returns, from_backtest_result
 from auraquant.cta.report.cli import report
 from auraquant.cta.report.formatting import fmt_value
 from auraquant.cta.strategy.spec import Spec
+from auraquant.cta.tools.governance import run_artifacts
 from auraquant.workspace import Workspace
 from tests.integration.report.chromium import find_chromium, render
 
@@ -113,6 +114,7 @@ def test_report_of_an_archive_record(finished_run) -> None:
                            run_id=run.id, family="ema_cross", params=result.windows[-1].params,
                            metrics={"sharpe": result.oos.sharpe, "max_drawdown": result.oos.max_drawdown},
                            trial_count=result.total_trials, model_id="offline-autopilot",
+                           artifacts=run_artifacts(ws, run.id, result.artifacts, dv.id),
                            created_at=datetime(2026, 1, 1, tzinfo=UTC))
     rec = Archive(ws.store, ws.aura).submit_candidate(record, GoalThresholds(thresholds={}),
                                                       Actor.agent("offline-autopilot"))
