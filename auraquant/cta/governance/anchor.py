@@ -65,9 +65,11 @@ def checkpoint_body(env: Envelope, trust: TrustList) -> tuple[dict[str, Any], li
     return env.body, warnings
 
 
-def anchor_problems(aura_dir: Path, hashes: dict[int, str], any_signed: bool,
-                    trust: TrustList) -> tuple[list[str], list[str]]:
-    """(problems, warnings) of a chain (`hashes`: seq -> stored hash) against the workspace checkpoint."""
+def anchor_problems(aura_dir: Path, hashes: dict[int, str], any_signed: bool, trust: TrustList,
+                    signers: dict[int, str | None] | None = None) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a chain (`hashes`: seq -> stored hash; `signers`: seq -> key id) against the
+    workspace checkpoint. Events past the checkpoint must be signed by a currently trusted witness key: a
+    legitimate append re-anchors at once, so only a crash leaves such events, and never with a revoked key."""
     try:
         env = load_checkpoint(aura_dir)
     except (SignatureInvalid, OSError) as e:
@@ -92,4 +94,10 @@ def anchor_problems(aura_dir: Path, hashes: dict[int, str], any_signed: bool,
     if hashes.get(seq) != head:
         return [f"chain rewritten: event {seq} no longer has the hash of the signed checkpoint (history "
                 f"replaced)"], warnings
-    return [], warnings
+    problems = []
+    for s, kid in sorted((signers or {}).items()):
+        entry = trust.get(kid) if kid else None
+        if s > seq and kid is not None and (entry is None or entry.status != "trusted"):
+            problems.append(f"event {s} was appended after the last checkpoint with key {kid}, which is not "
+                            f"trusted now (a revoked key appends nothing)")
+    return problems, warnings

@@ -43,7 +43,13 @@ from auraquant.cta.governance import evidence
 from auraquant.cta.governance.actors import Actor, require_human
 from auraquant.cta.governance.anchor import checkpoint_path, load_checkpoint, write_checkpoint
 from auraquant.cta.governance.approval import ApprovalRequest, ApprovalStatus
-from auraquant.cta.governance.approver import ApproverSigner, Decision, sign_decision, verify_decision
+from auraquant.cta.governance.approver import (
+    ApproverSigner,
+    Decision,
+    approver_key_path,
+    sign_decision,
+    verify_decision,
+)
 from auraquant.cta.governance.chain import (
     ChainReport,
     EventType,
@@ -58,12 +64,13 @@ from auraquant.cta.governance.errors import (
     ChainBroken,
     GovernanceError,
     IllegalTransition,
+    KeyManagementError,
     RecordConflict,
     SignatureInvalid,
     SigningUnavailable,
     ThresholdsNotMet,
 )
-from auraquant.cta.governance.keys import TrustList, seal_trust
+from auraquant.cta.governance.keys import TrustList, seal_trust, witness_key_path
 from auraquant.cta.governance.lifecycle import check_transition
 from auraquant.cta.governance.memory import record_pattern
 from auraquant.cta.governance.record import (
@@ -81,7 +88,7 @@ from auraquant.cta.governance.signing import (
     verify_envelope,
     witness_signer,
 )
-from auraquant.cta.governance.userconfig import workspace_id
+from auraquant.cta.governance.userconfig import check_private_file, workspace_id
 from auraquant.store import NotFound, Store
 
 StepHook = Callable[[str], None]
@@ -296,8 +303,24 @@ class Archive:
             if body.get("request_id") != rec.approval.request_id:
                 raise SignatureInvalid(f"the approval of {rec.id} was signed for another request")
 
+    def key_hygiene(self) -> list[str]:
+        """Private key files (witness, approver) that group or others can access: whatever they signed may
+        have been signed by someone else, so nothing is trusted until the mode is fixed (as ssh refuses)."""
+        out = []
+        for path, what in ((witness_key_path(self.aura_dir), "witness key"), (approver_key_path(), "approver key")):
+            try:
+                check_private_file(path, what)
+            except FileNotFoundError:
+                continue
+            except KeyManagementError as e:
+                out.append(str(e))
+        return out
+
     def _chain_problem(self, con: duckdb.DuckDBPyConnection) -> str | None:
-        """Why the whole chain (incl. its checkpoint) is not trustworthy, or None."""
+        """Why the whole chain (incl. its checkpoint and the key files behind it) is not trustworthy, or None."""
+        loose = self.key_hygiene()
+        if loose:
+            return loose[0]
         chain = verify_chain(con, self._trust(), self.aura_dir)
         if chain.ok:
             return None
@@ -349,11 +372,14 @@ class Archive:
             raise SignatureInvalid(f"signed body is not a valid ArchiveRecord: {e}") from None
 
     def verify_all(self) -> ArchiveVerification:
-        """The chain (with its checkpoint), every record, and that catalog and chain agree (every record and
-        approval request row has its events and every event its record). A degraded candidate is reported
-        (not ok) but does not fail the chain."""
+        """The chain (with its checkpoint and key-file hygiene), every record, and that catalog and chain
+        agree (every record and approval request row has its events and every event its record). A degraded
+        candidate is reported (not ok) but does not fail the chain."""
         with self.store.connect() as con:
             chain = verify_chain(con, self._trust(), self.aura_dir)
+            loose = self.key_hygiene()
+            if loose:
+                chain = chain.model_copy(update={"ok": False, "problems": [*loose, *chain.problems]})
             rows = con.execute("SELECT id, state FROM archive_records ORDER BY created_at, id").fetchall()
             checks = [self._check(con, i, None) for i, _ in rows]
             requests = con.execute("SELECT id, record_id, status FROM approval_requests ORDER BY id").fetchall()

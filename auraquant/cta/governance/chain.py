@@ -161,8 +161,9 @@ def _check_signature(ev: LifecycleEvent, trust: TrustList, problems: list[str], 
             problems.append(f"event {ev.seq}: unsigned (only a degraded-mode candidate may be)")
         return
     entry = trust.get(ev.key_id)
-    if entry is None:
-        problems.append(f"event {ev.seq}: signed by key {ev.key_id}, which is not pinned in trust.json")
+    if entry is None or entry.role != "witness":
+        problems.append(f"event {ev.seq}: signed by key {ev.key_id}, which is not a witness key pinned in "
+                        f"trust.json")
         return
     try:
         entry.public().verify(bytes.fromhex(ev.signature), signed_payload(EVENT_SCHEMA, {"hash": ev.hash},
@@ -171,7 +172,20 @@ def _check_signature(ev: LifecycleEvent, trust: TrustList, problems: list[str], 
         problems.append(f"event {ev.seq}: signature invalid against pinned key {ev.key_id}")
         return
     if entry.status != "trusted":
-        warnings.append(f"event {ev.seq}: signed by key {ev.key_id}, revoked at {entry.revoked_at}")
+        if entry.revoked_at is not None and ev.at > _iso_z(entry.revoked_at):
+            # Appending checks the key at append time, so this event was not written by auraquant.
+            problems.append(f"event {ev.seq}: signed at {ev.at} by key {ev.key_id}, which was revoked at "
+                            f"{entry.revoked_at} (a revoked key appends nothing)")
+        else:
+            warnings.append(f"event {ev.seq}: signed by key {ev.key_id}, revoked at {entry.revoked_at}")
+
+
+def _iso_z(text: str) -> str:
+    """A trust-list timestamp in the event form (UTC, microseconds, `Z`) so the two compare as strings."""
+    try:
+        return iso_utc(datetime.fromisoformat(text))
+    except ValueError:
+        return ""  # an unparsable revocation time: every event counts as signed after it
 
 
 def decision_required(ev: LifecycleEvent) -> str | None:
@@ -237,7 +251,8 @@ def verify_chain(con: duckdb.DuckDBPyConnection, trust: TrustList, aura_dir: Pat
         problems.append(f"chain head {head} does not match the last event {tail} (events deleted or head edited)")
     if aura_dir is not None:
         a_problems, a_warnings = anchor_problems(aura_dir, {e.seq: e.hash for e in events},
-                                                 any(e.signature is not None for e in events), trust)
+                                                 any(e.signature is not None for e in events), trust,
+                                                 {e.seq: e.key_id for e in events})
         problems += a_problems
         warnings += a_warnings
     return ChainReport(ok=not problems, events=len(events), head_seq=head[0] if head else None,

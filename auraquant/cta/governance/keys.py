@@ -247,6 +247,9 @@ class TrustList(BaseModel):
             self._sign(aura_dir, approver)
 
     def _ensure_approver_entry(self, approver: ApproverSigner) -> None:
+        if approver.key_id not in self._roots:
+            raise KeyManagementError(f"key {approver.key_id} is not a pinned approver in the user config dir; "
+                                     f"it cannot sign this trust list")
         entry = self.get(approver.key_id)
         if entry is None:
             self.keys.append(TrustedKey(key_id=approver.key_id, public_key=approver.public_key_hex, role="approver",
