@@ -404,7 +404,7 @@ def keys_show(
     """The active witness key, the approver key, every pinned key and the trust list's signature state."""
     ws = Workspace.open(workspace)
     trust = TrustList.load(ws.aura, verify_signature=not unverified)
-    status = witness_status(ws.aura)
+    status = witness_status(ws.aura, trust)
     roots = approver_roots()
     approver = {"configured": approver_configured(), "path": str(approver_key_path()),
                 "keys": [r.model_dump() for r in roots.values()]}

@@ -423,7 +423,8 @@ class WitnessStatus(BaseModel):
     error: str | None = None
 
 
-def witness_status(aura_dir: Path) -> WitnessStatus:
+def witness_status(aura_dir: Path, trust: TrustList | None = None) -> WitnessStatus:
+    """The active witness key's state in `trust` (default: the verified trust list)."""
     path = witness_key_path(aura_dir)
     from_env = bool(os.environ.get(KEY_ENV))
     if not path.exists():
@@ -433,6 +434,6 @@ def witness_status(aura_dir: Path) -> WitnessStatus:
     except (ValueError, TypeError, OSError, KeyManagementError) as e:
         return WitnessStatus(path=str(path), from_env=from_env, present=True, key_id=None, status=None,
                              error=str(e))
-    entry = TrustList.load(aura_dir).get(kid)
+    entry = (trust or TrustList.load(aura_dir)).get(kid)
     return WitnessStatus(path=str(path), from_env=from_env, present=True, key_id=kid,
                          status=entry.status if entry else "untrusted")

@@ -116,9 +116,11 @@ def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, 
     if result is None:
         raise ReportSourceError(f"run {run_id} has not finished (no result yet); "
                                 f"`auraquant experiment resume {run_id}` completes it")
-    art = Path(result.artifacts)
+    # The workspace's own run directory wins over the path recorded at run time, so a copied or moved
+    # workspace shows (and verifies) its own files, never those at the old location.
+    art = run_dir(ws, run_id)
     if not (art / "oos_equity.parquet").is_file():
-        art = run_dir(ws, run_id)
+        art = Path(result.artifacts)
     governed = [verify_as] if verify_as else _records_citing(ws, run_id)
     for record_id in governed:
         _verify_presented(ws, record_id, [art / "oos_equity.parquet", art / "oos_trades.parquet"],

@@ -101,9 +101,9 @@ def run_artifacts(ws: Workspace, run_id: str, artifacts_dir: str, data_version_i
     (stitched equity, trades, selection, trials, per-window reports, result), the run and its result rows,
     and the data version's content hash (see `governance.evidence`). Raises `ToolFailure` when the data no
     longer matches its hash."""
-    art = Path(artifacts_dir)
+    art = run_dir(ws, run_id)  # the same precedence as the report, which must find these files pinned
     if not (art / "oos_equity.parquet").is_file():
-        art = run_dir(ws, run_id)
+        art = Path(artifacts_dir)
     files = [art / n for n in ("oos_equity.parquet", "oos_trades.parquet", "selection.parquet", "trials.parquet",
                                "reports.json", "result.json")]
     try:
