@@ -6,12 +6,6 @@ from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _own_user_config(fresh_user_config: Path) -> Path:
-    """Governance tests each get an empty user config dir (approver keys, pins and checkpoints)."""
-    return fresh_user_config
-
 from auraquant.cta.governance.archive import Archive
 from auraquant.workspace import Workspace, init_workspace
 
@@ -26,3 +20,9 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 @pytest.fixture
 def archive(ws: Workspace) -> Archive:
     return Archive(ws.store, ws.aura)
+
+
+@pytest.fixture(autouse=True)
+def _own_user_config(fresh_user_config: Path) -> Path:
+    """Governance tests each get an empty user config dir (approver keys, pins and checkpoints)."""
+    return fresh_user_config

@@ -16,7 +16,13 @@ from auraquant.cta.governance.cli import register
 from auraquant.cta.governance.keys import KEY_ENV, default_key_path, key_id, public_raw
 from auraquant.workspace import Workspace
 from tests.integration.governance.helpers import AGENT, dump, frozen_record
-from tests.unit.governance.factories import APPROVER_PASSPHRASE, GOAL, make_approver, make_record, passphrase_file
+from tests.unit.governance.factories import (
+    APPROVER_PASSPHRASE,
+    GOAL,
+    make_approver,
+    make_record,
+    passphrase_file,
+)
 
 app = typer.Typer()
 register(app)

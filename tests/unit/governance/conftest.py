@@ -6,12 +6,6 @@ from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _own_user_config(fresh_user_config: Path) -> Path:
-    """Governance tests each get an empty user config dir (approver keys, pins and checkpoints)."""
-    return fresh_user_config
-
 from auraquant.cta.governance.keys import ensure_witness_key
 
 
@@ -21,3 +15,9 @@ def aura_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / ".aura"
     ensure_witness_key(d)
     return d
+
+
+@pytest.fixture(autouse=True)
+def _own_user_config(fresh_user_config: Path) -> Path:
+    """Governance tests each get an empty user config dir (approver keys, pins and checkpoints)."""
+    return fresh_user_config
