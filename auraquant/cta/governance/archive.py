@@ -371,6 +371,16 @@ class Archive:
         except ValidationError as e:
             raise SignatureInvalid(f"signed body is not a valid ArchiveRecord: {e}") from None
 
+    def verify_checkpoint_file(self, path: Path) -> dict[str, Any] | None:
+        """The body of an exported chain checkpoint (`checkpoint_sidecar`) if present, verified against the
+        pinned witness keys; None when there is no such file. Raises `SignatureInvalid`."""
+        if not path.is_file():
+            return None
+        from auraquant.cta.governance.anchor import checkpoint_body
+
+        body, _ = checkpoint_body(parse_envelope(path.read_bytes()), self._trust())
+        return body
+
     def verify_all(self) -> ArchiveVerification:
         """The chain (with its checkpoint and key-file hygiene), every record, and that catalog and chain
         agree (every record and approval request row has its events and every event its record). A degraded

@@ -236,13 +236,16 @@ def archive_verify(
     if file is not None:
         try:
             rec = arch.verify_artifact(file.read_bytes())
+            checkpoint = arch.verify_checkpoint_file(checkpoint_sidecar(file))
         except SignatureInvalid as e:
             fail(f"REFUSED {file}: {e}", as_json=json_out, kind="SignatureInvalid")
             return
         if json_out:
-            print_json({"ok": True, "file": str(file), "record_id": rec.id, "state": rec.state})
+            print_json({"ok": True, "file": str(file), "record_id": rec.id, "state": rec.state,
+                        "checkpoint": checkpoint})
         else:
-            console.print(f"[green]valid[/] {file}: {rec.id} ({rec.state})")
+            console.print(f"[green]valid[/] {file}: {rec.id} ({rec.state})" +
+                          (f", chain checkpoint at event {checkpoint['seq']}" if checkpoint else ""))
         return
     if record_id is not None:
         check = arch.verify(record_id)

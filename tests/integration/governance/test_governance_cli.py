@@ -57,7 +57,9 @@ def test_archive_list_show_verify_export(ws: Workspace, archive: Archive) -> Non
     out = _json(ws, "archive", "export", rec.id)
     path = Path(out["path"])
     assert path.parent == ws.artifacts / "governance" and path.is_file()
-    assert _json(ws, "archive", "verify", "--file", str(path))["record_id"] == rec.id
+    verified = _json(ws, "archive", "verify", "--file", str(path))
+    assert verified["record_id"] == rec.id and verified["checkpoint"]["seq"] == 3  # the sidecar checkpoint
+    assert Path(out["checkpoint"]).is_file() and Path(out["checkpoint"]).name == f"{rec.id}.frozen.checkpoint.json"
     text = path.read_text()
     path.write_text(text.replace('"sharpe":1.62', '"sharpe":1.72'))
     refused = _json(ws, "archive", "verify", "--file", str(path), code=1)
