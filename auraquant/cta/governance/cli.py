@@ -161,9 +161,12 @@ def archive_list(
                         [(r["id"], r["state"], r.get("family", "?"),
                           _fmt(r.get("sharpe")) if r["verified"] else UNVERIFIED,
                           r.get("trial_count", "?") if r["verified"] else UNVERIFIED,
-                          r["key_id"] if r["verified"] else
-                          f"{UNVERIFIED}: {escape(r['reason'] or '')}" if r["signed"] else "[red]UNSIGNED[/]",
+                          r["key_id"] if r["verified"] else UNVERIFIED if r["signed"] else "[red]UNSIGNED[/]",
                           r.get("model_id", "?")) for r in records]))
+    for r in records:  # the reasons go below the table: one copyable line each
+        if not r["verified"]:
+            err_console.print(f"[bold red]UNVERIFIED[/] {r['id']}: {escape(r['reason'] or '')}", highlight=False,
+                              soft_wrap=True)
 
 
 def _fmt(v: float | None) -> str:

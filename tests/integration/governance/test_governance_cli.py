@@ -161,3 +161,22 @@ def test_keys_show_says_when_the_key_comes_from_the_environment(ws: Workspace, m
     monkeypatch.setenv(KEY_ENV, str(default_key_path(ws.aura)))
     shown = _run(ws, "keys", "show")
     assert f"(from {KEY_ENV})" in shown and str(default_key_path(ws.aura)) in shown
+
+
+def test_list_and_show_mark_unverified_rows_and_never_print_them_plainly(ws: Workspace, archive: Archive) -> None:
+    good = frozen_record(archive)
+    bad = archive.submit_candidate(make_record(run_id="r2"), GOAL, AGENT)
+    with archive.store.transaction() as con:  # a catalog row edited behind the signature's back
+        body = json.loads(con.execute("SELECT body FROM archive_records WHERE id = ?", [bad.id]).fetchone()[0])
+        body["metrics"]["sharpe"] = 4.2
+        con.execute("UPDATE archive_records SET body = ? WHERE id = ?", [json.dumps(body), bad.id])
+    rows = {r["id"]: r for r in _json(ws, "archive", "list")}
+    assert rows[good.id]["verified"] is True and rows[good.id]["reason"] is None
+    assert rows[bad.id]["verified"] is False and "differs from its signed artifact" in rows[bad.id]["reason"]
+    listed = runner.invoke(app, ["archive", "list", "-w", str(ws.root)])
+    assert listed.exit_code == 0 and f"UNVERIFIED {bad.id}: catalog body" in listed.output
+    assert "4.2" not in listed.stdout and "1.62" in listed.stdout  # the edited number is not in the table
+    shown = _json(ws, "archive", "show", bad.id)
+    assert shown["verified"] is False and "differs" in shown["reason"]
+    text = _run(ws, "archive", "show", bad.id)
+    assert "UNVERIFIED sharpe" not in text and "UNVERIFIED" in text and "REFUSED" in text
