@@ -218,9 +218,10 @@ class Archive:
                 wanted = set(record_ids)
                 rows = [r for r in rows if r[0] in wanted]
             chain = self._chain_problem(con)
+            cache: dict[str, str | None] = {}  # one pass: records citing one run hash its files once
             out: list[tuple[StoredRecord | None, RecordCheck]] = []
             for rid, _state, body, env in rows:
-                check = self._check(con, rid, chain)
+                check = self._check(con, rid, chain, cache)
                 try:
                     stored: StoredRecord | None = StoredRecord(
                         record=ArchiveRecord.model_validate_json(body), envelope=parse_envelope(env) if env else None)
@@ -251,8 +252,8 @@ class Archive:
             raise SignatureInvalid(f"signature INVALID against key {env.key_id}") from None
         return env.body
 
-    def _verified(self, con: duckdb.DuckDBPyConnection, record_id: str, *,
-                  allow_revoked: bool = False) -> tuple[ArchiveRecord, Envelope, str]:
+    def _verified(self, con: duckdb.DuckDBPyConnection, record_id: str, *, allow_revoked: bool = False,
+                  cache: dict[str, str | None] | None = None) -> tuple[ArchiveRecord, Envelope, str]:
         """The record, its envelope and the stored envelope text, or `SignatureInvalid` (fail closed).
         Checks the record alone (signature, catalog row, chain witness, artifacts, approval); the whole-chain
         and checkpoint check is `_chain_problem`."""
@@ -281,7 +282,7 @@ class Archive:
         if problem is not None and not (allow_revoked and "revoked" in problem):
             raise SignatureInvalid(f"the lifecycle event witnessing {record_id} is not authentic: {problem}")
         self._check_approval(rec, transitions, trust)
-        altered = evidence.problems(self.root, self.store, rec.artifacts)
+        altered = evidence.problems(self.root, self.store, rec.artifacts, cache)
         if altered:
             raise SignatureInvalid(f"record {record_id}: {'; '.join(altered[:3])}")
         return rec, env, env_text
@@ -335,7 +336,8 @@ class Archive:
             raise ChainBroken(f"{problem}; refusing until it is repaired (`auraquant archive verify`)")
         return self._verified(con, record_id, allow_revoked=allow_revoked)
 
-    def _check(self, con: duckdb.DuckDBPyConnection, record_id: str, chain_problem: str | None) -> RecordCheck:
+    def _check(self, con: duckdb.DuckDBPyConnection, record_id: str, chain_problem: str | None,
+               cache: dict[str, str | None] | None = None) -> RecordCheck:
         state, _, env_text = self._row(con, record_id)
         env_kid = None
         if env_text is not None:
@@ -344,7 +346,7 @@ class Archive:
             except SignatureInvalid:
                 pass
         try:
-            _, env, _ = self._verified(con, record_id)
+            _, env, _ = self._verified(con, record_id, cache=cache)
         except (SignatureInvalid, ValueError) as e:
             return RecordCheck(record_id=record_id, state=state, ok=False, signed=env_text is not None,
                                key_id=env_kid, problem=str(e))
@@ -391,7 +393,8 @@ class Archive:
             if loose:
                 chain = chain.model_copy(update={"ok": False, "problems": [*loose, *chain.problems]})
             rows = con.execute("SELECT id, state FROM archive_records ORDER BY created_at, id").fetchall()
-            checks = [self._check(con, i, None) for i, _ in rows]
+            cache: dict[str, str | None] = {}
+            checks = [self._check(con, i, None, cache) for i, _ in rows]
             requests = con.execute("SELECT id, record_id, status FROM approval_requests ORDER BY id").fetchall()
             events = read_events(con)
         consistency = _consistency(dict(rows), requests, events)

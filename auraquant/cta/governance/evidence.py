@@ -55,8 +55,13 @@ def _data_digest(store: Store, dv_id: str) -> str | None:
     return actual if actual == dv.content_hash else f"catalog {dv.content_hash[:12]} != bars {actual[:12]}"
 
 
-def digest(root: Path, store: Store, ref: str) -> str | None:
-    """The current sha256 behind `ref` (None when it no longer exists)."""
+def digest(root: Path, store: Store, ref: str, cache: dict[str, str | None] | None = None) -> str | None:
+    """The current sha256 behind `ref` (None when it no longer exists). `cache` memoizes within one
+    verification pass (many records citing the same run or data), never across passes."""
+    if cache is not None:
+        if ref not in cache:
+            cache[ref] = digest(root, store, ref)
+        return cache[ref]
     if ref.startswith(STORE_PREFIX):
         return _object_digest(store, ref)
     if ref.startswith(DATA_PREFIX):
@@ -90,11 +95,12 @@ def collect(root: Path, store: Store, files: Iterable[Path], objects: Iterable[t
     return dict(sorted(out.items()))
 
 
-def problems(root: Path, store: Store, artifacts: Mapping[str, str]) -> list[str]:
+def problems(root: Path, store: Store, artifacts: Mapping[str, str],
+             cache: dict[str, str | None] | None = None) -> list[str]:
     """Every artifact whose current content differs from the signed sha256 (empty: all intact)."""
     out = []
     for ref, expected in sorted(artifacts.items()):
-        actual = digest(root, store, ref)
+        actual = digest(root, store, ref, cache)
         if actual is None:
             out.append(f"artifact {ref} is missing")
         elif actual != expected:

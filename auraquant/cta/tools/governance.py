@@ -88,7 +88,8 @@ def _archive(ctx: Ctx) -> Archive:
 
 def _summary(rec: ArchiveRecord, signed: bool, check: RecordCheck | None = None) -> RecordSummary:
     if check is not None and not check.ok:  # an unverified row never reaches the agent as numbers
-        return RecordSummary(record_id=rec.id, state=check.state, family=rec.family, spec_id=rec.spec_id,  # type: ignore[arg-type]
+        # (the row's id, not the edited body's content id)
+        return RecordSummary(record_id=check.record_id, state=check.state, family=rec.family, spec_id=rec.spec_id,  # type: ignore[arg-type]
                              run_id=rec.run_id, signed=signed, verified=False, reason=check.problem, metrics={},
                              holdout=None, trial_count=1)
     return RecordSummary(record_id=rec.id, state=rec.state, family=rec.family, spec_id=rec.spec_id,

@@ -2,7 +2,9 @@
 budgets, and on-demand skills.
 
 `iter_state_update` takes what was tried as references (report or run ids) and fills every metric from
-the store itself, so the iteration state can never carry a number the engine did not compute.
+the store itself, so the iteration state can never carry a number the engine did not compute;
+`iter_state_show` re-checks those numbers against the store before showing them (an edited memory row comes
+back UNVERIFIED).
 """
 
 from __future__ import annotations
@@ -73,8 +75,13 @@ class IterState(BaseModel):
 
 
 class IterStateOut(BaseModel):
+    """The iteration state; `verified` is False (and `problems` say where) when a stored number no longer
+    equals the one its cited evaluation holds, i.e. the memory row was edited."""
+
     state: IterState
     block: str
+    verified: bool = True
+    problems: list[str] = []
 
 
 class TraceRow(BaseModel):
@@ -142,7 +149,25 @@ def iter_state_show(ctx: Ctx) -> IterStateOut:
     if body is None:
         raise ToolFailure("no iteration state yet; call iter_state_update")
     st = IterState.model_validate(body)
-    return IterStateOut(state=st, block=st.render())
+    problems = _unverified_numbers(ctx, st)
+    block = st.render() if not problems else "UNVERIFIED (edited memory): " + "; ".join(problems)
+    return IterStateOut(state=st, block=block, verified=not problems, problems=problems)
+
+
+def _unverified_numbers(ctx: Ctx, st: IterState) -> list[str]:
+    """Tried entries whose numbers differ from what the store holds for their evaluation id (memory is a
+    reminder, the store is the evidence: a number that disagrees is never shown as if it were true)."""
+    out = []
+    for t in st.tried:
+        try:
+            truth = _metrics(ctx, t.evaluation_id)
+        except ToolFailure as exc:
+            out.append(f"{t.label} [{t.evaluation_id}]: {exc}")
+            continue
+        shown = {k: getattr(t, k) for k in truth}
+        if json.dumps(shown, sort_keys=True) != json.dumps(truth, sort_keys=True, default=float):
+            out.append(f"{t.label} [{t.evaluation_id}]: stored numbers differ from the evaluation's")
+    return out
 
 
 @tool(category=CAT, timeout_s=10)
