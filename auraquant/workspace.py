@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -154,8 +155,10 @@ def init_workspace(path: str | Path, *, force: bool = False, demo_data: bool = T
     if marker.exists():
         result.existed.append(f".aura/{MARKER}")
     else:
+        # `workspace_id` keys this workspace's entries in the user config dir (governance.userconfig).
         marker.write_text(json.dumps({"format": 1, "created_at": datetime.now(UTC).isoformat(),
-                                      "created_by": f"auraquant {__version__}"}, indent=2) + "\n")
+                                      "created_by": f"auraquant {__version__}",
+                                      "workspace_id": uuid.uuid4().hex}, indent=2) + "\n")
         result.created.append(f".aura/{MARKER}")
 
     models = root / ".aura" / "config" / "models.json"

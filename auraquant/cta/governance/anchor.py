@@ -86,7 +86,10 @@ def anchor_problems(aura_dir: Path, hashes: dict[int, str], any_signed: bool, tr
         return [str(e)], []
     if body.get("workspace_id") != trust.workspace_id:
         return ["chain checkpoint belongs to another workspace"], warnings
-    seq, head = int(body["seq"]), str(body["head_hash"])
+    try:
+        seq, head = int(body["seq"]), str(body["head_hash"])
+    except (KeyError, TypeError, ValueError):
+        return ["chain checkpoint is malformed"], warnings
     last = max(hashes, default=0)
     if seq > last:
         return [f"chain truncated or rewound: the signed checkpoint is at event {seq}, the chain ends at event "

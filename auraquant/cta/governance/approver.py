@@ -169,7 +169,11 @@ def verify_decision(raw: Any, trust: TrustList, *, record_id: str, decision: Dec
                                f"unlocked with its passphrase, can make this decision)")
     from auraquant.canonical import canonical_json
 
-    env = parse_envelope(canonical_json(raw))
+    try:
+        text = canonical_json(raw)
+    except Exception as e:  # any value without a canonical form is a malformed signature
+        raise SignatureInvalid(f"{decision} of {record_id}: malformed approver signature ({e})") from None
+    env = parse_envelope(text)
     if env.schema_name != DECISION_SCHEMA:
         raise SignatureInvalid(f"{decision} of {record_id}: approval schema is {env.schema_name!r}")
     pub = trust.approver_key(env.key_id)
