@@ -636,14 +636,19 @@ class Archive:
 
     def anchor(self, approver: ApproverSigner | Actor) -> int:
         """Checkpoint a chain that has no checkpoint yet (it predates them, or the workspace came from another
-        user or machine). A human decision: needs the unlocked approver key, and the chain must verify in
-        every other respect. Refuses when a checkpoint exists (a mismatch is tampering, never re-anchored).
-        Returns the anchored seq."""
-        key = self._approver(approver, "anchoring the lifecycle chain")
+        user or machine). A human decision, and the chain must verify in every other respect. It needs the
+        unlocked approver key once an approver exists (configured here, or the trust list is signed); a
+        workspace in the research bootstrap (no approver anywhere) accepts a human at the CLI. Refuses when a
+        checkpoint exists (a mismatch is tampering, never re-anchored). Returns the anchored seq."""
+        action = "anchoring the lifecycle chain"
+        if isinstance(approver, ApproverSigner) or approver_key_path().exists() or \
+                not self._trust().signature_state.startswith("unsigned"):
+            seal_trust(self.aura_dir, self._approver(approver, action))
+        else:
+            require_human(approver, action)
         if load_checkpoint(self.aura_dir) is not None:
             raise GovernanceError(f"this chain already has a checkpoint ({checkpoint_path(self.aura_dir)}); "
                                   f"`auraquant archive verify` says whether the chain still reaches it")
-        seal_trust(self.aura_dir, key)
         with self.store.connect() as con:
             chain = verify_chain(con, self._trust())
             if not chain.ok:

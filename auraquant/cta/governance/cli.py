@@ -29,6 +29,7 @@ import typer
 from rich.markup import escape
 
 from auraquant.console import cli_errors, console, err_console, fail, print_json, say, table
+from auraquant.cta.governance.actors import Actor
 from auraquant.cta.governance.approver import (
     ApproverSigner,
     approver_configured,
@@ -313,10 +314,13 @@ def archive_anchor(
 ) -> None:
     """Checkpoint a chain that has none (a workspace from before checkpoints, or moved to this user).
 
-    A human decision: the chain must verify in every other respect, and the approver passphrase is asked."""
-    arch = _archive(workspace)
+    A human decision: the chain must verify in every other respect; the approver passphrase is asked once an
+    approver exists (configured here, or the workspace's trust list is signed)."""
+    ws = Workspace.open(workspace)
+    arch = Archive(ws.store, ws.aura)
     _confirm_or_abort("Anchor the current lifecycle chain head as trusted?", yes, json_out)
-    seq = arch.anchor(_unlock(passphrase_file, passphrase_fd))
+    key = _trust_approver(ws.aura, passphrase_file, passphrase_fd)
+    seq = arch.anchor(key if key is not None else Actor.human())
     if json_out:
         print_json({"anchored_seq": seq})
     else:

@@ -180,3 +180,38 @@ def test_list_and_show_mark_unverified_rows_and_never_print_them_plainly(ws: Wor
     assert shown["verified"] is False and "differs" in shown["reason"]
     text = _run(ws, "archive", "show", bad.id)
     assert "UNVERIFIED sharpe" not in text and "UNVERIFIED" in text and "REFUSED" in text
+
+
+def test_anchor_a_chain_without_checkpoint(ws: Workspace, archive: Archive, tmp_path: Path) -> None:
+    """A workspace from before checkpoints (or moved to another user) fails verification until a human anchors
+    it; an existing checkpoint is never replaced, and a broken chain is never anchored."""
+    from auraquant.cta.governance.anchor import checkpoint_path
+
+    rec = frozen_record(archive)
+    assert _json(ws, "archive", "anchor", "--yes", code=1)["kind"] == "GovernanceError"  # one exists already
+    checkpoint_path(ws.aura).unlink()
+    refused = _json(ws, "archive", "verify", code=1)
+    assert any("no signed checkpoint" in p for p in refused["chain"]["problems"])
+    assert not _json(ws, "archive", "verify", rec.id, code=1)["ok"]
+    # With an approver on this machine, anchoring is the approver's decision (passphrase).
+    make_approver()
+    wrong = runner.invoke(app, ["archive", "anchor", "--yes", "--passphrase-file",
+                                str(passphrase_file(tmp_path, "wrong passphrase")), "-w", str(ws.root)])
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output
+    with archive.store.transaction() as con:  # a broken chain is not anchored either
+        con.execute("UPDATE governance_events SET actor = 'x' WHERE seq = 1")
+    pf = str(passphrase_file(tmp_path))
+    assert _json(ws, "archive", "anchor", "--yes", "--passphrase-file", pf, code=1)["kind"] == "ChainBroken"
+    with archive.store.transaction() as con:
+        con.execute("UPDATE governance_events SET actor = ? WHERE seq = 1", [AGENT.name])
+    assert _json(ws, "archive", "anchor", "--yes", "--passphrase-file", pf)["anchored_seq"] == 2
+    assert _json(ws, "archive", "verify")["ok"] is True
+
+
+def test_anchor_in_the_research_bootstrap_needs_no_approver(ws: Workspace, archive: Archive) -> None:
+    from auraquant.cta.governance.anchor import checkpoint_path
+
+    archive.submit_candidate(make_record(), GOAL, AGENT)
+    checkpoint_path(ws.aura).unlink()
+    assert _json(ws, "archive", "anchor", "--yes")["anchored_seq"] == 1
+    assert _json(ws, "archive", "verify")["ok"] is True
