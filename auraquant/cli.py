@@ -41,10 +41,13 @@ def init(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a workspace (idempotent: a second run keeps all state and says what exists)."""
+    from auraquant.cta.governance.approver import approver_configured
+
     r = init_workspace(directory, force=force, demo_data=not no_demo_data)
+    approver = approver_configured()
     if json_out:
         print_json({"root": str(r.root), "created": r.created, "existed": r.existed,
-                    "demo_data_version": r.demo_data_version})
+                    "demo_data_version": r.demo_data_version, "approver_configured": approver})
         return
     state = "created" if r.created else "already complete"
     say(f"workspace {r.root}: {state}")
@@ -54,6 +57,8 @@ def init(
         console.print("  kept as it was: " + ", ".join(r.existed))
     if r.demo_data_version:
         console.print(f"  demo data: {r.demo_data_version} (synthetic, clearly labelled)")
+    if not approver:  # research works without one; promotion to production does not
+        console.print("  approver: none configured (`auraquant keys approver init` before approving anything)")
 
 
 def main() -> None:
