@@ -465,11 +465,13 @@ def keys_trust(
         raise KeyManagementError("give the public key to trust (or --repair)")
     candidate = Path(public_key)
     text = candidate.read_text() if len(public_key) < 4096 and candidate.is_file() else public_key
-    entry = trust_key(ws.aura, text, note=note, approver=_trust_approver(ws.aura, passphrase_file, passphrase_fd))
+    approver = _trust_approver(ws.aura, passphrase_file, passphrase_fd)
+    entry = trust_key(ws.aura, text, note=note, approver=approver)
     if json_out:
         print_json(entry)
     else:
-        console.print(f"trusted {entry.key_id}")
+        console.print(f"trusted {entry.key_id}" + ("" if approver else
+                                                    " (trust list unsigned: no approver configured)"))
 
 
 @keys_app.command("revoke")
