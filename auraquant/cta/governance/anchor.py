@@ -17,6 +17,7 @@ anchor` re-anchors it after a human has reviewed `archive verify`). Exports carr
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,13 @@ from cryptography.exceptions import InvalidSignature
 from auraquant.cta.governance.errors import SignatureInvalid
 from auraquant.cta.governance.keys import TrustList
 from auraquant.cta.governance.signing import Envelope, Signer, parse_envelope, sign_envelope
-from auraquant.cta.governance.userconfig import workspace_config, workspace_id, write_private
+from auraquant.cta.governance.userconfig import (
+    config_dir,
+    read_json,
+    workspace_config,
+    workspace_id,
+    write_private,
+)
 
 CHECKPOINT_SCHEMA = "auraquant.chain_checkpoint/v1"
 
@@ -36,11 +43,30 @@ def checkpoint_path(aura_dir: Path) -> Path:
 
 
 def write_checkpoint(aura_dir: Path, seq: int, head_hash: str, signer: Signer, *, now: datetime) -> Envelope:
-    """Sign and store the checkpoint of chain head (`seq`, `head_hash`)."""
+    """Sign and store the checkpoint of chain head (`seq`, `head_hash`), and record where the workspace
+    lives (`root`), so a workspace whose id was changed is recognised (`renamed_from`)."""
     body = {"workspace_id": workspace_id(aura_dir), "seq": seq, "head_hash": head_hash}
     env = sign_envelope(CHECKPOINT_SCHEMA, body, signer, now=now)
     write_private(checkpoint_path(aura_dir), (env.to_json() + "\n").encode())
+    root = str(Path(aura_dir).resolve())
+    meta = checkpoint_path(aura_dir).with_name("meta.json")
+    if (read_json(meta) or {}).get("aura_dir") != root:
+        write_private(meta, json.dumps({"aura_dir": root}).encode())
     return env
+
+
+def renamed_from(aura_dir: Path) -> str | None:
+    """Another workspace id that has a checkpoint for this very `.aura` directory (its id was changed in
+    workspace.json, e.g. to escape its checkpoint), or None."""
+    root, wid = str(Path(aura_dir).resolve()), workspace_id(aura_dir)
+    base = config_dir() / "workspaces"
+    if not base.is_dir():
+        return None
+    for meta in sorted(base.glob("*/meta.json")):
+        other = meta.parent.name
+        if other != wid and (read_json(meta) or {}).get("aura_dir") == root and (meta.parent / "checkpoint.json").exists():
+            return other
+    return None
 
 
 def load_checkpoint(aura_dir: Path) -> Envelope | None:
@@ -75,6 +101,10 @@ def anchor_problems(aura_dir: Path, hashes: dict[int, str], any_signed: bool, tr
     except (SignatureInvalid, OSError) as e:
         return [f"chain checkpoint unreadable: {e}"], []
     if env is None:
+        previous = renamed_from(aura_dir)
+        if previous is not None:
+            return [f"this workspace's id was changed (it was {previous}, whose signed checkpoint is in the user "
+                    f"config dir): restore `workspace_id` in .aura/workspace.json; do not re-anchor"], []
         if any_signed:
             return [f"no signed checkpoint of this chain in {checkpoint_path(aura_dir)} (the workspace id was "
                     f"changed, the user config dir lost, or the workspace predates checkpoints): truncation "

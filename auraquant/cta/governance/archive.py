@@ -41,7 +41,7 @@ from pydantic import BaseModel, ValidationError
 from auraquant.canonical import canonical_json, content_id, sha256_hex
 from auraquant.cta.governance import evidence
 from auraquant.cta.governance.actors import Actor, require_human
-from auraquant.cta.governance.anchor import checkpoint_path, load_checkpoint, write_checkpoint
+from auraquant.cta.governance.anchor import checkpoint_path, load_checkpoint, renamed_from, write_checkpoint
 from auraquant.cta.governance.approval import ApprovalRequest, ApprovalStatus
 from auraquant.cta.governance.approver import (
     ApproverSigner,
@@ -649,6 +649,10 @@ class Archive:
         if load_checkpoint(self.aura_dir) is not None:
             raise GovernanceError(f"this chain already has a checkpoint ({checkpoint_path(self.aura_dir)}); "
                                   f"`auraquant archive verify` says whether the chain still reaches it")
+        previous = renamed_from(self.aura_dir)
+        if previous is not None:
+            raise GovernanceError(f"this workspace was checkpointed under id {previous}; its id was changed. "
+                                  f"Restore `workspace_id` in .aura/workspace.json instead of re-anchoring")
         with self.store.connect() as con:
             chain = verify_chain(con, self._trust())
             if not chain.ok:

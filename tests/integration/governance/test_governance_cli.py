@@ -215,3 +215,18 @@ def test_anchor_in_the_research_bootstrap_needs_no_approver(ws: Workspace, archi
     checkpoint_path(ws.aura).unlink()
     assert _json(ws, "archive", "anchor", "--yes")["anchored_seq"] == 1
     assert _json(ws, "archive", "verify")["ok"] is True
+
+
+def test_a_changed_workspace_id_is_recognised_and_not_re_anchored(ws: Workspace, archive: Archive) -> None:
+    rec = archive.submit_candidate(make_record(), GOAL, AGENT)
+    marker = ws.aura / "workspace.json"
+    body = json.loads(marker.read_text())
+    old, body["workspace_id"] = body["workspace_id"], "f" * 32
+    marker.write_text(json.dumps(body))
+    problems = _json(ws, "archive", "verify", code=1)["chain"]["problems"]
+    assert problems == [f"this workspace's id was changed (it was {old}, whose signed checkpoint is in the user "
+                        f"config dir): restore `workspace_id` in .aura/workspace.json; do not re-anchor"]
+    assert "id was changed" in _json(ws, "archive", "anchor", "--yes", code=1)["error"]
+    body["workspace_id"] = old
+    marker.write_text(json.dumps(body))
+    assert _json(ws, "archive", "verify", rec.id)["ok"] is True

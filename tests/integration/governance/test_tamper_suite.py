@@ -184,6 +184,14 @@ def record_row_edited(lab: Lab) -> None:
     sql(lab, "UPDATE archive_records SET body = ? WHERE id = ?", [json.dumps(body), lab.ids["A"]])
 
 
+def workspace_id_changed(lab: Lab) -> None:
+    """A new id in workspace.json, to escape the checkpoint and trust pin kept under the old one."""
+    marker = lab.ws.aura / "workspace.json"
+    body = json.loads(marker.read_text())
+    body["workspace_id"] = "0" * 32
+    marker.write_text(json.dumps(body))
+
+
 def witness_key_loose(lab: Lab) -> None:
     os.chmod(default_key_path(lab.ws.aura), 0o644)
 
@@ -211,6 +219,7 @@ CASES: dict[str, tuple[Callable[[Lab], None], str]] = {
     "artifact: market data edited": (bars_edited, "data:"),
     "catalog: record row edited": (record_row_edited, "differs from its signed artifact"),
     "keys: revoked witness key appends": (revoked_witness_append, "revoked"),
+    "workspace: id changed to escape its checkpoint": (workspace_id_changed, "made for another workspace"),
     "keys: witness key file 0644": (witness_key_loose, "chmod 600"),
     "keys: approver key file 0644": (approver_key_loose, "chmod 600"),
 }
