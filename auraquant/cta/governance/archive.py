@@ -612,6 +612,8 @@ class Archive:
         return request
 
     def approval_status(self, record_or_request_id: str) -> ApprovalStatus:
+        """The record's state and latest request, and the next step; a record (or chain) that does not verify
+        says so instead of reporting its claimed state as fact."""
         with self.store.connect() as con:
             record_id = record_or_request_id
             if record_or_request_id.startswith("apr_"):
@@ -624,7 +626,11 @@ class Archive:
             row = con.execute("SELECT body FROM approval_requests WHERE record_id = ? "
                               "ORDER BY requested_at DESC, id DESC LIMIT 1", [record_id]).fetchone()
         request = ApprovalRequest.model_validate_json(row[0]) if row else None
-        if state == "production":
+        check = self.verify(record_id)
+        if not check.ok:
+            nxt = (f"UNVERIFIED: {check.problem}; nothing proceeds until it verifies (`auraquant archive verify "
+                   f"{record_id}`)")
+        elif state == "production":
             nxt = "promoted to production by a human; nothing to do"
         elif state != "frozen":
             nxt = f"record is {state}; only a frozen record can be promoted"

@@ -138,6 +138,8 @@ def test_forged_rows_written_straight_into_the_store_do_not_verify(ws: Workspace
     check = archive.verify(frozen)
     assert not check.ok and "not a pinned approver key" in (check.problem or "")
     assert not archive.verify_all().ok
+    # What the agent's approval_status tool reads does not take the claimed state as fact either.
+    assert archive.approval_status(frozen).next_step.startswith("UNVERIFIED: ")
 
 
 def test_adding_a_key_to_the_trust_list_does_not_make_an_approver(ws: Workspace, archive: Archive) -> None:
