@@ -6,5 +6,6 @@ Modules (one concept each): `record` (ArchiveRecord, goal thresholds), `lifecycl
 its signed decisions), `userconfig` (the user config dir outside every workspace), `chain` (hash-chained
 lifecycle events), `anchor` (the signed chain-head checkpoint), `evidence` (sha256 of what a record shows),
 `approval` (the agent-facing request/status surface), `archive` (the operations, fail closed and
-crash-safe), `memory` (namespaces), `cli` (commands). SECURITY.md at the repository root is the threat model. Nothing here imports the engine or the experiment layer.
+crash-safe), `memory` (namespaces), `cli` (commands). SECURITY.md at the repository root is the threat
+model. Nothing here imports the engine or the experiment layer.
 """
