@@ -300,17 +300,34 @@ class ReferenceEngine:
         equity, position = [], []
         pending = Pending()
         day_end_nav: dict[int, float] = {}
+        self.ruin_bar: int | None = None
         for t in range(n):
+            if self.ruin_bar is not None:
+                # ruined: the account is closed at 0, nothing trades (engine rule 10)
+                equity.append(0.0)
+                position.append(0.0)
+                day_end_nav[self.day[t]] = 0.0
+                continue
             if self.next_open:
                 self._execute(t, self.o[t], pending)
                 pending = Pending()
-            self._intrabar(t)
-            self._update_trailing(t)
-            dec = self._decide(t)
-            if self.next_open:
-                pending = dec
-            else:
-                self._execute(t, self.c[t], dec)
+                self._ruin_if_broke(t)
+            if self.ruin_bar is None:
+                self._intrabar(t)
+                self._ruin_if_broke(t)
+            if self.ruin_bar is None:
+                self._update_trailing(t)
+                if self.pos is not None and self.cash + self.pos.qty * self.c[t] <= 0:
+                    self.events["ruin_at_close"] += 1
+                    self._exit(t, self.c[t], L.EXIT_RUIN, True)
+                    self._ruin_if_broke(t)
+            if self.ruin_bar is None:
+                dec = self._decide(t)
+                if self.next_open:
+                    pending = dec
+                else:
+                    self._execute(t, self.c[t], dec)
+                    self._ruin_if_broke(t)
             qty = self.pos.qty if self.pos else 0.0
             equity.append(self.cash + qty * self.c[t])
             position.append(qty)
@@ -318,9 +335,17 @@ class ReferenceEngine:
         metrics = self._metrics(equity, position, day_end_nav)
         return RefResult(metrics, equity, position, self.fcode, self.rcode, self.size, self.trades, self.events)
 
+    def _ruin_if_broke(self, bar: int) -> None:
+        """Ruin check after fills: a flat account with cash <= 0 is closed at NAV 0."""
+        if self.pos is None and self.cash <= 0 and self.ruin_bar is None:
+            self.events["ruin"] += 1
+            self.cash = 0.0
+            self.ruin_bar = bar
+
     def _metrics(self, equity: list[float], position: list[float], day_end: dict[int, float]) -> dict[str, float]:
         navs = [day_end[d] for d in sorted(day_end)]
-        daily = np.array([navs[0] / self.initial - 1] + [navs[i] / navs[i - 1] - 1 for i in range(1, len(navs))])
+        daily = np.array([navs[0] / self.initial - 1] + [navs[i] / navs[i - 1] - 1 if navs[i - 1] > 0 else 0.0
+                                                           for i in range(1, len(navs))])
         D = len(daily)
         B = self.basis
         years = D / B
@@ -364,4 +389,10 @@ class ReferenceEngine:
         out["years"] = years
         out["final_nav"] = final
         out["final_position"] = position[-1]
+        ruined = self.ruin_bar is not None
+        out["ruined"] = float(ruined)
+        out["ruin_bar"] = float(self.ruin_bar) if self.ruin_bar is not None else -1.0
+        if ruined:  # capped at 0, NaN stays NaN
+            out["sharpe"] = min(out["sharpe"], 0.0) if not math.isnan(out["sharpe"]) else math.nan
+            out["sortino"] = min(out["sortino"], 0.0) if not math.isnan(out["sortino"]) else math.nan
         return out

@@ -42,6 +42,16 @@ Kernel semantics (one bar-by-bar state machine, compiled with numba; stated in e
    + qty x close. Positions open at the end stay open (marked to market, not in the trade list).
 9. **Determinism.** No randomness; each parameter set of a sweep is computed independently, so results
    are bit-identical across runs and thread counts; `record=False` computes the very same numbers.
+10. **Ruin.** NAV <= 0 at a checkpoint ruins the run. Checkpoints: right after every fill (exit at the
+   open, stop/target fill inside the bar, exit at the close in same_close mode: the account is flat,
+   NAV = cash) and the mark to market at each close before the decision (NAV = cash + qty x close; an
+   intrabar excursion that recovers by the close is not ruin). A position still open at a ruinous
+   close is liquidated at that close as a market order (slippage and commission; exit reason `ruin`);
+   its trade books the whole loss. The account is then closed at NAV 0: no decision at that bar, no
+   fill or position afterwards, NAV 0 on every later bar (losses beyond the capital are not carried,
+   so total return is -100%). The run is flagged (`ruined`, `ruin_bar`, `ruin_time`); its Sharpe and
+   Sortino are capped at 0 (definitions in `auraquant.cta.backtest.metrics`). Runs that never reach
+   ruin are unaffected by this rule.
 """
 
 from __future__ import annotations
@@ -135,7 +145,8 @@ def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
         bars=len(b), annualization_basis=e.annualization, fill=e.fill, fill_optimistic=e.fill == "same_close",
         intrabar_policy=e.intrabar, commission_bps=e.commission_bps, slippage_bps=e.slippage_bps,
         initial_capital=e.initial_capital, open_position_at_end=bool(vec[M["final_position"]] != 0),
-        semantics=SEMANTICS)
+        semantics=SEMANTICS,
+        ruin_time=str(_utc(b.time_ns[int(vec[M["ruin_bar"]]):][:1])[0]) if vec[M["ruined"]] > 0 else None)
     bh = buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), bh_nav, e.initial_capital, e.annualization, versus=report)
     report = report.model_copy(update={"buy_and_hold": bh})
     out = BacktestResult(report=report, metrics=metrics_dict(vec))

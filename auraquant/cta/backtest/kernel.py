@@ -23,6 +23,7 @@ from numba import njit, prange
 from auraquant.cta.backtest.layout import (
     ALLOW_LONG,
     ALLOW_SHORT,
+    EXIT_RUIN,
     EXIT_SIGNAL,
     EXIT_STOP_LOSS,
     EXIT_TAKE_PROFIT,
@@ -139,7 +140,10 @@ def _tail_sum(srt, pos, hi):
 
 @njit(cache=True, nogil=True)
 def _finalize(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gross_p, gross_l, sum_pnl, sum_ret,
-              bars_in_pos, n, traded, sum_nav, final_qty):
+              bars_in_pos, n, traded, sum_nav, final_qty, ruin_bar):
+    """Fill the metric vector `m` (definitions in `auraquant.cta.backtest.metrics`). `ruin_bar` >= 0 marks
+    a ruined run: its Sharpe and Sortino are capped at 0 (a run that lost everything never scores a
+    positive risk-adjusted return, whatever its earlier days did)."""
     nan = np.nan
     years = n_days / basis
     m[0] = nav / initial - 1.0
@@ -190,6 +194,17 @@ def _finalize(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gross_p, g
     m[21] = years
     m[22] = nav
     m[23] = final_qty
+    if ruin_bar >= 0:
+        m[24] = 1.0
+        m[25] = ruin_bar
+        # min(x, 0) keeps NaN (undefined stays undefined, reported as None)
+        if m[3] > 0:
+            m[3] = 0.0
+        if m[4] > 0:
+            m[4] = 0.0
+    else:
+        m[24] = 0.0
+        m[25] = -1.0
 
 
 # Hot loops index with unsigned integers: numba emits negative-index wraparound code for signed ones
@@ -433,6 +448,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     day_nav = initial
     b_peak = initial
     halt_end = -1
+    ruin_bar = -1
 
     t = -1
     while t < n - 1:
@@ -487,6 +503,8 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                     break
                 if held >= quiet_held_max:
                     break
+                if cash + qty * c[ut] <= 0.0:
+                    break  # ruin at this close: the full machine liquidates
                 held += 1
                 if simple_trail:
                     # The trailing level as a pure function of the best price (see `simple_trail`).
@@ -526,6 +544,9 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 cash += dc
                 qty = 0.0
                 side = 0
+                if cash <= 0.0:
+                    cash = 0.0
+                    ruin_bar = t
             if pend_dir != 0 and side == 0 and cash > 0:
                 side = pend_dir
                 e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason = _open_position(
@@ -599,6 +620,9 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 cash += dc
                 qty = 0.0
                 side = 0
+                if cash <= 0.0:
+                    cash = 0.0
+                    ruin_bar = t
             else:
                 # ---- (c) the position lived through the bar: trailing state at the close
                 held += 1
@@ -607,6 +631,17 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                                                           trail_atr, tr_pct, tr_k)
 
         nav_c = cash + qty * ct
+        if nav_c <= 0.0 and side != 0:
+            # ---- ruin at the close: liquidate at the close (a market order: slippage and commission)
+            # The booked trade carries the full loss; the account is closed at 0 (losses beyond the
+            # capital are not carried: NAV stays 0, total return -100%).
+            _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar, e_fill, e_fee, EXIT_RUIN, acc, record,
+                       trades)
+            qty = 0.0
+            side = 0
+            cash = 0.0
+            nav_c = 0.0
+            ruin_bar = t
         # ---- drawdown breaker state at the close (mark-to-market NAV before any close fill)
         if dd_on:
             if halt_end >= 0 and t >= halt_end:
@@ -627,7 +662,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 x_reason = EXIT_SIGNAL
             elif t_stop == t_stop and held >= t_stop:
                 x_reason = EXIT_TIME
-        if cand != 0 and cand != side and (sides == 0 or sides == cand):
+        if cand != 0 and cand != side and (sides == 0 or sides == cand) and ruin_bar < 0:
             passed = (allow[t] & (ALLOW_LONG if cand > 0 else ALLOW_SHORT)) != 0
             rc = -1
             if passed:
@@ -672,6 +707,9 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 cash += dc
                 qty = 0.0
                 side = 0
+                if cash <= 0.0:
+                    cash = 0.0
+                    ruin_bar = t
             if e_dir != 0 and side == 0 and cash > 0:
                 side = e_dir
                 e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason = _open_position(
@@ -693,13 +731,26 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         if record:
             equity[t] = nav
             position[t] = qty
+        if ruin_bar >= 0:
+            break
 
+    if ruin_bar >= 0:
+        # Ruined at bar t: NAV is 0 from its close on, nothing trades. Its day (if t does not end it)
+        # returns -1 at that day's end; later days return 0 (no capital is left to gain or lose).
+        d_ruin = day_id[t]
+        if not day_end[t]:
+            daily[d_ruin] = nav / day_nav - 1.0
+        for d in range(d_ruin + 1, n_days):
+            daily[d] = 0.0
+        if record:
+            equity[t + 1:] = 0.0
+            position[t + 1:] = 0.0
     dd = seg_min / peak_nav - 1.0
     if dd < mdd:
         mdd = dd
     _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, int(acc[_A_NTR]),
               acc[_A_WINS], acc[_A_GP], acc[_A_GL], acc[_A_PNL], acc[_A_RET], bars_in_pos, n, acc[_A_TRADED],
-              sum_nav, qty)
+              sum_nav, qty, ruin_bar)
     out = np.empty((len(trades), N_TRADE_FIELDS))
     for i in range(len(trades)):
         for j in range(N_TRADE_FIELDS):

@@ -32,9 +32,9 @@ SIDES_CODES = {"both": 0, "long": 1, "short": -1}
 ALLOW_LONG, ALLOW_SHORT = 1, 2
 
 # exit reasons
-EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_TRAILING, EXIT_TIME = 1, 2, 3, 4, 5
+EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_TRAILING, EXIT_TIME, EXIT_RUIN = 1, 2, 3, 4, 5, 6
 EXIT_REASONS = {EXIT_SIGNAL: "signal", EXIT_STOP_LOSS: "stop_loss", EXIT_TAKE_PROFIT: "take_profit",
-                EXIT_TRAILING: "trailing_stop", EXIT_TIME: "time_stop"}
+                EXIT_TRAILING: "trailing_stop", EXIT_TIME: "time_stop", EXIT_RUIN: "ruin"}
 
 # risk decision codes (-1 = no decision at that bar)
 RISK_APPROVED, RISK_COOLDOWN, RISK_DD_HALT, RISK_NO_VOL, RISK_ZERO_SIZE, RISK_NAV = 0, 1, 2, 3, 4, 5
@@ -51,6 +51,6 @@ N_TRADE_FIELDS = 10
 METRIC_NAMES = ("total_return", "ann_return", "ann_volatility", "sharpe", "sortino", "calmar",
                 "max_drawdown", "trades", "win_rate", "profit_factor", "expectancy", "avg_trade_return",
                 "exposure", "turnover", "var_95", "cvar_95", "daily_mean", "daily_std", "skew",
-                "kurtosis", "n_days", "years", "final_nav", "final_position")
+                "kurtosis", "n_days", "years", "final_nav", "final_position", "ruined", "ruin_bar")
 M = {name: i for i, name in enumerate(METRIC_NAMES)}
 N_METRICS = len(METRIC_NAMES)

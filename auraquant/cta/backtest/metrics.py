@@ -24,6 +24,19 @@ calendars) and D daily returns, `years = D / B`.
 Buy and hold (`BuyAndHold`, `buy_and_hold`): the same instrument held over the same bars with the strategy's
 fill convention and costs, measured by the definitions above; every Report carries it and the excess.
 
+**Ruin.** A run is ruined at the first checkpoint where its NAV is <= 0: after any fill (the account is
+flat, NAV = cash) or at a bar's close (mark to market, before the decision); an excursion inside a bar
+that recovers by its close is not ruin. The engine then liquidates at that close, closes the account at
+NAV 0 and trades no more (see `auraquant.cta.backtest.engine`, rule 10). For a ruined run:
+- ruined = 1 (else 0); ruin_bar = index of the ruin bar (else -1; the Report adds its UTC time);
+- every later bar has NAV 0; the ruin day's daily return is 0 / previous day's NAV - 1 = -1, each later
+  day returns 0 (no capital is left to gain or lose), so n_days is unchanged;
+- total_return = -1, ann_return = -1, max_drawdown = -1, calmar = -1 / 1 = -1;
+- sharpe and sortino are computed as above and then capped: min(value, 0) (NaN stays NaN). The daily
+  Sharpe behind psr and dsr is capped the same way. A cap, not -inf: the number stays finite and
+  comparable, never positive; searches rank ruined runs below every other run
+  (`auraquant.cta.experiment.search.score`).
+
 Undefined values (e.g. Sharpe with zero variance, profit factor without losses) are None in `Report`.
 """
 
@@ -34,6 +47,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 from scipy.special import ndtr, ndtri
@@ -194,6 +208,10 @@ class Report(ContentModel):
     buy_and_hold: BuyAndHold | None = Field(None, description="the same instrument bought and held over the "
                                                               "same bars, and the strategy's excess over it")
 
+    ruined: bool = Field(False, description="NAV reached <= 0: liquidated, NAV 0 afterwards (see metrics.py)")
+    ruin_bar: int | None = Field(None, description="index of the ruin bar (None unless ruined)")
+    ruin_time: str | None = Field(None, description="UTC open time of the ruin bar (None unless ruined)")
+
 
 def metrics_dict(vec: np.ndarray) -> dict[str, float]:
     """Kernel metric vector -> {name: value} plus psr (against a zero Sharpe)."""
@@ -203,9 +221,12 @@ def metrics_dict(vec: np.ndarray) -> dict[str, float]:
 
 
 def daily_sharpe(vec: np.ndarray) -> float:
-    """The per-day (non-annualized) Sharpe ratio behind a metric vector."""
+    """The per-day (non-annualized) Sharpe ratio behind a metric vector (capped at 0 for a ruined run)."""
     std = vec[M["daily_std"]]
-    return float(vec[M["daily_mean"]] / std) if std > 0 else math.nan
+    if not std > 0:
+        return math.nan
+    sr = float(vec[M["daily_mean"]] / std)
+    return min(sr, 0.0) if vec[M["ruined"]] > 0 else sr
 
 
 def psr_from_vector(vec: np.ndarray) -> float:
@@ -219,6 +240,8 @@ def build_report(vec: np.ndarray, **context: object) -> Report:
     body: dict[str, object] = {k: _opt(v) for k, v in vals.items()}
     body["trades"] = int(vals["trades"])
     body["n_days"] = int(vals["n_days"])
+    body["ruined"] = bool(vals["ruined"] > 0)
+    body["ruin_bar"] = int(vals["ruin_bar"]) if body["ruined"] else None
     body.update(context)
     return Report.model_validate(body)
 
@@ -233,6 +256,9 @@ def add_trial_statistics(table: Any) -> Any:
                                      for c in ("daily_mean", "daily_std", "n_days", "skew", "kurtosis"))
     with np.errstate(invalid="ignore", divide="ignore"):
         daily_sr = np.where(std > 0, mean / std, np.nan)
+    if "ruined" in table:
+        ruined = np.asarray(table["ruined"], dtype=np.float64) > 0
+        daily_sr = np.where(ruined & (daily_sr > 0), 0.0, daily_sr)
     table["psr"] = probabilistic_sharpe_ratio(daily_sr, n_days, skew, kurt)
     finite = daily_sr[np.isfinite(daily_sr)]
     var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
@@ -240,8 +266,20 @@ def add_trial_statistics(table: Any) -> Any:
     return table
 
 
+def rank_rows(table: Any, by: str) -> Any:
+    """`table` (one metric row per run/trial) ordered best first: non-ruined rows by `by` descending (NaN
+    last, ties in input order), then every ruined row (if the table has a `ruined` column) in the same
+    order. The one ranking rule for tables of runs: ruin ranks last whatever the metric says."""
+    keyed = table.assign(_ruined=(np.asarray(table["ruined"], dtype=np.float64) > 0) if "ruined" in table
+                         else False)
+    parts = [keyed[keyed["_ruined"] == r].sort_values(by, ascending=False, na_position="last", kind="stable")
+             for r in (False, True)]
+    return pd.concat(parts).drop(columns="_ruined")
+
+
 RETURN_METRICS = ("total_return", "ann_return", "ann_volatility", "sharpe", "sortino", "calmar", "max_drawdown",
-                  "var_95", "cvar_95", "daily_mean", "daily_std", "skew", "kurtosis", "n_days", "years", "final_nav")
+                  "var_95", "cvar_95", "daily_mean", "daily_std", "skew", "kurtosis", "n_days", "years", "final_nav",
+                  "ruined")
 
 
 def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) -> dict[str, float]:
@@ -256,12 +294,16 @@ def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) ->
     day = np.asarray(times, dtype="datetime64[ns]").astype("datetime64[D]")
     last_of_day = np.flatnonzero(np.append(day[1:] != day[:-1], True))
     closes = nav[last_of_day]
-    daily = closes / np.concatenate([[initial], closes[:-1]]) - 1.0
+    prev = np.concatenate([[initial], closes[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # after a ruin (NAV 0) a day returns 0, as in the kernel
+        daily = np.where(prev > 0.0, closes / prev - 1.0, 0.0)
     peak = np.maximum.accumulate(np.concatenate([[initial], nav]))[1:]
     mdd = float(np.min(nav / peak - 1.0))
+    broke = np.flatnonzero(nav <= 0.0)
     m = np.full(len(METRIC_NAMES), np.nan)
     _finalize(m, daily, daily.size, float(initial), float(nav[-1]), float(basis), mdd, 0, 0.0, 0.0, 0.0, 0.0,
-              0.0, 0, nav.size, 0.0, float(nav.sum()), 0.0)
+              0.0, 0, nav.size, 0.0, float(nav.sum()), 0.0, int(broke[0]) if broke.size else -1)
     return {name: float(m[M[name]]) for name in RETURN_METRICS}
 
 

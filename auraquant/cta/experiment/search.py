@@ -15,7 +15,8 @@ Every trial carries the user attribute `wf` = [batch, slot] (slot: position in t
 table is ordered by them. Several machines can share one storage: each window is one study.
 
 Scores: the objective's metric from the engine (annualized, metrics.py definitions); an undefined
-metric (no trades, zero variance) scores `UNDEFINED_SCORE`. `constrained` maximizes Sharpe under
+metric (no trades, zero variance) scores `UNDEFINED_SCORE`; a ruined run (NAV reached 0, see
+`auraquant.cta.backtest.metrics`) scores `RUINED_SCORE`, below every other run, whatever its metric. `constrained` maximizes Sharpe under
 trades >= min_trades through Optuna's trial constraints (`min_trades - trades <= 0` is feasible), which
 TPE uses to rank infeasible trials below feasible ones.
 Pruning is not used: a batch is one vectorized engine call, there is no intermediate value to prune on.
@@ -48,8 +49,9 @@ from auraquant.cta.experiment.config import SearchConfig
 from auraquant.cta.strategy.spec import Categorical, FloatRange, IntRange, Spec
 
 UNDEFINED_SCORE = -1e9
+RUINED_SCORE = -1e12
 METRIC_COLUMNS = ("sharpe", "sortino", "calmar", "total_return", "max_drawdown", "trades", "daily_mean",
-                  "daily_std", "n_days", "skew", "kurtosis")
+                  "daily_std", "n_days", "skew", "kurtosis", "ruined")
 
 _storages: dict[str, optuna.storages.BaseStorage] = {}
 _storages_lock = threading.Lock()
@@ -137,7 +139,10 @@ def score(metrics: pd.DataFrame, cfg: SearchConfig) -> np.ndarray:
     """The objective value of each row of an engine metrics table (see the module docstring)."""
     col = "sharpe" if cfg.objective == "constrained" else cfg.objective
     v = metrics[col].to_numpy(dtype=float)
-    return np.where(np.isfinite(v), v, UNDEFINED_SCORE)
+    out = np.where(np.isfinite(v), v, UNDEFINED_SCORE)
+    if "ruined" in metrics:
+        out = np.where(metrics["ruined"].to_numpy(dtype=float) > 0, RUINED_SCORE, out)
+    return out
 
 
 def feasible(metrics: pd.DataFrame, cfg: SearchConfig) -> np.ndarray:

@@ -21,7 +21,7 @@ from aura.tools import ToolFailure, tool
 from auraquant.canonical import ContentModel, content_id
 from auraquant.cta.backtest.artifacts import save_artifacts
 from auraquant.cta.backtest.engine import buy_and_hold_of, run_backtest, run_sweep
-from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
+from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics, rank_rows
 from auraquant.cta.experiment import runner
 from auraquant.cta.experiment.compare import compare_runs
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
@@ -194,8 +194,8 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     """Metrics of a Spec under many parameter sets in one compiled call (in-sample, counts as trials).
 
     `param_sets` are flat dicts of parameter paths (e.g. {"baseline.fast": 8, "execution.trailing_pct.pct":
-    0.05}). The full table is stored; the top rows by `sort_by` are returned, with DSR deflated by the
-    number of sets. Prefer experiment_run for evidence: a sweep's best row is selection-biased."""
+    0.05}). The full table is stored; the top rows by `sort_by` are returned (ruined runs last), with DSR
+    deflated by the number of sets. Prefer experiment_run for evidence: a sweep's best row is selection-biased."""
     store = ctx.deps.workspace.store
     spec = state.spec(store, spec_id)
     dv_id = _dv_for(ctx, spec_id, data_version_id)
@@ -209,7 +209,7 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     path = ctx.deps.workspace.artifacts / "sweeps" / f"{sweep_id}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(path, index=False)
-    ranked = table.sort_values(sort_by, ascending=False, na_position="last", kind="stable").head(top)
+    ranked = rank_rows(table, sort_by).head(top)
     cols = list(param_sets[0]) + [c for c in (*KEY_METRICS, "dsr") if c in table.columns]
     bh = buy_and_hold_of(bars, spec)
     rows = []
@@ -465,14 +465,14 @@ def robustness_report(ctx: Ctx, run_id: str) -> Robustness:
 def trials_table(ctx: Ctx, run_id: str, window: int | None = None, top: int = Field(10, ge=1, le=100),
                  sort_by: str = "score") -> list[dict[str, Any]]:
     """Rows of a run's trial table (every Optuna trial of every window, for DSR/PBO), best first by
-    `sort_by` (default the search objective `score`), optionally of one window."""
+    `sort_by` (default the search objective `score`; ruined trials last), optionally of one window."""
     _, res = run_result(ctx, run_id)
     trials = pd.read_parquet(Path(res.artifacts) / "trials.parquet")
     if window is not None:
         trials = trials[trials["window"] == window]
     if sort_by not in trials.columns:
         raise ToolFailure(f"unknown column {sort_by!r}; columns: {list(trials.columns)}")
-    rows = trials.sort_values(sort_by, ascending=False, na_position="last", kind="stable").head(top)
+    rows = rank_rows(trials, sort_by).head(top)
     return [{k: _num(v) for k, v in r.items()} for r in rows.to_dict("records")]
 
 
