@@ -1,6 +1,9 @@
 """Volatility targeting: entry notional = target_vol / realized_vol x NAV, where realized_vol is the
 annualized sample std of the last `lookback` bar log returns at the signal bar (periods per year =
-annualization basis x bars per day). Entries are rejected while it is undefined."""
+annualization basis x bars per day). Entries are rejected while it is undefined, zero (a flat window:
+`rolling_std` is exactly 0 on a constant window) or not finite: no position is sized from a volatility
+estimate of 0. A positive estimate gives target_vol / vol x NAV, capped by `leverage_cap` when the Spec
+has it (pair vol_target with leverage_cap to bound the size of very quiet windows)."""
 
 import numpy as np
 

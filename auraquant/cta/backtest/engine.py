@@ -31,7 +31,7 @@ Kernel semantics (one bar-by-bar state machine, compiled with numba; stated in e
    the close of bar i. A pending signal exit at the open takes precedence over a stop gapped at that
    open (same price, reason `signal`).
 7. **Risk layer**, in order: NAV <= 0 -> reject; cooldown (t - last losing exit bar < N) -> reject;
-   drawdown breaker halted -> reject; size = fraction, or target_vol / realized vol (undefined ->
+   drawdown breaker halted -> reject; size = fraction, or target_vol / realized vol (undefined, 0 or not finite ->
    reject); capped at leverage_cap; size <= 0 -> reject. The breaker state updates at every close on
    the mark-to-market NAV: once NAV <= peak (1 - max_dd) it halts entries for `halt_bars` bars, then
    the peak resets to the NAV at the bar the halt ends.

@@ -46,16 +46,59 @@ def crossings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def equal_run(x: np.ndarray) -> np.ndarray:
+    """Length of the run of identical values ending at each index (1 where x[i] != x[i-1]; NaN never
+    equals anything, so a NaN has run 1). A window of `period` values ending at i is constant exactly
+    when equal_run(x)[i] >= period: the exact test the window statistics use for constant windows."""
+    n = x.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    run = 0
+    for i in range(n):
+        run = run + 1 if i > 0 and x[i] == x[i - 1] else 1
+        out[i] = run
+    return out
+
+
+@njit(cache=True, nogil=True)
 def sma(x: np.ndarray, period: int) -> np.ndarray:
-    """Simple moving average over the last `period` values (recomputed per window: no drift)."""
+    """Simple moving average over the last `period` values (recomputed per window: no drift). A constant
+    window returns its value exactly (a sum of p copies divided by p can be off in the last bit, which
+    would put a flat close above or below its own average)."""
     n = x.shape[0]
     out = np.full(n, np.nan)
+    if period < 1:
+        return out
+    run = equal_run(x)
     for i in range(period - 1, n):
+        if run[i] >= period:
+            out[i] = x[i]
+            continue
         s = 0.0
         for j in range(i - period + 1, i + 1):
             s += x[j]
         out[i] = s / period
     return out
+
+
+# Sliding sums lose at most a few ulps of the largest sum of squares seen since the last re-anchor per
+# update; a window whose centred sum of squares is within this many ulps per window value of that scale
+# is recomputed exactly (two passes over the window).
+_CANCEL_ULPS = 4.0 * np.finfo(np.float64).eps
+
+
+@njit(cache=True, nogil=True)
+def _window_m2(x: np.ndarray, a: int, b: int) -> float:
+    """Sum of squared deviations from the mean of x[a:b], two passes on values shifted by x[a]."""
+    k = x[a]
+    s = 0.0
+    for j in range(a, b):
+        s += x[j] - k
+    m = s / (b - a)
+    m2 = 0.0
+    for j in range(a, b):
+        d = (x[j] - k) - m
+        m2 += d * d
+    return m2
 
 
 @njit(cache=True, nogil=True)
@@ -65,13 +108,21 @@ def rolling_std(x: np.ndarray, period: int) -> np.ndarray:
     O(n): sliding sums of (x - K), where the shift K and the sums are re-anchored exactly every `period`
     bars (bounding rounding drift and cancellation). Re-anchoring points depend only on the index, so a
     prefix of the input gives exactly the prefix of the output.
+
+    Exact where rounding would matter: a constant window (`equal_run` >= period) is exactly 0, and a
+    window whose sliding sum of squared deviations is within the sums' rounding error (near-constant
+    windows, e.g. zero returns of a flat price after moves left the window) is recomputed by two passes
+    over the window, so flat data never shows a spurious 1e-8 volatility.
     """
     n = x.shape[0]
     out = np.full(n, np.nan)
     if period < 2 or n < period:
         return out
+    run = equal_run(x)
+    tol = _CANCEL_ULPS * period
     s = 0.0
     ss = 0.0
+    scale = 0.0
     nan_count = 0
     k = 0.0
     for i in range(period - 1, n):
@@ -87,12 +138,15 @@ def rolling_std(x: np.ndarray, period: int) -> np.ndarray:
                     ss += (v - k) * (v - k)
                 else:
                     nan_count += 1
+            scale = ss
         else:
             v_in = x[i]
             v_out = x[i - period]
             if v_in == v_in:
                 s += v_in - k
                 ss += (v_in - k) * (v_in - k)
+                if ss > scale:
+                    scale = ss
             else:
                 nan_count += 1
             if v_out == v_out:
@@ -101,7 +155,13 @@ def rolling_std(x: np.ndarray, period: int) -> np.ndarray:
             else:
                 nan_count -= 1
         if nan_count == 0:
-            var = (ss - s * s / period) / (period - 1)
+            if run[i] >= period:
+                out[i] = 0.0
+                continue
+            m2 = ss - s * s / period
+            if m2 <= tol * scale:
+                m2 = _window_m2(x, i - period + 1, i + 1)
+            var = m2 / (period - 1)
             out[i] = np.sqrt(var) if var > 0 else 0.0
     return out
 
