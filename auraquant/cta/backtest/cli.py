@@ -119,10 +119,12 @@ def backtest(
     """Run a backtest. Data from --data FILE or --data-version ID --workspace DIR."""
     from auraquant.cta.backtest.artifacts import save_artifacts
     from auraquant.cta.backtest.engine import run_backtest
+    from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
 
     engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
               "initial_capital": capital, "annualization": annualization, "sides": sides}
     extra_dir = modules_dir
+    cache_dir = None
     if data is not None:
         frame = _load_frame(data)
     elif data_version is not None:
@@ -131,11 +133,14 @@ def backtest(
         ws = Workspace.open(workspace or Path("."))
         frame = ws.store.load_bars(data_version)
         extra_dir = extra_dir or ws.runtime_dir
+        cache_dir = workspace_cache_dir(ws)
         out = out or ws.artifacts / "backtests"
     else:
         raise typer.BadParameter("give --data FILE or --data-version ID (with --workspace)")
     try:
         spec = _build_spec(spec_file, baseline, filter_ or [], execution or [], risk or [], param or [], engine)
+        # mandatory: modules that are not built in must pass the look-ahead check on these very bars
+        require_causal(spec, frame, extra_dir, cache_dir=cache_dir)
         result = run_backtest(frame, spec, record=not no_artifacts, extra_dir=extra_dir)
     except (ValueError, LookupError, TypeError) as exc:
         typer.echo(f"error: {exc}", err=True)

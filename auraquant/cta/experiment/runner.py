@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auraquant.cta.backtest.lookahead import LookaheadFinding
+from auraquant.cta.backtest.lookahead_gate import custom_modules, require_causal, workspace_cache_dir
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig, plan_windows
 from auraquant.cta.experiment.executors import WindowExecutor, make_executor
 from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND, DataRef, Run, RunResult, WindowResult
@@ -171,16 +173,35 @@ def selection_table(windows: list[WindowResult]) -> pd.DataFrame:
 
 
 # -- executing ---------------------------------------------------------------------------------------------
+def require_causal_run(run: Run, bars: SealedBars, extra_dir: Path | str | None,
+                       cache_dir: Path | None = None) -> list[LookaheadFinding]:
+    """The mandatory look-ahead gate of a run (`auraquant.cta.backtest.lookahead_gate`): every module of
+    the Spec that is not built in is checked on all the run's bars before the holdout (never the holdout:
+    `bars` holds none), at full length, with the Spec's params and its search-space corners. Raises
+    `LookaheadError` on a leak; verdicts are cached (by code, data and params hashes) in `cache_dir`."""
+    if not custom_modules(run.spec):
+        return []
+    return require_causal(run.spec, bars.segment(0, len(bars)), extra_dir, cache_dir=cache_dir,
+                          data_hash=bars.content_hash())
+
+
+def lookahead_cache_dir(ws: Workspace) -> Path:
+    return workspace_cache_dir(ws)
+
+
 def execute(run: Run, bars: SealedBars, *, out_dir: Path, storage_url: str,
             executor: WindowExecutor | str | None = None, progress: Progress | None = None,
             robustness: RobustnessConfig | None = RobustnessConfig(), extra_dir: Path | str | None = None,
-            ) -> RunOutput:
+            lookahead_cache: Path | None = None) -> RunOutput:
     """Run every window of `run` not yet complete in `out_dir`, then stitch and write the artifacts
     (and the robustness statistics of `robustness.py` unless `robustness` is None). `extra_dir` holds
-    the workspace's own strategy modules (`<dir>/<kind>/<name>.py`), passed to every engine call."""
+    the workspace's own strategy modules (`<dir>/<kind>/<name>.py`), passed to every engine call.
+    Nothing runs before the Spec's non-built-in modules pass the look-ahead gate (`require_causal_run`;
+    `lookahead_cache` keeps its verdicts)."""
     extra = None if extra_dir is None else str(extra_dir)
     if bars.content_hash() != run.data.bars_hash or len(bars) != run.data.bars:
         raise RunMismatch(f"the bars given are not the bars run {run.id} was created on")
+    require_causal_run(run, bars, extra_dir, lookahead_cache)
     meta = out_dir / "meta.json"
     if meta.is_file():
         stored = json.loads(meta.read_text())["storage_url"]
@@ -263,7 +284,10 @@ def run_experiment(ws: Workspace, run: Run, bars: SealedBars, *, executor: Windo
                    robustness: RobustnessConfig | None = RobustnessConfig(),
                    extra_dir: Path | str | None = None) -> RunOutput:
     """Persist `run`, execute it (resuming whatever is already done) and persist its RunResult. Strategy
-    modules come from the package and from `extra_dir` (default: the workspace's `cta_runtime/`)."""
+    modules come from the package and from `extra_dir` (default: the workspace's `cta_runtime/`). A run
+    whose modules fail the look-ahead gate is refused (`LookaheadError`) before anything is stored."""
+    extra_dir = ws.runtime_dir if extra_dir is None else extra_dir
+    require_causal_run(run, bars, extra_dir, lookahead_cache_dir(ws))
     ws.store.put_object(RUN_KIND, run)
     out = run_dir(ws, run.id)
     meta = out / "meta.json"
@@ -271,7 +295,7 @@ def run_experiment(ws: Workspace, run: Run, bars: SealedBars, *, executor: Windo
         storage_url = (json.loads(meta.read_text())["storage_url"] if meta.is_file()
                        else default_storage_url(ws, run.id))
     output = execute(run, bars, out_dir=out, storage_url=storage_url, executor=executor, progress=progress,
-                     robustness=robustness, extra_dir=ws.runtime_dir if extra_dir is None else extra_dir)
+                     robustness=robustness, extra_dir=extra_dir, lookahead_cache=lookahead_cache_dir(ws))
     ws.store.put_object(RESULT_KIND, output.result, obj_id=run.id)
     return output
 

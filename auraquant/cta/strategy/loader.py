@@ -26,7 +26,8 @@ _BUILTIN_ROOT = Path(importlib.util.find_spec("auraquant").origin).resolve().par
 _cache: dict[tuple[str, str, str], Any] = {}
 
 
-def _check(kind: str, name: str, obj: Any, origin: str) -> Any:
+def check_module_object(kind: str, name: str, obj: Any, origin: str) -> Any:
+    """`obj` if it is a `kind` module named `name` (a MODULE object implementing the Protocol), else raise."""
     if obj is None:
         raise ImportError(f"{origin} defines no MODULE object")
     if not isinstance(obj, KIND_PROTOCOL[kind]):
@@ -50,7 +51,7 @@ def _load_file(kind: str, name: str, path: Path, module_name: str | None = None)
         if module_name is not None:
             sys.modules[module_name] = mod
         spec.loader.exec_module(mod)
-        _cache[key] = _check(kind, name, getattr(mod, "MODULE", None), module_name or str(path))
+        _cache[key] = check_module_object(kind, name, getattr(mod, "MODULE", None), module_name or str(path))
     return _cache[key]
 
 

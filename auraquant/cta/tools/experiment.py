@@ -8,6 +8,7 @@ Every number returned here was computed by the engine (`backtest`) or the experi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from aura.tools import ToolFailure, tool
 from auraquant.canonical import ContentModel, content_id
 from auraquant.cta.backtest.artifacts import save_artifacts
 from auraquant.cta.backtest.engine import buy_and_hold_of, run_backtest, run_sweep
+from auraquant.cta.backtest.lookahead import LookaheadError
+from auraquant.cta.backtest.lookahead_gate import require_causal
 from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics, rank_rows
 from auraquant.cta.experiment import runner
 from auraquant.cta.experiment.compare import compare_runs
@@ -141,6 +144,16 @@ def _engine_dir(ctx: Ctx, spec: Any) -> Path | None:
     return modules.engine_modules_dir(ctx.deps.runtime_dir, spec)
 
 
+def _require_causal(check: Callable[[], Any]) -> None:
+    """Run a look-ahead gate; a leak (or a module that cannot be checked) refuses the call in one line."""
+    try:
+        check()
+    except LookaheadError as exc:
+        raise ToolFailure(f"{exc} -> fix the module (module_write) or use another one") from None
+    except (LookupError, ValueError) as exc:
+        raise ToolFailure(f"look-ahead check could not run: {exc}") from None
+
+
 def _dv_for(ctx: Ctx, spec_id: str, dv_id: str | None) -> str:
     dv = dv_id or state.spec_data_version(ctx.deps.workspace.store, spec_id)
     if dv is None:
@@ -164,6 +177,8 @@ def backtest_run(ctx: Ctx, spec_id: str, data_version_id: str | None = None, sta
     spec = state.spec(store, spec_id)
     dv_id = _dv_for(ctx, spec_id, data_version_id)
     bars = state.research_bars(store, dv_id, start, end)
+    _require_causal(lambda: require_causal(spec, bars, _engine_dir(ctx, spec),
+                                           cache_dir=runner.lookahead_cache_dir(ctx.deps.workspace)))
     try:
         res = run_backtest(bars, spec, record=True, extra_dir=_engine_dir(ctx, spec))
     except (ValueError, LookupError) as exc:
@@ -200,6 +215,9 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     spec = state.spec(store, spec_id)
     dv_id = _dv_for(ctx, spec_id, data_version_id)
     bars = state.research_bars(store, dv_id, start, end)
+    _require_causal(lambda: require_causal(spec, bars, _engine_dir(ctx, spec),
+                                           cache_dir=runner.lookahead_cache_dir(ctx.deps.workspace),
+                                           extra_sets=param_sets))
     try:
         table = run_sweep(bars, spec, param_sets, extra_dir=_engine_dir(ctx, spec))
     except (ValueError, LookupError, KeyError) as exc:
@@ -265,7 +283,9 @@ def experiment_run(ctx: Ctx, spec_id: str, walk_forward: WalkForwardConfig, sear
 
     Per window: seeded Optuna search on train over the Spec's search_space, re-rank top-K on validation,
     evaluate the chosen params on target; target segments stitch into one out-of-sample curve. The data
-    version's declared holdout is sealed (search cannot read it). Lengths are in bars. Same inputs give
+    version's declared holdout is sealed (search cannot read it). Modules that are not built in must first
+    pass the look-ahead check on this run's pre-holdout bars (Spec params and search-space corners);
+    otherwise the run is refused, naming the module, output and first differing bar. Lengths are in bars. Same inputs give
     the same run_id and the same results; a finished run is not recomputed. Poll with experiment_wait."""
     ws = ctx.deps.workspace
     store = ws.store
@@ -279,6 +299,8 @@ def experiment_run(ctx: Ctx, spec_id: str, walk_forward: WalkForwardConfig, sear
                                           holdout_bars=holdout_bars)
     except ValueError as exc:
         raise ToolFailure(str(exc)) from None
+    _require_causal(lambda: runner.require_causal_run(run, bars, _engine_dir(ctx, spec),
+                                                      runner.lookahead_cache_dir(ws)))
     if runner.load_result(ws, run.id) is None:
         store.put_object(RUN_KIND, run)
         job = ctx.deps.jobs.submit(run.id, lambda: runner.run_experiment(ws, run, bars))

@@ -5,7 +5,9 @@ Validation of a candidate source, in order (each stage only runs if the previous
 1. the static code guard (`codeguard.check_source`), and the name must not be a built-in's;
 2. loading it from a private staging directory (the loader checks the Protocol and `MODULE.name`);
 3. the output contract on sample bars (shapes, dtypes, values in {-1, 0, 1} for baselines);
-4. the engine's look-ahead check (`backtest.lookahead.check_module`) on the same sample bars.
+4. the engine's look-ahead check (`backtest.lookahead.check_module`, a fresh instance per prefix) on the
+   same sample bars. The check that binds is the one on the run's own data before every experiment,
+   sweep and backtest (`backtest.lookahead_gate`).
 Only a source that passes all four is written to `<workspace>/cta_runtime/<kind>/<name>.py`.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel
 
 import cta_runtime
-from auraquant.cta.backtest.lookahead import check_module
+from auraquant.cta.backtest.lookahead import check_module, module_factory
 from auraquant.cta.data import synthetic
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import list_modules, load_module
@@ -154,7 +156,8 @@ def validate_source(runtime: Path, kind: str, name: str, source: str, *, allow_b
             return ModuleValidation(**base, ok=False, stage="contract", params=describe_params(mod),
                                     violations=[Violation(line=0, rule="contract", message=problem)])
         try:
-            finding = check_module(kind, mod, bars)
+            # a fresh instance per evaluation: state cached on a first call cannot hide a leak
+            finding = check_module(kind, mod, bars, fresh=module_factory(kind, name, source))
         except Exception as exc:
             return ModuleValidation(**base, ok=False, stage="lookahead", params=describe_params(mod),
                                     violations=[Violation(line=0, rule="lookahead",
