@@ -19,6 +19,7 @@ in one round.
   modules are also resolved against the real libraries: reaching any module outside the allow-list
   (e.g. `pandas.io`, `numpy.lib.npyio`) is refused.
 - **Strings**: no string constant containing `__` (defeats `"{0.__class__}".format(x)`-style tricks).
+- **Hindsight**: no hard-coded dates, epoch times, literal tables or price tables (`hindsight.scan`).
 
 Static rules cannot prove termination; the tool layer runs modules under a timeout. Behavioural checks
 (the Protocol, `MODULE.name`, the look-ahead check) happen after this pass, in `strategy` tools.
@@ -36,6 +37,8 @@ import types
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from auraquant.cta.tools import hindsight
 
 KINDS = ("baselines", "filters", "executions", "risks")
 MAX_BYTES = 32_000
@@ -165,6 +168,7 @@ def check_source(source: str, kind: str, name: str) -> GuardReport:
         tree = None
     if tree is not None:
         violations.extend(_Visitor(tree).run())
+        violations.extend(Violation(line=line, rule="hindsight", message=msg) for line, msg in hindsight.scan(tree))
     violations.sort(key=lambda v: (v.line, v.rule, v.message))
     return GuardReport(kind=kind, name=name, ok=not violations, bytes=size, lines=n_lines, violations=violations)
 
