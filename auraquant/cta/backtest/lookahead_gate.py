@@ -143,7 +143,7 @@ def require_causal(spec: Spec, bars: pd.DataFrame | Bars, extra_dir: Path | str 
             hit = _cached(key, cache_dir)
             finding = LookaheadFinding(**hit) if hit is not None else check_module(kind, proto, b, params,
                                                                                    fresh=fresh)
-            if hit is None:
+            if hit is None or (cache_dir is not None and not (cache_dir / f"{key}.json").is_file()):
                 _store(key, finding, cache_dir)
             if not finding.ok:
                 raise LookaheadError(finding)
