@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -269,3 +268,48 @@ def test_cli_experiment_and_backtest_refuse_in_one_line(workspace, tmp_path: Pat
     res = CliRunner().invoke(app, ["backtest", str(spec_file), "--data-version", dv, "--workspace",
                                    str(workspace.root), "--no-artifacts", "--json"])
     assert res.exit_code != 0 and "look-ahead check failed" in res.output and "Traceback" not in res.output
+
+
+def test_agent_tools_refuse_a_module_that_passed_module_write(tmp_path: Path) -> None:
+    """The full agent path: `module_write` accepts the module (causal on its 720-bar sample), `spec_put`
+    stores a Spec using it; then experiment_run, backtest_run and sweep_run refuse it on the real run's bars,
+    naming the module, the output and the first differing bar."""
+    import asyncio
+
+    from auraquant.cta.tools import build_registry, research_context
+    from auraquant.cta.tools.deps import ResearchLimits
+    from auraquant.workspace import Workspace, init_workspace
+
+    init_workspace(tmp_path / "ws", demo_data=False)
+    ws = Workspace.open(tmp_path / "ws")
+    reg = build_registry()
+    ctx = research_context(ws, session_id="leaks", model_id="test-model",
+                           limits=ResearchLimits(max_usd=1.0, max_iters=20))
+
+    def call(name: str, args: dict):
+        return asyncio.run(reg.call(name, args, ctx))
+
+    try:
+        dv = call("data_synth", {"n": 3000, "seed": 5}).value.version.id
+        assert call("data_slice_create", {"data_version_id": dv, "role": "holdout", "start": "2022-04-01"}).ok
+        leak = next(x for x in LEAKS if x.name == "leak_long_data_only")
+        wrote = call("module_write", {"kind": leak.kind, "name": leak.name, "source": leak.source})
+        assert wrote.ok, wrote.content
+        spec = {"name": "leaky", "baseline": {"name": leak.name},
+                "search_space": {"execution.trailing_pct.pct": {"kind": "float", "low": 0.02, "high": 0.1}},
+                "execution": [{"name": "trailing_pct"}]}
+        spec_id = call("spec_put", {"spec": spec, "data_version_id": dv}).value.spec_id
+        refusals = [
+            call("experiment_run", {"spec_id": spec_id, "walk_forward": {"train_bars": 900, "target_bars": 300,
+                                                                          "n_windows": 2},
+                                    "search": {"n_trials": 4, "batch_size": 4, "n_startup_trials": 2}}),
+            call("backtest_run", {"spec_id": spec_id}),
+            call("sweep_run", {"spec_id": spec_id, "param_sets": [{"execution.trailing_pct.pct": 0.05}]}),
+        ]
+        for out in refusals:
+            assert not out.ok
+            text = str(out.content)
+            assert "look-ahead check failed" in text and leak.name in text and "'candidates'" in text, text
+        assert ws.store.list_objects(RUN_KIND, Run) == []  # the refused experiment stored no run
+    finally:
+        ctx.deps.jobs.close()
