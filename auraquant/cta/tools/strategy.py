@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from aura.tools import ToolFailure, tool
-from auraquant.cta.backtest.lookahead import check_module
+from auraquant.cta.backtest.lookahead import check_module, module_factory
 from auraquant.cta.strategy.bars import bars_from_frame
 from auraquant.cta.strategy.protocols import resolve_params
 from auraquant.cta.strategy.spec import Spec, locate_param
@@ -24,7 +24,6 @@ from auraquant.cta.tools.preflight import modules_ready, persisted_spec, qualifi
 
 CAT = "strategy"
 Kind = Literal["baselines", "filters", "executions", "risks"]
-LOOKAHEAD_BARS = 3_000
 
 
 class ModuleInfo(BaseModel):
@@ -279,7 +278,8 @@ def lookahead_check(ctx: Ctx, spec_id: str | None = None, kind: Kind | None = No
     """Look-ahead check: recompute modules on truncated prefixes of real bars and compare with the full run.
 
     Give a persisted `spec_id` (checks all its modules with the Spec's params) or `kind` + `name` (defaults).
-    Uses up to the first 3,000 bars of the data version (the Spec's by default), never the holdout.
+    Uses every bar of the data version before its holdout (the Spec's by default), at full length, with a
+    fresh module instance per prefix (as the mandatory check before experiments, sweeps and backtests).
     A failure names the module, the output and the first bar that changed."""
     store = ctx.deps.workspace.store
     runtime = ctx.deps.runtime_dir
@@ -294,7 +294,7 @@ def lookahead_check(ctx: Ctx, spec_id: str | None = None, kind: Kind | None = No
     if data_version_id is None:
         raise ToolFailure("give data_version_id (data_version_list shows them)")
     state.data_version(store, data_version_id)
-    frame = state.research_bars(store, data_version_id).iloc[:LOOKAHEAD_BARS]
+    frame = state.research_bars(store, data_version_id)
     bars = bars_from_frame(frame)
     findings = []
     for k, n, params in targets:
@@ -302,7 +302,9 @@ def lookahead_check(ctx: Ctx, spec_id: str | None = None, kind: Kind | None = No
             mod = modules.load(runtime, k, n)
         except (LookupError, ValueError) as exc:
             raise ToolFailure(str(exc)) from None
-        findings.append(check_module(k, mod, bars, params, n_checks=24))
+        src = modules.source_of(runtime, k, n) if modules.origin(runtime, k, n) == "workspace" else None
+        fresh = module_factory(k, n, src) if src is not None else None
+        findings.append(check_module(k, mod, bars, params, n_checks=24, fresh=fresh))
     return LookaheadResult(data_version_id=data_version_id, bars=len(bars), ok=all(f.ok for f in findings),
                            findings=[f.describe() for f in findings])
 
