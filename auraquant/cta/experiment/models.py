@@ -93,6 +93,8 @@ class OOSSummary(BaseModel):
     dsr_sharpe_variance: float | None = None
     buy_and_hold: BuyAndHold | None = Field(None, description="buy and hold over the same stitched target "
                                                               "segments, and the excess over it")
+    ruined: bool = Field(False, description="the stitched NAV reached 0 (a target segment was ruined); "
+                                            "Sharpe and the DSR's Sharpe are then capped at 0")
 
 
 class RunResult(BaseModel):

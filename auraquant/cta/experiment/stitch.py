@@ -48,7 +48,10 @@ def daily_returns(stitched: pd.DataFrame, initial_capital: float) -> pd.Series:
     day = stitched["time"].dt.floor("D")
     last = stitched.groupby(day, sort=True)["equity"].last()
     prev = np.concatenate([[initial_capital], last.to_numpy()[:-1]])
-    return pd.Series(last.to_numpy() / prev - 1.0, index=last.index, name="ret")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # after a ruin (NAV 0) a day returns 0, as in the engine's metrics
+        ret = np.where(prev > 0.0, last.to_numpy() / prev - 1.0, 0.0)
+    return pd.Series(ret, index=last.index, name="ret")
 
 
 def _finite(x: float) -> float | None:
@@ -62,14 +65,17 @@ def summarize(stitched: pd.DataFrame, initial_capital: float, basis: int, trades
     mean, sd = m["daily_mean"], m["daily_std"]
     dsr = var = None
     trial = trial_daily_sharpes[np.isfinite(trial_daily_sharpes)]
+    ruined = m["ruined"] > 0
     if sd > 0 and trial.size > 1 and d.size > 2:
         var = float(trial.var(ddof=1))
-        dsr = _finite(deflate(mean / sd, n_trials, var, int(d.size), m["skew"], m["kurtosis"]).dsr)
+        sr = min(mean / sd, 0.0) if ruined else mean / sd  # a ruined curve never deflates to a positive SR
+        dsr = _finite(deflate(sr, n_trials, var, int(d.size), m["skew"], m["kurtosis"]).dsr)
     return OOSSummary(
         total_return=m["total_return"], ann_return=_finite(m["ann_return"]), sharpe=_finite(m["sharpe"]),
         sortino=_finite(m["sortino"]), max_drawdown=m["max_drawdown"], n_days=int(m["n_days"]), daily_mean=mean,
         daily_std=_finite(sd), skew=_finite(m["skew"]), kurtosis=_finite(m["kurtosis"]),
-        trades=int(trades), dsr=dsr, dsr_n_trials=n_trials if dsr is not None else None, dsr_sharpe_variance=var)
+        trades=int(trades), dsr=dsr, dsr_n_trials=n_trials if dsr is not None else None, dsr_sharpe_variance=var,
+        ruined=ruined)
 
 
 def stitch_buy_and_hold(targets: list[pd.DataFrame], engine: EngineSettings,

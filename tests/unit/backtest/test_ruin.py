@@ -210,3 +210,18 @@ def test_kernel_matches_reference_on_leveraged_random_specs_that_reach_ruin() ->
     assert ruined >= 10, ruined
     # both checkpoints exercised: ruin at a close (liquidation) and ruin right after a fill
     assert events["ruin_at_close"] > 0 and events["ruin"] > events["ruin_at_close"], events
+
+
+def test_stitched_out_of_sample_summary_flags_a_ruined_curve() -> None:
+    from auraquant.cta.experiment.stitch import daily_returns, summarize
+
+    times = pd.date_range("2024-01-01", periods=6, freq="D", tz="UTC")
+    # +50%, +20%, then a ruined target segment: NAV 0 for the rest
+    stitched = pd.DataFrame({"time": times, "equity": [1500.0, 1800.0, 2700.0, 0.0, 0.0, 0.0]})
+    d = daily_returns(stitched, 1000.0).to_numpy()
+    np.testing.assert_allclose(d, [0.5, 0.2, 0.5, -1.0, 0.0, 0.0], rtol=1e-12)  # no NaN after the ruin
+    assert d.mean() > 0
+    out = summarize(stitched, 1000.0, 365, trades=3, trial_daily_sharpes=np.array([0.1, 0.3, -0.2]), n_trials=3)
+    assert out.ruined and out.total_return == -1.0 and out.max_drawdown == -1.0
+    assert out.sharpe == 0.0  # capped: the mean daily return is positive
+    assert out.dsr is not None and out.dsr <= 0.5
