@@ -50,3 +50,63 @@ def test_check_spec_covers_each_referenced_module() -> None:
     findings = check_spec(bars, spec, extra_dir=LEAKY_DIR, n_checks=10)
     assert [(f.kind, f.module, f.ok) for f in findings] == [
         ("baselines", "peek_ahead", False), ("filters", "adx_trend", True), ("executions", "atr_stop", True)]
+
+
+def test_prefix_lengths_include_short_parameter_and_final_lengths() -> None:
+    from auraquant.cta.backtest.lookahead import prefix_lengths
+
+    ks = prefix_lengths(100, {"period": 30, "k": 2.5, "flag": True}, n_checks=5)
+    assert {2, 3, 5, 8, 13, 21, 34, 55, 89} <= set(ks)  # short ladder
+    assert {15, 29, 30, 31, 60} <= set(ks)  # around the window: shorter, equal, longer, 2x
+    assert {98, 99} <= set(ks) and max(ks) == 99 and min(ks) == 2
+    assert ks == sorted(set(ks))
+
+
+def test_corner_param_sets_cover_each_end_and_both_extremes() -> None:
+    from auraquant.cta.backtest.lookahead import corner_param_sets
+    from auraquant.cta.strategy.spec import Categorical, FloatRange, IntRange
+
+    sets = corner_param_sets({"fast": 8}, {"fast": IntRange(low=3, high=30), "k": FloatRange(low=0.5, high=2.0),
+                                           "mode": Categorical(choices=[0, 1, 2])})
+    assert sets[0] == {"fast": 8}
+    assert {"fast": 3} in sets and {"fast": 30} in sets and {"fast": 8, "k": 0.5} in sets
+    assert {"fast": 8, "mode": 2} in sets
+    assert {"fast": 3, "k": 0.5, "mode": 0} in sets and {"fast": 30, "k": 2.0, "mode": 2} in sets
+    assert len(sets) == len({repr(sorted(s.items())) for s in sets})  # no duplicates
+
+
+class _Stateful:
+    """Caches a full-sample mean on its first call: one shared instance hides it, fresh instances do not."""
+
+    name = "stateful"
+    params: dict = {}
+
+    def __init__(self) -> None:
+        self.mu: float | None = None
+
+    def candidates(self, bars, params):
+        if self.mu is None:
+            self.mu = float(np.mean(bars.close))
+        return np.where(bars.close > self.mu, 1, -1).astype(np.int8)
+
+
+class _Fragile:
+    """Raises on short samples: a module must accept any length, or a leak could hide behind the error."""
+
+    name = "fragile"
+    params: dict = {}
+
+    def candidates(self, bars, params):
+        if len(bars) < 50:
+            raise ValueError("too short")
+        return np.zeros(len(bars), dtype=np.int8)
+
+
+def test_fresh_instances_and_errors() -> None:
+    bars = random_bars(np.random.default_rng(14), 300)
+    assert check_module("baselines", _Stateful(), bars).ok  # shared instance: the cache hides the leak
+    finding = check_module("baselines", _Stateful(), bars, fresh=_Stateful)
+    assert not finding.ok and finding.output == "candidates" and finding.prefix_len is not None
+    assert "stateful" in finding.describe() and f"{finding.prefix_len}-bar prefix" in finding.describe()
+    bad = check_module("baselines", _Fragile(), bars)
+    assert not bad.ok and bad.output == "error" and "too short" in (bad.detail or "")
