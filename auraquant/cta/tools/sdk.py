@@ -22,8 +22,14 @@ Code rules (enforced by module_write; every violation is listed with its line):
 - no I/O or global state through the libraries: pd.read_*, DataFrame.to_csv-like to_*, np.load/save,
   np.random (modules must be deterministic), pd.set_option, DataFrame.eval/query.
 - at most 32,000 bytes / 600 lines; file name == MODULE.name == a lowercase identifier.
-- causality: the value at bar i may use bars 0..i only. module_write recomputes your module on
-  truncated prefixes of sample data and refuses it at the first bar whose value changes.
+- no hard-coded hindsight: no date/time strings, epoch timestamps, literal tables (8+ constants) or
+  sets of price-like numbers; numbers belong in Param declarations, data comes from the bars.
+- causality: the value at bar i may use bars 0..i only, on any number of bars >= 2 (return warm-up
+  values, never raise on short samples). module_write recomputes your module on truncated prefixes of
+  sample data; every experiment, sweep and backtest does it again on its own bars at full length, with
+  a fresh module instance per prefix (no state survives between calls), for the Spec's params and the
+  search-space corners, comparing every output including scalar slot values. The first bar whose value
+  changes refuses the module.
 """
 
 _TEXT: dict[str, str] = {
@@ -74,8 +80,11 @@ Order in the kernel: NAV<=0 -> cooldown -> breaker -> size (fraction or target_v
 auraquant.cta.strategy.indicators (numba-compiled, causal, NaN warm-up, prefix-stable):
 ema(x, period), sma(x, period), rolling_std(x, period), prior_max(x, period) / prior_min(x, period)
 (max/min of the previous `period` values, excluding bar i), true_range(h, l, c), atr(h, l, c, period),
-adx(h, l, c, period), log_returns(close). pandas_ta indicators also work on pd.Series(bars.close) but
-are slower; check that the ones you use are causal (most are; `dpo` with centered=True is not).""",
+adx(h, l, c, period), log_returns(close), equal_run(x) (length of the run of equal values ending at i).
+sma and rolling_std are exact on constant windows (value itself, exactly 0). pandas_ta indicators also
+work on pd.Series(bars.close) but are slower; check that the ones you use are causal (most are; `dpo`
+with centered=True is not). Every module is re-checked for look-ahead on the run's own data before each
+experiment, sweep and backtest (fresh instance per prefix, every output incl. scalar slot values).""",
     "bars": """\
 Bars (frozen): time_ns int64 (UTC bar OPEN time, ns), open, high, low, close, volume float64 arrays,
 bar_ns (nominal bar length), len(bars), bars.bars_per_day(). Row i closes at time_ns[i] + bar_ns; a
