@@ -225,3 +225,25 @@ def test_stitched_out_of_sample_summary_flags_a_ruined_curve() -> None:
     assert out.ruined and out.total_return == -1.0 and out.max_drawdown == -1.0
     assert out.sharpe == 0.0  # capped: the mean daily return is positive
     assert out.dsr is not None and out.dsr <= 0.5
+
+
+def test_leveraged_sweep_on_real_btc_ranks_ruined_runs_last(shared_data) -> None:
+    """BTCUSDT daily, EMA(10/40) cross at 0.5x..20x NAV. Before ruin existed the 20x run reported a total
+    return of -5,187% with a positive Sharpe (+0.39), above the 8x run. Now both leveraged runs are ruined
+    (liquidated, NAV 0, total return -100%, Sharpe <= 0) and rank below every other set."""
+    from auraquant.cta.backtest.engine import run_sweep
+
+    frame = pd.read_parquet(shared_data / "binance_BTCUSDT_1d_2017-2025.parquet")
+    spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 10, "slow": 40}},
+                risk=[{"name": "fixed_fraction"}], engine={"commission_bps": 5})
+    fractions = (20.0, 0.5, 8.0, 1.0, 3.0)
+    table = run_sweep(frame, spec, [{"risk.fixed_fraction.fraction": x} for x in fractions])
+    ruined = table[table["ruined"] > 0]
+    assert sorted(ruined["risk.fixed_fraction.fraction"]) == [8.0, 20.0]
+    assert (ruined["total_return"] == -1.0).all() and (ruined["sharpe"] <= 0).all()
+    assert (ruined["final_nav"] == 0.0).all() and (ruined["max_drawdown"] == -1.0).all()
+    assert (table.loc[table["ruined"] == 0, "total_return"] > -1.0).all()
+    ranked = rank_rows(table, "sharpe")
+    assert list(ranked["risk.fixed_fraction.fraction"])[-2:] == [20.0, 8.0]  # input order among the ruined
+    s = score(table, SearchConfig())
+    assert set(np.argsort(s)[:2]) == {0, 2}
