@@ -208,6 +208,23 @@ def check_module(kind: str, module: Any, bars: pd.DataFrame | Bars, params: Mapp
     return LookaheadFinding(kind, module.name, True, prefixes_checked=checked, params=dict(p))
 
 
+def check_module_source(kind: str, name: str, source: str, bars: pd.DataFrame | Bars,
+                        param_sets: Sequence[Mapping[str, Any]], *, n_checks: int = 40) -> list[LookaheadFinding]:
+    """`check_module` of the module defined by `source` for each parameter set in order, with a fresh
+    instance per evaluation (`module_factory`); stops after the first failing set (its finding is last).
+    A pure function of its arguments: the unit of work a sandboxed worker can run for agent-written code."""
+    b = bars if isinstance(bars, Bars) else bars_from_frame(bars)
+    fresh = module_factory(kind, name, source)
+    proto = fresh()
+    out = []
+    for params in param_sets:
+        finding = check_module(kind, proto, b, params, n_checks=n_checks, fresh=fresh)
+        out.append(finding)
+        if not finding.ok:
+            break
+    return out
+
+
 def check_spec(bars: pd.DataFrame | Bars, spec: Spec, *, extra_dir: Path | str | None = None,
                n_checks: int = 40) -> list[LookaheadFinding]:
     """Check every module a Spec uses, with the Spec's parameters."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,8 @@ import pandas as pd
 from auraquant.cta.backtest.lookahead import (
     LookaheadError,
     LookaheadFinding,
-    check_module,
+    check_module_source,
     corner_param_sets,
-    module_factory,
 )
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import list_modules
@@ -113,16 +112,29 @@ def _store(key: str, finding: LookaheadFinding, cache_dir: Path | None) -> None:
         tmp.replace(cache_dir / f"{key}.json")
 
 
+Checker = Callable[[str, str, str, Bars, list[dict[str, Any]]], list[LookaheadFinding]]
+
+
+def in_process_checker(kind: str, name: str, source: str, bars: Bars, sets: list[dict[str, Any]]
+                       ) -> list[LookaheadFinding]:
+    """The default checker: `lookahead.check_module_source` in this process."""
+    return check_module_source(kind, name, source, bars, sets)
+
+
 def require_causal(spec: Spec, bars: pd.DataFrame | Bars, extra_dir: Path | str | None, *,
                    cache_dir: Path | None = None, data_hash: str | None = None,
-                   extra_sets: Sequence[Mapping[str, Any]] = ()) -> list[LookaheadFinding]:
+                   extra_sets: Sequence[Mapping[str, Any]] = (), checker: Checker | None = None
+                   ) -> list[LookaheadFinding]:
     """Check every non-built-in module of `spec` on `bars` (see the module docstring); return the findings
     (all ok) or raise `LookaheadError` at the first failing (module, params). A module that is not built
     in must be in `extra_dir`, else `LookupError`. `data_hash` (the bars' content hash) is computed when
-    not given. `extra_sets`: flat parameter sets the caller will run besides the Spec's (see `param_sets`)."""
+    not given. `extra_sets`: flat parameter sets the caller will run besides the Spec's (see `param_sets`).
+    `checker` runs the uncached sets of one module (default: `in_process_checker`; a sandbox can pass one
+    that runs `lookahead.check_module_source` in its worker)."""
     custom = [(fld, kind, r) for fld, kind, r in _refs(spec) if r.name not in list_modules(kind)]
     if not custom:
         return []
+    run = checker or in_process_checker
     frame = bars if isinstance(bars, pd.DataFrame) else None
     b = bars if isinstance(bars, Bars) else bars_from_frame(bars)
     if data_hash is None:
@@ -136,13 +148,15 @@ def require_causal(spec: Spec, bars: pd.DataFrame | Bars, extra_dir: Path | str 
             raise LookupError(f"no module {kind}/{ref.name} (not built in, not in the workspace's cta_runtime/)")
         source = path.read_text(encoding="utf-8")
         code_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        fresh = module_factory(kind, ref.name, source)
-        proto = fresh()
-        for params in param_sets(spec, fld, ref, extra_sets):
-            key = verdict_key(kind, ref.name, code_hash, data_hash, params)
-            hit = _cached(key, cache_dir)
-            finding = LookaheadFinding(**hit) if hit is not None else check_module(kind, proto, b, params,
-                                                                                   fresh=fresh)
+        sets = param_sets(spec, fld, ref, extra_sets)
+        keys = [verdict_key(kind, ref.name, code_hash, data_hash, p) for p in sets]
+        hits = [_cached(k, cache_dir) for k in keys]
+        todo = [p for p, h in zip(sets, hits, strict=True) if h is None]
+        fresh = iter(run(kind, ref.name, source, b, todo) if todo else [])
+        for key, hit in zip(keys, hits, strict=True):
+            finding = LookaheadFinding(**hit) if hit is not None else next(fresh, None)
+            if finding is None:  # the checker stopped at an earlier failure
+                break
             if hit is None or (cache_dir is not None and not (cache_dir / f"{key}.json").is_file()):
                 _store(key, finding, cache_dir)
             if not finding.ok:

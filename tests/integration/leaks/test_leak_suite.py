@@ -226,7 +226,7 @@ def test_verdicts_are_cached_by_code_data_and_params(runtime: Path, frame: pd.Da
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("recomputed a cached verdict")
 
-    monkeypatch.setattr(lookahead_gate, "check_module", boom)
+    monkeypatch.setattr(lookahead_gate, "check_module_source", boom)
     assert require_causal(spec, frame, runtime, cache_dir=cache)[0].ok
     other = frame.copy()
     other.loc[len(other) - 1, "volume"] += 1.0  # other data (content hash): a new verdict is needed
@@ -313,3 +313,25 @@ def test_agent_tools_refuse_a_module_that_passed_module_write(tmp_path: Path) ->
         assert ws.store.list_objects(RUN_KIND, Run) == []  # the refused experiment stored no run
     finally:
         ctx.deps.jobs.close()
+
+
+def test_a_pluggable_checker_gets_only_uncached_sets(runtime: Path, frame: pd.DataFrame, tmp_path: Path) -> None:
+    """The gate hands each module's source and its uncached parameter sets to `checker` in one call (what
+    a sandbox worker runs); verdicts it returns are cached and enforced like the in-process ones."""
+    from auraquant.cta.backtest.lookahead import check_module_source
+
+    calls: list[tuple[str, int]] = []
+
+    def checker(kind, name, source, bars, sets):
+        calls.append((name, len(sets)))
+        return check_module_source(kind, name, source, bars, sets)
+
+    leak = next(x for x in LEAKS if x.name == "leak_nondefault")
+    cache = tmp_path / "c"
+    with pytest.raises(LookaheadError):
+        require_causal(spec_for(leak), frame, runtime, cache_dir=cache, checker=checker)
+    assert calls == [("leak_nondefault", 3)]  # the Spec's params ({}), then the corners mode=0 and mode=1
+    lookahead_gate._memory.clear()
+    with pytest.raises(LookaheadError):  # both verdicts come from the disk cache now
+        require_causal(spec_for(leak), frame, runtime, cache_dir=cache, checker=checker)
+    assert len(calls) == 1
