@@ -2,7 +2,8 @@
 is not built in (agent- or user-written, from a workspace's `cta_runtime/`).
 
 `require_causal(spec, bars, extra_dir)` checks every such module of the Spec with
-`lookahead.check_module` on the run's own bars (the caller passes the bars it will run on: for an
+`lookahead.check_module_source` (by default in this process; a `checker` can run it elsewhere, e.g. in
+a sandbox worker) on the run's own bars (the caller passes the bars it will run on: for an
 experiment every bar before the sealed holdout, at full length), with a fresh module instance per
 evaluation (`lookahead.module_factory`), for each of the run's parameter sets: the Spec's params and the
 corners of the Spec's search space for that module (`lookahead.corner_param_sets`). The first failure
