@@ -309,9 +309,10 @@ class WorkerPool:
         self._idle: dict[tuple, list[Worker]] = {}
         self._busy: dict[tuple, int] = {}
 
-    def run(self, policy: Policy, modules_dir: Path, threads: int,
-            fn: Callable[[Worker], Any]) -> Any:
-        """`fn(worker)` on an idle (or new) worker; the worker returns to the pool only if it is healthy."""
+    def run(self, policy: Policy, modules_dir: Path, threads: int, fn: Callable[[Worker], Any], *,
+            reuse: bool = True) -> Any:
+        """`fn(worker)` on an idle (or new) worker; the worker returns to the pool only if it is healthy and
+        `reuse` (a one-shot worker, e.g. for a staging directory about to be deleted, is closed after)."""
         key = (str(Path(modules_dir).resolve()), policy.level, policy.limits, threads)
         with self._cond:
             while True:
@@ -339,10 +340,11 @@ class WorkerPool:
                 self._busy[key] -= 1
                 self._cond.notify()
         with self._cond:
-            if w.alive():
+            keep = reuse and w.alive()
+            if keep:
                 self._idle.setdefault(key, []).append(w)
-            else:
-                w.close()
+        if not keep:
+            w.close()
         return result
 
     def close(self) -> None:

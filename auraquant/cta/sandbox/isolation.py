@@ -40,8 +40,8 @@ def needed(spec: Any, extra_dir: Path | str | None) -> bool:
     return any(not loader.is_builtin(kind, name) for kind, name in _spec_names(spec))
 
 
-def _policy(extra_dir: Path | str) -> Policy:
-    pol = resolve(Path(extra_dir))
+def _policy(extra_dir: Path | str, config_dir: Path | str | None = None) -> Policy:
+    pol = resolve(Path(config_dir if config_dir is not None else extra_dir))
     with _level_lock:
         _last_level[str(Path(extra_dir).resolve())] = pol.level
     return pol
@@ -76,12 +76,14 @@ def _sets_json(param_sets: Sequence[Mapping[str, Any]] | None) -> list[dict[str,
 
 
 def _call(extra_dir: Path | str, op: str, header: dict[str, Any], arrays: dict[str, np.ndarray], *,
-          threads: int = 1, max_bytes: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+          threads: int = 1, max_bytes: int | None = None, config_dir: Path | str | None = None,
+          reuse: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from auraquant.cta.sandbox.client import POOL, warm_engine_cache
-    pol = _policy(extra_dir)
+    pol = _policy(extra_dir, config_dir)
     if op in ("sweep", "prepare"):
         warm_engine_cache()
-    return POOL.run(pol, Path(extra_dir), threads, lambda w: w.request(op, header, arrays, max_bytes=max_bytes))
+    return POOL.run(pol, Path(extra_dir), threads, lambda w: w.request(op, header, arrays, max_bytes=max_bytes),
+                    reuse=reuse)
 
 
 def _array(out: dict[str, np.ndarray], name: str, dtype: Any, shape: tuple[int | None, ...]) -> np.ndarray:
@@ -224,10 +226,13 @@ class Verdict:
     finding: Any | None  # LookaheadFinding when the look-ahead check ran
 
 
-def validate(kind: str, name: str, bars: Bars, extra_dir: Path | str) -> Verdict:
-    """Load `<extra_dir>/<kind>/<name>.py` in a worker, check its contract and look-ahead on `bars`."""
+def validate(kind: str, name: str, bars: Bars, extra_dir: Path | str, *, config_dir: Path | str | None = None
+             ) -> Verdict:
+    """Load `<extra_dir>/<kind>/<name>.py` in a one-shot worker, check its contract and look-ahead on `bars`.
+    `config_dir` is the workspace's module directory whose sandbox config applies (default: `extra_dir`)."""
     h, a = _bars_payload(bars)
-    reply, _ = _call(extra_dir, "validate", {**h, "kind": kind, "name": name}, a, max_bytes=0)
+    reply, _ = _call(extra_dir, "validate", {**h, "kind": kind, "name": name}, a, max_bytes=0,
+                     config_dir=config_dir, reuse=False)
     stage = reply.get("stage")
     if stage not in ("load", "contract", "lookahead", "ok"):
         raise errors.SandboxProtocolViolation(f"reply stage {str(stage)[:40]!r} is unknown")
