@@ -297,6 +297,8 @@ def _describe_failure(cls: type[errors.ModuleSandboxError], msg: str, lim: Limit
         return f"module attempted an operation the sandbox forbids: {msg}"
     if cls is errors.ModuleRaised:
         return f"module raised {msg}"
+    if cls is errors.SandboxOutputFlood:
+        return f"module output flood: a file write passed the {lim.file_bytes}-byte limit (RLIMIT_FSIZE): {msg}"
     return msg
 
 

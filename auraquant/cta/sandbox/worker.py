@@ -13,6 +13,7 @@ the cause (`memory`, `denied` for OS errors such as a refused file or socket, `m
 from __future__ import annotations
 
 import ctypes
+import errno
 import dataclasses
 import os
 import resource
@@ -60,6 +61,8 @@ def _cpu_used() -> float:
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, MemoryError):
         kind = "memory"
+    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:  # Python ignores SIGXFSZ: RLIMIT_FSIZE hit
+        kind = "output"
     elif isinstance(exc, OSError):
         kind = "denied"
     else:
