@@ -132,7 +132,7 @@ CASES = [
     ("infinite_loop", "while True:\n    pass", "", errors.SandboxTimeout, "timed out", False),
     ("sleep_forever", "import time\ntime.sleep(10**6)", "", errors.SandboxTimeout, "timed out", False),
     ("memory_bytearray", "x = bytearray(64 * 2**30)", "", errors.SandboxMemoryLimit, "memory limit", False),
-    ("memory_growth", "keep = []\nwhile True:\n    keep.append(np.ones(2**26))", "", errors.SandboxMemoryLimit,
+    ("memory_growth", "keep = []\nwhile True:\n    keep.append(np.empty(2**27))", "", errors.SandboxMemoryLimit,
      "memory limit", False),
     ("stderr_flood", "import sys\nwhile True:\n    sys.stderr.write('x' * 65536)", "", errors.SandboxOutputFlood,
      "output flood", False),
