@@ -56,6 +56,12 @@ def level_in_force(extra_dir: Path | str) -> str:
         return f"refused: {exc}"
 
 
+def spec_isolation(spec: Any, extra_dir: Path | str | None) -> str | None:
+    """For run metadata and tool output: None when `spec` runs only built-ins (in-process), otherwise the
+    confinement level its agent-written modules run under (or why they are refused)."""
+    return level_in_force(extra_dir) if extra_dir is not None and needed(spec, extra_dir) else None
+
+
 def _bars_payload(b: Bars) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return {"bar_ns": int(b.bar_ns)}, {"time_ns": b.time_ns, "open": b.open, "high": b.high, "low": b.low,
                                       "close": b.close, "volume": b.volume}

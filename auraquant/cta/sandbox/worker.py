@@ -13,8 +13,8 @@ the cause (`memory`, `denied` for OS errors such as a refused file or socket, `m
 from __future__ import annotations
 
 import ctypes
-import errno
 import dataclasses
+import errno
 import os
 import resource
 import signal
