@@ -75,6 +75,7 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 _ROOT = ["/nonexistent"]
+_CONTAINED = (MemoryError, OSError)
 
 
 def _bars(h: dict[str, Any], a: dict[str, np.ndarray]) -> Any:
@@ -116,17 +117,23 @@ def op_validate(h: dict[str, Any], a: dict[str, np.ndarray]) -> tuple[dict[str, 
     bars = _bars(h, a)
     try:
         mod = load_module(kind, name, _ROOT[0])
+    except _CONTAINED:  # memory exhaustion and refused OS operations are typed errors, not verdicts
+        raise
     except Exception as exc:  # the agent's code raised while importing: a verdict, not a worker failure
         return {"stage": "load", "message": f"{type(exc).__name__}: {exc}"}, {}
     desc = _describe(kind, mod)
     try:
         problem = contract_problem(kind, mod, bars)
+    except _CONTAINED:
+        raise
     except Exception as exc:
         problem = f"raised {type(exc).__name__}: {exc}"
     if problem:
         return {"stage": "contract", "message": problem, "module": desc}, {}
     try:
         finding = check_module(kind, mod, bars)
+    except _CONTAINED:
+        raise
     except Exception as exc:
         return {"stage": "lookahead", "message": f"raised {type(exc).__name__}: {exc}", "module": desc}, {}
     return {"stage": "lookahead" if not finding.ok else "ok", "finding": dataclasses.asdict(finding),

@@ -207,11 +207,15 @@ def test_validation_contains_a_load_time_attack(lab: Lab) -> None:
     (staged / "baselines" / "forker.py").write_text(src)
     with pytest.raises(errors.SandboxForkRefused):
         isolation.validate("baselines", "forker", lab.bars, staged, config_dir=lab.runtime)
-    leak = _module("leaker", "pass", _fill("raise ValueError(open('@KEY@').read())", lab))
-    (staged / "baselines" / "leaker.py").write_text(leak)
-    verdict = isolation.validate("baselines", "leaker", lab.bars, staged, config_dir=lab.runtime)
-    assert verdict.stage == "load"
-    if lab.level == "bubblewrap":
-        assert "FileNotFoundError" in (verdict.message or "") and SECRETS["key"] not in (verdict.message or "")
+    broken = _module("broken", "pass", "raise ValueError('no good')")
+    (staged / "baselines" / "broken.py").write_text(broken)
+    verdict = isolation.validate("baselines", "broken", lab.bars, staged, config_dir=lab.runtime)
+    assert verdict.stage == "load" and verdict.message == "ValueError: no good"
+    if lab.level == "bubblewrap":  # at rlimits-only the file is readable: no filesystem confinement
+        leak = _module("leaker", "pass", _fill("raise ValueError(open('@KEY@').read())", lab))
+        (staged / "baselines" / "leaker.py").write_text(leak)
+        with pytest.raises(errors.SandboxDenied, match="FileNotFoundError") as info:
+            isolation.validate("baselines", "leaker", lab.bars, staged, config_dir=lab.runtime)
+        _assert_contained(lab, str(info.value))
     _assert_contained(lab, "")
     _clean_call_works(lab)
