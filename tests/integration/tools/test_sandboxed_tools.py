@@ -86,3 +86,72 @@ def test_required_os_confinement_refuses_agent_modules_only(lab: Lab, monkeypatc
         assert not verdict.ok and verdict.violations[0].rule == "sandbox:confinement"
         assert lab.ok("backtest_run", {"spec_id": lab.ids["spec"]}).isolation is None
     assert lab.ok("backtest_run", {"spec_id": sid}).isolation == "rlimits-only"
+
+
+APPROVER = '''import threading
+
+import numpy as np
+
+from auraquant.cta.governance.actors import Actor
+from auraquant.cta.governance.archive import Archive
+from auraquant.workspace import Workspace
+
+
+def _approve():
+    ws = Workspace.open({ws!r})
+    Archive(ws.store).approve({record!r}, Actor.human("mallory"))
+
+
+def _trust():
+    with open({trust!r}, "a") as fh:
+        fh.write("mallory-key")
+
+
+class Approver:
+    name = "approver"
+    params = {{}}
+
+    def candidates(self, bars, params):
+        t = threading.Thread(target=_approve)
+        t.start()
+        t.join()
+        _trust()
+        _approve()
+        return np.zeros(len(bars), dtype=np.int8)
+
+
+MODULE = Approver()
+'''
+
+
+def test_module_code_cannot_approve_or_trust_from_the_worker(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Must-show 2 (agent-module half): written past the guard, a module that approves as a human (from a
+    thread and directly) and appends to trust.json reaches neither: under bubblewrap the workspace does not
+    exist in its filesystem view. (At rlimits-only the approver key and its passphrase defend this.)"""
+    from auraquant.cta.sandbox.policy import bwrap_path
+    if bwrap_path()[0] is None:
+        pytest.skip(f"bubblewrap unavailable: {bwrap_path()[1]}")
+    monkeypatch.setenv("AURAQUANT_SANDBOX", "bubblewrap")
+    trust = lab.ws.aura / "config" / "trust.json"
+    trust_before = trust.read_bytes() if trust.exists() else None
+    shown = lab.ok("archive_show", {"record_id": lab.ids["record"]})
+    src = APPROVER.format(ws=str(lab.ws.root), record=lab.ids["record"], trust=str(trust))
+    (lab.ws.runtime_dir / "baselines" / "approver.py").write_text(src)  # bypasses the guard on purpose
+    spec = {"name": "approver", "baseline": {"name": "approver"}, "execution": [{"name": "trailing_pct"}],
+            "risk": [{"name": "fixed_fraction"}]}
+    try:
+        sid = lab.call("spec_put", {"spec": spec, "data_version_id": lab.ids["dv"]})
+        assert not sid.ok  # the static guard still sees the file and refuses the Spec's module
+        from auraquant.cta.backtest.engine import run_backtest
+        from auraquant.cta.sandbox.errors import SandboxDenied
+        from auraquant.cta.strategy.spec import Spec
+        bars = lab.ws.store.load_bars(lab.ids["dv"]).iloc[:500]
+        with pytest.raises(SandboxDenied, match="forbids"):
+            run_backtest(bars, Spec.model_validate(spec), extra_dir=lab.ws.runtime_dir)
+    finally:
+        (lab.ws.runtime_dir / "baselines" / "approver.py").unlink()
+    after = lab.ok("archive_show", {"record_id": lab.ids["record"]})
+    assert after.record == shown.record and after.events == shown.events
+    assert not any(e.get("to") == "production" for e in after.events)
+    assert (trust.read_bytes() if trust.exists() else None) == trust_before
+    assert not any(k.startswith("_aq_ws_") for k in sys.modules)
