@@ -56,6 +56,15 @@ def level_in_force(extra_dir: Path | str) -> str:
         return f"refused: {exc}"
 
 
+def level_summary(extra_dir: Path | str) -> str:
+    """One line for headers: the level in force for `extra_dir`'s workspace and why (or why refused)."""
+    try:
+        pol = _policy(extra_dir)
+    except errors.ConfinementUnavailable as exc:
+        return f"refused ({exc})"
+    return pol.level if pol.level == "bubblewrap" else f"{pol.level} ({pol.reason}; no filesystem confinement)"
+
+
 def spec_isolation(spec: Any, extra_dir: Path | str | None) -> str | None:
     """For run metadata and tool output: None when `spec` runs only built-ins (in-process), otherwise the
     confinement level its agent-written modules run under (or why they are refused)."""
