@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from auraquant.cta.sandbox import errors, wire
-from auraquant.cta.sandbox.policy import BWRAP, Limits, Policy, bwrap_path
+from auraquant.cta.sandbox.policy import BWRAP, LANDLOCK, Limits, Policy, bwrap_path
 
 CODE_ROOT = Path(__file__).resolve().parents[3]  # holds auraquant/ and cta_runtime/
 SANDBOX_MODULES = "/sandbox/modules"
@@ -109,6 +109,15 @@ def _bind_args() -> list[str]:
     return args
 
 
+def _landlock_read_paths(modules_dir: Path) -> list[str]:
+    """What a Landlock-confined worker may read: system libraries, Python, the venv, the code, the modules."""
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache", "/etc/localtime",
+             "/sys/devices/system/cpu", "/dev/null", "/dev/urandom", sys.base_prefix, sys.prefix,
+             str(Path(sys.executable).resolve().parents[1]), str(CODE_ROOT / "auraquant"),
+             str(CODE_ROOT / "cta_runtime"), str(modules_dir)]
+    return [p for p in dict.fromkeys(paths) if os.path.exists(p)]
+
+
 class Worker:
     """One confined worker process serving requests for the modules under `modules_dir`."""
 
@@ -174,10 +183,14 @@ class Worker:
                 os.close(fd)
         self._drain = threading.Thread(target=self._drain_output, daemon=True, name="aq-sandbox-output")
         self._drain.start()
-        hello = {"modules_root": modules_root, "limits": asdict(self.limits), "threads": threads,
-                 "pid_namespace": self.level == BWRAP, "seccomp": True}
+        hello: dict[str, Any] = {"modules_root": modules_root, "limits": asdict(self.limits), "threads": threads,
+                                 "pid_namespace": self.level == BWRAP, "seccomp": True}
+        if self.level == LANDLOCK:
+            hello["landlock"] = {"read_only": _landlock_read_paths(self.modules_dir), "read_write": [self._host_scratch]}
         reply, _ = self._exchange(hello, {}, max_bytes=0, wall=max(60.0, self.limits.wall_s))
         self.seccomp = bool(reply.get("seccomp"))
+        if self.level == LANDLOCK and reply.get("landlock") is not True:
+            raise errors.ConfinementUnavailable(f"Landlock could not be applied: {reply.get('landlock_note')}")
 
     def _drain_output(self) -> None:
         fd = self.proc.stderr.fileno()  # type: ignore[union-attr]

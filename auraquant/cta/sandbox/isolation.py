@@ -62,7 +62,9 @@ def level_summary(extra_dir: Path | str) -> str:
         pol = _policy(extra_dir)
     except errors.ConfinementUnavailable as exc:
         return f"refused ({exc})"
-    return pol.level if pol.level == "bubblewrap" else f"{pol.level} ({pol.reason}; no filesystem confinement)"
+    if pol.level == "rlimits-only":
+        return f"{pol.level} ({pol.reason}; no filesystem confinement)"
+    return pol.level if pol.level == "bubblewrap" else f"{pol.level} ({pol.reason})"
 
 
 def spec_isolation(spec: Any, extra_dir: Path | str | None) -> str | None:

@@ -4,14 +4,17 @@ Levels, strongest first:
 - `bubblewrap`: the worker runs under `bwrap` (Debian package `bubblewrap`) in fresh namespaces (no
   network, own PID/IPC/UTS), sees read-only binds of only the Python install, the venv and the AuraQuant
   code plus the module directory, and writes only to a size-capped tmpfs scratch;
-- `rlimits-only`: the fallback when `bwrap` is missing or cannot start. Scrubbed environment, resource
-  limits and (on x86-64) the seccomp filter still apply, but the filesystem view is the host's.
+- `landlock`: when `bwrap` is unavailable but the kernel offers Landlock: the worker confines itself
+  (`landlock.py`) to reading the same code paths and writing only its scratch directory, with TCP refused;
+  it keeps the host's namespaces (it can see other processes' ids, not their files);
+- `rlimits-only`: the fallback without either. Scrubbed environment, resource limits and (on x86-64) the
+  seccomp filter still apply, but the filesystem view is the host's.
 
-`AURAQUANT_SANDBOX` (read in the research process only) forces a level: `auto` (default: bubblewrap when
-it works), `bubblewrap` (fail when it does not), `rlimits-only` (never use it; simulates a machine
+`AURAQUANT_SANDBOX` (read in the research process only) forces a level: `auto` (default: the strongest
+that works), `bubblewrap` or `landlock` (fail when it does not work), `rlimits-only` (simulates a machine
 without OS confinement). A workspace sets `"sandbox": {"require_os_confinement": true}` in
-`.aura/workspace.json` to refuse agent modules unless OS confinement is in force, and may override
-`"limits"` (field names of `Limits`).
+`.aura/workspace.json` to refuse agent modules unless `bubblewrap` or `landlock` is in force, and may
+override `"limits"` (field names of `Limits`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from typing import Any, Literal
 
 from auraquant.cta.sandbox.errors import ConfinementUnavailable
 
-Level = Literal["bubblewrap", "rlimits-only"]
+Level = Literal["bubblewrap", "landlock", "rlimits-only"]
 BWRAP = "bubblewrap"
+LANDLOCK = "landlock"
 RLIMITS_ONLY = "rlimits-only"
+OS_LEVELS = (BWRAP, LANDLOCK)
 ENV_LEVEL = "AURAQUANT_SANDBOX"
 
 
@@ -87,6 +92,13 @@ def workspace_config(modules_dir: Path | None) -> dict[str, Any]:
 
 
 @functools.cache
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0 = none), probed once."""
+    from auraquant.cta.sandbox.landlock import abi_version
+    return abi_version() if os.uname().sysname == "Linux" else 0
+
+
+@functools.cache
 def _bwrap_probe(path: str) -> str | None:
     """None when `bwrap` can create the namespaces we use on this host, else the reason it cannot."""
     try:
@@ -116,16 +128,24 @@ def resolve(modules_dir: Path | None) -> Policy:
     require = bool(cfg.get("require_os_confinement", False))
     limits = Limits().merged(cfg.get("limits", {}) or {})
     forced = os.environ.get(ENV_LEVEL, "auto").strip().lower() or "auto"
-    if forced not in ("auto", BWRAP, RLIMITS_ONLY):
-        raise ValueError(f"{ENV_LEVEL}={forced!r}; use auto, {BWRAP} or {RLIMITS_ONLY}")
+    if forced not in ("auto", BWRAP, LANDLOCK, RLIMITS_ONLY):
+        raise ValueError(f"{ENV_LEVEL}={forced!r}; use auto, {BWRAP}, {LANDLOCK} or {RLIMITS_ONLY}")
+    level: str = RLIMITS_ONLY
     if forced == RLIMITS_ONLY:
-        level, reason = RLIMITS_ONLY, f"{ENV_LEVEL}={RLIMITS_ONLY}"
+        reason = f"{ENV_LEVEL}={RLIMITS_ONLY}"
     else:
-        path, reason = bwrap_path()
-        level = BWRAP if path else RLIMITS_ONLY
-        if path is None and forced == BWRAP:
+        path, reason = bwrap_path() if forced in ("auto", BWRAP) else (None, f"{ENV_LEVEL}={forced}")
+        if path is not None:
+            level = BWRAP
+        elif forced == BWRAP:
             raise ConfinementUnavailable(f"{ENV_LEVEL}={BWRAP} but {reason}")
-    if require and level != BWRAP:
+        elif landlock_abi() >= 1:
+            level, reason = LANDLOCK, f"{reason}; Landlock ABI {landlock_abi()}"
+        else:
+            if forced == LANDLOCK:
+                raise ConfinementUnavailable(f"{ENV_LEVEL}={LANDLOCK} but the kernel offers no Landlock")
+            reason = f"{reason}; no Landlock in this kernel"
+    if require and level not in OS_LEVELS:
         raise ConfinementUnavailable(
             f"agent modules refused: this workspace requires OS confinement (sandbox.require_os_confinement"
             f" in .aura/workspace.json) but only {RLIMITS_ONLY} is available: {reason}")

@@ -4,7 +4,8 @@ Started by `auraquant.cta.sandbox.client` (under bubblewrap or with rlimits only
 agent code is read: read the `hello` frame (modules root, limits, thread count), import the engine, apply
 the resource limits (RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_NPROC, no core files),
 move the protocol onto private descriptors (fd 1 then carries nothing but stderr, so a stray `print`
-cannot forge a reply), ask for SIGKILL when the parent dies, install the seccomp filter (`seccomp.py`),
+cannot forge a reply), ask for SIGKILL when the parent dies, at the `landlock` level confine itself
+(`landlock.py`; it exits instead of serving if that fails), install the seccomp filter (`seccomp.py`),
 and answer `ready` with what is in force. Then it serves one request frame at a time (`OPS`), replying
 with raw arrays + JSON (never pickle). A module's exception becomes an error reply whose `kind` names
 the cause (`memory`, `denied` for OS errors such as a refused file or socket, `module` otherwise).
@@ -199,9 +200,16 @@ def main() -> None:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1 and not hello.get("pid_namespace"):
         os._exit(0)  # the parent is already gone
+    land = None
+    if "landlock" in hello:
+        from auraquant.cta.sandbox import landlock
+        land = landlock.restrict(hello["landlock"]["read_only"], hello["landlock"]["read_write"])
+        if land is not None:  # asked for and not in force: refuse to serve rather than run unconfined
+            wire.send(proto_out, {"ok": True, "ready": False, "landlock": False, "landlock_note": land})
+            os._exit(0)
     sec = seccomp.install() if hello.get("seccomp", True) else "disabled by the parent"
     wire.send(proto_out, {"ok": True, "ready": True, "seccomp": sec is None, "seccomp_note": sec,
-                          "cpu": _cpu_used()})
+                          "landlock": "landlock" in hello and land is None, "cpu": _cpu_used()})
     while True:
         try:
             req, arrays = wire.receive(proto_in)

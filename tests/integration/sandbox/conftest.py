@@ -15,7 +15,7 @@ import pytest
 
 from auraquant.cta.data import synthetic
 from auraquant.cta.sandbox.client import POOL
-from auraquant.cta.sandbox.policy import bwrap_path
+from auraquant.cta.sandbox.policy import bwrap_path, landlock_abi
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 
 SECRETS = {"key": "SECRET-WITNESS-7f3a", "trust": "SECRET-TRUST-91bc", "store": "SECRET-STORE-55de",
@@ -99,14 +99,19 @@ def lab_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     POOL.close()
 
 
-@pytest.fixture(params=["bubblewrap", "rlimits-only"])
+LEVELS = ["bubblewrap", "landlock", "rlimits-only"]
+
+
+@pytest.fixture(params=LEVELS)
 def lab(request: pytest.FixtureRequest, lab_base: Lab, monkeypatch: pytest.MonkeyPatch) -> Lab:
-    """The lab at one confinement level (bubblewrap skipped with its reason where it cannot run), with
-    secrets in the parent's environment that the worker must never see."""
+    """The lab at one confinement level (bubblewrap / landlock skipped with the reason where they cannot
+    run), with secrets in the parent's environment that the worker must never see."""
     if request.param == "bubblewrap":
         path, reason = bwrap_path()
         if path is None:
             pytest.skip(f"bubblewrap unavailable: {reason}")
+    if request.param == "landlock" and landlock_abi() < 1:
+        pytest.skip("Landlock unavailable in this kernel")
     monkeypatch.setenv("AURAQUANT_SANDBOX", request.param)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRETS["env"])
     monkeypatch.setenv("AURAQUANT_WITNESS_KEY", SECRETS["env2"])

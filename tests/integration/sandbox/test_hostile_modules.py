@@ -6,7 +6,9 @@ Every case must be contained: the call raises the typed `ModuleSandboxError` sub
 research process receives, no protected file changes, nothing is written outside scratch, the 127.0.0.1
 listener accepts no connection, the module is never imported into this process, and a following call
 with a clean module works (the session goes on). Cases that need filesystem confinement skip at
-`rlimits-only`, which (documented in docs/sandbox.md) has none.
+`rlimits-only`, which (documented in docs/sandbox.md) has none. The `landlock` level shares the process
+setup of `rlimits-only` (same limits, seccomp, reply checks) and adds filesystem and TCP confinement, so
+it runs the filesystem and network cases.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .conftest import SECRETS, Lab
 
 pytestmark = pytest.mark.slow
 FS_ONLY = "rlimits-only has no filesystem confinement (documented fallback)"
+NET_CASES = {"connect_listener", "udp_send", "http_request", "kill_parent"}
 
 
 def _module(name: str, body: str, top: str = "") -> str:
@@ -58,6 +61,7 @@ def _assert_contained(lab: Lab, text: str) -> None:
     assert not _accepted(lab)
     assert not any(k.startswith("_aq_ws_") for k in sys.modules)
     assert not (CODE_ROOT / "auraquant" / "pwned.py").exists()
+    assert not (lab.runtime / "baselines" / "evil.py").exists()
 
 
 def run_case(lab: Lab, name: str, src: str, expect: type[errors.ModuleSandboxError], match: str) -> str:
@@ -97,12 +101,13 @@ CASES = [
      "forbids", True),
     ("write_outside", "open('@OUTSIDE@/pwned', 'w').write('x')", "", errors.SandboxDenied, "forbids", True),
     ("tamper_trust_list", "open('@TRUST@', 'w').write('{}')", "", errors.SandboxDenied, "forbids", True),
-    ("write_module_dir", "open('/sandbox/modules/baselines/evil.py', 'w').write('x')\n"
-                         "open('@WS@/cta_runtime/baselines/evil.py', 'w').write('x')", "", errors.SandboxDenied,
+    ("write_module_dir", "err = None\nfor p in ('/sandbox/modules/baselines/evil.py', "
+                         "'@WS@/cta_runtime/baselines/evil.py'):\n    try:\n        open(p, 'w').write('x')\n"
+                         "    except OSError as exc:\n        err = exc\nraise err", "", errors.SandboxDenied,
      "forbids", True),
     ("write_code", "open('@CODE@/pwned.py', 'w').write('x')", "", errors.SandboxDenied, "forbids", True),
     ("load_time_key_read", "", "SECRET = open('@KEY@').read()", errors.SandboxDenied, "forbids", True),
-    ("approve_as_human", "from auraquant.workspace import Workspace\nWorkspace.open('@WS@')", "",
+    ("approve_as_human", "from auraquant.workspace import Workspace\nWorkspace.open('@WS@').store.schema_version()", "",
      errors.ModuleSandboxError, "", True),
     ("env_secrets", "import os\nraise ValueError(repr(dict(os.environ)))", "", errors.ModuleRaised, "raised", False),
     ("connect_listener", "import socket\nsocket.create_connection(('127.0.0.1', @PORT@), timeout=2)", "",
@@ -156,7 +161,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "top", "expect", "match", "fs"), CASES, ids=[c[0] for c in CASES])
+_RUNS = [pytest.param(level, *c, id=f"{level}-{c[0]}") for c in CASES
+         for level in ("bubblewrap", *(("landlock",) if c[5] or c[0] in NET_CASES else ()), "rlimits-only")]
+
+
+@pytest.mark.parametrize(("lab", "case", "body", "top", "expect", "match", "fs"), _RUNS, indirect=["lab"])
 def test_hostile_module_is_contained(lab: Lab, case: str, body: str, top: str,
                                      expect: type[errors.ModuleSandboxError], match: str, fs: bool) -> None:
     if fs and lab.level == "rlimits-only":
@@ -211,10 +220,10 @@ def test_validation_contains_a_load_time_attack(lab: Lab) -> None:
     (staged / "baselines" / "broken.py").write_text(broken)
     verdict = isolation.validate("baselines", "broken", lab.bars, staged, config_dir=lab.runtime)
     assert verdict.stage == "load" and verdict.message == "ValueError: no good"
-    if lab.level == "bubblewrap":  # at rlimits-only the file is readable: no filesystem confinement
+    if lab.level != "rlimits-only":  # at rlimits-only the file is readable: no filesystem confinement
         leak = _module("leaker", "pass", _fill("raise ValueError(open('@KEY@').read())", lab))
         (staged / "baselines" / "leaker.py").write_text(leak)
-        with pytest.raises(errors.SandboxDenied, match="FileNotFoundError") as info:
+        with pytest.raises(errors.SandboxDenied, match="FileNotFoundError|PermissionError") as info:
             isolation.validate("baselines", "leaker", lab.bars, staged, config_dir=lab.runtime)
         _assert_contained(lab, str(info.value))
     _assert_contained(lab, "")
