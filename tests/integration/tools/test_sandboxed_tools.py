@@ -52,12 +52,12 @@ def test_module_validate_contains_memory_exhaustion(lab: Lab) -> None:
     verdict = lab.ok("module_validate", {"kind": "baselines", "name": "hog", "source": HOG})
     assert not verdict.ok and verdict.stage == "load"
     assert verdict.violations[0].rule == "sandbox:memory" and "memory limit" in verdict.violations[0].message
-    assert verdict.isolation in ("bubblewrap", "rlimits-only")
+    assert verdict.isolation in ("bubblewrap", "landlock", "rlimits-only")
 
 
 def test_backtest_reports_the_isolation_level(lab: Lab) -> None:
     res = lab.ok("module_write", {"kind": "baselines", "name": "boxed_cross", "source": CLEAN})
-    assert res.ok and res.isolation in ("bubblewrap", "rlimits-only")
+    assert res.ok and res.isolation in ("bubblewrap", "landlock", "rlimits-only")
     spec = {"name": "boxed", "baseline": {"name": "boxed_cross", "params": {"period": 30}},
             "execution": [{"name": "trailing_pct"}], "risk": [{"name": "fixed_fraction"}]}
     sid = lab.ok("spec_put", {"spec": spec, "data_version_id": lab.ids["dv"]}).spec_id

@@ -31,9 +31,17 @@ def test_missing_bwrap_falls_back_unless_required(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("AURAQUANT_SANDBOX", raising=False)
     runtime = _ws(tmp_path)
     pol = policy.resolve(runtime)
-    assert pol.level == "rlimits-only" and "not found" in pol.reason
+    # without bwrap: Landlock when the kernel has it, else the rlimits-only fallback; the reason says why
+    assert pol.level == ("landlock" if policy.landlock_abi() >= 1 else "rlimits-only")
+    assert "bwrap not found" in pol.reason
     monkeypatch.setenv("AURAQUANT_SANDBOX", "bubblewrap")
     with pytest.raises(ConfinementUnavailable, match="bwrap not found"):
+        policy.resolve(runtime)
+    monkeypatch.setattr(policy, "landlock_abi", lambda: 0)
+    monkeypatch.setenv("AURAQUANT_SANDBOX", "auto")
+    assert policy.resolve(runtime).level == "rlimits-only"
+    monkeypatch.setenv("AURAQUANT_SANDBOX", "landlock")
+    with pytest.raises(ConfinementUnavailable, match="no Landlock"):
         policy.resolve(runtime)
 
 
@@ -42,6 +50,9 @@ def test_workspace_can_require_os_confinement(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("AURAQUANT_SANDBOX", "rlimits-only")
     with pytest.raises(ConfinementUnavailable, match="require_os_confinement"):
         policy.resolve(runtime)
+    if policy.landlock_abi() >= 1:
+        monkeypatch.setenv("AURAQUANT_SANDBOX", "landlock")
+        assert policy.resolve(runtime).level == "landlock"  # Landlock is OS confinement too
     monkeypatch.delenv("AURAQUANT_SANDBOX")
     if policy.bwrap_path()[0] is None:
         pytest.skip("bubblewrap unavailable here")
