@@ -8,7 +8,8 @@ keep); isolated = `run_sweep` of `agent_ema_cross`, whose module outputs and ker
 worker (one round trip per sweep). Both are timed warm (best of N); the first isolated call, which
 starts the worker, is printed separately. The tables must be bit-identical. Target: ratio <= 1.3x.
 
-Run: .venv/bin/python benchmarks/module_isolation.py [--repeats 10] [--level auto|bubblewrap|rlimits-only|all]
+Run: .venv/bin/python benchmarks/module_isolation.py [--repeats 10]
+     [--level auto|bubblewrap|landlock|rlimits-only|all]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 from auraquant.cta.backtest.engine import run_sweep
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.sandbox.client import POOL
-from auraquant.cta.sandbox.policy import bwrap_path
+from auraquant.cta.sandbox.policy import bwrap_path, landlock_abi
 from auraquant.cta.strategy.loader import _BUILTIN_ROOT
 from auraquant.cta.strategy.spec import Spec
 
@@ -68,7 +69,7 @@ def _best(fn, repeats: int) -> tuple[float, pd.DataFrame]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--level", default="all", choices=["auto", "bubblewrap", "rlimits-only", "all"])
+    ap.add_argument("--level", default="all", choices=["auto", "bubblewrap", "landlock", "rlimits-only", "all"])
     args = ap.parse_args()
     frame, source = _frame()
     grid = _grid()
@@ -83,10 +84,13 @@ def main() -> None:
         run_sweep(frame, builtin, grid[:2])  # compile / load the cached kernel
         t_in, ref = _best(lambda: run_sweep(frame, builtin, grid), args.repeats)
         print(f"in-process (built-in ema_cross, same code)        : {t_in * 1e3:8.1f} ms", flush=True)
-        levels = ["bubblewrap", "rlimits-only"] if args.level == "all" else [args.level]
+        levels = ["bubblewrap", "landlock", "rlimits-only"] if args.level == "all" else [args.level]
         for level in levels:
             if level == "bubblewrap" and bwrap_path()[0] is None:
                 print(f"bubblewrap: skipped ({bwrap_path()[1]})")
+                continue
+            if level == "landlock" and landlock_abi() < 1:
+                print("landlock: skipped (no Landlock in this kernel)")
                 continue
             os.environ["AURAQUANT_SANDBOX"] = level
             t0 = time.perf_counter()
