@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def _numba_cache_files() -> list[tuple[Path, str]]:
     return out
 
 
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aq-sandbox-spawner")
 _warm_lock = threading.Lock()
 _warmed = False
 
@@ -175,9 +177,11 @@ class Worker:
             env = scrubbed_env(self._host_scratch, cache_root)
             argv, modules_root, cwd = boot, str(self.modules_dir), self._host_scratch
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=env, cwd=cwd, pass_fds=fds,
-                                         start_new_session=True, close_fds=True)
+            # Started from one long-lived thread: bwrap's --die-with-parent and the worker's PDEATHSIG fire
+            # when the *thread* that forked them ends, and callers may be short-lived pool threads.
+            self.proc = _SPAWNER.submit(subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=env, cwd=cwd, pass_fds=fds,
+                                        start_new_session=True, close_fds=True).result()
         finally:
             for fd in fds:
                 os.close(fd)
@@ -291,9 +295,12 @@ class Worker:
         if sig == signal.SIGSYS:
             return errors.SandboxForkRefused("module tried to start a process (fork/clone/exec); the worker was "
                                              "killed by the sandbox's seccomp filter")
-        if sig in (signal.SIGXCPU, signal.SIGKILL) and why is None:
+        if sig == signal.SIGXCPU:
             return errors.SandboxTimeout(f"module exceeded the worker's CPU-time limit ({lim.cpu_s} s) and was "
                                          "killed")
+        if sig == signal.SIGKILL and why is None:
+            return errors.SandboxCrashed("module worker was killed (SIGKILL: the CPU hard limit after an ignored "
+                                         "SIGXCPU, the out-of-memory killer, or an external kill)")
         if sig == signal.SIGXFSZ:
             return errors.SandboxOutputFlood(f"module output flood: a file write passed the {lim.file_bytes}-byte "
                                              "limit (RLIMIT_FSIZE); the worker was killed")

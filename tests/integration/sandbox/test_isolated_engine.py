@@ -57,3 +57,24 @@ def test_agent_copies_match_builtins_bit_for_bit(lab: Lab) -> None:
     assert [(f.ok, f.prefixes_checked) for f in lb] == [(f.ok, f.prefixes_checked) for f in la]
     assert [f.module for f in la] == ["agent_ema", "agent_adx", "agent_atr", "agent_vol"]
     assert np.isfinite(got["sharpe"]).all()
+
+
+def test_worker_outlives_the_short_lived_thread_that_needed_it(lab: Lab) -> None:
+    """Experiments call the engine from pool threads that end; a worker they started stays usable (it is
+    spawned from one long-lived thread, so death-with-parent does not fire when a caller thread ends)."""
+    import threading
+    import time
+
+    from auraquant.cta.backtest.prepare import prepare
+    from auraquant.cta.sandbox.client import POOL
+
+    POOL.close()
+    spec = Spec(baseline={"name": "clean"})
+    t = threading.Thread(target=lambda: prepare(lab.bars, spec, None, lab.runtime))
+    t.start()
+    t.join()
+    time.sleep(1.0)
+    pids = [w.proc.pid for ws in POOL._idle.values() for w in ws]
+    assert len(pids) == 1 and all(w.alive() for ws in POOL._idle.values() for w in ws)
+    prepare(lab.bars, spec, None, lab.runtime)
+    assert [w.proc.pid for ws in POOL._idle.values() for w in ws] == pids  # reused, not replaced
