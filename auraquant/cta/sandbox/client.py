@@ -11,7 +11,8 @@ seccomp filter's kill for fork/exec) -> `SandboxForkRefused`, SIGXCPU or our dea
 `SandboxTimeout`, SIGXFSZ or the output cap -> `SandboxOutputFlood`, anything else -> `SandboxCrashed`.
 
 `WorkerPool` keeps long-lived workers per (modules directory, policy) for reuse across batches; a worker
-that failed in any way is discarded and the next request starts a fresh one.
+that failed in any way, or that used CPU while idle (a module left a thread running), is discarded and
+the next request starts a fresh one.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def _numba_cache_files() -> list[tuple[Path, str]]:
     return out
 
 
+_IDLE_CPU_S = 0.25  # CPU seconds an idle worker may show between two requests (ping + reply overhead)
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aq-sandbox-spawner")
 _warm_lock = threading.Lock()
 _warmed = False
@@ -193,6 +195,7 @@ class Worker:
             hello["landlock"] = {"read_only": _landlock_read_paths(self.modules_dir), "read_write": [self._host_scratch]}
         reply, _ = self._exchange(hello, {}, max_bytes=0, wall=max(60.0, self.limits.wall_s))
         self.seccomp = bool(reply.get("seccomp"))
+        self.cpu = float(reply.get("cpu", 0.0)) if isinstance(reply.get("cpu"), int | float) else 0.0
         if self.level == LANDLOCK and reply.get("landlock") is not True:
             raise errors.ConfinementUnavailable(f"Landlock could not be applied: {reply.get('landlock_note')}")
 
@@ -221,6 +224,16 @@ class Worker:
 
     def alive(self) -> bool:
         return self.proc.poll() is None and self._killed_for is None
+
+    def quiet_since_last_reply(self) -> bool:
+        """Whether the idle worker used no CPU since its last reply (a ping): code left running in the
+        background (a thread a module started) disqualifies it from serving another request."""
+        before = self.cpu
+        try:
+            self._exchange({"op": "ping"}, {}, max_bytes=0, wall=10.0)
+        except errors.ModuleSandboxError:
+            return False
+        return self.alive() and self.cpu - before < _IDLE_CPU_S
 
     def close(self) -> None:
         """Stop the worker (EOF, then kill) and remove its host scratch directory."""
@@ -267,7 +280,7 @@ class Worker:
         if reply.get("ok") is not True:
             kind = reply.get("kind")
             cls = errors.BY_CAUSE.get(kind if isinstance(kind, str) else "", errors.SandboxProtocolViolation)
-            msg = str(reply.get("message", ""))[:2000]
+            msg = " ".join(str(reply.get("message", "")).split())[:2000]  # one line, bounded
             self._killed_for = self._killed_for or "error"  # never reuse a worker after a failure
             raise cls(_describe_failure(cls, msg, self.limits))
         return reply, out
@@ -336,19 +349,26 @@ class WorkerPool:
         """`fn(worker)` on an idle (or new) worker; the worker returns to the pool only if it is healthy and
         `reuse` (a one-shot worker, e.g. for a staging directory about to be deleted, is closed after)."""
         key = (str(Path(modules_dir).resolve()), policy.level, policy.limits, threads)
-        with self._cond:
-            while True:
-                idle = self._idle.setdefault(key, [])
-                while idle and (not idle[-1].alive() or idle[-1].cpu > policy.limits.cpu_s / 2):
-                    idle.pop().close()
-                if idle:
-                    w = idle.pop()
-                    break
-                if self._busy.get(key, 0) < self.max_workers:
-                    w = None
-                    break
-                self._cond.wait()
-            self._busy[key] = self._busy.get(key, 0) + 1
+        while True:
+            with self._cond:
+                while True:
+                    idle = self._idle.setdefault(key, [])
+                    while idle and (not idle[-1].alive() or idle[-1].cpu > policy.limits.cpu_s / 2):
+                        idle.pop().close()
+                    if idle:
+                        w: Worker | None = idle.pop()
+                        break
+                    if self._busy.get(key, 0) < self.max_workers:
+                        w = None
+                        break
+                    self._cond.wait()
+                self._busy[key] = self._busy.get(key, 0) + 1
+            if w is None or w.quiet_since_last_reply():  # checked outside the lock: a ping may take a while
+                break
+            w.close()
+            with self._cond:
+                self._busy[key] -= 1
+                self._cond.notify()
         try:
             if w is None:
                 w = Worker(policy, Path(modules_dir), threads)
