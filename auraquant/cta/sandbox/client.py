@@ -42,7 +42,9 @@ SANDBOX_MODULES = "/sandbox/modules"
 SANDBOX_SCRATCH = "/sandbox/scratch"
 # Environment variables a worker may inherit (values copied); everything else is dropped.
 _ENV_PASS = ("LANG", "LC_ALL", "TZ")
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+# `-c` puts the working directory (the writable scratch) on sys.path: drop it, so files a module writes there
+# can never shadow an import; then the AuraQuant code root first.
+_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; sys.path.insert(0, sys.argv[1]); "
          "from auraquant.cta.sandbox.worker import main; main()")
 
 
