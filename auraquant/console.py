@@ -63,11 +63,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from auraquant.cta.data.service import DataQualityError
     from auraquant.cta.data.timeframes import TimeframeError
     from auraquant.cta.governance.errors import GovernanceError
+    from auraquant.cta.sandbox.errors import ModuleSandboxError
     from auraquant.store import StoreError
     from auraquant.workspace import NotAWorkspace, WorkspaceRefused
 
     return (FetchError, DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
-            WorkspaceRefused, FileNotFoundError, ValueError, GovernanceError)
+            WorkspaceRefused, FileNotFoundError, ValueError, GovernanceError, ModuleSandboxError)
 
 
 def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None) -> None:

@@ -120,6 +120,8 @@ def backtest(
     from auraquant.cta.backtest.artifacts import save_artifacts
     from auraquant.cta.backtest.engine import run_backtest
     from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
+    from auraquant.cta.sandbox import isolation
+    from auraquant.cta.sandbox.errors import ModuleSandboxError
 
     engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
               "initial_capital": capital, "annualization": annualization, "sides": sides}
@@ -142,7 +144,8 @@ def backtest(
         # mandatory: modules that are not built in must pass the look-ahead check on these very bars
         require_causal(spec, frame, extra_dir, cache_dir=cache_dir)
         result = run_backtest(frame, spec, record=not no_artifacts, extra_dir=extra_dir)
-    except (ValueError, LookupError, TypeError) as exc:
+        level = isolation.spec_isolation(spec, extra_dir)
+    except (ValueError, LookupError, TypeError, ModuleSandboxError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     out_dir = None
@@ -152,10 +155,13 @@ def backtest(
         (out_dir / "spec.json").write_bytes(canonical_json(spec.model_dump(mode="json") | {"id": spec.id}))
     if as_json:
         body = result.report.model_dump(mode="json") | {"id": result.report.id,
-                                                        "artifacts": str(out_dir) if out_dir else None}
+                                                        "artifacts": str(out_dir) if out_dir else None,
+                                                        "isolation": level}
         typer.echo(json.dumps(body, indent=2, sort_keys=True))
     else:
         _print_report(result.report, out_dir)
+        if level is not None:
+            typer.echo(f"agent-written modules ran in the sandbox worker ({level})")
 
 
 def register(root: typer.Typer) -> None:

@@ -93,6 +93,7 @@ from auraquant.cta.backtest.metrics import (
     metrics_dict,
 )
 from auraquant.cta.backtest.prepare import Prepared, prepare
+from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import load_module
 from auraquant.cta.strategy.spec import Spec
@@ -195,11 +196,13 @@ def _attach_artifacts(out: BacktestResult, prep: Prepared, res: tuple, spec: Spe
     direction = cand[evaluated].astype(np.int8)
     f_rows = []
     for name, al, ash in prep.filter_outputs:
-        mod = load_module("filters", name, extra_dir)
+        # An agent-written filter's reason came back from the sandbox worker; never load it here.
+        reason = prep.filter_reasons[name] if name in prep.filter_reasons else load_module(
+            "filters", name, extra_dir).reject_reason
         passed = np.where(direction > 0, al[evaluated], ash[evaluated])
         f_rows.append(pd.DataFrame({"bar": evaluated, "time": times[evaluated], "filter": name,
                                     "direction": direction, "passed": passed,
-                                    "reason": np.where(passed, "", mod.reject_reason)}))
+                                    "reason": np.where(passed, "", reason)}))
     out.filter_decisions = (pd.concat(f_rows, ignore_index=True).sort_values(["bar", "filter"], kind="stable")
                             .reset_index(drop=True) if f_rows else pd.DataFrame(
                                 {"bar": [], "time": [], "filter": [], "direction": [], "passed": [], "reason": []}))
@@ -222,6 +225,19 @@ def run_sweep(bars: pd.DataFrame | Bars, spec: Spec, param_sets: Sequence[Mappin
     if not param_sets:
         raise ValueError("param_sets is empty")
     b = _as_bars(bars)
+    if isolation.needed(spec, extra_dir):
+        mat = isolation.sweep(b, spec, param_sets, threads=threads, extra_dir=extra_dir)
+    else:
+        mat = sweep_matrix(b, spec, param_sets, threads=threads, extra_dir=extra_dir)
+    metrics = add_trial_statistics(pd.DataFrame(mat, columns=list(METRIC_NAMES)))
+    return pd.concat([pd.DataFrame(list(param_sets)), metrics], axis=1)
+
+
+def sweep_matrix(b: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]], *, threads: int | None = None,
+                 extra_dir: Path | str | None = None) -> np.ndarray:
+    """The kernel's metric matrix (one row per set, columns `METRIC_NAMES`) computed in this process.
+
+    `run_sweep` calls it for built-in modules; the sandbox worker calls it for agent-written ones."""
     prep = prepare(b, spec, param_sets, extra_dir, workers=threads or numba.get_num_threads())
     prev = numba.get_num_threads()
     if threads is not None:
@@ -230,10 +246,8 @@ def run_sweep(bars: pd.DataFrame | Bars, spec: Spec, param_sets: Sequence[Mappin
         # Dynamic scheduling in chunks: sets differ in cost (trade counts) and the cores may be shared,
         # so a static half-and-half split leaves one thread idle. Results do not depend on it.
         with numba.parallel_chunksize(_SWEEP_CHUNK):
-            mat = kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
-                               prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams, prep.fill_mode,
-                               prep.policy, prep.sides, prep.comm, prep.slip, prep.initial, prep.basis)
+            return kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
+                                prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams, prep.fill_mode,
+                                prep.policy, prep.sides, prep.comm, prep.slip, prep.initial, prep.basis)
     finally:
         numba.set_num_threads(prev)
-    metrics = add_trial_statistics(pd.DataFrame(mat, columns=list(METRIC_NAMES)))
-    return pd.concat([pd.DataFrame(list(param_sets)), metrics], axis=1)

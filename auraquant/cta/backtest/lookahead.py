@@ -231,8 +231,7 @@ def check_spec(bars: pd.DataFrame | Bars, spec: Spec, *, extra_dir: Path | str |
     b = bars if isinstance(bars, Bars) else bars_from_frame(bars)
     refs = ([("baselines", spec.baseline)] + [("filters", r) for r in spec.filters]
             + [("executions", r) for r in spec.execution] + [("risks", r) for r in spec.risk])
-    return [check_module(kind, load_module(kind, r.name, extra_dir), b, r.params, n_checks=n_checks)
-            for kind, r in refs]
+    return [_check_one(kind, r.name, b, r.params, extra_dir, n_checks) for kind, r in refs]
 
 
 def check_all_modules(bars: pd.DataFrame | Bars, *, extra_dir: Path | str | None = None, n_checks: int = 40,
@@ -242,8 +241,7 @@ def check_all_modules(bars: pd.DataFrame | Bars, *, extra_dir: Path | str | None
     out = []
     for kind in ("baselines", "filters", "executions", "risks"):
         for name in list_modules(kind, extra_dir):
-            mod = load_module(kind, name, extra_dir)
-            out.append(check_module(kind, mod, b, params(kind, name) if params else None, n_checks=n_checks))
+            out.append(_check_one(kind, name, b, params(kind, name) if params else {}, extra_dir, n_checks))
     return out
 
 
@@ -272,3 +270,13 @@ def corner_param_sets(base: Mapping[str, Any], space: Mapping[str, Any], *, limi
             seen.add(key)
             out.append(s)
     return out[:limit]
+
+
+def _check_one(kind: str, name: str, bars: Bars, params: Mapping[str, Any], extra_dir: Path | str | None,
+               n_checks: int) -> LookaheadFinding:
+    """`check_module` of a built-in here, of an agent-written module inside the sandbox worker."""
+    from auraquant.cta.strategy.loader import _untrusted_ok, is_builtin
+    if extra_dir is not None and not is_builtin(kind, name) and not _untrusted_ok:
+        from auraquant.cta.sandbox import isolation
+        return isolation.lookahead(bars, [(kind, name, params)], extra_dir, n_checks=n_checks)[0]
+    return check_module(kind, load_module(kind, name, extra_dir), bars, params, n_checks=n_checks)

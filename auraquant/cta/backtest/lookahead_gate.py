@@ -2,8 +2,7 @@
 is not built in (agent- or user-written, from a workspace's `cta_runtime/`).
 
 `require_causal(spec, bars, extra_dir)` checks every such module of the Spec with
-`lookahead.check_module_source` (by default in this process; a `checker` can run it elsewhere, e.g. in
-a sandbox worker) on the run's own bars (the caller passes the bars it will run on: for an
+`lookahead.check_module_source` (in the sandbox worker: agent code never runs in this process) on the run's own bars (the caller passes the bars it will run on: for an
 experiment every bar before the sealed holdout, at full length), with a fresh module instance per
 evaluation (`lookahead.module_factory`), for each of the run's parameter sets: the Spec's params and the
 corners of the Spec's search space for that module (`lookahead.corner_param_sets`). The first failure
@@ -118,8 +117,18 @@ Checker = Callable[[str, str, str, Bars, list[dict[str, Any]]], list[LookaheadFi
 
 def in_process_checker(kind: str, name: str, source: str, bars: Bars, sets: list[dict[str, Any]]
                        ) -> list[LookaheadFinding]:
-    """The default checker: `lookahead.check_module_source` in this process."""
+    """`lookahead.check_module_source` in this process: for trusted code only (tests of the check itself).
+    Agent-written code never runs in the research process; the gate's default is `sandbox_checker`."""
     return check_module_source(kind, name, source, bars, sets)
+
+
+def sandbox_checker(extra_dir: Path | str) -> Checker:
+    """The default checker: `lookahead.check_module_source` run inside the sandbox worker of `extra_dir`
+    (`auraquant.cta.sandbox.isolation.causal`), on exactly the source text the verdict cache is keyed by."""
+    def run(kind: str, name: str, source: str, bars: Bars, sets: list[dict[str, Any]]) -> list[LookaheadFinding]:
+        from auraquant.cta.sandbox import isolation
+        return isolation.causal(kind, name, source, bars, sets, extra_dir)
+    return run
 
 
 def require_causal(spec: Spec, bars: pd.DataFrame | Bars, extra_dir: Path | str | None, *,
@@ -130,12 +139,10 @@ def require_causal(spec: Spec, bars: pd.DataFrame | Bars, extra_dir: Path | str 
     (all ok) or raise `LookaheadError` at the first failing (module, params). A module that is not built
     in must be in `extra_dir`, else `LookupError`. `data_hash` (the bars' content hash) is computed when
     not given. `extra_sets`: flat parameter sets the caller will run besides the Spec's (see `param_sets`).
-    `checker` runs the uncached sets of one module (default: `in_process_checker`; a sandbox can pass one
-    that runs `lookahead.check_module_source` in its worker)."""
+    `checker` runs the uncached sets of one module (default: `sandbox_checker(extra_dir)`, the worker)."""
     custom = [(fld, kind, r) for fld, kind, r in _refs(spec) if r.name not in list_modules(kind)]
     if not custom:
         return []
-    run = checker or in_process_checker
     frame = bars if isinstance(bars, pd.DataFrame) else None
     b = bars if isinstance(bars, Bars) else bars_from_frame(bars)
     if data_hash is None:
@@ -147,6 +154,7 @@ def require_causal(spec: Spec, bars: pd.DataFrame | Bars, extra_dir: Path | str 
         path = Path(extra_dir) / kind / f"{ref.name}.py" if extra_dir is not None else None
         if path is None or not path.is_file():
             raise LookupError(f"no module {kind}/{ref.name} (not built in, not in the workspace's cta_runtime/)")
+        run = checker or sandbox_checker(extra_dir)
         source = path.read_text(encoding="utf-8")
         code_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
         sets = param_sets(spec, fld, ref, extra_sets)

@@ -29,6 +29,7 @@ from auraquant.cta.backtest.layout import (
     SIDES_CODES,
     SLOT_TO_F,
 )
+from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.bars import Bars
 from auraquant.cta.strategy.loader import load_module
 from auraquant.cta.strategy.protocols import EXECUTION_SLOTS, RISK_SLOTS, KernelPart, resolve_params
@@ -59,6 +60,8 @@ class Prepared:
     basis: float
     # Per-filter (name, allow_long, allow_short) of the first set: the audit trail for FilterDecisions.
     filter_outputs: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # reject_reason of agent-written filters (computed in the sandbox worker); built-ins are looked up.
+    filter_reasons: dict[str, str] = field(default_factory=dict)
 
     def kernel_args(self, k: int) -> tuple:
         """Positional arguments of `kernel.simulate` for parameter set k (without `record`)."""
@@ -109,8 +112,11 @@ def prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | No
     Each distinct module output is computed once. With `workers` > 1 the distinct baseline candidate
     arrays are computed in that many threads while the parameter sets are still being resolved (modules
     are pure functions of bars and params; compiled indicators release the GIL); the result does not
-    depend on it.
+    depend on it. A Spec using agent-written modules (from `extra_dir`) is prepared inside the sandbox
+    worker (`auraquant.cta.sandbox`); its arrays come back validated.
     """
+    if isolation.needed(spec, extra_dir):
+        return isolation.prepare(bars, spec, param_sets, extra_dir)
     with _Jobs(workers) as jobs:
         return _prepare(bars, spec, param_sets, extra_dir, jobs)
 

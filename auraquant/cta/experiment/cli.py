@@ -69,7 +69,7 @@ def _summary_json(run: Run, res: RunResult) -> dict[str, Any]:
                 "target": {k: w.target_report.get(k) for k in ("sharpe", "total_return", "max_drawdown", "trades")}
                 | buy_and_hold_metrics(w.target_report.get("buy_and_hold"))}
                 for w in res.windows],
-            "robustness": res.robustness}
+            "robustness": res.robustness, "isolation": res.isolation}
 
 
 def _buy_and_hold_rows(bh: BuyAndHold | None) -> list[tuple[str, str]]:
@@ -116,6 +116,8 @@ def _show(run: Run, res: RunResult) -> None:
                     s = r[key][stat]
                     rrows.append((f"{label} {stat} 95% CI", f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"))
         console.print(table("robustness", ["statistic", "value"], rrows))
+    if res.isolation:
+        console.print(f"agent-written modules ran in the sandbox worker ({res.isolation})", highlight=False)
     console.print(f"artifacts: {res.artifacts}")
 
 

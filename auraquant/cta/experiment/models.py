@@ -106,3 +106,5 @@ class RunResult(BaseModel):
     artifacts: str
     finished_at: datetime | None = None
     robustness: dict[str, Any] = Field(default_factory=dict)
+    # Confinement level agent-written modules ran under ("bubblewrap" / "rlimits-only"); None = built-ins only.
+    isolation: str | None = None

@@ -37,6 +37,7 @@ from auraquant.cta.experiment.sealed import SealedBars, bar_times, holdout_start
 from auraquant.cta.experiment.search import Timings
 from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
 from auraquant.cta.experiment.window import WindowOutcome, WindowTask, run_window
+from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound
 from auraquant.workspace import Workspace
@@ -273,7 +274,8 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
                               for w, o in zip(windows, outcomes, strict=True)],
                              stitched, oos_trades, e.annualization, out, robustness, extra_dir)
     result = RunResult(run_id=run.id, windows=windows, oos=oos, total_trials=len(trials), artifacts=str(out),
-                       finished_at=datetime.now(UTC), robustness=rob)
+                       finished_at=datetime.now(UTC), robustness=rob,
+                       isolation=isolation.spec_isolation(run.spec, extra_dir))
     _write_text(out / "result.json", result.model_dump_json(indent=2))
     return result
 

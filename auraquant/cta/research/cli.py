@@ -28,6 +28,7 @@ from auraquant.cta.research.loop import (
     offline_autopilot,
     run_research,
 )
+from auraquant.cta.sandbox import isolation
 from auraquant.workspace import Workspace, init_workspace
 
 DEMO_GOAL = "SYNTH/USDT 1h Sharpe >= 1.5, max drawdown >= -15%"
@@ -164,14 +165,17 @@ def demo(
     r = init_workspace(directory, force=False)
     ws = Workspace.open(directory)
     g = parse_goal(goal)
+    sandbox = isolation.level_summary(ws.runtime_dir)
     if not json_out:
         console.print(f"[bold]AuraQuant demo[/] in {escape(str(ws.root))} — demo data {r.demo_data_version} "
                       "(synthetic, clearly labelled); offline autopilot, no API key needed", soft_wrap=True)
+        console.print(f"agent-written modules run in the sandbox worker: {escape(sandbox)}", soft_wrap=True,
+                      highlight=False)
     out = _run(ws, g, max_iters, None, None, windows=windows, trials=trials, seed=0, max_usd=None, quiet=json_out)
     elapsed = time.perf_counter() - t0
     if json_out:
         print_json({"workspace": str(ws.root), "data_version": r.demo_data_version, "elapsed_s": round(elapsed, 1),
-                    **out.model_dump(mode="json")})
+                    "sandbox": sandbox, **out.model_dump(mode="json")})
     else:
         show_outcome(out)
         console.print(f"demo finished in {elapsed:.0f}s")

@@ -3,7 +3,10 @@
 A module file `<root>/<kind>/<name>.py` (kind in baselines, filters, executions, risks) defines a
 module-level `MODULE` object implementing the kind's Protocol with `MODULE.name == <name>`.
 The extra directory (a workspace's `cta_runtime/`) is for agent-written modules; validating their
-code (AST allow-list) is the tool surface's job and happens before they reach this loader. An unmodified
+code (AST allow-list) is the tool surface's job and happens before they reach this loader. Agent-written
+code never runs in the research process: `load_module` executes a non-built-in file only inside the
+sandbox worker (`auraquant.cta.sandbox`, which calls `allow_untrusted_in_process`) or when a caller passes
+`in_process=True` explicitly (tests of the loader itself); otherwise it raises `UntrustedModule`. An unmodified
 copy of a built-in in the extra directory (older workspaces had them) resolves to the built-in; a *modified*
 file under a built-in's name is refused rather than silently shadowing it.
 """
@@ -24,6 +27,22 @@ KINDS = tuple(KIND_PROTOCOL)
 # that would shadow it whenever the workspace directory is on sys.path (`python -m auraquant` run there).
 _BUILTIN_ROOT = Path(importlib.util.find_spec("auraquant").origin).resolve().parents[1] / "cta_runtime"  # type: ignore[arg-type, union-attr]
 _cache: dict[tuple[str, str, str], Any] = {}
+_untrusted_ok = False
+
+
+class UntrustedModule(PermissionError):
+    """A non-built-in module was about to be executed in the research process."""
+
+
+def allow_untrusted_in_process() -> None:
+    """Let `load_module` execute non-built-in files in this process. Only the sandbox worker calls it."""
+    global _untrusted_ok
+    _untrusted_ok = True
+
+
+def is_builtin(kind: str, name: str) -> bool:
+    """Whether `kind/name` is a shipped built-in module (trusted, runs in-process)."""
+    return (_BUILTIN_ROOT / kind / f"{name}.py").is_file()
 
 
 def check_module_object(kind: str, name: str, obj: Any, origin: str) -> Any:
@@ -55,8 +74,11 @@ def _load_file(kind: str, name: str, path: Path, module_name: str | None = None)
     return _cache[key]
 
 
-def load_module(kind: str, name: str, extra_dir: Path | str | None = None) -> Any:
-    """The module object `kind/name`: a built-in, or `<extra_dir>/<kind>/<name>.py` (never both)."""
+def load_module(kind: str, name: str, extra_dir: Path | str | None = None, *, in_process: bool = False) -> Any:
+    """The module object `kind/name`: a built-in, or `<extra_dir>/<kind>/<name>.py` (never both).
+
+    A non-built-in file is executed only in the sandbox worker or with `in_process=True`; elsewhere this
+    raises `UntrustedModule` (run it through `auraquant.cta.sandbox` instead)."""
     if kind not in KINDS:
         raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
     builtin = _BUILTIN_ROOT / kind / f"{name}.py"
@@ -68,6 +90,9 @@ def load_module(kind: str, name: str, extra_dir: Path | str | None = None) -> An
     if builtin.is_file():
         return _load_file(kind, name, builtin, f"cta_runtime.{kind}.{name}")
     if extra is not None and extra.is_file():
+        if not (_untrusted_ok or in_process):
+            raise UntrustedModule(f"{kind}/{name} is not a built-in module; agent-written modules run only in "
+                                  "the sandbox worker (auraquant.cta.sandbox), never in the research process")
         return _load_file(kind, name, extra)
     raise LookupError(f"no module {kind}/{name} (built-ins: {list_modules(kind)})")
 

@@ -20,8 +20,22 @@ in one round.
   (e.g. `pandas.io`, `numpy.lib.npyio`) is refused.
 - **Strings**: no string constant containing `__` (defeats `"{0.__class__}".format(x)`-style tricks).
 - **Hindsight**: no hard-coded dates, epoch times, literal tables or price tables (`hindsight.scan`).
+- **Code reached implicitly**: decorators only `staticmethod`, `classmethod`, `property` (and its
+  `.setter`/`.getter`/`.deleter`) and `numba.njit`; class statements take no keywords (no `metaclass=`)
+  and their bases are plain names/attributes (`object` is allowed only there); annotations are type
+  expressions only (names, attributes, subscripts, `|`, `None`; no strings, calls or lambdas, which
+  `typing.get_type_hints` would evaluate); dunder methods only from `_DUNDER_METHODS` (no `__getattr__`,
+  `__init_subclass__`, `__set_name__`, `__reduce__`, `__format__`...); `match` class patterns may not
+  name private attributes.
+- **Indirection**: an imported module may only be used as the base of an attribute chain (`x = np` or
+  `f(np.linalg)` would hide later accesses from the chain resolver); from `typing` only `_TYPING_OK`;
+  no `allow_pickle=` keyword; calls of pandas' name-dispatching methods (`agg`, `aggregate`, `apply`,
+  `transform`, `pipe`, `applymap`) must pass a lambda, a function defined in the module or a
+  library function (never a string naming a method, e.g. `df.agg("to_pickle", path)`), and the
+  pandas_ta accessor `df.ta(kind=...)` (dispatch by name) is refused.
 
-Static rules cannot prove termination; the tool layer runs modules under a timeout. Behavioural checks
+An AST allow-list is a first filter, not a wall: modules that pass it still run only inside the sandbox
+worker (`auraquant.cta.sandbox`), which also bounds time, memory and output. Behavioural checks
 (the Protocol, `MODULE.name`, the look-ahead check) happen after this pass, in `strategy` tools.
 """
 
@@ -63,7 +77,7 @@ _TRAVERSABLE_MODULES = ALLOWED_MODULES | {"numpy.emath", "numpy.ma", "numpy.poly
 ALLOWED_BUILTINS = frozenset({
     "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "frozenset", "int",
     "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "pow", "range",
-    "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip", "object", "property",
+    "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip", "property",
     "staticmethod", "classmethod", "super", "True", "False", "None", "NotImplemented", "Ellipsis",
     "ArithmeticError", "Exception", "IndexError", "KeyError", "NotImplementedError", "RuntimeError",
     "TypeError", "ValueError", "ZeroDivisionError", "FloatingPointError", "OverflowError",
@@ -81,7 +95,24 @@ _DENIED_ATTRS = frozenset({
     "set_eng_float_format", "show_versions", "show_runtime", "format", "format_map", "mro", "objmode", "cfunc", "jit_module",
     "os", "sys", "subprocess", "shutil", "builtins", "importlib", "socket", "pathlib", "pickle", "ctypes",
     "multiprocessing", "threading", "inspect", "gc", "types", "marshal", "runpy", "code",
+    "asyncio", "signal", "selectors", "mmap", "concurrent", "shelve", "dill", "cloudpickle",
+    "codecs", "base64", "zlib", "tempfile", "glob", "urllib", "http", "ftplib", "webbrowser", "atexit", "resource",
+    "cffi", "numpy_distutils", "environ", "getenv", "putenv", "dumps", "get_type_hints", "ForwardRef",
+    "set_string_function", "targetctx", "typingctx", "library", "overloads", "get_overload", "inspect_llvm",
+    "inspect_asm", "globals", "locals", "vars", "getattr", "setattr", "delattr", "modules", "import_module",
+    "exec_module", "load_module", "find_spec",
 })
+#: Dunder methods a module class may define (called implicitly, but their code is visible to this pass).
+_DUNDER_METHODS = frozenset({"__init__", "__call__", "__repr__", "__str__", "__len__", "__eq__", "__hash__",
+                             "__lt__", "__le__", "__gt__", "__ge__", "__iter__", "__next__", "__getitem__",
+                             "__contains__", "__bool__"})
+#: Names usable from `typing` (no `get_type_hints`/`ForwardRef`, which evaluate strings).
+_TYPING_OK = frozenset({"Any", "Callable", "ClassVar", "Final", "Literal", "Mapping", "MutableMapping", "Optional",
+                        "Sequence", "Iterable", "Iterator", "Tuple", "List", "Dict", "Set", "FrozenSet", "Union",
+                        "TYPE_CHECKING", "Protocol", "NamedTuple", "cast"})
+#: Methods that resolve a *string* argument to a method by name (pandas' agg/apply family).
+_DISPATCH_METHODS = frozenset({"agg", "aggregate", "apply", "transform", "pipe", "applymap"})
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
 _DENIED_ATTR_PREFIXES = ("read_", "gi_", "cr_", "ag_", "f_", "tb_", "co_", "func_")
 #: `to_*` conversions that stay in memory; every other `to_*` (to_csv, to_pickle, ...) may write.
 _ALLOWED_TO = frozenset({"to_numpy", "to_list", "to_frame", "to_dict", "to_records", "to_datetime",
@@ -179,12 +210,17 @@ class _Visitor(ast.NodeVisitor):
         self.out: list[Violation] = []
         self.aliases: dict[str, str] = {}  # local name -> module path or "module.attr" it was imported as
         self.bound: set[str] = set()
+        self.functions: set[str] = set()  # names bound only by `def` or `name = lambda ...`
+        self.attr_bases: set[int] = set()  # ids of nodes that are the `.value` of an Attribute
+        self.class_bases: set[int] = set()  # ids of Name nodes used as class bases
 
     def run(self) -> list[Violation]:
         nodes = list(ast.walk(self.tree))
         if len(nodes) > MAX_NODES:
             return [Violation(line=0, rule="size", message=f"{len(nodes)} AST nodes > limit {MAX_NODES}")]
         self.bound = _bound_names(nodes)
+        self.functions = _function_names(nodes)
+        self.attr_bases = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
         self.visit(self.tree)
         return self.out
 
@@ -214,6 +250,8 @@ class _Visitor(ast.NodeVisitor):
                 self._bad(node, "import", "star imports are not allowed")
             elif mod in _FROM_ONLY and a.name not in _FROM_ONLY[mod]:
                 self._bad(node, "import", f"from {mod} only {sorted(_FROM_ONLY[mod])} may be imported")
+            elif mod == "typing" and a.name not in _TYPING_OK:
+                self._bad(node, "import", f"typing.{a.name} is not allowed; allowed: {sorted(_TYPING_OK)}")
             elif self._denied_attr(a.name) or a.name.startswith("_"):
                 self._bad(node, "import", f"{mod}.{a.name} is not allowed")
             elif not self._resolve_ok(node, f"{mod}.{a.name}"):
@@ -226,8 +264,14 @@ class _Visitor(ast.NodeVisitor):
         n = node.id
         if n.startswith("__"):
             self._bad(node, "dunder", f"name {n!r} is not allowed (no dunder names)")
+        elif n == "object" and id(node) in self.class_bases:
+            pass
         elif isinstance(node.ctx, ast.Load) and n not in self.bound and n not in ALLOWED_BUILTINS:
             self._bad(node, "builtin", f"name {n!r} is not allowed (not defined here and not an allowed builtin)")
+        elif (isinstance(node.ctx, ast.Load) and n in self.aliases and id(node) not in self.attr_bases
+              and isinstance(_resolve(self.aliases[n]), types.ModuleType)):
+            self._bad(node, "indirection", f"module {n!r} may only be used as `{n}.<attribute>` (not passed or "
+                                           "assigned, which hides later accesses)")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         a = node.attr
@@ -241,7 +285,13 @@ class _Visitor(ast.NodeVisitor):
         else:
             chain = _chain(node)
             if chain and chain[0] in self.aliases:
-                self._resolve_ok(node, ".".join([self.aliases[chain[0]], *chain[1:]]))
+                dotted = ".".join([self.aliases[chain[0]], *chain[1:]])
+                if dotted.startswith("typing.") and dotted.split(".")[1] not in _TYPING_OK:
+                    self._bad(node, "attribute", f"{dotted} is not allowed; from typing only {sorted(_TYPING_OK)}")
+                elif (self._resolve_ok(node, dotted) and id(node) not in self.attr_bases
+                      and isinstance(_resolve(dotted), types.ModuleType)):
+                    self._bad(node, "indirection", f"module {dotted} may only be used as the base of an attribute "
+                                                   "access")
         self.generic_visit(node)
 
     @staticmethod
@@ -256,6 +306,96 @@ class _Visitor(ast.NodeVisitor):
             self._bad(node, "attribute", f"{dotted} reaches module {obj.__name__!r}, which is not allowed")
             return False
         return True
+
+    # -- code reached implicitly: decorators, classes, annotations, dispatch ---------------------------
+    def _decorators(self, node: ast.FunctionDef | ast.ClassDef) -> None:
+        for d in node.decorator_list:
+            target = d.func if isinstance(d, ast.Call) else d
+            ok = False
+            if isinstance(target, ast.Name):
+                ok = (target.id in _PLAIN_DECORATORS and not isinstance(d, ast.Call)) or (
+                    self.aliases.get(target.id) == "numba.njit" and isinstance(node, ast.FunctionDef))
+            elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                ok = (target.attr in ("setter", "getter", "deleter") and not isinstance(d, ast.Call)) or (
+                    self.aliases.get(target.value.id) == "numba" and target.attr == "njit")
+            if ok and isinstance(d, ast.Call):
+                ok = not d.args and all(k.arg is not None and isinstance(k.value, ast.Constant) for k in d.keywords)
+            if not ok:
+                self._bad(d, "decorator", "decorators are limited to staticmethod, classmethod, property(.setter) "
+                                          "and numba.njit with constant options")
+
+    def _annotation(self, ann: ast.expr | None) -> None:
+        if ann is None:
+            return
+        for sub in ast.walk(ann):
+            if not isinstance(sub, ast.Name | ast.Attribute | ast.Subscript | ast.Tuple | ast.List | ast.BinOp
+                              | ast.BitOr | ast.Load | ast.Constant) or (
+                    isinstance(sub, ast.Constant) and sub.value not in (None, Ellipsis)) or (
+                    isinstance(sub, ast.BinOp) and not isinstance(sub.op, ast.BitOr)):
+                self._bad(ann, "annotation", "annotations must be plain type expressions (names, attributes, "
+                                             "subscripts, |, None): no strings, calls or other code")
+                return
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._decorators(node)
+        if node.name.startswith("__") and node.name not in _DUNDER_METHODS:
+            self._bad(node, "dunder", f"method {node.name!r} is not allowed; dunder methods are limited to "
+                                      f"{sorted(_DUNDER_METHODS)}")
+        a = node.args
+        for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg):
+            if arg is not None:
+                self._annotation(arg.annotation)
+        self._annotation(node.returns)
+        self.generic_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._decorators(node)
+        if node.keywords:
+            self._bad(node, "class", "class keywords (metaclass=..., **kwargs) are not allowed")
+        for b in node.bases:
+            if isinstance(b, ast.Name):
+                self.class_bases.add(id(b))
+            elif not isinstance(b, ast.Attribute | ast.Subscript):
+                self._bad(b, "class", "class bases must be names or attributes")
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._annotation(node.annotation)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        for k in node.keywords:
+            if k.arg == "allow_pickle":
+                self._bad(node, "attribute", "allow_pickle is not allowed (unpickling runs code)")
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr == "ta":
+            self._bad(node, "dispatch", "calling the pandas_ta accessor (df.ta(kind=...)) dispatches by name; "
+                                        "call df.ta.<indicator>(...) instead")
+        elif isinstance(f, ast.Attribute) and f.attr in _DISPATCH_METHODS:
+            funcs = [*node.args[:1], *(k.value for k in node.keywords if k.arg in ("func", "arg"))]
+            for fn in funcs:
+                if not self._callable_ref(fn):
+                    self._bad(node, "dispatch", f".{f.attr}() must be given a lambda, a function defined in this "
+                                                "module or a library function, never a name to look up")
+        self.generic_visit(node)
+
+    def _callable_ref(self, fn: ast.expr) -> bool:
+        if isinstance(fn, ast.Lambda):
+            return True
+        if isinstance(fn, ast.Name):
+            return fn.id in self.functions or (fn.id in self.aliases and callable(_resolve(self.aliases[fn.id])))
+        chain = _chain(fn) if isinstance(fn, ast.Attribute) else []
+        if chain and chain[0] in self.aliases:
+            obj = _resolve(".".join([self.aliases[chain[0]], *chain[1:]]))
+            return callable(obj) and not isinstance(obj, str | type(None))
+        return False
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        for a in node.kwd_attrs:
+            if a.startswith("_") or self._denied_attr(a):
+                self._bad(node, "dunder" if a.startswith("__") else "private",
+                          f"match pattern attribute {a!r} is not allowed")
+        self.generic_visit(node)
 
     # -- constructs --------------------------------------------------------------------------------
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -292,6 +432,25 @@ def _bound_names(nodes: list[ast.AST]) -> set[str]:
         elif isinstance(n, ast.MatchAs | ast.MatchStar) and n.name:
             out.add(n.name)
     return out
+
+
+def _function_names(nodes: list[ast.AST]) -> set[str]:
+    """Names bound only by `def` or by assigning a lambda (safe to hand to a dispatching method)."""
+    defs: set[str] = set()
+    other: set[str] = set()
+    for n in nodes:
+        if isinstance(n, ast.FunctionDef):
+            defs.add(n.name)
+        elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda):
+            defs.update(t.id for t in n.targets if isinstance(t, ast.Name))
+        elif isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.With | ast.NamedExpr):
+            for t in ast.walk(n.target if not isinstance(n, ast.Assign | ast.With) else n):
+                if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store) and not (
+                        isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda)):
+                    other.add(t.id)
+        elif isinstance(n, ast.arg):
+            other.add(n.arg)
+    return defs - other
 
 
 def _chain(node: ast.Attribute) -> list[str]:

@@ -31,6 +31,8 @@ from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
 from auraquant.cta.experiment.models import RUN_KIND, Run, RunResult
 from auraquant.cta.experiment.montecarlo import block_bootstrap_mc, trade_order_mc
 from auraquant.cta.experiment.stitch import daily_returns
+from auraquant.cta.sandbox import isolation
+from auraquant.cta.sandbox.errors import ModuleSandboxError
 from auraquant.cta.tools import modules, state
 from auraquant.cta.tools.deps import Ctx
 from auraquant.cta.tools.preflight import (
@@ -73,6 +75,7 @@ class BacktestOut(BaseModel):
     metrics: dict[str, float | int | None]
     artifacts: str
     notes: list[str]
+    isolation: str | None = None  # confinement of agent-written modules; None = built-ins only (in-process)
 
 
 class SweepOut(BaseModel):
@@ -84,6 +87,7 @@ class SweepOut(BaseModel):
     sort_by: str
     top: list[dict[str, Any]]
     table: str
+    isolation: str | None = None  # confinement of agent-written modules; None = built-ins only (in-process)
 
 
 class ExperimentState(BaseModel):
@@ -181,6 +185,8 @@ def backtest_run(ctx: Ctx, spec_id: str, data_version_id: str | None = None, sta
                                            cache_dir=runner.lookahead_cache_dir(ctx.deps.workspace)))
     try:
         res = run_backtest(bars, spec, record=True, extra_dir=_engine_dir(ctx, spec))
+    except ModuleSandboxError as exc:
+        raise ToolFailure(f"agent module stopped in the sandbox: {exc}") from None
     except (ValueError, LookupError) as exc:
         raise ToolFailure(f"engine refused the Spec: {exc}") from None
     report_id = store.put_object(state.REPORT, res.report)
@@ -197,8 +203,12 @@ def backtest_run(ctx: Ctx, spec_id: str, data_version_id: str | None = None, sta
         notes.append("a position is still open at the end (marked to market)")
     if res.report.trades < 30:
         notes.append(f"only {res.report.trades} trades: statistics are weak")
+    level = isolation.spec_isolation(spec, _engine_dir(ctx, spec))
+    if level is not None:
+        notes.append(f"agent-written modules ran in the sandbox worker ({level})")
     return BacktestOut(backtest_id=rec.id, report_id=report_id, spec_id=spec_id, data_version_id=dv_id,
-                       bars=res.report.bars, metrics=_compact(res.report), artifacts=rec.artifacts, notes=notes)
+                       bars=res.report.bars, metrics=_compact(res.report), artifacts=rec.artifacts, notes=notes,
+                       isolation=level)
 
 
 @tool(category=CAT, timeout_s=600, preflight=_SPEC_READY)
@@ -220,6 +230,8 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
                                            extra_sets=param_sets))
     try:
         table = run_sweep(bars, spec, param_sets, extra_dir=_engine_dir(ctx, spec))
+    except ModuleSandboxError as exc:
+        raise ToolFailure(f"agent module stopped in the sandbox: {exc}") from None
     except (ValueError, LookupError, KeyError) as exc:
         raise ToolFailure(f"engine refused the sweep: {exc}") from None
     sweep_id = content_id("sweep", {"spec_id": spec_id, "dv": dv_id, "first": str(bars["time"].iloc[0]),
@@ -237,7 +249,8 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
         rows.append(row | {"excess_return": excess.excess_return, "excess_sharpe": excess.excess_sharpe})
     return SweepOut(sweep_id=sweep_id, spec_id=spec_id, buy_and_hold=bh.model_dump(), sets=len(table),
                     sort_by=sort_by, top=rows,
-                    table=str(path.relative_to(ctx.deps.workspace.root)))
+                    table=str(path.relative_to(ctx.deps.workspace.root)),
+                    isolation=isolation.spec_isolation(spec, _engine_dir(ctx, spec)))
 
 
 def _num(v: Any) -> Any:

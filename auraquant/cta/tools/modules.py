@@ -8,7 +8,11 @@ Validation of a candidate source, in order (each stage only runs if the previous
 4. the engine's look-ahead check (`backtest.lookahead.check_module`, a fresh instance per prefix) on the
    same sample bars. The check that binds is the one on the run's own data before every experiment,
    sweep and backtest (`backtest.lookahead_gate`).
-Only a source that passes all four is written to `<workspace>/cta_runtime/<kind>/<name>.py`.
+Stages 2-4 run inside a one-shot sandbox worker (`auraquant.cta.sandbox`): agent-written code is never
+imported into the research process, and a module that hangs, forks, floods output or exhausts memory is
+refused at stage `load` with the sandbox's typed error. Only a source that passes all four is written to
+`<workspace>/cta_runtime/<kind>/<name>.py`. `load` of a workspace module likewise returns only its declared
+interface (`isolation.ModuleInfo`), described by a worker.
 """
 
 from __future__ import annotations
@@ -19,15 +23,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
 import cta_runtime
-from auraquant.cta.backtest.lookahead import check_module, module_factory
 from auraquant.cta.data import synthetic
+from auraquant.cta.sandbox import isolation
+from auraquant.cta.sandbox.errors import ModuleSandboxError
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import list_modules, load_module
-from auraquant.cta.strategy.protocols import KernelPart, resolve_params
 from auraquant.cta.strategy.spec import Spec
 from auraquant.cta.tools.codeguard import KINDS, Violation, check_source, write_module
 
@@ -48,6 +51,7 @@ class ModuleValidation(BaseModel):
     params: dict[str, dict[str, Any]] = {}
     code_hash: str | None = None
     path: str | None = None
+    isolation: str | None = None  # confinement level stages 2-4 ran under (bubblewrap / rlimits-only)
 
 
 @cache
@@ -80,7 +84,8 @@ def source_of(runtime: Path, kind: str, name: str) -> str | None:
 
 
 def load(runtime: Path, kind: str, name: str) -> Any:
-    """The module object; a workspace module is guard-checked before its code is executed."""
+    """A built-in's module object, or a workspace module's declared interface (`isolation.ModuleInfo`:
+    name, params, reject_reason), guard-checked, then described by a sandbox worker (never imported here)."""
     where = origin(runtime, kind, name)
     if where == "builtin":
         return load_module(kind, name)
@@ -92,7 +97,7 @@ def load(runtime: Path, kind: str, name: str) -> Any:
     report = check_source(src, kind, name)
     if not report.ok:
         raise ValueError(f"{kind}/{name} fails validation: {report.violations[0].message}")
-    return load_module(kind, name, runtime)
+    return isolation.describe(kind, name, runtime)
 
 
 def describe_params(mod: Any) -> dict[str, dict[str, Any]]:
@@ -100,39 +105,10 @@ def describe_params(mod: Any) -> dict[str, dict[str, Any]]:
             for k, p in mod.params.items()}
 
 
-def _contract(kind: str, mod: Any, bars: Bars) -> str | None:
-    """Output contract of one call on sample bars (None when it holds)."""
-    n = len(bars)
-    p = resolve_params(mod.name, mod.params, {})
-    if kind == "baselines":
-        out = np.asarray(mod.candidates(bars, p))
-        if out.shape != (n,):
-            return f"candidates() returned shape {out.shape}, expected ({n},)"
-        if not np.isin(out, (-1, 0, 1)).all():
-            return "candidates() must only contain -1, 0, +1 (NaN warm-up must become 0)"
-    elif kind == "filters":
-        if not isinstance(getattr(mod, "reject_reason", None), str):
-            return "a filter needs a string reject_reason"
-        res = mod.allow(bars, p)
-        if not (isinstance(res, tuple) and len(res) == 2):
-            return "allow() must return (allow_long, allow_short)"
-        for side, arr in zip(("allow_long", "allow_short"), res, strict=True):
-            a = np.asarray(arr)
-            if a.shape != (n,) or a.dtype != np.bool_:
-                return f"{side} must be a bool array of shape ({n},), got {a.dtype} {a.shape}"
-    else:
-        part = mod.configure(bars, p)
-        if not isinstance(part, KernelPart):
-            return "configure() must return a KernelPart"
-        for k, s in part.series.items():
-            if np.asarray(s).shape != (n,):
-                return f"series {k!r} must have shape ({n},)"
-    return None
-
-
 def validate_source(runtime: Path, kind: str, name: str, source: str, *, allow_builtin: bool = False
                     ) -> ModuleValidation:
-    """Run the four validation stages on `source` as the future `<kind>/<name>.py` (nothing is written)."""
+    """Run the four validation stages on `source` as the future `<kind>/<name>.py` (nothing is written).
+    Stages 2-4 run in a one-shot sandbox worker under the workspace's sandbox policy."""
     guard = check_source(source, kind, name)
     base = {"kind": kind, "name": name}
     if not guard.ok:
@@ -140,35 +116,27 @@ def validate_source(runtime: Path, kind: str, name: str, source: str, *, allow_b
     if not allow_builtin and name in builtin_names(kind):
         return ModuleValidation(**base, ok=False, stage="guard", violations=[Violation(
             line=0, rule="name", message=f"{kind}/{name} is a built-in module; choose another name")])
+    base["isolation"] = isolation.level_in_force(runtime)
     with tempfile.TemporaryDirectory(prefix="aq_stage_") as tmp:
         staged = write_module(Path(tmp), kind, name, source)
         try:
-            mod = load_module(kind, name, staged.parent.parent)
-        except Exception as exc:  # the agent's code raised while importing: report it, do not crash
+            verdict = isolation.validate(kind, name, sample_bars(), staged.parent.parent, config_dir=runtime)
+        except ModuleSandboxError as exc:  # hung, forked, flooded, exhausted memory...: refused, not a crash
             return ModuleValidation(**base, ok=False, stage="load", violations=[Violation(
-                line=0, rule="load", message=f"{type(exc).__name__}: {exc}")])
-        bars = sample_bars()
-        try:
-            problem = _contract(kind, mod, bars)
-        except Exception as exc:
-            problem = f"raised {type(exc).__name__}: {exc}"
-        if problem:
-            return ModuleValidation(**base, ok=False, stage="contract", params=describe_params(mod),
-                                    violations=[Violation(line=0, rule="contract", message=problem)])
-        try:
-            # a fresh instance per evaluation: state cached on a first call cannot hide a leak
-            finding = check_module(kind, mod, bars, fresh=module_factory(kind, name, source))
-        except Exception as exc:
-            return ModuleValidation(**base, ok=False, stage="lookahead", params=describe_params(mod),
-                                    violations=[Violation(line=0, rule="lookahead",
-                                                          message=f"raised {type(exc).__name__}: {exc}")])
+                line=0, rule=f"sandbox:{exc.cause}", message=str(exc))])
+    params = describe_params(verdict.module) if verdict.module is not None else {}
+    if verdict.stage in ("load", "contract"):
+        return ModuleValidation(**base, ok=False, stage=verdict.stage, params=params, violations=[Violation(
+            line=0, rule=verdict.stage, message=verdict.message or "")])
     code_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    if not finding.ok:
-        return ModuleValidation(**base, ok=False, stage="lookahead", lookahead=finding.describe(),
-                                params=describe_params(mod), code_hash=code_hash, violations=[Violation(
-                                    line=0, rule="lookahead", message=finding.describe())])
+    finding = verdict.finding
+    if verdict.stage == "lookahead":
+        msg = finding.describe() if finding is not None else (verdict.message or "")
+        return ModuleValidation(**base, ok=False, stage="lookahead", lookahead=msg if finding is not None else None,
+                                params=params, code_hash=code_hash if finding is not None else None,
+                                violations=[Violation(line=0, rule="lookahead", message=msg)])
     return ModuleValidation(**base, ok=True, stage="ok", violations=[], lookahead=finding.describe(),
-                            params=describe_params(mod), code_hash=code_hash)
+                            params=params, code_hash=code_hash)
 
 
 def spec_refs(spec: Spec) -> list[tuple[str, Any]]:

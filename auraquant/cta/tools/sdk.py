@@ -21,9 +21,15 @@ Code rules (enforced by module_write; every violation is listed with its line):
   (`x.__class__`), no `_private` attributes except on self, no strings containing '__'.
 - no I/O or global state through the libraries: pd.read_*, DataFrame.to_csv-like to_*, np.load/save,
   np.random (modules must be deterministic), pd.set_option, DataFrame.eval/query.
+- decorators: only staticmethod, classmethod, property(.setter) and njit; no metaclass= or other class
+  keywords; annotations are plain types (no strings or calls); dunder methods only __init__, __call__,
+  __repr__ and the comparison/container ones; modules only as `np.x` (never `m = np`); from typing only
+  plain type names; pass `.agg/.apply/.transform/.pipe` a lambda or function, never a method name.
 - at most 32,000 bytes / 600 lines; file name == MODULE.name == a lowercase identifier.
 - no hard-coded hindsight: no date/time strings, epoch timestamps, literal tables (8+ constants) or
   sets of price-like numbers; numbers belong in Param declarations, data comes from the bars.
+- your module runs in a sandbox worker (no files, network or processes; time, memory and output
+  limits): a module that hangs, forks, floods output or exhausts memory is refused with the cause.
 - causality: the value at bar i may use bars 0..i only, on any number of bars >= 2 (return warm-up
   values, never raise on short samples). module_write recomputes your module on truncated prefixes of
   sample data; every experiment, sweep and backtest does it again on its own bars at full length, with

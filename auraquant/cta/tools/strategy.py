@@ -12,7 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from aura.tools import ToolFailure, tool
-from auraquant.cta.backtest.lookahead import check_module, module_factory
+from auraquant.cta.backtest.lookahead import check_module
+from auraquant.cta.sandbox import isolation
+from auraquant.cta.sandbox.errors import ModuleSandboxError
 from auraquant.cta.strategy.bars import bars_from_frame
 from auraquant.cta.strategy.protocols import resolve_params
 from auraquant.cta.strategy.spec import Spec, locate_param
@@ -300,11 +302,12 @@ def lookahead_check(ctx: Ctx, spec_id: str | None = None, kind: Kind | None = No
     for k, n, params in targets:
         try:
             mod = modules.load(runtime, k, n)
-        except (LookupError, ValueError) as exc:
+            if modules.origin(runtime, k, n) == "workspace":  # agent code: checked inside the sandbox worker
+                findings.extend(isolation.lookahead(bars, [(k, n, params)], runtime, n_checks=24))
+            else:
+                findings.append(check_module(k, mod, bars, params, n_checks=24))
+        except (LookupError, ValueError, ModuleSandboxError) as exc:
             raise ToolFailure(str(exc)) from None
-        src = modules.source_of(runtime, k, n) if modules.origin(runtime, k, n) == "workspace" else None
-        fresh = module_factory(k, n, src) if src is not None else None
-        findings.append(check_module(k, mod, bars, params, n_checks=24, fresh=fresh))
     return LookaheadResult(data_version_id=data_version_id, bars=len(bars), ok=all(f.ok for f in findings),
                            findings=[f.describe() for f in findings])
 

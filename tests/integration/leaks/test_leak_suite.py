@@ -22,6 +22,7 @@ from auraquant.cta.data.service import synth
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
 from auraquant.cta.experiment.models import RUN_KIND, Run
 from auraquant.cta.experiment.runner import run_experiment, run_from_store
+from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.bars import bars_from_frame
 from auraquant.cta.strategy.loader import list_modules, load_module
 from auraquant.cta.strategy.spec import Spec
@@ -226,7 +227,7 @@ def test_verdicts_are_cached_by_code_data_and_params(runtime: Path, frame: pd.Da
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("recomputed a cached verdict")
 
-    monkeypatch.setattr(lookahead_gate, "check_module_source", boom)
+    monkeypatch.setattr(isolation, "causal", boom)  # the gate's default checker runs the worker through it
     assert require_causal(spec, frame, runtime, cache_dir=cache)[0].ok
     other = frame.copy()
     other.loc[len(other) - 1, "volume"] += 1.0  # other data (content hash): a new verdict is needed
@@ -335,3 +336,20 @@ def test_a_pluggable_checker_gets_only_uncached_sets(runtime: Path, frame: pd.Da
     with pytest.raises(LookaheadError):  # both verdicts come from the disk cache now
         require_causal(spec_for(leak), frame, runtime, cache_dir=cache, checker=checker)
     assert len(calls) == 1
+
+
+def test_the_gate_runs_agent_code_only_in_the_sandbox_worker(runtime: Path, frame: pd.DataFrame,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the gate never executes the module's source in this process: the worker does."""
+    from auraquant.cta.backtest import lookahead
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("agent code executed in the research process")
+
+    monkeypatch.setattr(lookahead, "module_factory", boom)
+    monkeypatch.setattr(lookahead_gate, "check_module_source", boom)
+    lookahead_gate._memory.clear()
+    leak = next(x for x in LEAKS if x.name == "leak_nondefault")
+    assert require_causal(spec_for(leak, search=False), frame, runtime)[0].ok
+    with pytest.raises(LookaheadError):
+        require_causal(spec_for(leak), frame, runtime)

@@ -33,7 +33,7 @@ def test_every_builtin_is_causal() -> None:
 
 def test_leaky_module_is_named_with_its_first_bad_bar() -> None:
     bars = random_bars(np.random.default_rng(12), 400)
-    mod = load_module("baselines", "peek_ahead", LEAKY_DIR)
+    mod = load_module("baselines", "peek_ahead", LEAKY_DIR, in_process=True)
     finding = check_module("baselines", mod, bars, {"start": 137}, n_checks=10)
     assert not finding.ok
     assert finding.module == "peek_ahead" and finding.output == "candidates"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from auraquant.cta.strategy.bars import bars_from_frame
-from auraquant.cta.strategy.loader import list_modules, load_module
+from auraquant.cta.strategy.loader import UntrustedModule, list_modules, load_module
 from auraquant.cta.strategy.protocols import Baseline, Execution, Filter, Risk, resolve_params
 from auraquant.cta.strategy.spec import Spec, apply_params, flat_params
 from tests.support.random_specs import random_bars
@@ -46,7 +46,10 @@ def test_builtins_implement_their_protocols() -> None:
 
 
 def test_extra_directory_modules_load_and_cannot_shadow_builtins(tmp_path: Path) -> None:
-    assert load_module("baselines", "peek_ahead", LEAKY_DIR).name == "peek_ahead"
+    # Non-built-in code never runs in the research process unless a caller asks for it explicitly.
+    with pytest.raises(UntrustedModule, match="sandbox"):
+        load_module("baselines", "peek_ahead", LEAKY_DIR)
+    assert load_module("baselines", "peek_ahead", LEAKY_DIR, in_process=True).name == "peek_ahead"
     assert "peek_ahead" in list_modules("baselines", LEAKY_DIR)
     with pytest.raises(LookupError):
         load_module("baselines", "peek_ahead")
@@ -60,7 +63,7 @@ def test_extra_directory_modules_load_and_cannot_shadow_builtins(tmp_path: Path)
         load_module("baselines", "ema_cross", tmp_path)
     (tmp_path / "baselines" / "broken.py").write_text("class X:\n    name = 'broken'\nMODULE = X()\n")
     with pytest.raises(TypeError, match="Baseline"):
-        load_module("baselines", "broken", tmp_path)
+        load_module("baselines", "broken", tmp_path, in_process=True)
 
 
 def test_params_are_validated() -> None:
