@@ -17,6 +17,11 @@ from auraquant.cta.data.models import QualityIssue, QualityReport
 from auraquant.cta.data.timeframes import OHLCV, timeframe_ms
 
 ROW = "_row"  # original 0-based data-row position, carried so errors can name the rows in the user's file
+# `frame.attrs` key: repairs made while reading the file (skipped preamble, mapped columns, per-row epoch
+# units); `assess` lists them first in the report's repairs.
+INPUT_REPAIRS = "aura_input_repairs"
+# Bars before this are not crypto market data (Bitcoin's genesis block is 2009-01-03): a unit or parse error.
+EARLIEST_BAR = pd.Timestamp("2009-01-01", tz="UTC")
 _MAX_EXAMPLES = 5
 
 
@@ -45,13 +50,23 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
     rows_in = len(frame)
     errors: list[QualityIssue] = []
     warnings: list[QualityIssue] = []
-    repairs: list[str] = []
+    repairs: list[str] = list(frame.attrs.get(INPUT_REPAIRS, []))
 
     nan_mask = frame[["time", *OHLCV]].isna()
     nan = {c: int(n) for c, n in nan_mask.sum().items() if n}
     if nan:
         errors.append(_issue("nan", frame, nan_mask.any(axis=1).to_numpy(),
                              f"missing values in {', '.join(f'{c} ({n})' for c, n in nan.items())}"))
+    inf_mask = np.isinf(frame[OHLCV].to_numpy(dtype=np.float64))
+    if inf_mask.any():
+        cols = [f"{c} ({int(n)})" for c, n in zip(OHLCV, inf_mask.sum(axis=0), strict=True) if n]
+        errors.append(_issue("non_finite", frame, inf_mask.any(axis=1), f"infinite values in {', '.join(cols)}"))
+    # "Future" is judged against the wall clock: a bar cannot open after now (a unit or clock error).
+    now = pd.Timestamp.now(tz="UTC")
+    out_of_range = (frame["time"].notna() & ((frame["time"] < EARLIEST_BAR) | (frame["time"] > now))).to_numpy()
+    if out_of_range.any():
+        errors.append(_issue("time_out_of_range", frame, out_of_range,
+                             f"bar times before {EARLIEST_BAR.date()} or in the future (after {now:%Y-%m-%d %H:%M} UTC)"))
 
     t = frame["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
     back = np.diff(t) < 0

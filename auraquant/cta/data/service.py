@@ -52,7 +52,7 @@ def ingest_frame(store: Store, frame: pd.DataFrame, *, symbol: str, timeframe: s
 
 def import_file(store: Store, path: str | Path, *, symbol: str, timeframe: str,
                 mapping: Mapping[str, str] | None = None) -> tuple[DataVersion, bool]:
-    frame = normalize(read_table(path), mapping)
+    frame = normalize(read_table(path), mapping, symbol=symbol)
     return ingest_frame(store, frame, symbol=symbol, timeframe=timeframe, source=f"file:{Path(path).name}")
 
 
