@@ -203,20 +203,24 @@ def _parse_time(raw: pd.DataFrame, name: str, repairs: list[str]) -> pd.Series:
     if pd.api.types.is_numeric_dtype(col):
         return _epoch_to_utc(raw, col.astype("float64"), name, repairs)
     s = col.astype("string").str.strip()
+    s = s.where(s != "", pd.NA)  # blank cells are missing times: the quality check reports them as `nan`
+    present = s.notna().to_numpy()
     numeric = pd.to_numeric(s, errors="coerce")
-    if numeric.notna().all():
-        return _epoch_to_utc(raw, numeric.astype("float64"), name, repairs)
-    try:
-        return pd.to_datetime(s, utc=True, format="ISO8601")
-    except (ValueError, TypeError, OverflowError):
+    is_num = numeric.notna().to_numpy()
+    # The column is epochs when most filled cells are numbers; then the non-numeric ones are the bad rows.
+    if is_num.sum() * 2 > present.sum():
+        bad = present & ~is_num
+        if not bad.any():
+            return _epoch_to_utc(raw, numeric.astype("float64"), name, repairs)
+    else:
         parsed = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
-        bad = parsed.isna() & s.notna()
-        rows = [int(r) for r in np.flatnonzero(bad.to_numpy())[:5]]
-        if not rows:  # every cell parses alone, yet not together (e.g. a mix of epochs and dates)
-            rows = [int(r) for r in np.flatnonzero(numeric.notna().to_numpy())[:5]]
-        raise DataInputError(
-            f"column {name!r}: cannot parse timestamps at rows {_rows_text(raw, rows)} "
-            f"(e.g. {s.iloc[rows[0]]!r}); use epoch numbers or ISO-8601") from None
+        bad = present & parsed.isna().to_numpy()
+        if not bad.any():
+            return parsed
+    rows = [int(r) for r in np.flatnonzero(bad)[:5]]
+    raise DataInputError(
+        f"column {name!r}: cannot parse {int(bad.sum())} timestamp(s) at rows {_rows_text(raw, rows)} "
+        f"(e.g. {s.iloc[rows[0]]!r}); use epoch numbers or ISO-8601 throughout")
 
 
 # Epoch magnitude -> unit, decided per value: seconds up to 1e11 (year 5138), then ms, us, ns.

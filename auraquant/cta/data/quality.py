@@ -119,7 +119,11 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
             errors.append(QualityIssue(kind="timeframe_mismatch", count=len(diffs), message=(
                 f"bars are {pd.Timedelta(milliseconds=median)} apart, not {timeframe}")))
         elif off_grid.any():
-            mask = np.concatenate([[False], off_grid])
+            # Blame the rows off the file's own grid (the most common phase), not their on-grid neighbours:
+            # one shifted bar makes two spacings wrong but only itself is wrong.
+            phase = t % step_ms
+            values, counts = np.unique(phase, return_counts=True)
+            mask = phase != values[np.argmax(counts)]
             errors.append(_issue("irregular_spacing", frame, mask,
                                  f"{int(off_grid.sum())} bar spacings are not a whole number of {timeframe}"))
         else:
