@@ -2,9 +2,10 @@
 
 Safe repairs (applied and listed in `repairs`): sorting rows into time order (newest-first files), and
 dropping duplicate rows that are identical in every column. Everything else that is wrong is an error naming
-example rows: conflicting duplicates (same time, different values), NaN, high below open/close, low above
-open/close, non-positive prices, negative volume, spacing that is not a whole number of bars, or a timeframe
-that does not match the data. Gaps and zero volume are reported, not errors: real exchanges have outages.
+example rows: conflicting duplicates (same time, different values), NaN, infinite values, bar times before
+2009 or in the future, high below open/close, low above open/close, non-positive prices, negative volume, spacing that is not a whole number of bars, or a timeframe
+that does not match the data. Gaps, zero volume and outlier bars (`outliers.py`) are reported as warnings, not
+errors: real exchanges have outages and crashes.
 Nothing is ever dropped silently.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.data.models import QualityIssue, QualityReport
+from auraquant.cta.data.outliers import OUTLIER_SIGMAS, outlier_masks
 from auraquant.cta.data.timeframes import OHLCV, timeframe_ms
 
 ROW = "_row"  # original 0-based data-row position, carried so errors can name the rows in the user's file
@@ -107,6 +109,16 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
         errors.append(_issue("negative_volume", frame, neg_vol, "volume must not be negative"))
     if zero_vol.any():
         warnings.append(_issue("zero_volume", frame, zero_vol, "bars with zero volume (kept)"))
+    if not (errors or nan):  # outliers are judged on otherwise clean, sorted bars only
+        ret_out, spike, sigma = outlier_masks(o, h, lo, c)
+        if ret_out.any():
+            warnings.append(_issue("return_outlier", frame, ret_out,
+                                   f"close-to-close moves beyond {OUTLIER_SIGMAS:g} robust sigmas "
+                                   f"(sigma {sigma:.3g} log) (kept: check for bad prints)"))
+        if spike.any():
+            warnings.append(_issue("wick_spike", frame, spike,
+                                   f"high/low wicks beyond {OUTLIER_SIGMAS:g} robust sigmas of the close moves "
+                                   "(kept: check for bad prints)"))
 
     t = frame["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
     diffs = np.diff(t)

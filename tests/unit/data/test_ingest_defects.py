@@ -126,3 +126,41 @@ def test_zero_volume_and_mixed_iso_stay_accepted(workspace: Workspace, tmp_path:
     frame.to_csv(path, index=False)
     dv, _ = import_file(workspace.store, path, symbol="X/USDT", timeframe="1h")
     assert dv.bars == N and [w.kind for w in dv.quality.warnings] == ["zero_volume"]
+
+
+def _long_clean(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    return pd.DataFrame({"timestamp": T0 + HOUR_MS * np.arange(n), "open": open_,
+                         "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
+                         "close": close, "volume": 10.0})
+
+
+@pytest.mark.parametrize("kind", ["bad_close", "high_spike", "low_spike"])
+def test_outlier_bars_are_warnings_naming_the_bar(workspace: Workspace, tmp_path: Path, kind: str) -> None:
+    frame = _long_clean()
+    r = 123
+    if kind == "bad_close":  # a fat-finger print: close x10 for one bar, next bar back to normal
+        frame.loc[r, ["close", "high"]] = frame.loc[r, "close"] * 10
+        frame.loc[r + 1, ["open", "high"]] = frame.loc[r + 1, ["open", "high"]] * 10
+    elif kind == "high_spike":
+        frame.loc[r, "high"] = frame.loc[r, "high"] * 3
+    else:
+        frame.loc[r, "low"] = frame.loc[r, "low"] / 3
+    path = tmp_path / "bars.csv"
+    frame.to_csv(path, index=False)
+    dv, _ = import_file(workspace.store, path, symbol="X/USDT", timeframe="1h")
+    assert dv.quality.ok and dv.bars == len(frame)  # kept: a warning, not a refusal
+    warned = {w.kind: w for w in dv.quality.warnings}
+    expected = "return_outlier" if kind == "bad_close" else "wick_spike"
+    assert expected in warned, dv.quality.warnings
+    assert [ex["row"] for ex in warned[expected].examples] == [r]  # not the valid bar after it
+    assert "robust sigmas" in warned[expected].message
+
+
+def test_ordinary_volatility_raises_no_outlier_warning(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "bars.csv"
+    _long_clean().to_csv(path, index=False)
+    dv, _ = import_file(workspace.store, path, symbol="X/USDT", timeframe="1h")
+    assert dv.quality.warnings == []
