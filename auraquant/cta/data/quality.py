@@ -33,7 +33,8 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[dict[str, str | flo
         ex: dict[str, str | float | int | None] = {"row": int(r[ROW]), "time": None if pd.isna(r["time"]) else r["time"].isoformat()}
         for c in OHLCV:
             v = r[c]
-            ex[c] = None if pd.isna(v) else float(v)
+            # inf as text: examples travel as JSON, which has no infinity
+            ex[c] = None if pd.isna(v) else float(v) if np.isfinite(v) else str(float(v))
         rows.append(ex)
     return rows
 

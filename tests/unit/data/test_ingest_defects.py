@@ -7,6 +7,7 @@ a valid neighbour. Nothing may be stored.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,7 @@ def test_defect_refused_naming_the_offending_rows(workspace: Workspace, tmp_path
         assert issue.count == len(bad_rows)
         assert {ex["row"] for ex in issue.examples} == set(bad_rows)
         assert "nothing was stored" in str(qerr.value)
+        json.dumps(qerr.value.report.model_dump(mode="json"), allow_nan=False)  # --json output stays valid JSON
     assert workspace.store.list_data_versions() == []
 
 
