@@ -43,8 +43,11 @@ def _issue(kind: str, frame: pd.DataFrame, mask: np.ndarray, message: str) -> Qu
     return QualityIssue(kind=kind, count=int(mask.sum()), message=message, examples=_examples(frame, mask))
 
 
-def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityReport]:
+def assess(frame: pd.DataFrame, timeframe: str, *, market_time_range: bool = True) -> tuple[pd.DataFrame, QualityReport]:
     """Check `frame` (columns time (UTC), open, high, low, close, volume, and `_row`) against `timeframe`.
+
+    `market_time_range` refuses bars before `EARLIEST_BAR` or after now; generated (synthetic) bars, which
+    may be placed anywhere in time, turn it off.
 
     Returns the repaired frame (sorted, identical duplicates dropped, `_row` removed) and the report. The caller
     must refuse to store the frame when `report.errors` is non-empty.
@@ -67,7 +70,7 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
     # "Future" is judged against the wall clock: a bar cannot open after now (a unit or clock error).
     now = pd.Timestamp.now(tz="UTC")
     out_of_range = (frame["time"].notna() & ((frame["time"] < EARLIEST_BAR) | (frame["time"] > now))).to_numpy()
-    if out_of_range.any():
+    if market_time_range and out_of_range.any():
         errors.append(_issue("time_out_of_range", frame, out_of_range,
                              f"bar times before {EARLIEST_BAR.date()} or in the future (after {now:%Y-%m-%d %H:%M} UTC)"))
 

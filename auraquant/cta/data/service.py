@@ -41,7 +41,7 @@ def ingest_frame(store: Store, frame: pd.DataFrame, *, symbol: str, timeframe: s
         frame = frame.assign(**{ROW: range(len(frame))})
     if frame.empty:
         raise ValueError(f"no bars to store for {symbol} {timeframe}")
-    bars, report = assess(frame, timeframe)
+    bars, report = assess(frame, timeframe, market_time_range=not source.startswith("synthetic:"))
     if report.errors:
         raise DataQualityError(report)
     dv = DataVersion(

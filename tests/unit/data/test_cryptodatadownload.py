@@ -7,6 +7,7 @@ columns `Unix,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USDT,tradecount`
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,28 @@ def test_symbol_column_must_match_the_import(workspace: Workspace, tmp_path: Pat
     with pytest.raises(DataInputError, match=r"more than one symbol .* at rows 3 \(line 6\)"):
         import_file(workspace.store, path, symbol="ETH/USDT", timeframe="1h")
     assert workspace.store.list_data_versions() == []
+
+
+def test_comment_and_blank_preamble_lines_and_gzip(workspace: Workspace, tmp_path: Path) -> None:
+    """`#` comments, blank lines and a title line above the header are all skipped, also in a .csv.gz."""
+    plain = tmp_path / "src.csv"
+    truth = _cdd_csv(plain, start="2022-06-01", n=40, step="1h", ms_from=40)
+    body = plain.read_text().splitlines()[1:]  # header + rows
+    path = tmp_path / "bars.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(["# exported 2024-01-01", "", URL_LINE, *body]) + "\n")
+    dv, _ = import_file(workspace.store, path, symbol="BTC/USDT", timeframe="1h")
+    assert dv.bars == 40 and any("skipped 3 line(s)" in r for r in dv.quality.repairs), dv.quality.repairs
+    assert workspace.store.load_bars(dv.id)["time"].tolist() == truth["time"].tolist()
+
+
+def test_errors_give_the_file_line_after_a_preamble(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "cdd.csv"
+    _cdd_csv(path, start="2022-01-01", n=30, step="1h", ms_from=0)
+    lines = path.read_text().splitlines()
+    cells = lines[9].split(",")
+    cells[6] = "n/a"  # close of data row 7, on line 10 (URL line 1, header line 2)
+    lines[9] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataInputError, match=r"row 7: 'n/a' \(line 10\)"):
+        import_file(workspace.store, path, symbol="BTC/USDT", timeframe="1h")

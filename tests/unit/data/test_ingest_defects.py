@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from auraquant.cta.data.ingest import DataInputError
-from auraquant.cta.data.service import DataQualityError, import_file
+from auraquant.cta.data.service import DataQualityError, import_file, synth
 from auraquant.workspace import Workspace
 
 HOUR_MS = 3_600_000
@@ -166,3 +166,9 @@ def test_ordinary_volatility_raises_no_outlier_warning(workspace: Workspace, tmp
     _long_clean().to_csv(path, index=False)
     dv, _ = import_file(workspace.store, path, symbol="X/USDT", timeframe="1h")
     assert dv.quality.warnings == []
+
+
+def test_synthetic_bars_may_lie_outside_market_time(workspace: Workspace) -> None:
+    """Only market data is held to 2009..now; generated bars can be placed anywhere."""
+    dv, _ = synth(workspace.store, n=100, seed=1, start="2099-01-01")
+    assert dv.bars == 100 and dv.quality.ok
