@@ -137,7 +137,7 @@ def _file_symbol(raw: pd.DataFrame, symbol: str | None) -> str | None:
     first = values.dropna().iloc[0] if values.notna().any() else None
     if first is None:
         return symbol
-    other = (values != first).fillna(True).to_numpy()
+    other = (values.notna() & (values != first)).fillna(False).to_numpy(dtype=bool)  # blank cells say nothing
     if other.any():
         rows = [int(r) for r in np.flatnonzero(other)[:5]]
         raise DataInputError(f"column {col!r} holds more than one symbol ({first!r} and others) at rows "
@@ -231,7 +231,8 @@ _MAX_MS = 9.2e15  # datetime64[ns] ends in 2262 (2**63 ns); beyond that a value 
 def _epoch_to_utc(raw: pd.DataFrame, x: pd.Series, name: str, repairs: list[str]) -> pd.Series:
     """Epoch numbers to UTC times, each value's unit decided by its own magnitude (files mix s and ms).
 
-    NaN stays NaT (the quality check reports it); non-finite or unrepresentable values are refused here.
+    Times are rounded to the millisecond (bars live on a millisecond grid). NaN stays NaT (the quality check
+    reports it); non-finite or unrepresentable values are refused here.
     """
     a = x.to_numpy(dtype=np.float64)
     mag = np.abs(a)
