@@ -8,12 +8,15 @@ columns `Unix,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USDT,tradecount`
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from auraquant.cli import app
 from auraquant.cta.data.ingest import DataInputError
 from auraquant.cta.data.service import import_file
 from auraquant.workspace import Workspace
@@ -115,3 +118,14 @@ def test_errors_give_the_file_line_after_a_preamble(workspace: Workspace, tmp_pa
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataInputError, match=r"row 7: 'n/a' \(line 10\)"):
         import_file(workspace.store, path, symbol="BTC/USDT", timeframe="1h")
+
+
+def test_cli_import_reports_the_repairs_as_json(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "Binance_BTCUSDT_1h.csv"
+    _cdd_csv(path, start="2023-01-01", n=120, step="1h", ms_from=60)
+    result = CliRunner().invoke(app, ["data", "import", str(path), "--symbol", "BTC/USDT", "--timeframe", "1h",
+                                      "--json", "-w", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["bars"] == 120 and doc["quality"]["errors"] == []
+    assert len(doc["quality"]["repairs"]) == 4 and doc["quality"]["repairs"][0].startswith("skipped 1 line(s)")
