@@ -2,9 +2,10 @@
 
 Safe repairs (applied and listed in `repairs`): sorting rows into time order (newest-first files), and
 dropping duplicate rows that are identical in every column. Everything else that is wrong is an error naming
-example rows: conflicting duplicates (same time, different values), NaN, high below open/close, low above
-open/close, non-positive prices, negative volume, spacing that is not a whole number of bars, or a timeframe
-that does not match the data. Gaps and zero volume are reported, not errors: real exchanges have outages.
+example rows: conflicting duplicates (same time, different values), NaN, infinite values, bar times before
+2009 or in the future, high below open/close, low above open/close, non-positive prices, negative volume, spacing that is not a whole number of bars, or a timeframe
+that does not match the data. Gaps, zero volume and outlier bars (`outliers.py`) are reported as warnings, not
+errors: real exchanges have outages and crashes.
 Nothing is ever dropped silently.
 """
 
@@ -14,9 +15,15 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.data.models import QualityIssue, QualityReport
+from auraquant.cta.data.outliers import OUTLIER_SIGMAS, outlier_masks
 from auraquant.cta.data.timeframes import OHLCV, timeframe_ms
 
 ROW = "_row"  # original 0-based data-row position, carried so errors can name the rows in the user's file
+# `frame.attrs` key: repairs made while reading the file (skipped preamble, mapped columns, per-row epoch
+# units); `assess` lists them first in the report's repairs.
+INPUT_REPAIRS = "aura_input_repairs"
+# Bars before this are not crypto market data (Bitcoin's genesis block is 2009-01-03): a unit or parse error.
+EARLIEST_BAR = pd.Timestamp("2009-01-01", tz="UTC")
 _MAX_EXAMPLES = 5
 
 
@@ -26,7 +33,8 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[dict[str, str | flo
         ex: dict[str, str | float | int | None] = {"row": int(r[ROW]), "time": None if pd.isna(r["time"]) else r["time"].isoformat()}
         for c in OHLCV:
             v = r[c]
-            ex[c] = None if pd.isna(v) else float(v)
+            # inf as text: examples travel as JSON, which has no infinity
+            ex[c] = None if pd.isna(v) else float(v) if np.isfinite(v) else str(float(v))
         rows.append(ex)
     return rows
 
@@ -35,8 +43,11 @@ def _issue(kind: str, frame: pd.DataFrame, mask: np.ndarray, message: str) -> Qu
     return QualityIssue(kind=kind, count=int(mask.sum()), message=message, examples=_examples(frame, mask))
 
 
-def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityReport]:
+def assess(frame: pd.DataFrame, timeframe: str, *, market_time_range: bool = True) -> tuple[pd.DataFrame, QualityReport]:
     """Check `frame` (columns time (UTC), open, high, low, close, volume, and `_row`) against `timeframe`.
+
+    `market_time_range` refuses bars before `EARLIEST_BAR` or after now; generated (synthetic) bars, which
+    may be placed anywhere in time, turn it off.
 
     Returns the repaired frame (sorted, identical duplicates dropped, `_row` removed) and the report. The caller
     must refuse to store the frame when `report.errors` is non-empty.
@@ -45,13 +56,23 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
     rows_in = len(frame)
     errors: list[QualityIssue] = []
     warnings: list[QualityIssue] = []
-    repairs: list[str] = []
+    repairs: list[str] = list(frame.attrs.get(INPUT_REPAIRS, []))
 
     nan_mask = frame[["time", *OHLCV]].isna()
     nan = {c: int(n) for c, n in nan_mask.sum().items() if n}
     if nan:
         errors.append(_issue("nan", frame, nan_mask.any(axis=1).to_numpy(),
                              f"missing values in {', '.join(f'{c} ({n})' for c, n in nan.items())}"))
+    inf_mask = np.isinf(frame[OHLCV].to_numpy(dtype=np.float64))
+    if inf_mask.any():
+        cols = [f"{c} ({int(n)})" for c, n in zip(OHLCV, inf_mask.sum(axis=0), strict=True) if n]
+        errors.append(_issue("non_finite", frame, inf_mask.any(axis=1), f"infinite values in {', '.join(cols)}"))
+    # "Future" is judged against the wall clock: a bar cannot open after now (a unit or clock error).
+    now = pd.Timestamp.now(tz="UTC")
+    out_of_range = (frame["time"].notna() & ((frame["time"] < EARLIEST_BAR) | (frame["time"] > now))).to_numpy()
+    if market_time_range and out_of_range.any():
+        errors.append(_issue("time_out_of_range", frame, out_of_range,
+                             f"bar times before {EARLIEST_BAR.date()} or in the future (after {now:%Y-%m-%d %H:%M} UTC)"))
 
     t = frame["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
     back = np.diff(t) < 0
@@ -92,6 +113,16 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
         errors.append(_issue("negative_volume", frame, neg_vol, "volume must not be negative"))
     if zero_vol.any():
         warnings.append(_issue("zero_volume", frame, zero_vol, "bars with zero volume (kept)"))
+    if not (errors or nan):  # outliers are judged on otherwise clean, sorted bars only
+        ret_out, spike, sigma = outlier_masks(o, h, lo, c)
+        if ret_out.any():
+            warnings.append(_issue("return_outlier", frame, ret_out,
+                                   f"close-to-close moves beyond {OUTLIER_SIGMAS:g} robust sigmas "
+                                   f"(sigma {sigma:.3g} log) (kept: check for bad prints)"))
+        if spike.any():
+            warnings.append(_issue("wick_spike", frame, spike,
+                                   f"high/low wicks beyond {OUTLIER_SIGMAS:g} robust sigmas of the close moves "
+                                   "(kept: check for bad prints)"))
 
     t = frame["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
     diffs = np.diff(t)
@@ -104,7 +135,11 @@ def assess(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, QualityRe
             errors.append(QualityIssue(kind="timeframe_mismatch", count=len(diffs), message=(
                 f"bars are {pd.Timedelta(milliseconds=median)} apart, not {timeframe}")))
         elif off_grid.any():
-            mask = np.concatenate([[False], off_grid])
+            # Blame the rows off the file's own grid (the most common phase), not their on-grid neighbours:
+            # one shifted bar makes two spacings wrong but only itself is wrong.
+            phase = t % step_ms
+            values, counts = np.unique(phase, return_counts=True)
+            mask = phase != values[np.argmax(counts)]
             errors.append(_issue("irregular_spacing", frame, mask,
                                  f"{int(off_grid.sum())} bar spacings are not a whole number of {timeframe}"))
         else:

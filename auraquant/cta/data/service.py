@@ -19,6 +19,7 @@ from auraquant.cta.data import synthetic
 from auraquant.cta.data.ingest import normalize, read_table
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, QualityReport, SliceRole
 from auraquant.cta.data.quality import ROW, assess
+from auraquant.cta.data.staging import checkpoint_dir, remove_stale_temp_files, server_of
 from auraquant.cta.data.timeframes import timeframe_delta, timeframe_ms, to_utc
 from auraquant.store import NotFound, Store, bars_content_hash, write_parquet_atomic
 
@@ -40,7 +41,7 @@ def ingest_frame(store: Store, frame: pd.DataFrame, *, symbol: str, timeframe: s
         frame = frame.assign(**{ROW: range(len(frame))})
     if frame.empty:
         raise ValueError(f"no bars to store for {symbol} {timeframe}")
-    bars, report = assess(frame, timeframe)
+    bars, report = assess(frame, timeframe, market_time_range=not source.startswith("synthetic:"))
     if report.errors:
         raise DataQualityError(report)
     dv = DataVersion(
@@ -52,7 +53,7 @@ def ingest_frame(store: Store, frame: pd.DataFrame, *, symbol: str, timeframe: s
 
 def import_file(store: Store, path: str | Path, *, symbol: str, timeframe: str,
                 mapping: Mapping[str, str] | None = None) -> tuple[DataVersion, bool]:
-    frame = normalize(read_table(path), mapping)
+    frame = normalize(read_table(path), mapping, symbol=symbol)
     return ingest_frame(store, frame, symbol=symbol, timeframe=timeframe, source=f"file:{Path(path).name}")
 
 
@@ -70,15 +71,23 @@ def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: da
     """Fetch closed bars from an exchange via CCXT into a new DataVersion.
 
     Resumable twice over: pages are checkpointed to `.aura/data/staging/` as they arrive (an interrupted fetch
-    continues after its last checkpointed bar), and when an earlier version of the same exchange/symbol/
-    timeframe exists, only bars after its last bar are requested and the result extends it.
+    continues after its last checkpointed bar when repeated with the same server, symbol, timeframe and
+    `since`, see `staging.checkpoint_dir`; temp files of dead writers are removed first), and when an earlier
+    version of the same exchange/server/symbol/timeframe exists, only bars after its last bar are requested
+    and the result extends it. The version's source is `ccxt:<exchange>`, with `@<server>` appended when the
+    API root is overridden, so bars of a mirror or testnet never extend the real exchange's (or each other's).
     """
     from auraquant.cta.data.ccxt_source import fetch_ohlcv  # ccxt is slow to import; only load it when used
 
     step = timeframe_ms(timeframe)
-    source = f"ccxt:{exchange}"
+    server = server_of(exchange, exchange_options)
+    source = f"ccxt:{exchange}" if server == server_of(exchange, None) else f"ccxt:{exchange}@{server}"
     # A Parquet dataset directory: one file per page, each written once (atomically), read back as one table.
-    staging = store.data_dir / "staging" / f"{exchange}_{symbol.replace('/', '-')}_{timeframe}.parquet"
+    # Keyed by server and `since` too, so a resume never mixes two servers' or two start dates' bars.
+    remove_stale_temp_files(store.data_dir)
+    staging = checkpoint_dir(store.data_dir / "staging", exchange=exchange, server=server,
+                             symbol=symbol, timeframe=timeframe,
+                             since_ms=None if since is None else int(to_utc(since).value // 1_000_000))
     previous = [v for v in store.list_data_versions(symbol, timeframe) if v.source == source]
     base = store.load_bars(previous[-1].id) if previous else None
     staged = pd.read_parquet(staging) if staging.is_dir() and any(staging.glob("*.parquet")) else None

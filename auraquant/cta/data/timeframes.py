@@ -3,6 +3,9 @@
 Bar convention everywhere in AuraQuant: `time` is the bar's *open* time (UTC); a bar covering
 `[time, time + tf)` is closed, and so usable, only at `time + tf`.
 
+Bucket grid (`floor_to_bar`): minute, hour and day timeframes are anchored at the Unix epoch, as exchanges do;
+week timeframes start on Monday 00:00 UTC (ISO weeks, as Binance's `1w` klines), not on the epoch's Thursday.
+
 Alignment rule (the multi-timeframe look-ahead guard): a lower-timeframe bar opening at `t` is decided at its
 close `t + lower_tf`. A higher bar opening at `T` is visible to it only if `T + higher_tf <= t + lower_tf`.
 The value shown is that of the latest such higher bar; before the first one closes, NaN.
@@ -19,6 +22,8 @@ OHLCV = ["open", "high", "low", "close", "volume"]
 
 _UNITS_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _TF_RE = re.compile(r"^(\d+)([mhdw])$")
+# 1970-01-01 was a Thursday; the first Monday 00:00 UTC is four days later.
+_WEEK_ORIGIN_MS = 4 * 86_400_000
 
 
 class TimeframeError(ValueError):
@@ -31,6 +36,18 @@ def timeframe_ms(tf: str) -> int:
     if not m or int(m.group(1)) <= 0:
         raise TimeframeError(f"unknown timeframe {tf!r}: use <n>m, <n>h, <n>d or <n>w (e.g. 5m, 1h, 4h, 1d)")
     return int(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def bar_origin_ms(tf: str) -> int:
+    """Epoch ms of one bar boundary of `tf`: 0 for m/h/d, the first Monday (1970-01-05) for weeks."""
+    timeframe_ms(tf)
+    return _WEEK_ORIGIN_MS if tf.strip().endswith("w") else 0
+
+
+def floor_to_bar(t_ms: np.ndarray, tf: str) -> np.ndarray:
+    """Open time (epoch ms) of the `tf` bar containing each epoch-ms time in `t_ms` (see the bucket grid)."""
+    step, origin = timeframe_ms(tf), bar_origin_ms(tf)
+    return ((np.asarray(t_ms, dtype=np.int64) - origin) // step) * step + origin
 
 
 def to_utc(ts: object) -> pd.Timestamp | None:
@@ -53,7 +70,7 @@ def _check_higher(lower_tf: str, higher_tf: str) -> None:
 
 def resample(bars: pd.DataFrame, to_tf: str, *, from_tf: str | None = None,
              drop_incomplete: bool = False) -> pd.DataFrame:
-    """Aggregate bars into `to_tf` buckets anchored at the Unix epoch (as exchanges do).
+    """Aggregate bars into `to_tf` buckets on the module's bucket grid (weeks start Monday 00:00 UTC).
 
     open=first, high=max, low=min, close=last, volume=sum. A bucket exists when at least one input bar falls
     in it; `n_bars` says how many did. With `drop_incomplete` (needs `from_tf`) only buckets with every
@@ -63,7 +80,7 @@ def resample(bars: pd.DataFrame, to_tf: str, *, from_tf: str | None = None,
         _check_higher(from_tf, to_tf)
     step = timeframe_ms(to_tf)
     t_ms = bars["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
-    bucket = (t_ms // step) * step
+    bucket = floor_to_bar(t_ms, to_tf)
     g = bars.assign(_bucket=bucket).groupby("_bucket", sort=True)
     out = pd.DataFrame({
         "open": g["open"].first(),

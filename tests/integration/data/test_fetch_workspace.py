@@ -50,7 +50,7 @@ def test_interrupted_fetch_resumes_from_its_checkpoint_then_extends(workspace: W
         requests_before = len(server.log(KLINES))
         dv, created = service.fetch(workspace.store, exchange="binance", symbol="BTC/USDT", timeframe="1h",
                                     since=since, exchange_options=opts)
-        assert created and dv.source == "ccxt:binance" and dv.quality.ok
+        assert created and dv.source == f"ccxt:binance@{server.url}" and dv.quality.ok
         resumed = server.log(KLINES)[requests_before:]
         assert int(resumed[0].params["startTime"]) == LISTING + 2_000 * H  # no stored page fetched again
         expected = _closed(server)

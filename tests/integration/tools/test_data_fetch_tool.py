@@ -28,7 +28,7 @@ def test_data_fetch_valid_and_invalid(tmp_path: Path) -> None:
         out = asyncio.run(reg.call("data_fetch", {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h",
                                                   "since": since}, ctx))
         assert out.ok, out.content
-        assert out.value.version.bars == 300 and out.value.version.source == "ccxt:binance"
+        assert out.value.version.bars == 300 and out.value.version.source == f"ccxt:binance@{server.url}"
         assert out.value.version.qualified and not out.value.version.synthetic
         bad = asyncio.run(reg.call("data_fetch", {"exchange": "binance", "symbol": "NOPE/USDT", "timeframe": "1h",
                                                   "since": since}, ctx))

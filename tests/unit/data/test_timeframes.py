@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from auraquant.cta.data import features, synthetic
-from auraquant.cta.data.timeframes import TimeframeError, align_to_lower, resample, timeframe_ms
+from auraquant.cta.data.timeframes import TimeframeError, align_to_lower, floor_to_bar, resample, timeframe_ms
 
 
 def test_timeframe_parsing() -> None:
@@ -86,3 +86,26 @@ def test_synthetic_is_deterministic_consistent_and_seeded() -> None:
     # Volatility clustering: |returns| are autocorrelated, unlike i.i.d. noise.
     r = np.abs(np.diff(np.log(a["close"].to_numpy())))
     assert np.corrcoef(r[:-1], r[1:])[0, 1] > 0.05
+
+
+
+@pytest.mark.parametrize("weeks", [1, 2])
+def test_weekly_bars_start_monday_midnight_utc(weeks: int) -> None:
+    """Weekly buckets open Monday 00:00 UTC (not on the epoch's Thursday) and hold whole Monday..Sunday weeks."""
+    bars = synthetic.generate(24 * 7 * 6, seed=2, timeframe="1h", start="2024-01-03")  # a Wednesday
+    out = resample(bars, f"{weeks}w", from_tf="1h")
+    times = pd.DatetimeIndex(out["time"])
+    assert (times.dayofweek == 0).all() and (times.hour == 0).all() and (times.minute == 0).all()
+    assert times[0] <= bars["time"].iloc[0] < times[0] + pd.Timedelta(weeks=weeks)
+    assert (out["n_bars"].iloc[1:-1] == 24 * 7 * weeks).all()  # interior buckets are whole
+    full = out.iloc[1]
+    inside = bars[(bars["time"] >= full["time"]) & (bars["time"] < full["time"] + pd.Timedelta(weeks=weeks))]
+    assert full["open"] == inside["open"].iloc[0] and full["close"] == inside["close"].iloc[-1]
+    assert full["high"] == inside["high"].max() and full["low"] == inside["low"].min()
+
+
+def test_floor_to_bar_week_boundary() -> None:
+    ms = pd.DatetimeIndex(["2024-01-07 23:59", "2024-01-08 00:00", "2024-01-11 12:00"], tz="UTC").asi8 // 10**6
+    assert pd.to_datetime(floor_to_bar(ms, "1w"), unit="ms", utc=True).strftime("%Y-%m-%d %a").tolist() == [
+        "2024-01-01 Mon", "2024-01-08 Mon", "2024-01-08 Mon"]
+    assert floor_to_bar(ms, "1d").tolist() == (ms // 86_400_000 * 86_400_000).tolist()  # days stay epoch-aligned
