@@ -82,7 +82,7 @@ def dask_cluster(n_workers: int = 2, *, log_dir: Path, timeout: float = 60.0) ->
     address = f"tcp://127.0.0.1:{port}"
 
     def start(args: list[str], log: str) -> subprocess.Popen[bytes]:
-        out = open(log_dir / log, "wb")  # noqa: SIM115 - owned by the child for its lifetime
+        out = open(log_dir / log, "wb")  # the child keeps its own descriptor
         try:
             return subprocess.Popen([*_dask_cli(), *args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         finally:
@@ -138,7 +138,7 @@ class KillWhenBusy:
                     busy = [k for k in keys if k.startswith(self.prefix)]
                     if busy:
                         # Let the task really start executing, so the kill lands mid-computation.
-                        time.sleep(0.2)
+                        time.sleep(0.1)
                         self.cluster.kill_worker(self.worker)
                         self.killed_key = busy[0]
                         return

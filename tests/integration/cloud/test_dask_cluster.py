@@ -14,14 +14,18 @@ from auraquant.cta.cloud import runner
 from auraquant.cta.cloud.bundle import make_job, write_bundle
 from auraquant.cta.cloud.dask_backend import DaskBackend
 from auraquant.cta.data.synthetic import generate
+from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
 from auraquant.cta.experiment.runner import execute, run_from_frame
-from tests.integration.experiment.wf_fixtures import HOLDOUT, SEARCH, WF, ema_atr_spec
 from tests.support.dask_cluster import DaskCluster, KillWhenBusy, dask_cluster, processing_count
-from tests.support.specs import SWEEP_SPEC
+from tests.support.specs import SWEEP_SPEC, ema_chandelier_spec
 
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.slow
+
+# Small enough to keep the test fast, 3 windows so the survivor must also run what the dead worker held.
+WF = WalkForwardConfig(train_bars=800, validation_bars=200, target_bars=250, embargo_bars=5, n_windows=3)
+SEARCH = SearchConfig(n_trials=12, batch_size=6, n_startup_trials=4, top_k=2)
 
 
 @pytest.fixture
@@ -44,7 +48,8 @@ def _assert_rescheduled(cluster: DaskCluster, killer: KillWhenBusy) -> None:
 
 
 def test_walkforward_on_dask_cluster_with_a_killed_worker_equals_threads(tmp_path: Path, cluster) -> None:
-    run, bars = run_from_frame(generate(5_000, seed=17), ema_atr_spec(), WF, SEARCH, seed=5, holdout_bars=HOLDOUT)
+    run, bars = run_from_frame(generate(2_400, seed=17), ema_chandelier_spec("ema_atr_dask"), WF, SEARCH, seed=5,
+                               holdout_bars=200)
     threads = execute(run, bars, out_dir=tmp_path / "threads", storage_url=f"journal:{tmp_path / 't.journal'}",
                       executor="threads:2", robustness=None)
     port = cluster.address.rsplit(":", 1)[1]
