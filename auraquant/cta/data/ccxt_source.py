@@ -127,8 +127,9 @@ def fetch_ohlcv(exchange: str | ccxt.Exchange, symbol: str, timeframe: str, *, s
         cursor = last + step
     if not pages:
         return _frame([])
-    out = pd.concat(pages, ignore_index=True)
-    return out.drop_duplicates("time", keep="last").sort_values("time", kind="stable").reset_index(drop=True)
+    # Each page keeps only bars at or after its cursor, which is past every bar of the pages before it:
+    # the pages are disjoint and ascending, so their concatenation is the frame (see "Re-sent bars").
+    return pd.concat(pages, ignore_index=True)
 
 
 def _with_retries(ex: ccxt.Exchange, label: str, max_retries: int, backoff_s: float,
