@@ -2,8 +2,9 @@
 parameter sets, as time per bar-evaluation (one parameter set over one bar), and a walk-forward on 1 vs 2
 Dask worker processes.
 
-- Bars curve: `--sets-for-bars` sets (default 32) swept over 10 thousand to 10 million synthetic 1h bars
-  (`auraquant.cta.data.synthetic.generate`).
+- Bars curve: `--sets-for-bars` sets (default 32) swept over 10 thousand to 10 million synthetic bars
+  (`auraquant.cta.data.synthetic.generate`; 1m bars, since 10 million hourly bars would run past the
+  year 2262 that pandas timestamps reach).
 - Sets curve: 10 to 100 thousand sets over `--bars-for-sets` bars (default 20,000).
 - Sets are drawn once from a fixed seeded distribution (EMA cross fast 5-50, slow 60-200, trailing stop
   2-10%), the first k of that one list for k sets, so every point prices the same kind of strategy.
@@ -50,6 +51,7 @@ FULL_BARS = [10_000, 100_000, 1_000_000, 10_000_000]
 FULL_SETS = [10, 100, 1_000, 10_000, 100_000]
 QUICK_BARS = [10_000, 100_000, 1_000_000]
 QUICK_SETS = [10, 100, 1_000, 10_000]
+TIMEFRAME = "1m"
 
 
 def param_sets(n: int, seed: int = 0) -> list[dict[str, float | int]]:
@@ -155,7 +157,7 @@ def main() -> None:
         # (10 million bars are ~0.5 GB).
         if n not in frames:
             frames.clear()
-            frames[n] = bars_from_frame(generate(n, seed=42))
+            frames[n] = bars_from_frame(generate(n, seed=42, timeframe=TIMEFRAME))
         return frames[n]
 
     run_sweep(generate(2_000, seed=1), SPEC, param_sets(4))  # load the compiled kernels
