@@ -11,7 +11,7 @@ Dask worker processes.
 - Each point is a whole `run_sweep` call on validated bars (signal preparation for every distinct
   parameter set, the compiled sweep, the metrics table), warm (kernels loaded), best of up to `--repeats`
   runs; a point whose run takes > 2 s is timed once. Synthetic generation is not timed.
-- Walk-forward: the same Run (synthetic bars, 4 windows) on a Dask `LocalCluster` of 1 then 2 single-threaded
+- Walk-forward: the same Run (synthetic bars; 8 windows x 100 trials, `--quick` 4 x 40) on a Dask `LocalCluster` of 1 then 2 single-threaded
   worker processes; cluster start-up and each worker's first kernel load are excluded (a warm-up runs on
   every worker first). Results are checked identical.
 The ratio printed next to each point is its time per bar-evaluation over the curve's reference point
