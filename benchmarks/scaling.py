@@ -10,10 +10,13 @@ Dask worker processes.
   2-10%), the first k of that one list for k sets, so every point prices the same kind of strategy.
 - Each point is a whole `run_sweep` call on validated bars (signal preparation for every distinct
   parameter set, the compiled sweep, the metrics table), warm (kernels loaded), best of up to `--repeats`
-  runs; a point whose run takes > 2 s is timed once. Synthetic generation is not timed.
+  runs with a cold indicator cache; a point whose run takes > 2 s is timed once. Synthetic generation
+  is not timed.
 - Walk-forward: the same Run (synthetic bars; 8 windows x 100 trials, `--quick` 4 x 40) on a Dask `LocalCluster` of 1 then 2 single-threaded
   worker processes; cluster start-up and each worker's first kernel load are excluded (a warm-up runs on
   every worker first). Results are checked identical.
+`prepare s` is the signal preparation alone and `rest ns/eval` the remainder (compiled sweep + metrics
+table) per bar-evaluation, to show which part departs from linear scaling.
 The ratio printed next to each point is its time per bar-evaluation over the curve's reference point
 (100 thousand bars / 100 sets when measured); must-show 5 asks for it to stay within 20%.
 
@@ -27,11 +30,14 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from auraquant.cta.backtest.engine import run_sweep
+from auraquant.cta.backtest.prepare import prepare
 from auraquant.cta.data.synthetic import generate
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.spec import Spec
@@ -81,15 +87,24 @@ def _curve(title: str, label: str, points: list[tuple[int, int, int]], reference
            bars_of: Callable[[int], Bars]) -> None:
     """Time each (x, n_bars, n_sets) point and print time per bar-evaluation against the reference x."""
     print(title)
-    print(f"  {label:>12} {'bars':>12} {'sets':>8} {'sweep s':>10} {'ns/bar-eval':>12} {'vs ref':>8}")
+    print(f"  {label:>12} {'bars':>12} {'sets':>8} {'sweep s':>10} {'ns/bar-eval':>12} {'vs ref':>8}"
+          f" {'prepare s':>10} {'rest ns/eval':>13}")
     rows = []
     for x, n_bars, n_sets in points:
         bars, sets = bars_of(n_bars), param_sets(n_sets)
-        t = best_time(lambda b=bars, s=sets: run_sweep(b, SPEC, s), repeats)
-        rows.append((x, n_bars, n_sets, t, t / (n_bars * n_sets) * 1e9))
+        # `replace` gives a Bars over the same arrays with an empty indicator cache: every run computes its
+        # indicators (a warm cache would make repeated small points look cheaper than one big point).
+        t = best_time(lambda b=bars, s=sets: run_sweep(replace(b), SPEC, s), repeats)
+        # The signal preparation alone (indicators of every distinct set, the day index), to tell apart
+        # the Python/NumPy preparation from the compiled sweep it feeds.
+        tp = best_time(lambda b=bars, s=sets: prepare(replace(b), SPEC, s, None, workers=numba.get_num_threads()),
+                       repeats)
+        evals = n_bars * n_sets
+        rows.append((x, n_bars, n_sets, t, t / evals * 1e9, tp, max(t - tp, 0.0) / evals * 1e9))
     ref = next((r[4] for r in rows if r[0] == reference), rows[0][4])
-    for x, n_bars, n_sets, t, ns in rows:
-        print(f"  {x:>12,} {n_bars:>12,} {n_sets:>8,} {t:>10.4f} {ns:>12.3f} {ns / ref:>8.2f}")
+    for x, n_bars, n_sets, t, ns, tp, rest in rows:
+        print(f"  {x:>12,} {n_bars:>12,} {n_sets:>8,} {t:>10.4f} {ns:>12.3f} {ns / ref:>8.2f} {tp:>10.4f}"
+              f" {rest:>13.3f}")
     print()
 
 
