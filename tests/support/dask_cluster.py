@@ -154,13 +154,18 @@ class KillWhenBusy:
             raise self.error
 
 
-def processing_count(address: str, key: str) -> int:
-    """How many times the scheduler moved `key` into `processing` (2+ means it was rescheduled)."""
+def processing_counts(address: str, prefix: str) -> dict[str, int]:
+    """For every task key starting with `prefix` the scheduler still remembers: how many times it moved
+    into `processing` (2+ means Dask rescheduled it after its worker died)."""
     from distributed import Client
 
-    def count(dask_scheduler: Any, key: str) -> int:
-        return sum(1 for rec in dask_scheduler.story(key) if rec[0] == key and rec[2] == "processing")
+    def counts(dask_scheduler: Any, prefix: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rec in dask_scheduler.transition_log:
+            key = str(rec[0])
+            if key.startswith(prefix) and rec[2] == "processing":
+                out[key] = out.get(key, 0) + 1
+        return out
 
     with Client(address, set_as_default=False) as client:
-        return int(client.run_on_scheduler(count, key=key))
-
+        return dict(client.run_on_scheduler(counts, prefix=prefix))

@@ -16,7 +16,7 @@ from auraquant.cta.cloud.dask_backend import DaskBackend
 from auraquant.cta.data.synthetic import generate
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
 from auraquant.cta.experiment.runner import execute, run_from_frame
-from tests.support.dask_cluster import DaskCluster, KillWhenBusy, dask_cluster, processing_count
+from tests.support.dask_cluster import DaskCluster, KillWhenBusy, dask_cluster, processing_counts
 from tests.support.specs import SWEEP_SPEC, ema_chandelier_spec
 
 distributed = pytest.importorskip("distributed")
@@ -39,12 +39,14 @@ def _survivors(address: str) -> set[str]:
         return {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
 
 
-def _assert_rescheduled(cluster: DaskCluster, killer: KillWhenBusy) -> None:
+def _assert_rerun(cluster: DaskCluster, killer: KillWhenBusy, n_tasks: int) -> None:
+    """The worker died holding a task, and that work ran again on the survivor: the scheduler rescheduled
+    the key (processing twice), or our code resubmitted it under a new key (more keys than tasks)."""
     assert killer.killed_key is not None, "the worker was never seen holding a task: nothing was killed"
     assert cluster.workers["w1"].poll() is not None  # the process is gone
     assert _survivors(cluster.address) == {"w0"}
-    # The key the dead worker held went to `processing` again, i.e. it ran on the survivor.
-    assert processing_count(cluster.address, killer.killed_key) >= 2
+    counts = processing_counts(cluster.address, killer.prefix)
+    assert counts.get(killer.killed_key, 0) >= 2 or len(counts) > n_tasks, counts
 
 
 def test_walkforward_on_dask_cluster_with_a_killed_worker_equals_threads(tmp_path: Path, cluster) -> None:
@@ -60,7 +62,7 @@ def test_walkforward_on_dask_cluster_with_a_killed_worker_equals_threads(tmp_pat
                        executor=f"dask://127.0.0.1:{port}", robustness=None)
     finally:
         killer.stop()
-    _assert_rescheduled(cluster, killer)
+    _assert_rerun(cluster, killer, WF.n_windows)
     assert dask.executed_windows == threads.executed_windows == WF.n_windows
     skip = {"finished_at", "artifacts"}
     assert dask.result.model_dump(exclude=skip) == threads.result.model_dump(exclude=skip)
@@ -85,7 +87,7 @@ def test_sweep_bundle_on_dask_cluster_with_a_killed_worker_equals_threads(tmp_pa
         remote = DaskBackend(cluster.address, batches_per_worker=3).run(bundle, tmp_path / "dask")
     finally:
         killer.stop()
-    _assert_rescheduled(cluster, killer)
+    _assert_rerun(cluster, killer, 6)  # 2 workers x 3 batches
     assert remote.manifest["files"] == local.manifest["files"]  # sha256 + value digests, file by file
     assert remote.manifest["top"] == local.manifest["top"]
     for name in local.manifest["files"]:
