@@ -7,6 +7,10 @@ on the bar open time; `limit` default 500, max 1000; ascending; without `startTi
 still forming at `now_ms` (a settable, frozen clock), and are deterministic for a seed: the same bar has the
 same values whichever request serves it. Prices and volumes are served as 8-decimal strings.
 
+Re-sent bars (`resend`): pages that overlap the previous one (the `n` bars before `startTime` come first)
+and/or repeat their first bar at the end of the page, each re-sent copy with prices and volume scaled by a
+factor, so a client's choice between two copies of one bar is visible in its output.
+
 Fault injection per path (`fail_next`): HTTP 429 with Binance's `-1003` body and a `Retry-After` header,
 HTTP 500 with Binance's `-1001` body, HTTP 503 with a gateway HTML page, or `drop` (headers promise the full
 body, half of it is sent, the connection is closed). Every request is logged with its outcome.
@@ -25,7 +29,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -60,6 +64,10 @@ class ExchangeServer:
         self.retry_after_s = retry_after_s
         self.requests: list[Request] = []
         self._faults: dict[str, deque[Fault]] = {}
+        self._overlap = 0
+        self._repeat_first = False
+        self._resend_factor = 1.0
+        self.resent = 0  # re-sent copies put on the wire so far
         self._series: dict[tuple[str, str], pd.DataFrame] = {}
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
@@ -112,6 +120,14 @@ class ExchangeServer:
         with self._lock:
             self._faults.setdefault(path, deque()).extend([fault] * times)
 
+    def resend(self, *, overlap: int = 0, repeat_first: bool = False, factor: float = 1.01) -> None:
+        """Re-send bars on every klines page with a `startTime`: the `overlap` bars before it prepended (for
+        every page after the first, bars the previous page already served, as if the exchange ignored part
+        of the cursor), and with `repeat_first` the page's first bar appended again at its end;
+        every re-sent copy has open/high/low/close/volume multiplied by `factor`."""
+        with self._lock:
+            self._overlap, self._repeat_first, self._resend_factor = overlap, repeat_first, factor
+
     def count(self, path: str, outcome: int | str | None = None) -> int:
         with self._lock:
             return sum(1 for r in self.requests if r.path == path and (outcome is None or r.outcome == outcome))
@@ -162,11 +178,23 @@ class ExchangeServer:
         else:
             sel = full[mask].tail(limit)
         step = INTERVAL_MS[interval]
-        rows = [[int(r.open_ms), f"{r.open:.8f}", f"{r.high:.8f}", f"{r.low:.8f}", f"{r.close:.8f}",
-                 f"{r.volume:.8f}", int(r.open_ms) + step - 1, f"{r.volume * r.close:.8f}", 100,
-                 f"{r.volume / 2:.8f}", f"{r.volume * r.close / 2:.8f}", "0"]
-                for r in sel.itertuples(index=False)]
-        return 200, rows
+
+        def row(r: Any, k: float = 1.0) -> list[object]:
+            o, h, lo, c, v = (k * getattr(r, f) for f in ("open", "high", "low", "close", "volume"))
+            return [int(r.open_ms), f"{o:.8f}", f"{h:.8f}", f"{lo:.8f}", f"{c:.8f}", f"{v:.8f}",
+                    int(r.open_ms) + step - 1, f"{v * c:.8f}", 100, f"{v / 2:.8f}", f"{v * c / 2:.8f}", "0"]
+
+        rows = [row(r) for r in sel.itertuples(index=False)]
+        with self._lock:
+            overlap, repeat_first, k = self._overlap, self._repeat_first, self._resend_factor
+        resent: list[list[object]] = []
+        if start is not None and overlap and rows:
+            before = full[(t < start) & (t <= self.now_ms)].tail(overlap)
+            resent = [row(r, k) for r in before.itertuples(index=False)]
+        tail = [row(next(sel.itertuples(index=False)), k)] if repeat_first and rows else []
+        with self._lock:
+            self.resent += len(resent) + len(tail)
+        return 200, resent + rows + tail
 
     def _exchange_info(self) -> dict[str, object]:
         return {

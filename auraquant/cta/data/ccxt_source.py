@@ -15,8 +15,15 @@ Semantics of `fetch_ohlcv`:
   that persisted them resumes after an interruption with `since_ms = last stored bar + timeframe`; the
   result of the resumed fetch plus the stored pages equals an uninterrupted fetch.
 
+- Re-sent bars (an exchange may serve one bar twice, possibly with different values): within one page the
+  copy later in the page wins (the exchange's last word in that answer). Across pages the first page that
+  delivered a bar wins: a page's bars before its cursor (which the previous page already delivered) are
+  dropped. The earlier copy may already have gone to `on_page` and been stored, and a resumed fetch never
+  asks for it again, so letting a later page overwrite it would make an uninterrupted fetch differ from a
+  resumed one. The bars are closed, so a well-behaved exchange serves the same values either way.
+
 Frames have columns time (bar open, datetime64[ns, UTC]), open, high, low, close, volume (float64), sorted
-by time with one row per time (the last one served wins).
+by time with one row per time (which copy, see "Re-sent bars").
 """
 
 from __future__ import annotations
@@ -120,8 +127,9 @@ def fetch_ohlcv(exchange: str | ccxt.Exchange, symbol: str, timeframe: str, *, s
         cursor = last + step
     if not pages:
         return _frame([])
-    out = pd.concat(pages, ignore_index=True)
-    return out.drop_duplicates("time", keep="last").sort_values("time", kind="stable").reset_index(drop=True)
+    # Each page keeps only bars at or after its cursor, which is past every bar of the pages before it:
+    # the pages are disjoint and ascending, so their concatenation is the frame (see "Re-sent bars").
+    return pd.concat(pages, ignore_index=True)
 
 
 def _with_retries(ex: ccxt.Exchange, label: str, max_retries: int, backoff_s: float,

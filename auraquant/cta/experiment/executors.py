@@ -5,7 +5,9 @@ changes wall time, never results. Executor strings (`make_executor`):
 - `threads` / `threads:N`: a thread pool of N (default: CPU count) workers; the engine kernels release
   the GIL, Optuna does not;
 - `dask://host:port`: an existing Dask scheduler (the Optuna storage must then be reachable from every
-  worker: an RDB URL, or a journal file on a shared filesystem);
+  worker: an RDB URL, or a journal file on a shared filesystem). A worker that dies mid-run costs only
+  time: Dask reschedules its pending windows on the others, and a window that was half searched resumes
+  from the trials its study already persisted, so results are those of an uninterrupted run;
 - `dask-local` / `dask-local:N`: a `LocalCluster` of N single-threaded worker processes (default 2),
   closed with the executor.
 When several windows run at once, each engine sweep is single-threaded (`engine_threads = 1`) so
@@ -76,10 +78,16 @@ class DaskExecutor:
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         from distributed import as_completed as dask_completed
 
-        futures = [self.client.submit(fn, t, pure=False) for t in tasks]
+        futures = {self.client.submit(fn, t, pure=False): None for t in tasks}
         try:
-            for f in dask_completed(futures):
-                yield f.result()
+            for f in dask_completed(list(futures)):
+                result = f.result()
+                # Release a delivered result: if its worker dies later, the scheduler must not rerun it.
+                # Tasks still pending on a dead worker are rescheduled by Dask (up to its
+                # `allowed-failures`), and a window's rerun resumes its study from the shared storage.
+                del futures[f]
+                f.release()
+                yield result
         finally:
             for f in futures:
                 f.cancel()

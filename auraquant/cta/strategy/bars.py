@@ -67,7 +67,9 @@ class Bars:
         out = np.asarray(fn(*args))
         # Threads may race here (prepare computes modules in a pool): both compute the same pure value,
         # setdefault keeps one, and the cap may be passed by one entry at most per racing thread.
-        if sum(v.nbytes for v in self._cache.values()) + out.nbytes <= CACHE_BYTES:
+        # list() snapshots the values in one C call: iterating the live view while another thread
+        # inserts raises "dictionary changed size during iteration".
+        if sum(v.nbytes for v in list(self._cache.values())) + out.nbytes <= CACHE_BYTES:
             out.flags.writeable = False
             return self._cache.setdefault(key, out)
         return out

@@ -7,6 +7,7 @@ same frame as an uninterrupted fetch without re-requesting stored pages. Only cl
 
 from __future__ import annotations
 
+import ccxt
 import pandas as pd
 import pytest
 
@@ -217,3 +218,72 @@ def test_make_exchange_reroots_every_api_url(server):
     assert ex.urls["api"]["public"] == f"{server.url}/api/v3"
     assert ex.urls["api"]["fapiPublic"] == f"{server.url}/fapi/v1"
     assert ex.enableRateLimit is True
+
+
+def _scaled(frame: pd.DataFrame, k: float) -> pd.DataFrame:
+    out = frame.copy()
+    for col in ("open", "high", "low", "close", "volume"):
+        # The server rounds every served value to 8 decimals; so does this expectation.
+        out[col] = (out[col] * k).round(8)
+    return out
+
+
+class _UnfilteredBinance(ccxt.binance):
+    """ccxt's binance without its client-side `since` filter: an adapter that passes on whatever the
+    exchange sent, so the fetch's own rule must drop the bars a page re-sends from before its cursor."""
+
+    def filter_by_since_limit(self, array: list[object] | None, since: int | None = None, limit: int | None = None,
+                              key: str | int = "timestamp", tail: bool = False) -> list[object]:
+        return list(array or [])
+
+
+def unfiltered_client(server: ExchangeServer) -> ccxt.Exchange:
+    ex = _UnfilteredBinance({"options": SPOT_ONLY, "timeout": 5_000, "rateLimit": 5})
+    ex.urls["api"] = make_exchange("binance", api_base_url=server.url).urls["api"]
+    return ex
+
+
+@pytest.mark.parametrize("make_client", [client, unfiltered_client], ids=["ccxt", "unfiltered"])
+def test_a_bar_resent_by_a_later_page_keeps_the_first_served_copy(server, make_client):
+    # Every page after the first starts with 3 bars the previous page already served, revised by +1%.
+    server.resend(overlap=3, factor=1.01)
+    pages = []
+    got = fetch_ohlcv(make_client(server), "BTC/USDT", "1h", since_ms=SINCE, on_page=pages.append, **FAST)
+    assert server.resent == 3 * len(kline_starts(server)) > 0
+    # The revision never replaces the copy the earlier page delivered (and on_page already handed out) ...
+    pd.testing.assert_frame_equal(got, served(server, SINCE))
+    assert not got.merge(_scaled(served(server, SINCE), 1.01), on=["time", "close"]).shape[0]
+    # ... nor does it shift the cursor: pages stay contiguous and no bar is delivered twice.
+    assert kline_starts(server) == [SINCE, SINCE + 100 * H, SINCE + 200 * H, SINCE + 300 * H]
+    pd.testing.assert_frame_equal(pd.concat(pages, ignore_index=True), got)
+
+
+def test_a_bar_repeated_within_one_page_keeps_the_later_copy(server):
+    # Each page repeats its first bar at its end, revised by -2%: the later copy in the page wins.
+    server.resend(repeat_first=True, factor=0.98)
+    got = fetch_ohlcv(client(server), "BTC/USDT", "1h", since_ms=SINCE, **FAST)
+    expected = served(server, SINCE)
+    firsts = expected["time"].isin([pd.Timestamp(s, unit="ms", tz="UTC") for s in kline_starts(server)])
+    assert firsts.sum() == 4
+    expected.loc[firsts] = _scaled(expected.loc[firsts], 0.98)
+    assert len(got) == 350 and got["time"].is_unique
+    pd.testing.assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize("make_client", [client, unfiltered_client], ids=["ccxt", "unfiltered"])
+def test_resent_bars_keep_a_resumed_fetch_equal_to_an_uninterrupted_one(server, make_client):
+    server.resend(overlap=5, factor=1.05)
+    whole = fetch_ohlcv(make_client(server), "BTC/USDT", "1h", since_ms=SINCE, **FAST)
+    stored: list[pd.DataFrame] = []
+
+    def keep_two(page: pd.DataFrame) -> None:
+        stored.append(page)
+        if len(stored) == 2:
+            raise Interrupted("killed after page 2")
+
+    with pytest.raises(Interrupted):
+        fetch_ohlcv(make_client(server), "BTC/USDT", "1h", since_ms=SINCE, on_page=keep_two, **FAST)
+    resume_from = int(stored[-1]["time"].iloc[-1].value // 1_000_000) + H
+    rest = fetch_ohlcv(make_client(server), "BTC/USDT", "1h", since_ms=resume_from, **FAST)
+    # The resumed first page re-sends 5 stored bars, revised; the stored copies stand.
+    pd.testing.assert_frame_equal(pd.concat([*stored, rest], ignore_index=True), whole)

@@ -80,3 +80,24 @@ def test_fetch_error_is_rendered_without_traceback(workspace: Workspace, tmp_pat
             service.fetch(workspace.store, exchange="binance", symbol="BTC/USDT", timeframe="1h",
                           since=pd.Timestamp(LISTING, unit="ms", tz="UTC").to_pydatetime(),
                           exchange_options={"api_base_url": server.url, "rateLimit": 5}, max_retries=0)
+
+
+def test_extension_keeps_stored_bars_when_the_exchange_resends_them_revised(workspace: Workspace) -> None:
+    """A later fetch starts after the stored version's last bar; bars the exchange re-sends from before it
+    (here revised by +3%) never replace the stored copies: the first delivered copy of a bar wins."""
+    with ExchangeServer(now_ms=NOW, listing_ms=LISTING, seed=3) as server:
+        opts = {"api_base_url": server.url, "rateLimit": 5, "timeout": 5_000}
+        since = pd.Timestamp(LISTING, unit="ms", tz="UTC").to_pydatetime()
+        first, _ = service.fetch(workspace.store, exchange="binance", symbol="BTC/USDT", timeframe="1h",
+                                 since=since, exchange_options=opts)
+        stored = workspace.store.load_bars(first.id)
+        server.resend(overlap=10, factor=1.03)
+        server.now_ms = NOW + 5 * H  # five more bars close
+        dv, created = service.fetch(workspace.store, exchange="binance", symbol="BTC/USDT", timeframe="1h",
+                                    since=None, exchange_options=opts)
+        assert created and server.resent >= 10
+        got = workspace.store.load_bars(dv.id)
+        assert len(got) == len(stored) + 5 and got["time"].is_unique
+        pd.testing.assert_frame_equal(got.iloc[: len(stored)].reset_index(drop=True), stored)
+        expected = _closed(server)
+        pd.testing.assert_frame_equal(got, expected[got.columns.tolist()], check_dtype=False)
