@@ -56,28 +56,79 @@ def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> 
     return t
 
 
+#: Set to 1 to let unexpected errors raise with their traceback (the CLI's `--debug` flag sets it too).
+DEBUG_ENV = "AURAQUANT_DEBUG"
+DEBUG_HINT = f"re-run with --debug or {DEBUG_ENV}=1 for the traceback"
+
+
+def one_line(message: str) -> str:
+    """`message` as a single line: its non-blank lines, stripped, joined by '; ' (a multi-line domain message such
+    as a quality report or a pydantic validation error stays readable without breaking the one-line rule)."""
+    parts = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "; ".join(parts) or "unknown error"
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
+    """Error types that describe bad input or a refused action, rendered as their message alone (no hint).
+    Imported lazily: this runs only on the error path, so it never slows a successful command down."""
+    from pydantic import ValidationError
+
     from auraquant.cta.data.ccxt_source import FetchError
     from auraquant.cta.data.features import FeatureError
     from auraquant.cta.data.ingest import DataInputError
     from auraquant.cta.data.service import DataQualityError
     from auraquant.cta.data.timeframes import TimeframeError
-    from auraquant.cta.governance.errors import GovernanceError
-    from auraquant.cta.sandbox.errors import ModuleSandboxError
     from auraquant.store import StoreError
     from auraquant.workspace import NotAWorkspace, WorkspaceRefused
 
     return (FetchError, DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
-            WorkspaceRefused, FileNotFoundError, ValueError, GovernanceError, ModuleSandboxError)
+            WorkspaceRefused, FileNotFoundError, ValueError, ValidationError, *_domain_errors())
 
 
-def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None) -> None:
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    """Refusals of the other areas (governance, cloud, research goals, module sandbox, provider keys)."""
+    from aura.config.models import MissingApiKey
+    from auraquant.cta.cloud.errors import CloudError
+    from auraquant.cta.governance.errors import GovernanceError
+    from auraquant.cta.research.goal import GoalError
+    from auraquant.cta.sandbox.errors import ModuleSandboxError
+
+    return (GovernanceError, CloudError, GoalError, ModuleSandboxError, MissingApiKey, OSError, LookupError)
+
+
+def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None,
+         code: int = 1) -> None:
+    """Report an error in one line and exit with `code`: `{"error", "kind", ...extra}` as one line of JSON on
+    stdout under `--json`, else `error: MESSAGE` on stderr. Never returns (raises `typer.Exit`)."""
+    text = one_line(message)
     if as_json:
-        print_json({"error": message, "kind": kind, **(extra or {})})
+        sys.stdout.write(json.dumps({"error": text, "kind": kind, **(extra or {})}, default=_default,
+                                    allow_nan=False) + "\n")
+        sys.stdout.flush()
     else:
         # One line (paths stay copyable: the terminal wraps, not rich); the message is text, not markup.
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def error_exit_code(exc: BaseException, *, as_json: bool) -> int:
+    """Render any exception escaping a command as one line (see `fail`) and return the exit code (1).
+
+    Known error types (bad input, refused actions) show their message; anything else is unexpected and shows
+    its type, message and how to get the traceback. Callers that want the traceback re-raise before this."""
+    extra: dict[str, Any] = {}
+    if isinstance(exc, _known_errors()):
+        message, kind = str(exc) or type(exc).__name__, type(exc).__name__
+        report = getattr(exc, "report", None)
+        if report is not None and hasattr(report, "summary"):
+            extra["quality"] = report.summary()
+    else:
+        message, kind = f"unexpected {type(exc).__name__}: {exc} ({DEBUG_HINT})", "internal"
+    try:
+        fail(message, as_json=as_json, kind=kind, extra=extra)
+    except typer.Exit as done:
+        return done.exit_code
+    return 1
 
 
 def cli_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from auraquant.canonical import canonical_json
-from auraquant.console import console, say
+from auraquant.console import console, fail, say
 
 app = typer.Typer(add_completion=False, help="Backtest a strategy Spec on bars (deterministic, numba kernel).")
 
@@ -96,6 +96,7 @@ def _print_report(report, out_dir: Path | None) -> None:
 
 def backtest(
     spec_file: Annotated[Path | None, typer.Argument(help="Spec JSON file (omit to build one from flags)")] = None,
+    spec_opt: Annotated[Path | None, typer.Option("--spec", help="Spec JSON file (same as the SPEC argument)")] = None,
     data: Annotated[Path | None, typer.Option(help="bars file: .parquet or .csv (time, open, high, low, close, volume)")] = None,
     data_version: Annotated[str | None, typer.Option(help="DataVersion id in --workspace")] = None,
     workspace: Annotated[Path | None, typer.Option(help="workspace directory (data versions, cta_runtime/)")] = None,
@@ -123,6 +124,10 @@ def backtest(
     from auraquant.cta.sandbox import isolation
     from auraquant.cta.sandbox.errors import ModuleSandboxError
 
+    if spec_file is not None and spec_opt is not None and spec_file != spec_opt:
+        raise typer.BadParameter(f"two Spec files given: {spec_file} and --spec {spec_opt}; give one")
+    spec_file = spec_file or spec_opt
+
     engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
               "initial_capital": capital, "annualization": annualization, "sides": sides}
     extra_dir = modules_dir
@@ -145,9 +150,8 @@ def backtest(
         require_causal(spec, frame, extra_dir, cache_dir=cache_dir)
         result = run_backtest(frame, spec, record=not no_artifacts, extra_dir=extra_dir)
         level = isolation.spec_isolation(spec, extra_dir)
-    except (ValueError, LookupError, TypeError, ModuleSandboxError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except (ValueError, LookupError, TypeError, ModuleSandboxError) as exc:  # refused Spec or module: exit 2
+        fail(str(exc), as_json=as_json, kind=type(exc).__name__, code=2)
     out_dir = None
     if not no_artifacts:
         out_dir = (out or Path("artifacts")) / f"backtest-{spec.id}"
