@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -25,6 +24,8 @@ err_console = Console(stderr=True)
 
 
 def _default(o: Any) -> Any:
+    from pydantic import BaseModel  # imported here: only non-JSON values need it, and the CLI starts faster
+
     if isinstance(o, BaseModel):
         return o.model_dump(mode="json")
     if isinstance(o, datetime | date):

@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel
 
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice
+from auraquant.lazy import lazy_module
+
+# numpy and pandas load on first use: opening a workspace and reading the catalog (`data list`) need neither.
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 SCHEMA_VERSION = 2
 

@@ -10,10 +10,12 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auraquant.console import cli_errors, console, print_json, table
-from auraquant.cta.data import service
-from auraquant.cta.data.ingest import parse_mapping
 from auraquant.cta.data.models import DataVersion
+from auraquant.lazy import lazy_module
 from auraquant.workspace import Workspace
+
+# The service (pandas, the quality checks) loads on first use, so `data list` and `data show` start fast.
+service = lazy_module("auraquant.cta.data.service")
 
 app = typer.Typer(no_args_is_help=True, help="Market data: versions, slices, features.")
 
@@ -71,6 +73,8 @@ def import_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Import bars from a file into a new (or existing, identical) DataVersion."""
+    from auraquant.cta.data.ingest import parse_mapping
+
     ws = Workspace.open(workspace)
     dv, created = service.import_file(ws.store, file, symbol=symbol, timeframe=timeframe, mapping=parse_mapping(map_))
     _report(dv, created, json_out)
