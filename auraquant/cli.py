@@ -153,7 +153,8 @@ class AuraQuantGroup(TyperGroup):
         argv = [a for a in head if a != "--debug"] + argv[len(head):]
         as_json = "--json" in head
         try:
-            code = super().main(args=argv, prog_name=prog_name or "auraquant", complete_var=complete_var,
+            # The program is always called `auraquant` in messages (also under `python -m` and test runners).
+            code = super().main(args=argv, prog_name="auraquant", complete_var=complete_var,
                                 standalone_mode=False, **extra)
             code = code if isinstance(code, int) else 0
         except click_errors.NoArgsIsHelpError as e:

@@ -69,6 +69,20 @@ def one_line(message: str) -> str:
     return "; ".join(parts) or "unknown error"
 
 
+def error_message(exc: BaseException) -> str:
+    """What a person needs from `exc`, in one line: pydantic validation errors as `invalid MODEL: field: msg; …`
+    (no URLs or input dumps), a missing file as `no such file: PATH`, anything else as its message."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+                 for e in exc.errors(include_url=False)]
+        return f"invalid {exc.title}: " + "; ".join(parts)
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"no such file: {exc.filename}"
+    return one_line(str(exc) or type(exc).__name__)
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     """Error types that describe bad input or a refused action, rendered as their message alone (no hint).
     Imported lazily: this runs only on the error path, so it never slows a successful command down."""
@@ -119,7 +133,7 @@ def error_exit_code(exc: BaseException, *, as_json: bool) -> int:
     its type, message and how to get the traceback. Callers that want the traceback re-raise before this."""
     extra: dict[str, Any] = {}
     if isinstance(exc, _known_errors()):
-        message, kind = str(exc) or type(exc).__name__, type(exc).__name__
+        message, kind = error_message(exc), type(exc).__name__
         report = getattr(exc, "report", None)
         if report is not None and hasattr(report, "summary"):
             extra["quality"] = report.summary()
@@ -144,7 +158,7 @@ def cli_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
             report = getattr(e, "report", None)
             if report is not None and hasattr(report, "summary"):
                 extra["quality"] = report.summary()
-            fail(str(e), as_json=bool(kwargs.get("json_out")), kind=type(e).__name__, extra=extra)
+            fail(error_message(e), as_json=bool(kwargs.get("json_out")), kind=type(e).__name__, extra=extra)
             raise AssertionError("unreachable") from e
 
     return wrapper

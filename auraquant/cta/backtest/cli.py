@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from auraquant.canonical import canonical_json
-from auraquant.console import console, fail, say
+from auraquant.console import console, error_message, fail, say
 
 app = typer.Typer(add_completion=False, help="Backtest a strategy Spec on bars (deterministic, numba kernel).")
 
@@ -151,7 +151,7 @@ def backtest(
         result = run_backtest(frame, spec, record=not no_artifacts, extra_dir=extra_dir)
         level = isolation.spec_isolation(spec, extra_dir)
     except (ValueError, LookupError, TypeError, ModuleSandboxError) as exc:  # refused Spec or module: exit 2
-        fail(str(exc), as_json=as_json, kind=type(exc).__name__, code=2)
+        fail(error_message(exc), as_json=as_json, kind=type(exc).__name__, code=2)
     out_dir = None
     if not no_artifacts:
         out_dir = (out or Path("artifacts")) / f"backtest-{spec.id}"

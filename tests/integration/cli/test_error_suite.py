@@ -73,8 +73,8 @@ CASES: list[tuple[str, list[str]]] = [
     ("approve-wrong-id", ["approve", "rec_nope", "--yes", "-w", "{ws}"]),
     ("reject-wrong-id", ["reject", "rec_nope", "--yes", "-w", "{ws}"]),
     ("report-wrong-id", ["report", "run_nope", "-w", "{ws}"]),
-    ("cloud-bundle-wrong-ids", ["cloud", "bundle", "--spec-id", "spec_nope", "--data-version-id", "dv_nope",
-                                "-w", "{ws}"]),
+    ("cloud-bundle-no-job-kind", ["cloud", "bundle", "--spec", "spec_nope", "--data", "dv_nope", "-w",
+                                "{ws}"]),
     ("keys-revoke-wrong-id", ["keys", "revoke", "key_nope", "--yes", "-w", "{ws}"]),
     # malformed Spec JSON
     ("backtest-spec-not-json", ["backtest", "--spec", "{tmp}/not_json.json", "--data-version", "{dv}",
