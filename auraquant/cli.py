@@ -158,7 +158,8 @@ class AuraQuantGroup(TyperGroup):
                                 standalone_mode=False, **extra)
             code = code if isinstance(code, int) else 0
         except click_errors.NoArgsIsHelpError as e:
-            e.show()  # a bare group prints its help, as before
+            if e.format_message().strip():  # typer's rich help is already printed (stdout); plain help is not
+                e.show()
             code = e.exit_code
         except click_errors.UsageError as e:
             where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""

@@ -94,3 +94,8 @@ def test_help_lists_every_command_and_runs_them_lazily() -> None:
     assert "init" in res.output and "--version" in res.output
     sub = CliRunner().invoke(app, ["data", "--help"], env={"COLUMNS": "200"})
     assert sub.exit_code == 0 and "list" in sub.output and "import" in sub.output
+
+
+def test_a_bare_group_prints_its_help_once() -> None:
+    res = CliRunner().invoke(app, ["data"], env={"COLUMNS": "200"})
+    assert res.exit_code == 2 and " list " in res.stdout and res.stderr == ""
