@@ -20,7 +20,12 @@ from auraquant.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = {"name": "mcp-ema", "baseline": {"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
-        "execution": [{"name": "trailing_pct"}], "engine": {"commission_bps": 5, "slippage_bps": 2}}
+        "execution": [{"name": "trailing_pct"}], "engine": {"commission_bps": 5, "slippage_bps": 2},
+        "search_space": {"baseline.fast": {"kind": "int", "low": 4, "high": 20},
+                         "baseline.slow": {"kind": "int", "low": 30, "high": 90}}}
+WALK_FORWARD = {"train_bars": 1200, "target_bars": 400, "n_windows": 2}
+SEARCH = {"n_trials": 8, "batch_size": 4, "n_startup_trials": 4, "top_k": 2}
+GOAL = {"trades": {"min": 0}}  # lenient: this test is about the gate, not about alpha
 
 
 def _text(result: Any) -> str:
@@ -45,9 +50,12 @@ async def _session_run(ws_root: Path) -> dict[str, Any]:
                 res = await client.call_tool(name, args)
                 return (not res.is_error), json.loads(_text(res))
 
-            ok, dv = await call("data_synth", {"n": 1500, "seed": 11})
+            ok, dv = await call("data_synth", {"n": 3000, "seed": 11})
             assert ok, dv
             seen["dv"] = dv["version"]["id"]
+            ok, hold = await call("data_slice_create", {"data_version_id": seen["dv"], "role": "holdout",
+                                                        "start": "2022-04-01"})
+            assert ok, hold
             ok, spec = await call("spec_put", {"spec": SPEC, "data_version_id": seen["dv"]})
             assert ok, spec
             seen["spec"] = spec["spec_id"]
@@ -56,8 +64,24 @@ async def _session_run(ws_root: Path) -> dict[str, Any]:
             seen["bad_args"] = await call("backtest_run", {"spec_id": 42, "extra": True})
             seen["no_spec"] = await call("backtest_run", {"spec_id": "spec_doesnotexist"})
             seen["approve"] = await call("approve", {"record_id": seen["backtest"]["report_id"]})
-            seen["request"] = await call("approval_request", {"record_id": seen["backtest"]["report_id"],
-                                                              "reason": "please promote this backtest"})
+            seen["request_not_frozen"] = await call("approval_request", {"record_id": seen["backtest"]["report_id"],
+                                                                         "reason": "please promote this backtest"})
+            # The whole governance path through the tools: run -> candidate -> frozen -> approval requested.
+            ok, run = await call("experiment_run", {"spec_id": seen["spec"], "walk_forward": WALK_FORWARD,
+                                                    "search": SEARCH, "wait_s": 300})
+            assert ok, run
+            ok, mc = await call("montecarlo_run", {"source_id": run["run_id"], "n_sims": 100})
+            assert ok, mc
+            ok, cand = await call("archive_candidate", {"run_id": run["run_id"], "family": "ema", "goal": GOAL})
+            assert ok, cand
+            seen["record"] = cand["record_id"]
+            ok, frozen = await call("archive_freeze", {"record_id": seen["record"]})
+            assert ok and frozen["state"] == "frozen", frozen
+            seen["request"] = await call("approval_request", {"record_id": seen["record"],
+                                                              "reason": f"OOS evidence in {run['run_id']}"})
+            for name in ("approve", "archive_approve", "approval_grant", "promote"):
+                seen[f"try_{name}"] = await call(name, {"record_id": seen["record"]})
+            seen["status"] = await call("approval_status", {"record_or_request_id": seen["record"]})
     return seen
 
 
@@ -91,14 +115,28 @@ def test_mcp_client_lists_tools_runs_a_backtest_and_cannot_approve(workspace: Wo
     assert {"approval_request", "approval_status"} <= set(tools)
     ok, err = seen["approve"]
     assert not ok and err["error"]["kind"] == "unknown_tool"
-    ok, err = seen["request"]  # a backtest report is not a frozen record: the request itself is refused
+    ok, err = seen["request_not_frozen"]  # a backtest report is not a frozen record: refused
     assert not ok and err["error"]["kind"] in ("tool_failed", "preflight_failed")
-    assert not list((workspace.root / ".aura").rglob("*production*"))
+    # Requesting approval of a frozen record works; nothing the client can call grants it.
+    ok, req = seen["request"]
+    assert ok and req["status"] == "pending" and req["requested_by"].startswith("agent:")
+    for name in ("approve", "archive_approve", "approval_grant", "promote"):
+        ok, err = seen[f"try_{name}"]
+        assert not ok and err["error"]["kind"] == "unknown_tool", name
+    ok, status = seen["status"]
+    assert ok and status["record_state"] == "frozen" and status["request"]["status"] == "pending"
+    assert "auraquant approve" in status["next_step"]
+    from auraquant.cta.governance.archive import Archive
+
+    stored = Archive(workspace.store, workspace.aura).get(seen["record"])
+    assert stored.record.state == "frozen" and stored.record.approval is None
 
     # Every call is traced in the workspace's session log (run_trace_query reads the same log).
     state = SessionStore(workspace.sessions).open("mcp-test").replay()
     assert state.meta["kind"] == "mcp"
-    assert [t.tool for t in state.traces] == ["data_synth", "spec_put", "backtest_run", "backtest_run",
-                                              "backtest_run", "approve", "approval_request"]
-    assert [t.ok for t in state.traces] == [True, True, True, False, False, False, False]
-    assert state.traces[5].error_kind == "unknown_tool"
+    tools_called = [t.tool for t in state.traces]
+    assert tools_called[:8] == ["data_synth", "data_slice_create", "spec_put", "backtest_run", "backtest_run",
+                                "backtest_run", "approve", "approval_request"]
+    assert [t.ok for t in state.traces][:8] == [True, True, True, True, False, False, False, False]
+    assert state.traces[6].error_kind == "unknown_tool"
+    assert len(state.traces) == 18 and tools_called[-1] == "approval_status"
