@@ -5,7 +5,8 @@ An MCP client (Claude Code, Claude Desktop, Cursor, Codex…) gets exactly what 
   are not listed and a call to one is refused by the registry (`permission_denied`). There is no tool that
   approves, rejects or promotes anything: `approval_request` asks a person, who runs `auraquant approve ID`;
 - every call goes through `ToolRegistry.call` (argument validation, pre-flight steps, timeouts), and a failed
-  call is a tool result with `isError` and the registry's structured error, never a protocol error;
+  call is a tool result with `isError` and the registry's structured error, never a protocol error; calls
+  may overlap (clients send them concurrently) except `exclusive` tools, which run alone, as in the engine;
 - every call, refused or not, is recorded as a `RunTrace` in a session log of the workspace
   (`.aura/sessions/<id>.jsonl`, meta `"kind": "mcp"`), so `run_trace_query` and `budget_status` see it;
 - budgets of the server session (one server process): at most `max_tool_calls` calls (the call that would
@@ -69,6 +70,10 @@ class McpBridge:
         self.calls = 0
         self._last_key: str | None = None
         self._repeats = 0
+        # As in the engine, an `exclusive` tool runs alone: it waits for calls in flight and holds new ones.
+        self._gate = asyncio.Condition()
+        self._running = 0
+        self._exclusive_running = False
 
     @property
     def session_id(self) -> str:
@@ -106,10 +111,32 @@ class McpBridge:
             return CallResult(text, True)
         ctx = ToolContext(deps=self.deps, session_id=self.session_id, caller="agent",
                           tool_call_id=f"mcp-{self.calls}", turn=self.calls)
-        out = await self.registry.call(name, args, ctx)
+        t = self.registry.get(name)
+        exclusive = t is not None and t.exclusive
+        await self._enter(exclusive)
+        try:
+            out = await self.registry.call(name, args, ctx)
+        finally:
+            await self._leave(exclusive)
         self._trace(name, args, ok=out.ok, kind=out.error.kind if out.error else None, text=out.content,
                     duration_s=out.duration_s, started=started)
         return CallResult(out.content, not out.ok)
+
+    async def _enter(self, exclusive: bool) -> None:
+        async with self._gate:
+            if exclusive:
+                await self._gate.wait_for(lambda: self._running == 0 and not self._exclusive_running)
+                self._exclusive_running = True
+            else:
+                await self._gate.wait_for(lambda: not self._exclusive_running)
+            self._running += 1
+
+    async def _leave(self, exclusive: bool) -> None:
+        async with self._gate:
+            self._running -= 1
+            if exclusive:
+                self._exclusive_running = False
+            self._gate.notify_all()
 
     def _trace(self, name: str, args: dict[str, Any], *, ok: bool, kind: str | None, text: str,
                duration_s: float, started: str) -> None:

@@ -56,3 +56,36 @@ def test_human_only_tools_are_hidden_and_refused(workspace: Workspace) -> None:
     res = asyncio.run(bridge.call("promote", {"record_id": "rec_1"}))
     assert res.is_error and json.loads(res.text)["error"]["kind"] == "permission_denied"
     assert bridge.tools()[0].input_schema == echo.schema.parameters
+
+
+def test_exclusive_tools_run_alone_while_others_overlap(workspace: Workspace) -> None:
+    log: list[str] = []
+
+    @tool
+    async def slow(tag: str) -> str:
+        """Record start and end around a pause."""
+        log.append(f"start {tag}")
+        await asyncio.sleep(0.05)
+        log.append(f"end {tag}")
+        return tag
+
+    @tool(exclusive=True)
+    async def alone(tag: str) -> str:
+        """Exclusive: must not overlap any other call."""
+        log.append(f"start {tag}")
+        await asyncio.sleep(0.05)
+        log.append(f"end {tag}")
+        return tag
+
+    bridge = McpBridge(workspace, budgets=Budgets(max_tool_calls=None, max_identical_calls=None),
+                       session_id="x1", registry=ToolRegistry([slow, alone]))
+
+    async def scenario() -> None:
+        await asyncio.gather(bridge.call("slow", {"tag": "a"}), bridge.call("slow", {"tag": "b"}),
+                             bridge.call("alone", {"tag": "X"}), bridge.call("slow", {"tag": "c"}))
+
+    asyncio.run(scenario())
+    assert log[:2] == ["start a", "start b"]  # non-exclusive calls overlap
+    i = log.index("start X")
+    assert log[i + 1] == "end X"  # nothing started or ended while the exclusive call ran
+    assert set(log) == {f"{e} {t}" for e in ("start", "end") for t in "abXc"}
