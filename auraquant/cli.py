@@ -145,6 +145,10 @@ class AuraQuantGroup(TyperGroup):
                     e.message = e.message.rstrip(".") + ". Did you mean " + ", ".join(map(repr, close)) + "?"
             raise
 
+    def invoke(self, ctx: ClickContext) -> None:
+        # A command's return value is never an exit status (only `typer.Exit` sets one), so it is dropped here.
+        super().invoke(ctx)
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
