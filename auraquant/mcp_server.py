@@ -103,14 +103,15 @@ class McpBridge:
         key = call_key(name, _canonical_args(args))
         refusal = self._refusal(name, key)
         self.calls += 1
+        n = self.calls  # this call's number: calls may overlap, so it is captured before any await
         self._repeats = self._repeats + 1 if key == self._last_key else 1
         self._last_key = key
         if refusal is not None:
             text = ToolError(tool=name, kind="not_executed", message=refusal).to_model_text()
-            self._trace(name, args, ok=False, kind="not_executed", text=text, duration_s=0.0, started=started)
+            self._trace(n, name, args, ok=False, kind="not_executed", text=text, duration_s=0.0, started=started)
             return CallResult(text, True)
         ctx = ToolContext(deps=self.deps, session_id=self.session_id, caller="agent",
-                          tool_call_id=f"mcp-{self.calls}", turn=self.calls)
+                          tool_call_id=f"mcp-{n}", turn=n)
         t = self.registry.get(name)
         exclusive = t is not None and t.exclusive
         await self._enter(exclusive)
@@ -118,7 +119,7 @@ class McpBridge:
             out = await self.registry.call(name, args, ctx)
         finally:
             await self._leave(exclusive)
-        self._trace(name, args, ok=out.ok, kind=out.error.kind if out.error else None, text=out.content,
+        self._trace(n, name, args, ok=out.ok, kind=out.error.kind if out.error else None, text=out.content,
                     duration_s=out.duration_s, started=started)
         return CallResult(out.content, not out.ok)
 
@@ -138,10 +139,10 @@ class McpBridge:
                 self._exclusive_running = False
             self._gate.notify_all()
 
-    def _trace(self, name: str, args: dict[str, Any], *, ok: bool, kind: str | None, text: str,
+    def _trace(self, n: int, name: str, args: dict[str, Any], *, ok: bool, kind: str | None, text: str,
                duration_s: float, started: str) -> None:
         self.log.append_trace(RunTrace(
-            session_id=self.session_id, turn=self.calls, tool_call_id=f"mcp-{self.calls}", tool=name,
+            session_id=self.session_id, turn=n, tool_call_id=f"mcp-{n}", tool=name,
             arguments=_canonical_args(args), ok=ok, error_kind=kind, duration_ms=round(duration_s * 1000.0, 3),
             result_summary=summarize_result(text), model=TRACE_MODEL, input_tokens=0, output_tokens=0,
             cost_usd=0.0, started_at=started))

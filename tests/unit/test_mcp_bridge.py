@@ -89,3 +89,7 @@ def test_exclusive_tools_run_alone_while_others_overlap(workspace: Workspace) ->
     i = log.index("start X")
     assert log[i + 1] == "end X"  # nothing started or ended while the exclusive call ran
     assert set(log) == {f"{e} {t}" for e in ("start", "end") for t in "abXc"}
+    traces = SessionStore(workspace.sessions).open("x1").replay().traces
+    # each overlapping call keeps its own number in its trace
+    assert {t.turn: json.loads(t.arguments)["tag"] for t in traces} == {1: "a", 2: "b", 3: "X", 4: "c"}
+    assert all(t.tool_call_id == f"mcp-{t.turn}" for t in traces)
