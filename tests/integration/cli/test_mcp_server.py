@@ -82,6 +82,7 @@ async def _session_run(ws_root: Path) -> dict[str, Any]:
             for name in ("approve", "archive_approve", "approval_grant", "promote"):
                 seen[f"try_{name}"] = await call(name, {"record_id": seen["record"]})
             seen["status"] = await call("approval_status", {"record_or_request_id": seen["record"]})
+            seen["budget"] = await call("budget_status", {})
     return seen
 
 
@@ -139,4 +140,8 @@ def test_mcp_client_lists_tools_runs_a_backtest_and_cannot_approve(workspace: Wo
                                 "backtest_run", "approve", "approval_request"]
     assert [t.ok for t in state.traces][:8] == [True, True, True, True, False, False, False, False]
     assert state.traces[6].error_kind == "unknown_tool"
-    assert len(state.traces) == 18 and tools_called[-1] == "approval_status"
+    assert len(state.traces) == 19 and tools_called[-2:] == ["approval_status", "budget_status"]
+    # budget_status reads the same log: 18 calls before it, against the server's default cap of 200
+    ok, budget = seen["budget"]
+    assert ok and budget["session_id"] == "mcp-test" and budget["tool_calls"] == 18
+    assert budget["limits"]["max_tool_calls"] == 200 and budget["remaining"]["max_tool_calls"] == 182
