@@ -187,7 +187,6 @@ def _fail_code(message: str, *, as_json: bool, kind: str, code: int) -> int:
         fail(message, as_json=as_json, kind=kind, code=code)
     except typer.Exit as done:
         return done.exit_code
-    return code
 
 
 app = typer.Typer(cls=AuraQuantGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -112,7 +112,7 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
 
 
 def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None,
-         code: int = 1) -> None:
+         code: int = 1) -> NoReturn:
     """Report an error in one line and exit with `code`: `{"error", "kind", ...extra}` as one line of JSON on
     stdout under `--json`, else `error: MESSAGE` on stderr. Never returns (raises `typer.Exit`)."""
     text = one_line(message)
@@ -143,7 +143,6 @@ def error_exit_code(exc: BaseException, *, as_json: bool) -> int:
         fail(message, as_json=as_json, kind=kind, extra=extra)
     except typer.Exit as done:
         return done.exit_code
-    return 1
 
 
 def cli_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
@@ -159,6 +158,5 @@ def cli_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
             if report is not None and hasattr(report, "summary"):
                 extra["quality"] = report.summary()
             fail(error_message(e), as_json=bool(kwargs.get("json_out")), kind=type(e).__name__, extra=extra)
-            raise AssertionError("unreachable") from e
 
     return wrapper

@@ -38,6 +38,7 @@ from aura.runtime.messages import Message
 from aura.runtime.sessions import SessionState, SessionStore
 from aura.tools import ToolContext
 from aura.tools.limits import clip_middle
+from auraquant.console import error_message, fail
 from auraquant.cta.research import iter_state
 from auraquant.cta.research.cli import DEMO_GOAL, _select, show_outcome
 from auraquant.cta.research.goal import Goal, GoalError, parse_goal
@@ -475,25 +476,21 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
     try:
         ws = Workspace.open(workspace)
     except FileNotFoundError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 1
+        fail(error_message(exc), as_json=False)  # one line on stderr, exit 1 (the CLI's one error format)
     g = None
     if goal:
         try:
             g = parse_goal(goal)
         except GoalError as exc:
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            return 1
+            fail(error_message(exc), as_json=False)
     if resume == "last":
         resume = SessionStore(ws.sessions).latest()
         if resume is None:
-            console.print("[red]error:[/] no session to resume in this workspace")
-            return 1
+            fail("no session to resume in this workspace", as_json=False)
     try:
         llm, why = _select(ws, provider, model)
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 1
+        fail(error_message(exc), as_json=False)  # one line on stderr, exit 1 (the CLI's one error format)
     autopilot = None
     if llm is None:
         if why:
