@@ -93,7 +93,7 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("keys", "auraquant.cta.governance.cli", "keys_app", "app",
                 "Witness key and pinned trust list (.aura/config/trust.json)."),
     LazyCommand("cloud", "auraquant.cta.cloud.cli", "app", "app",
-                "Offload heavy jobs: estimate, run, status, doctor."),
+                "Offload heavy jobs: estimate, run, verify, status, doctor."),
     LazyCommand("job", "auraquant.cta.cloud.cli", "job_app", "app", "Portable job bundles."),
     LazyCommand("mcp", "auraquant.mcp_server", "mcp_command", "command",
                 "Serve the research tools over the Model Context Protocol (stdio) for Claude Code, Claude "
