@@ -52,6 +52,8 @@ CASES: list[tuple[str, list[str]]] = [
                                      "--train", "100", "--target", "50", "-w", "{ws}"]),
     ("cloud-estimate-missing-bundle", ["cloud", "estimate", "{tmp}/missing.tar"]),
     ("cloud-run-missing-bundle", ["cloud", "run", "{tmp}/missing.tar", "-w", "{ws}"]),
+    ("cloud-verify-missing-files", ["cloud", "verify", "{tmp}/missing.tar", "{tmp}/missing-results", "-w",
+                                    "{ws}"]),
     ("job-run-missing-bundle", ["job", "run", "{tmp}/missing.tar", "--out", "{tmp}/out"]),
     ("archive-verify-missing-file", ["archive", "verify", "--file", "{tmp}/missing.json", "-w", "{ws}"]),
     # wrong id
