@@ -13,6 +13,7 @@ Two properties are owned here:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -137,8 +138,6 @@ class AuraQuantGroup(TyperGroup):
             return super().resolve_command(ctx, args)
         except click_errors.UsageError as e:
             # typer suggests only among loaded commands; suggest among every command name instead.
-            import difflib
-
             if args and "Did you mean" not in e.message:
                 close = difflib.get_close_matches(args[0], self.list_commands(ctx))
                 if close:
