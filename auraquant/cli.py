@@ -74,10 +74,11 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("report", "auraquant.cta.report.cli", "report", "command",
                 "Write a self-contained HTML tearsheet and a PNG of the equity curve."),
     LazyCommand("approve", "auraquant.cta.governance.cli", "register", "register",
-                "Promote a frozen record to production (human only; the signature is verified first, fail "
-                "closed)."),
+                "Promote a frozen record to production (a human with the approver key; everything is verified "
+                "first, fail closed, and the decision is signed with the approver key)."),
     LazyCommand("reject", "auraquant.cta.governance.cli", "register", "register",
-                "Decline promotion of a frozen record (it stays frozen; the decision is recorded and chained)."),
+                "Decline promotion of a frozen record (it stays frozen; the decision is signed with the approver "
+                "key and chained)."),
     LazyCommand("research", "auraquant.cta.research.cli", "register", "register",
                 "Self-directed research toward a goal, non-interactive, ending with a stated stop reason."),
     LazyCommand("chat", "auraquant.cta.research.cli", "register", "register",

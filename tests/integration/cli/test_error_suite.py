@@ -37,6 +37,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
     (tmp / "bad_ts.csv").write_text("time,open,high,low,close,volume\n2024-01-01 00:00,1,2,0.5,1.5,10\n"
                                     "not-a-time,1,2,0.5,1.5,10\n2024-01-01 02:00,1,2,0.5,1.5,10\n", encoding="utf-8")
     (tmp / "plain.txt").write_text("not a workspace", encoding="utf-8")
+    (tmp / "plain.txt").chmod(0o644)
+    (tmp / "passphrase").write_text("not the approver's\n", encoding="utf-8")
+    (tmp / "passphrase").chmod(0o600)
     return Env(tmp / "ws", dv.id, tmp)
 
 
@@ -73,7 +76,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("archive-show-wrong-id", ["archive", "show", "rec_nope", "-w", "{ws}"]),
     ("archive-export-wrong-id", ["archive", "export", "rec_nope", "-w", "{ws}", "--out", "{tmp}/x.json"]),
     ("approve-wrong-id", ["approve", "rec_nope", "--yes", "-w", "{ws}"]),
-    ("reject-wrong-id", ["reject", "rec_nope", "--yes", "-w", "{ws}"]),
+    ("reject-wrong-id", ["reject", "rec_nope", "--yes", "--passphrase-file", "{tmp}/passphrase", "-w", "{ws}"]),
+    ("reject-open-passphrase-file", ["reject", "rec_nope", "--yes", "--passphrase-file", "{tmp}/plain.txt",
+                                     "-w", "{ws}"]),
     ("report-wrong-id", ["report", "run_nope", "-w", "{ws}"]),
     ("cloud-bundle-no-job-kind", ["cloud", "bundle", "--spec", "spec_nope", "--data", "dv_nope", "-w",
                                 "{ws}"]),
