@@ -37,7 +37,7 @@ from auraquant.lazy import lazy_module
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: list[tuple[int, str]] = [
     (1, """
@@ -81,6 +81,17 @@ _MIGRATIONS: list[tuple[int, str]] = [
         id VARCHAR PRIMARY KEY, record_id VARCHAR NOT NULL, status VARCHAR NOT NULL,
         requested_by VARCHAR NOT NULL, requested_at TIMESTAMPTZ NOT NULL, reason VARCHAR NOT NULL,
         resolved_by VARCHAR, resolved_at TIMESTAMPTZ, note VARCHAR, body JSON NOT NULL);
+    """),
+    (3, """
+    -- The trial ledger (auraquant.cta.experiment.ledger): every trial evaluated on a data content, by the
+    -- research session that evaluated it. A trial is (source_kind, source_id, trial_key): one Optuna trial
+    -- of a walk-forward window, one parameter set of a sweep, one backtest. `sharpe` is its per-day Sharpe
+    -- ratio (NULL when undefined), `n_obs` the number of daily returns behind it.
+    CREATE TABLE trial_ledger (
+        content_hash VARCHAR NOT NULL, session_id VARCHAR NOT NULL, source_kind VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL, trial_key VARCHAR NOT NULL, sharpe DOUBLE, n_obs BIGINT NOT NULL,
+        recorded_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (session_id, content_hash, source_kind, source_id, trial_key));
     """),
 ]
 
@@ -341,6 +352,50 @@ class Store:
         with self.connect() as con:
             rows = con.execute("SELECT key, body FROM memory WHERE namespace = ? ORDER BY key", [namespace]).fetchall()
         return {k: json.loads(b) for k, b in rows}
+
+
+    # -- trial ledger -------------------------------------------------------------------------------------------
+    def ledger_add(self, content_hash: str, session_id: str, source_kind: str, source_id: str,
+                   trials: list[tuple[str, float | None, int]]) -> int:
+        """Record `trials` ((trial_key, per-day Sharpe or None, n_obs) each) of one source as evaluated by
+        `session_id` on the data content `content_hash`. Idempotent: a trial already recorded for this session
+        is kept as it is. Returns how many rows were new."""
+        now = _now()
+        with self.transaction() as con:
+            before = con.execute("SELECT count(*) FROM trial_ledger WHERE session_id = ? AND content_hash = ? "
+                                 "AND source_kind = ? AND source_id = ?",
+                                 [session_id, content_hash, source_kind, source_id]).fetchone()[0]
+            rows = [[content_hash, session_id, source_kind, source_id, key,
+                     None if sr is None or not np.isfinite(sr) else float(sr), int(n), now]
+                    for key, sr, n in trials]
+            if rows:
+                con.executemany("INSERT OR IGNORE INTO trial_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            after = con.execute("SELECT count(*) FROM trial_ledger WHERE session_id = ? AND content_hash = ? "
+                                "AND source_kind = ? AND source_id = ?",
+                                [session_id, content_hash, source_kind, source_id]).fetchone()[0]
+        return int(after - before)
+
+    def ledger_has(self, content_hash: str, session_id: str, source_kind: str, source_id: str) -> bool:
+        """Whether `session_id` already recorded trials of this source (a source is recorded in one
+        transaction, so present means complete)."""
+        with self.connect() as con:
+            return con.execute("SELECT 1 FROM trial_ledger WHERE session_id = ? AND content_hash = ? AND "
+                               "source_kind = ? AND source_id = ? LIMIT 1",
+                               [session_id, content_hash, source_kind, source_id]).fetchone() is not None
+
+    def ledger_trials(self, content_hash: str, session_id: str | None = None) -> pd.DataFrame:
+        """The distinct trials evaluated on `content_hash`: by one session, or (None) in the whole workspace.
+
+        A trial evaluated by several sessions appears once (columns source_kind, source_id, trial_key,
+        sharpe, n_obs), ordered by source and key so the result is deterministic."""
+        q = ("SELECT source_kind, source_id, trial_key, min(sharpe) AS sharpe, min(n_obs) AS n_obs "
+             "FROM trial_ledger WHERE content_hash = ?")
+        args: list[Any] = [content_hash]
+        if session_id is not None:
+            q, args = q + " AND session_id = ?", [*args, session_id]
+        q += " GROUP BY source_kind, source_id, trial_key ORDER BY source_kind, source_id, trial_key"
+        with self.connect() as con:
+            return con.execute(q, args).df()
 
 
 def frame_from_arrays(time_ms: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,

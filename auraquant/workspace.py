@@ -168,6 +168,14 @@ def init_workspace(path: str | Path, *, force: bool = False, demo_data: bool = T
         models.write_text(_models_example())
         result.created.append(".aura/config/models.json")
 
+    gates = root / ".aura" / "config" / "gates.json"  # significance gates; edit to change them (gates.py)
+    if gates.exists():
+        result.existed.append(".aura/config/gates.json")
+    else:
+        from auraquant.cta.experiment.gates import default_gates_json
+        gates.write_text(default_gates_json())
+        result.created.append(".aura/config/gates.json")
+
     from auraquant.cta.governance.keys import ensure_witness_key
     _, key_created = ensure_witness_key(root / ".aura")
     (result.created if key_created else result.existed).append(".aura/keys/witness.ed25519")

@@ -12,6 +12,7 @@ from auraquant.console import cli_errors, console, print_json, table
 from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold_metrics
 from auraquant.cta.experiment.compare import compare_runs
 from auraquant.cta.experiment.config import Objective, SearchConfig, WalkForwardConfig
+from auraquant.cta.experiment.gates import load_gates
 from auraquant.cta.experiment.models import RUN_KIND, Run, RunResult
 from auraquant.cta.experiment.robustness import RobustnessConfig
 from auraquant.cta.experiment.runner import (
@@ -165,7 +166,8 @@ def run_cmd(
         console.print(f"run [bold]{run.id}[/] on {len(bars):,} bars ({executor})")
     out = _run_with_progress(lambda p: run_experiment(
         ws, run, bars, executor=executor, storage_url=storage, progress=p,
-        robustness=RobustnessConfig() if robustness else None), json_out)
+        robustness=RobustnessConfig(pbo_trials=load_gates(ws.config).pbo_spa_preselect) if robustness else None),
+        json_out)
     if json_out:
         print_json(_summary_json(run, out.result) | {"executed_windows": out.executed_windows})
         return

@@ -1,12 +1,15 @@
 """Run-level robustness evidence, computed when a walk-forward run finishes (stored in
 `RunResult.robustness`, matrices under `<artifacts>/robustness/`):
 
-- `pbo`: per window, the daily returns on the *train* segment of the top `pbo_trials` distinct trials
-  (by train score) form the T x N trial matrix; PBO via CSCV (`pbo.pbo_cscv`) with `n_splits` blocks
+- `pbo`: per window, the daily returns on the *train* segment of every distinct trial (distinct parameter
+  sets: a repeated set is the same strategy) form the T x N trial matrix — or, when a preselection
+  `pbo_trials` = k is configured, of the top k by train score only, and the result says so
+  (`pbo_spa_selection`, `pbo_spa_trials_per_window`); PBO via CSCV (`pbo.pbo_cscv`) with `n_splits` blocks
   (fewer, still even, when the segment has too few days). `pbo` is the mean over windows,
   `pbo_windows` each window's value.
 - `spa`: Hansen's SPA / White's Reality Check (`spa.snooping_test`, arch) of the same matrices against
-  staying flat: per window, and the median consistent p-value.
+  staying flat: per window, and the median consistent p-value. Preselecting the best trials by train
+  score before the test would hide the trials that make a winner unremarkable, so the default is all.
 - `mc_block` / `mc_trades`: Monte Carlo of the stitched OOS curve (stationary block bootstrap of its
   daily returns) and of the OOS trades (bootstrap of their compounding returns), 95% intervals.
 Only the sealed bar access is used, so nothing here can read the holdout. Seeds come from the run.
@@ -30,7 +33,7 @@ from auraquant.cta.strategy.spec import Spec, apply_params
 
 @dataclass(frozen=True)
 class RobustnessConfig:
-    pbo_trials: int = 16
+    pbo_trials: int | None = None  # None: every distinct trial; k: a stated preselection (top k by train score)
     n_splits: int = 16
     spa_reps: int = 1000
     mc_sims: int = 1000
@@ -40,12 +43,15 @@ def _plain(v: Any) -> int | float:
     return int(v) if np.issubdtype(type(v), np.integer) else float(v)
 
 
-def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n: int,
+def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n: int | None,
                         extra_dir: str | None = None) -> pd.DataFrame:
-    """Daily returns (rows: UTC days) of the top `n` distinct trials of a window on its train bars."""
+    """Daily returns (rows: UTC days) of the distinct trials of a window on its train bars: all of them when
+    `n` is None, else the top `n` by train score."""
     names = list(spec.search_space)
     ranked = trials.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
-                                kind="stable").drop_duplicates(subset=names).head(n)
+                                kind="stable").drop_duplicates(subset=names)
+    if n is not None:
+        ranked = ranked.head(n)
     cols = {}
     capital = spec.engine.initial_capital
     for _, row in ranked.iterrows():
@@ -76,12 +82,14 @@ def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[
     out: dict[str, Any] = {}
     pbos: dict[str, float] = {}
     spas: dict[str, dict[str, float]] = {}
+    used: dict[str, int] = {}
     mdir = out_dir / "robustness"
     mdir.mkdir(parents=True, exist_ok=True)
     for k, start, stop, trials in windows:
         mat = trial_return_matrix(bars.segment(start, stop), spec, trials, cfg.pbo_trials, extra_dir)
         mat.reset_index(names="day").to_parquet(mdir / f"w{k:03d}_trial_returns.parquet", index=False)
         r = mat.to_numpy(dtype=float)
+        used[f"w{k:03d}"] = int(r.shape[1])
         s = _splits(r.shape[0], cfg.n_splits)
         if r.shape[1] >= 2 and s is not None:
             pbos[f"w{k:03d}"] = pbo_cscv(r, n_splits=s).pbo
@@ -92,7 +100,8 @@ def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[
     if pbos:
         out["pbo"] = float(np.mean(list(pbos.values())))
         out["pbo_windows"] = pbos
-        out["pbo_trials_per_window"] = cfg.pbo_trials
+    out["pbo_spa_selection"] = "all" if cfg.pbo_trials is None else f"top {cfg.pbo_trials} by train score"
+    out["pbo_spa_trials_per_window"] = used
     if spas:
         out["spa_consistent_median"] = float(np.median([v["consistent"] for v in spas.values()]))
         out["spa_windows"] = spas

@@ -29,6 +29,7 @@ import pandas as pd
 
 from auraquant.cta.backtest.lookahead import LookaheadFinding
 from auraquant.cta.backtest.lookahead_gate import custom_modules, require_causal, workspace_cache_dir
+from auraquant.cta.experiment import ledger
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig, plan_windows
 from auraquant.cta.experiment.executors import WindowExecutor, make_executor
 from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND, DataRef, Run, RunResult, WindowResult
@@ -284,10 +285,11 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
 def run_experiment(ws: Workspace, run: Run, bars: SealedBars, *, executor: WindowExecutor | str | None = None,
                    storage_url: str | None = None, progress: Progress | None = None,
                    robustness: RobustnessConfig | None = RobustnessConfig(),
-                   extra_dir: Path | str | None = None) -> RunOutput:
+                   extra_dir: Path | str | None = None, session_id: str | None = None) -> RunOutput:
     """Persist `run`, execute it (resuming whatever is already done) and persist its RunResult. Strategy
     modules come from the package and from `extra_dir` (default: the workspace's `cta_runtime/`). A run
-    whose modules fail the look-ahead gate is refused (`LookaheadError`) before anything is stored."""
+    whose modules fail the look-ahead gate is refused (`LookaheadError`) before anything is stored. Every
+    trial is recorded in the trial ledger for `session_id` (None: outside a research session)."""
     extra_dir = ws.runtime_dir if extra_dir is None else extra_dir
     require_causal_run(run, bars, extra_dir, lookahead_cache_dir(ws))
     ws.store.put_object(RUN_KIND, run)
@@ -299,6 +301,7 @@ def run_experiment(ws: Workspace, run: Run, bars: SealedBars, *, executor: Windo
     output = execute(run, bars, out_dir=out, storage_url=storage_url, executor=executor, progress=progress,
                      robustness=robustness, extra_dir=extra_dir, lookahead_cache=lookahead_cache_dir(ws))
     ws.store.put_object(RESULT_KIND, output.result, obj_id=run.id)
+    ledger.record_run(ws.store, session_id, run, output.result)
     return output
 
 

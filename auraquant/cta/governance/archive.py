@@ -62,6 +62,7 @@ from auraquant.cta.governance.chain import (
 from auraquant.cta.governance.errors import (
     ApprovalRefused,
     ChainBroken,
+    GatesNotMet,
     GovernanceError,
     IllegalTransition,
     KeyManagementError,
@@ -463,15 +464,25 @@ class Archive:
         return record
 
     def freeze(self, record_id: str, score_holdout: HoldoutScorer, actor: Actor, *,
-               on_step: StepHook | None = None) -> ArchiveRecord:
-        """candidate -> frozen: verify the candidate (fail closed), score the sealed holdout once, sign.
+               on_step: StepHook | None = None,
+               gates: Callable[[ArchiveRecord], list[str]] | None = None) -> ArchiveRecord:
+        """candidate -> frozen: verify the candidate (fail closed), check the significance gates, score the
+        sealed holdout once, sign.
 
-        `score_holdout(record)` is supplied by the experiment layer and returns holdout metrics.
+        `score_holdout(record)` is supplied by the experiment layer and returns holdout metrics. A record
+        labelled "not significant" is never frozen; `gates(record)` (the experiment layer's gate check,
+        re-evaluated now) returns the failed gates, and any failure refuses before the holdout is read.
         """
         with self.store.connect() as con:
             state, _, _ = self._row(con, record_id)
             check_transition(state, "frozen", actor)  # type: ignore[arg-type]
             rec, _, env_text = self._gate(con, record_id)
+        failed = list(gates(rec)) if gates is not None else []
+        if not failed and rec.significance.get("label") == "not significant":
+            failed = [str(rec.significance.get("failed_gates") or "labelled not significant")]
+        if failed:
+            raise GatesNotMet(f"refusing to freeze {record_id}: below the significance gates: "
+                              + "; ".join(failed), failed)
         signer = self._signer()
         now = self._clock()
         holdout = dict(score_holdout(rec))

@@ -139,7 +139,9 @@ def _summary(s: StoredRecord | None, check: RecordCheck) -> dict[str, Any]:
     r = s.record
     return base | {"family": r.family, "model_id": r.model_id, "spec_id": r.spec_id,
                    "data_version_id": r.data_version_id, "sharpe": r.metrics.get("sharpe"),
-                   "trial_count": r.trial_count, "created_at": r.created_at.isoformat()}
+                   "trial_count": r.trial_count, "significance": r.significance.get("label"),
+                   "failed_gates": r.significance.get("failed_gates") or None, "dsr": r.significance.get("dsr"),
+                   "created_at": r.created_at.isoformat()}
 
 
 UNVERIFIED = "[bold red]UNVERIFIED[/]"
@@ -158,9 +160,12 @@ def archive_list(
     if json_out:
         print_json(records)
         return
-    console.print(table("archive", ["id", "state", "family", "sharpe", "trials", "signed", "model"],
+    console.print(table("archive", ["id", "state", "family", "sharpe", "DSR", "significance", "trials", "signed",
+                                    "model"],
                         [(r["id"], r["state"], r.get("family", "?"),
                           _fmt(r.get("sharpe")) if r["verified"] else UNVERIFIED,
+                          _fmt(r.get("dsr")) if r["verified"] else UNVERIFIED,
+                          _significance(r.get("significance")) if r["verified"] else UNVERIFIED,
                           r.get("trial_count", "?") if r["verified"] else UNVERIFIED,
                           r["key_id"] if r["verified"] else UNVERIFIED if r["signed"] else "[red]UNSIGNED[/]",
                           r.get("model_id", "?")) for r in records]))
@@ -168,6 +173,11 @@ def archive_list(
         if not r["verified"]:
             err_console.print(f"[bold red]UNVERIFIED[/] {r['id']}: {escape(r['reason'] or '')}", highlight=False,
                               soft_wrap=True)
+
+
+def _significance(label: str | None) -> str:
+    return {"significant": "[green]significant[/]", "not significant": "[yellow]NOT SIGNIFICANT[/]"}.get(
+        label or "", "-")
 
 
 def _fmt(v: float | None) -> str:
@@ -212,6 +222,12 @@ def archive_show(record_id: str, workspace: WorkspaceOpt = Path("."), json_out: 
         ("metrics", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items())))),
         ("robustness", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.robustness.items())) or "-")),
         ("buy and hold", shown(_buy_and_hold(r))),
+        ("significance", shown(_significance(r.significance.get("label")) + (
+            f" — DSR {_fmt(r.significance.get('dsr'))} with the {r.significance.get('dsr_scope')} trial count "
+            f"N={r.significance.get('dsr_n_trials')}, Var(SR)={_fmt(r.significance.get('dsr_sharpe_variance'))}; "
+            f"gates: {r.significance.get('gates')}; PBO/SPA trials: {r.significance.get('pbo_spa_selection')}"
+            + (f"; failed: {r.significance.get('failed_gates')}" if r.significance.get("failed_gates") else "")
+            if r.significance else ""))),
         ("holdout", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored")),
         ("artifacts", shown(f"{len(r.artifacts)} pinned by sha256")),
         ("approval", shown(f"{r.approval.approved_by} at {r.approval.approved_at:%Y-%m-%d %H:%M:%S} UTC")

@@ -19,6 +19,14 @@ class ThresholdsNotMet(GovernanceError):
         self.failures = failures
 
 
+class GatesNotMet(GovernanceError):
+    """A record below the workspace's significance gates was offered for freezing; nothing was changed."""
+
+    def __init__(self, message: str, failures: list[str]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
 class SignatureInvalid(GovernanceError):
     """An artifact is unsigned, signed by an untrusted or revoked key, or its signature does not verify.
 

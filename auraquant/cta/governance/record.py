@@ -83,6 +83,10 @@ class ArchiveRecord(ContentModel):
     model_id: str
     buy_and_hold: dict[str, float | None] | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)  # reference -> sha256, see governance.evidence
+    # The significance evidence (auraquant.cta.experiment.gates): ledger DSR of the session and workspace
+    # with the counts and trial Sharpe variance used, PBO/SPA and how their trials were chosen, OOS
+    # trades, the gates applied, `label` ("significant" / "not significant") and the failed gates.
+    significance: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
 
     state: LifecycleState = "candidate"
     holdout: dict[str, float | None] | None = None
@@ -93,11 +97,14 @@ class ArchiveRecord(ContentModel):
 
     @property
     def id(self) -> str:
-        # A record without buy and hold hashes exactly as before the field existed (its stored id stays valid).
-        exclude = set(self._id_exclude) | ({"buy_and_hold"} if self.buy_and_hold is None else set())
+        """The content id of the research-result part. A record without buy and hold or with an empty
+        `significance` (records made before those fields existed) hashes exactly as before, so its stored id
+        stays valid."""
+        exclude = set(self._id_exclude) | ({"buy_and_hold"} if self.buy_and_hold is None else set()) \
+            | ({"significance"} if not self.significance else set())
         return content_id(self._id_prefix, self.model_dump(mode="json", exclude=exclude))
 
-    @field_validator("params", "metrics", "robustness", "holdout", "buy_and_hold")
+    @field_validator("params", "metrics", "robustness", "holdout", "buy_and_hold", "significance")
     @classmethod
     def _finite(cls, v: Mapping[str, object] | None) -> Mapping[str, object] | None:
         for name, value in (v or {}).items():

@@ -144,6 +144,12 @@ def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
         raise ReportSourceError(f"archive record {record_id} cites no walk-forward run, so there is no equity "
                                 "curve to draw; render the run or backtest it came from")
     notes = [f"archive record in state '{rec.state}', verified (signature, chain, artifact digests)"]
+    sig = rec.significance
+    if sig:  # the record's DSR deflates by the trial ledger; the run's own DSR below counts one experiment only
+        notes.append(f"{sig.get('label')}: DSR {sig.get('dsr')} with the {sig.get('dsr_scope')} trial count "
+                     f"N={sig.get('dsr_n_trials')} (trial Sharpe variance {sig.get('dsr_sharpe_variance')}); the "
+                     f"run's own DSR counts its {sig.get('run_trials')} trials only; gates: {sig.get('gates')}"
+                     + (f"; failed: {sig.get('failed_gates')}" if sig.get("failed_gates") else ""))
     data = _run_data(ws, rec.run_id, ids={"record": record_id, "model": rec.model_id}, extra_notes=notes,
                      title=f"{rec.family}: archived {rec.state}", verify_as=record_id)
     if data is None:

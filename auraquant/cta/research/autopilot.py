@@ -27,12 +27,33 @@ from typing import Any
 
 from aura.providers.offline import PolicyState, ScriptedTurn
 from aura.runtime.messages import ToolResultPart
+from auraquant.cta.experiment.gates import holdout_failures, holdout_table
 from auraquant.cta.research.goal import Goal
 from auraquant.cta.research.ideas import EXTERNAL, FAMILIES, OPTIONS, SLOTS, WRITTEN, Family, NewModule, Space
 from auraquant.cta.research.iter_state import INDUCTION_PREFIX
 from auraquant.cta.research.protocol import Escalation, ProtocolRules, Termination, assess, termination
 
 COSTS = {"commission_bps": 4.0, "slippage_bps": 2.0}
+NOT_EVALUATED_STOP = 3  # consecutive refused/failed experiments that end the research as a structural gap
+MIN_TARGET_BARS = 60  # below this a target segment holds too few trades to judge anything
+
+
+def fit_windows(research_bars: int, wanted: int) -> tuple[int, int]:
+    """(windows, target bars) of a rolling walk-forward with train = 2 x target that fits `research_bars`:
+    `wanted` windows when each target gets >= MIN_TARGET_BARS bars, else as many as do; (0, 0) when not even
+    one window fits. Window k spans [k t, (k + 3) t), so n windows need (n + 2) t bars."""
+    for n in range(max(wanted, 1), 0, -1):
+        target = research_bars // (n + 2)
+        if target >= MIN_TARGET_BARS:
+            return n, target
+    return 0, 0
+
+
+def no_data_message(goal: Goal) -> str:
+    """The refusal when no stored data matches the goal's market."""
+    want = " ".join(p for p in (goal.symbol, goal.timeframe) if p) or "any market"
+    return (f"no data for {want}; import or fetch it (auraquant data import FILE --symbol SYMBOL --timeframe TF, "
+            "or auraquant data fetch)")
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,7 @@ class AutopilotConfig:
     trials: int = 24
     seed: int = 0
     holdout_fraction: float = 0.15
+    holdout_tolerance: float = 0.5  # the workspace's `gates.json` value; see experiment/gates.py
 
 
 @dataclass
@@ -61,6 +83,11 @@ class Round:
     verdict: str = ""
 
     @property
+    def evaluated(self) -> bool:
+        """An experiment ran and was judged (a refused or failed round is no evidence either way)."""
+        return self.run_id is not None and bool(self.metrics)
+
+    @property
     def sharpe(self) -> float | None:
         s = self.metrics.get("sharpe")
         return float(s) if isinstance(s, int | float) and math.isfinite(s) else None
@@ -73,6 +100,7 @@ class _FamilyState:
     best_sharpe: float | None = None
     best_run: str | None = None
     rounds: int = 0
+    evaluated: int = 0  # rounds whose experiment ran and was judged
     refined: bool = False
     falsified: bool = False
     tried: set[str] = field(default_factory=set)
@@ -135,6 +163,8 @@ class Autopilot:
         self.candidates: list[tuple[str, Round]] = []
         self._record_state: dict[str, str] = {}
         self.holdout: dict[str, Any] = {}
+        self.holdout_verdict: str | None = None
+        self._significance: dict[str, dict[str, Any]] = {}
         self._induction_rounds: list[int] = []
 
     # -- the policy ---------------------------------------------------------------------------
@@ -167,17 +197,14 @@ class Autopilot:
             return self._finish(Termination("STRUCTURAL_GAP", f"cannot list data versions: {versions}"))
         goal = self.cfg.goal
         qualified = [v for v in versions if v.get("qualified")]
-        same_tf = [v for v in qualified if goal.timeframe is None or v["timeframe"] == goal.timeframe]
-        exact = [v for v in same_tf if goal.symbol is None or v["symbol"] == goal.symbol]
-        pick = (exact or sorted(same_tf, key=lambda v: (v["synthetic"], -v["bars"])))[:1]
+        # The goal's market is honoured exactly: another symbol or timeframe is a different market, never a
+        # stand-in (an ETH goal judged on BTC bars would be evidence about BTC).
+        match = [v for v in qualified if (goal.timeframe is None or v["timeframe"] == goal.timeframe)
+                 and (goal.symbol is None or v["symbol"] == goal.symbol)]
+        pick = sorted(match, key=lambda v: (v["synthetic"], -v["bars"]))[:1]
         if not pick:
-            want = " ".join(p for p in (goal.symbol, goal.timeframe) if p) or "any market"
-            return self._finish(Termination(
-                "STRUCTURAL_GAP", f"no qualified data for {want}; ingest it first (auraquant data fetch / import)"))
+            return self._finish(Termination("STRUCTURAL_GAP", no_data_message(goal)))
         dv = pick[0]
-        if not exact:
-            self.notes.append(f"no stored {goal.symbol} {goal.timeframe or ''} data: researching on "
-                              f"{dv['symbol']} {dv['timeframe']} ({dv['id']}, source {dv['source']}) as a stand-in")
         self.data_version_id = dv["id"]
         mem_ok, mem = r.get("memory", (False, []))
         for entry in mem if mem_ok else []:  # what earlier sessions falsified on this very data version
@@ -194,6 +221,7 @@ class Autopilot:
             return self._finish(Termination("STRUCTURAL_GAP", f"data version unreadable: {detail}"))
         v = detail["version"]
         hold = next((s for s in detail["slices"] if s["role"] == "holdout"), None)
+        self._wf["total_bars"] = v["bars"]
         if hold is not None:
             return self._plan(v["bars"] - hold["bars"], f"holdout sealed from {detail['holdout_from']}")
         held = int(v["bars"] * self.cfg.holdout_fraction)
@@ -211,11 +239,21 @@ class Autopilot:
         ok, sl = r.get("slice", (False, "no answer"))
         if not ok:
             return self._finish(Termination("STRUCTURAL_GAP", f"could not seal a holdout: {sl}"))
-        return self._plan(self._wf["research_bars"], f"holdout {sl['id']} sealed from {sl['start']}")
+        # The bars before the holdout are counted from the slice itself: the holdout starts at a time, and
+        # gaps in real data make a time-based cut differ from a bar count.
+        research = self._wf["total_bars"] - int(sl["bars"]) if "bars" in sl else self._wf["research_bars"]
+        return self._plan(research, f"holdout {sl['id']} sealed from {sl['start']}")
 
     def _plan(self, research_bars: int, note: str) -> ScriptedTurn:
-        n = self.cfg.windows
-        target = research_bars // (n + 2)
+        n, target = fit_windows(research_bars, self.cfg.windows)
+        if n == 0:
+            return self._finish(Termination(
+                "STRUCTURAL_GAP", f"only {research_bars} bars before the holdout: a walk-forward window needs at "
+                f"least {3 * MIN_TARGET_BARS} (train {2 * MIN_TARGET_BARS} + target {MIN_TARGET_BARS}); import "
+                "a longer history"))
+        if n < self.cfg.windows:
+            note += (f"; {self.cfg.windows} windows do not fit {research_bars} bars with >= {MIN_TARGET_BARS} "
+                     f"target bars each, using {n}")
         self._wf = {"train_bars": 2 * target, "target_bars": target, "n_windows": n}
         self.notes.append(f"{note}; walk-forward: {n} rolling windows, train {2 * target} / target {target} bars, "
                           f"{self.cfg.trials} Optuna trials per window; costs {COSTS['commission_bps']:g} bps "
@@ -343,6 +381,11 @@ class Autopilot:
     def _next(self, text: str, record_iter: bool = True) -> ScriptedTurn:
         """After a round: a due induction first (even before a stop), then the stop rules, else the next round."""
         view = self._view()
+        tail = self.rounds[-NOT_EVALUATED_STOP:]
+        if len(tail) == NOT_EVALUATED_STOP and not any(x.evaluated for x in tail):
+            return self._finish(Termination(
+                "STRUCTURAL_GAP", f"{NOT_EVALUATED_STOP} experiments in a row were refused or failed (last: "
+                f"{tail[-1].verdict[:300]}); nothing was learnt from them, so nothing is recorded as falsified"), text)
         if view.induction_due:
             return self._induce(text)
         stop = termination(view, iterations=len(self.rounds), max_iters=self.cfg.max_iters,
@@ -361,8 +404,9 @@ class Autopilot:
         top = best.best_sharpe if best is not None else None
         falsified = []
         for f in self._families.values():
-            if f.rounds and (f.best_sharpe is None or f.best_sharpe <= 0
-                             or (top is not None and f.best_sharpe < top - 0.5)):
+            # Only evidence falsifies: a family whose experiments were all refused or failed was never tested.
+            if f.evaluated and (f.best_sharpe is None or f.best_sharpe <= 0
+                                or (top is not None and f.best_sharpe < top - 0.5)):
                 f.falsified = True
                 falsified.append(f.family.name)
         if best is not None:
@@ -377,7 +421,9 @@ class Autopilot:
             "iter": n, "trigger": why, "data_version_id": self.data_version_id, "goal": self.cfg.goal.text,
             "falsified_families": falsified,
             "falsified_rounds": [{"label": x.label, "run_id": x.run_id, "verdict": x.verdict}
-                                 for x in self.rounds if x.verdict.startswith("dead end") or x.sharpe is None],
+                                 for x in self.rounds if x.evaluated and x.verdict.startswith("dead end")],
+            "not_evaluated_rounds": [{"label": x.label, "verdict": x.verdict}
+                                     for x in self.rounds if not x.evaluated],
             "best": {"family": best.family.name, "run_id": best.best_run} if best is not None else None,
             "next_direction": direction,
         }
@@ -403,12 +449,38 @@ class Autopilot:
             return self._next(f"The archive refused the candidate ({rec}); research continues.", record_iter=False)
         self.candidates.append((rec["record_id"], rnd))
         self._record_state[rec["record_id"]] = rec.get("state", "candidate")
-        return self._next(f"Archived {rec['record_id']} (candidate, signed={rec['signed']}).", record_iter=False)
+        self._significance[rec["record_id"]] = rec
+        label = rec.get("significance") or "significance unknown"
+        why = f": {rec['failed_gates']}" if rec.get("failed_gates") else ""
+        return self._next(f"Archived {rec['record_id']} (candidate, signed={rec['signed']}, {label}{why}; DSR "
+                          f"{_f(rec.get('dsr'))} with the {rec.get('dsr_count') or 'run'} trial count).",
+                          record_iter=False)
 
     def _freeze_best(self, converged: Termination, lead: str) -> ScriptedTurn:
-        record_id, rnd = max(self.candidates, key=lambda c: (c[1].sharpe or -1e9, -c[1].iter))
+        """Freeze the best candidate that passed the significance gates; none passing ends NOT_SIGNIFICANT."""
+        significant = [c for c in self.candidates
+                       if self._significance.get(c[0], {}).get("significance") == "significant"
+                       or self._record_state.get(c[0]) in ("frozen", "production")]
+        if not significant:
+            rid, rnd = max(self.candidates, key=lambda c: (c[1].sharpe or -1e9, -c[1].iter))
+            why = self._significance.get(rid, {}).get("failed_gates") or "below the significance gates"
+            self.record_id = None
+            return self._finish(Termination(
+                "NOT_SIGNIFICANT", f"{len(self.candidates)} candidate(s) met the goal out of sample but none passed "
+                f"the significance gates (best {rid}, {rnd.run_id}: {why}); archived as 'not significant', nothing "
+                f"frozen, the holdout stays sealed; research converged: {converged.detail}"), lead)
+        record_id, rnd = max(significant, key=lambda c: (c[1].sharpe or -1e9, -c[1].iter))
         self.record_id, self._goal_run, self._converged = record_id, rnd, converged
         if self._record_state.get(record_id) in ("frozen", "production"):  # frozen by an earlier session
+            earlier = self._significance.get(record_id, {}).get("holdout")
+            misses = holdout_failures(self.cfg.goal.thresholds, earlier, self.cfg.holdout_tolerance)
+            if earlier and misses:  # its holdout was looked at once already and did not confirm this goal
+                self.holdout = earlier
+                self.holdout_verdict = "does not confirm the goal: " + "; ".join(misses)
+                return self._finish(Termination(
+                    "HOLDOUT_FAILED", f"{record_id} was frozen by an earlier session and its holdout does not "
+                    f"confirm the goal within {self.cfg.holdout_tolerance:g}x each threshold: {'; '.join(misses)}. "
+                    "No approval requested"), lead)
             view = self._view()
             gate = termination(view, iterations=len(self.rounds), max_iters=self.cfg.max_iters,
                                awaiting_approval=record_id)
@@ -418,8 +490,9 @@ class Autopilot:
                                                "production")
             return self._finish(gate, lead)
         return self._calls("frozen", (lead + "\n" if lead else "") + f"Research converged ({converged.detail}). "
-                           f"Freezing the best candidate {record_id} ({rnd.run_id}): the sealed holdout is "
-                           "scored once.", [("freeze", "archive_freeze", {"record_id": record_id})])
+                           f"Freezing the best significant candidate {record_id} ({rnd.run_id}): the gates are "
+                           "re-checked with the current trial ledger, then the sealed holdout is scored once.",
+                           [("freeze", "archive_freeze", {"record_id": record_id})])
 
     def _on_frozen(self, r: dict[str, Any]) -> ScriptedTurn:
         ok, rec = r.get("freeze", (False, "no answer"))
@@ -427,14 +500,25 @@ class Autopilot:
         assert run is not None
         if not ok:
             self.notes.append(f"freeze refused: {rec}")
-            return self._finish(Termination("GOAL_MET", f"{run.run_id} meets the goal; candidate {self.record_id} "
+            rid, self.record_id = self.record_id, None
+            status = "NOT_SIGNIFICANT" if "significance gates" in str(rec) else "STRUCTURAL_GAP"
+            return self._finish(Termination(status, f"{run.run_id} met the goal out of sample but candidate {rid} "
                                             f"could not be frozen: {rec}"))
         holdout = rec.get("holdout") or {}
         self.holdout = holdout
-        reason = (f"{run.run_id} meets the goal out of sample ({self._metric_text(run)}); holdout scored once: "
-                  f"sharpe={holdout.get('sharpe')}, max_drawdown={holdout.get('max_drawdown')}. Record "
-                  f"{self.record_id}; research converged: {self._converged.detail}.")
-        return self._calls("requested", f"Frozen; holdout {holdout}. Requesting human approval.",
+        tol = self.cfg.holdout_tolerance
+        misses = holdout_failures(self.cfg.goal.thresholds, holdout, tol)
+        self.holdout_verdict = ("confirms the goal" if not misses else "does not confirm the goal: " + "; ".join(misses))
+        if misses:
+            return self._finish(Termination(
+                "HOLDOUT_FAILED", f"{run.run_id} met the goal out of sample and passed the significance gates, but "
+                f"the holdout of frozen record {self.record_id} (scored once) does not confirm it within the "
+                f"tolerance of {tol:g}x each threshold: {'; '.join(misses)}. No approval requested"))
+        reason = (f"{run.run_id} meets the goal out of sample ({self._metric_text(run)}); holdout scored once "
+                  f"confirms it within {tol:g}x each threshold: sharpe={holdout.get('sharpe')}, "
+                  f"max_drawdown={holdout.get('max_drawdown')}. Record {self.record_id}; research converged: "
+                  f"{self._converged.detail}.")
+        return self._calls("requested", "Frozen; the holdout confirms the goal. Requesting human approval.",
                            [("approval", "approval_request", {"record_id": self.record_id, "reason": reason[:2000]})])
 
     def _on_requested(self, r: dict[str, Any]) -> ScriptedTurn:
@@ -443,8 +527,10 @@ class Autopilot:
         assert run is not None
         if ok:
             self.approval_id = req.get("id") if isinstance(req, dict) else None
-        detail = (f"{run.run_id} meets every goal threshold out of sample ({len(self.candidates)} candidate(s)); "
-                  f"research converged ({self._converged.detail}); best record {self.record_id} frozen"
+        detail = (f"{run.run_id} meets every goal threshold out of sample ({len(self.candidates)} candidate(s)), "
+                  f"passes the significance gates and the holdout confirms it (tolerance "
+                  f"{self.cfg.holdout_tolerance:g}x); research converged ({self._converged.detail}); best record "
+                  f"{self.record_id} frozen"
                   + (f", approval requested ({self.approval_id}): a human runs `auraquant approve {self.record_id}`"
                      if ok else f" (approval request refused: {req})"))
         return self._finish(Termination("GOAL_MET", detail))
@@ -473,10 +559,18 @@ class Autopilot:
         if self.inductions:
             lines += ["", "Inductions stored in research memory: " + ", ".join(self.inductions)]
         if self.candidates:
-            lines += ["", "Archived candidates: " + ", ".join(f"{rid} ({x.run_id})" for rid, x in self.candidates)]
+            lines += ["", "Archived candidates: " + ", ".join(
+                f"{rid} ({x.run_id}, {self._significance.get(rid, {}).get('significance') or 'significance unknown'})"
+                for rid, x in self.candidates)]
         if self.record_id:
-            lines += [f"Frozen: {self.record_id}, holdout {self.holdout or 'not scored'}"
+            lines += [f"Frozen: {self.record_id}; holdout scored once: {self.holdout_verdict or 'not scored'} "
+                      f"(tolerance {self.cfg.holdout_tolerance:g}x each threshold)"
                       + (f"; approval requested {self.approval_id}" if self.approval_id else "")]
+            if self.holdout:
+                lines += ["", "| holdout metric | value | goal | bound with tolerance | verdict |", "|---|---|---|---|---|"]
+                for row in holdout_table(self.cfg.goal.thresholds, self.holdout, self.cfg.holdout_tolerance):
+                    lines.append(f"| {row['metric']} | {_f(row['holdout'])} | {row['goal'] or '-'} | "
+                                 f"{row['bound'] or '-'} | {row['verdict']} |")
         return "\n".join(lines)
 
     # -- bookkeeping --------------------------------------------------------------------------
@@ -498,6 +592,7 @@ class Autopilot:
     def _update_family(self, rnd: Round) -> None:
         fs = self._families[rnd.family]
         fs.rounds += 1
+        fs.evaluated += int(rnd.evaluated)
         s = rnd.sharpe
         if s is not None and (fs.best_sharpe is None or s > fs.best_sharpe):
             fs.best_sharpe, fs.best_run = s, rnd.run_id

@@ -39,6 +39,7 @@ from aura.runtime.sessions import SessionState, SessionStore
 from aura.tools import ToolContext
 from aura.tools.limits import clip_middle
 from auraquant.console import error_message, fail
+from auraquant.cta.experiment.gates import load_gates
 from auraquant.cta.research import iter_state
 from auraquant.cta.research.cli import DEMO_GOAL, _select, show_outcome
 from auraquant.cta.research.goal import Goal, GoalError, parse_goal
@@ -502,7 +503,8 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
             else:
                 console.print("Running the offline autopilot instead.")
         g = g or parse_goal(DEMO_GOAL)
-        autopilot, llm = offline_autopilot(g, max_iters=max_iters, windows=windows, trials=trials)
+        autopilot, llm = offline_autopilot(g, max_iters=max_iters, windows=windows, trials=trials,
+                                           holdout_tolerance=load_gates(ws.config).holdout_tolerance)
         console.print(f"offline autopilot: researching toward '{escape(g.text)}' (type another goal afterwards)")
     chat = Chat(ws, console, llm, goal=g, max_iters=max_iters, max_usd=max_usd, autopilot=autopilot, resume=resume)
     first = goal_request(g, max_iters) if g is not None and resume is None else None

@@ -20,6 +20,8 @@ from aura.providers import Provider, build_provider
 from aura.runtime.budgets import Budgets
 from aura.runtime.events import EngineEvent, Stopped, TextDeltaEvent, ToolEnd, ToolStart
 from auraquant.console import cli_errors, console, err_console, fail, print_json, say, table
+from auraquant.cta.experiment.gates import load_gates
+from auraquant.cta.research.autopilot import no_data_message
 from auraquant.cta.research.goal import GoalError, parse_goal
 from auraquant.cta.research.loop import (
     ResearchOutcome,
@@ -94,13 +96,37 @@ def show_outcome(out: ResearchOutcome) -> None:
         console.print(f"  note: {escape(str(n))}", highlight=False)
     if out.best_run_id:
         console.print(f"best run: {out.best_run_id} ({', '.join(f'{k}={_f(v)}' for k, v in (out.best_metrics or {}).items())})")
+    sig = out.significance or {}
+    if sig:
+        console.print(f"significance of {out.record_id}: {sig.get('label')} — DSR {_f(sig.get('dsr'))} with the "
+                      f"{sig.get('dsr_scope')} trial count N={sig.get('dsr_n_trials')} and trial Sharpe variance "
+                      f"{_f(sig.get('dsr_sharpe_variance'))} (this run alone: {sig.get('run_trials')} trials); "
+                      f"gates: {sig.get('gates')}; PBO/SPA over {sig.get('pbo_spa_selection')}"
+                      + (f"; failed: {sig.get('failed_gates')}" if sig.get("failed_gates") else ""),
+                      markup=False, highlight=False)
     console.print(f"archived candidates: {', '.join(out.candidates) or 'none qualified'}"
-                  + (f"; frozen for approval: {out.record_id}" if out.record_id else ""))
+                  + (f"; frozen: {out.record_id}" if out.record_id else ""), markup=False, highlight=False)
+    for c in out.candidate_significance:
+        console.print(f"  {c['record_id']} ({c['state']}): {c['significance']}, DSR {_f(c['dsr'])} "
+                      f"({c['dsr_count']})" + (f"; failed gates: {c['failed_gates']}" if c["failed_gates"] else ""),
+                      markup=False, highlight=False)
+    if out.holdout:
+        console.print(table(f"holdout of {out.record_id} (scored once; tolerance {out.holdout_tolerance:g}x each "
+                            "goal threshold)", ["metric", "holdout", "goal", "bound with tolerance", "verdict"],
+                            [(r["metric"], _count(r["holdout"]) if r["metric"] in _COUNTS else _f(r["holdout"]),
+                              r["goal"] or "-", r["bound"] or "-", r["verdict"]) for r in out.holdout]))
     if out.tearsheet and "html" in out.tearsheet:
         say(f"tearsheet: {out.tearsheet['html']}\nequity png: {out.tearsheet['png']}")
     elif out.tearsheet:
         say(f"tearsheet failed: {out.tearsheet.get('error')}")
     say(f"session log (messages + RunTrace of every tool call): {out.session_log}")
+
+
+_COUNTS = frozenset({"trades", "holdout_bars", "n_days"})
+
+
+def _count(v: Any) -> str:
+    return "-" if v is None else f"{int(v)}"
 
 
 def _f(v: Any) -> str:
@@ -126,6 +152,9 @@ def research(
         g = parse_goal(goal)
     except GoalError as exc:
         fail(str(exc), as_json=json_out, kind="GoalError")
+    missing = market_gap(ws, g)
+    if missing:
+        fail(missing, as_json=json_out, kind="NoData")
     llm, why = _select(ws, provider, model)
     out = _run(ws, g, max_iters, llm, why, windows=windows, trials=trials, seed=seed, max_usd=max_usd,
                quiet=json_out)
@@ -133,7 +162,26 @@ def research(
         print_json(out.model_dump(mode="json"))
     else:
         show_outcome(out)
+    _exit_for(out, json_out)
+
+
+def market_gap(ws: Workspace, goal: Any) -> str | None:
+    """The refusal when the workspace holds no data for the goal's symbol / timeframe (None: it does)."""
+    if goal.symbol is None and goal.timeframe is None:
+        return None
+    if ws.store.list_data_versions(goal.symbol, goal.timeframe):
+        return None
+    return no_data_message(goal)
+
+
+def _exit_for(out: ResearchOutcome, json_out: bool) -> None:
+    """Exit 1 on a runtime error and when no experiment ran: a session that tested nothing has no result."""
     if out.status == "ERROR":
+        raise typer.Exit(1)
+    if out.experiments == 0 and out.status != "INTERRUPTED":
+        if not json_out:
+            err_console.print(f"[bold red]error:[/] no experiment ran ({escape(out.status)}: {escape(out.detail)})",
+                              highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -143,7 +191,8 @@ def _run(ws: Workspace, goal: Any, max_iters: int, llm: Provider | None, why: st
     if llm is None:
         if why and not quiet:
             err_console.print(why + "\nRunning the offline autopilot instead.", highlight=False)
-        pilot, prov = offline_autopilot(goal, max_iters=max_iters, windows=windows, trials=trials, seed=seed)
+        pilot, prov = offline_autopilot(goal, max_iters=max_iters, windows=windows, trials=trials, seed=seed,
+                                        holdout_tolerance=load_gates(ws.config).holdout_tolerance)
         return run_research(ws, prov, goal=goal, max_iters=max_iters, autopilot=pilot, budgets=budgets,
                             on_event=None if quiet else _Printer())
     return run_research(ws, llm, goal=goal, max_iters=max_iters, budgets=budgets,
@@ -179,8 +228,7 @@ def demo(
     else:
         show_outcome(out)
         console.print(f"demo finished in {elapsed:.0f}s")
-    if out.status == "ERROR":
-        raise typer.Exit(1)
+    _exit_for(out, json_out)
 
 
 def chat(

@@ -34,6 +34,7 @@ from aura.runtime.events import EngineEvent, Stopped, ToolEnd
 from aura.runtime.layers import PromptLayers
 from aura.runtime.sessions import SessionLog, SessionStore
 from aura.tools import ToolRegistry
+from auraquant.cta.experiment.gates import holdout_failures, holdout_table, load_gates
 from auraquant.cta.research import iter_state
 from auraquant.cta.research.autopilot import Autopilot, AutopilotConfig
 from auraquant.cta.research.goal import Goal, parse_goal
@@ -94,6 +95,11 @@ class ResearchOutcome(BaseModel):
     candidates: list[str]
     tearsheet: dict[str, str] | None
     tried: list[dict[str, Any]]
+    experiments: int = 0  # walk-forward experiments that ran and were judged in this session
+    holdout: list[dict[str, Any]] | None = None  # the frozen record's holdout vs the goal (gates.holdout_table)
+    holdout_tolerance: float | None = None
+    significance: dict[str, Any] | None = None  # the record's significance block (ledger DSR, gates, label)
+    candidate_significance: list[dict[str, Any]] = []  # per archived candidate: label, DSR and count, failed gates
     notes: list[str]
     cost_usd: float
     turns: int
@@ -234,10 +240,24 @@ async def conclude(session: ResearchSession, stop: Stopped | None, *, tearsheet:
     tried = [t.model_dump() for t in st.tried] if st is not None else []
     scored = [t for t in tried if isinstance(t.get("sharpe"), int | float) and math.isfinite(t["sharpe"])]
     best = max(scored, key=lambda t: t["sharpe"], default=None)
-    candidates = await _records_of(session, tried)
-    record_id = session.autopilot.record_id if session.autopilot is not None else None
-    if record_id is None and candidates:
+    summaries = await _summaries_of(session, tried)
+    candidates = [r.record_id for r in summaries]
+    pilot = session.autopilot
+    record_id = pilot.record_id if pilot is not None else None
+    if record_id is None and candidates and pilot is None:
         record_id = candidates[-1]
+    experiments = (sum(1 for r in pilot.rounds if r.evaluated) if pilot is not None
+                   else sum(1 for t in tried if str(t.get("evaluation_id", "")).startswith("run_")))
+    gates = load_gates(ws.config)
+    record = (await _tool(session, "archive_show", {"record_id": record_id}) or None) if record_id else None
+    rec = record.record if record is not None else None
+    if status == "GOAL_MET" and session.goal is not None:
+        status, detail = _confirm(session.goal, rec, gates.holdout_tolerance, detail)
+        if st is not None and st.status != status:
+            await _record_status(session, st, status, detail)
+            st = iter_state.current(ws.store)
+    holdout = (holdout_table(session.goal.thresholds if session.goal else {}, rec.get("holdout"),
+                             gates.holdout_tolerance) if rec is not None and rec.get("holdout") else None)
     sheet = None
     source = record_id or (best["evaluation_id"] if best else None)
     if tearsheet and source is not None and source.startswith(("run_", "rec_")):
@@ -252,7 +272,12 @@ async def conclude(session: ResearchSession, stop: Stopped | None, *, tearsheet:
         best_metrics={k: best.get(k) for k in ("sharpe", "max_drawdown", "dsr", "trades", "total_return",
                                                 "bh_total_return", "bh_sharpe", "excess_return", "excess_sharpe")}
         if best else None,
-        record_id=record_id, candidates=candidates, tearsheet=sheet, tried=tried,
+        record_id=record_id, candidates=candidates, tearsheet=sheet, tried=tried, experiments=experiments,
+        holdout=holdout, holdout_tolerance=gates.holdout_tolerance,
+        significance=(rec.get("significance") or None) if rec is not None else None,
+        candidate_significance=[{"record_id": r.record_id, "state": r.state, "significance": r.significance,
+                                 "dsr": r.dsr, "dsr_count": r.dsr_count, "failed_gates": r.failed_gates}
+                                for r in summaries],
         notes=list(session.autopilot.notes) if session.autopilot is not None else [],
         cost_usd=replay.cost_usd, turns=replay.model_turns, tool_calls=len(replay.traces),
         session_log=str(session.log.path), finished_at=datetime.now(UTC))
@@ -262,6 +287,20 @@ async def conclude(session: ResearchSession, stop: Stopped | None, *, tearsheet:
                         "best_run_id": outcome.best_run_id, "record_id": record_id})
     ws.store.memory_put(OUTCOMES_NS, session.session_id, body)
     return outcome
+
+
+def _confirm(goal: Goal, record: dict[str, Any] | None, tolerance: float, detail: str) -> tuple[str, str]:
+    """GOAL_MET stands only for a frozen record whose holdout confirms the goal within `tolerance`
+    (`gates.holdout_failures`); anything else is HOLDOUT_FAILED, whoever drove the session."""
+    if record is None or record.get("state") not in ("frozen", "production"):
+        state = "no record was frozen" if record is None else f"the record is {record.get('state')}"
+        return "HOLDOUT_FAILED", (f"GOAL_MET needs a frozen record whose holdout confirms the goal; {state}. "
+                                  f"Claimed: {detail}")[:2000]
+    misses = holdout_failures(goal.thresholds, record.get("holdout"), tolerance)
+    if misses:
+        return "HOLDOUT_FAILED", (f"the holdout does not confirm the goal within {tolerance:g}x each threshold: "
+                                  f"{'; '.join(misses)}. Claimed: {detail}")[:2000]
+    return "GOAL_MET", detail
 
 
 def _tearsheet(source: str, ws: Workspace) -> dict[str, str] | None:
@@ -289,12 +328,17 @@ async def _record_status(session: ResearchSession, st: Any, status: str, detail:
                                                "tried": tried, "next_action": detail[:500], "status": status})
 
 
-async def _records_of(session: ResearchSession, tried: list[dict[str, Any]]) -> list[str]:
-    """Archived records made from the runs this session tried (frozen ones last)."""
+async def _summaries_of(session: ResearchSession, tried: list[dict[str, Any]]) -> list[Any]:
+    """Archive summaries of the records made from the runs this session tried (frozen ones last)."""
     runs = {t["evaluation_id"] for t in tried}
     records = await _tool(session, "archive_list", {}) or []
     mine = [r for r in records if r.run_id in runs]
-    return [r.record_id for r in sorted(mine, key=lambda r: r.state == "frozen")]
+    return sorted(mine, key=lambda r: r.state == "frozen")
+
+
+async def _records_of(session: ResearchSession, tried: list[dict[str, Any]]) -> list[str]:
+    """Archived records made from the runs this session tried (frozen ones last)."""
+    return [r.record_id for r in await _summaries_of(session, tried)]
 
 
 def run_research(workspace: Workspace, provider: Provider, *, goal: Goal, max_iters: int,
@@ -324,6 +368,8 @@ def run_research(workspace: Workspace, provider: Provider, *, goal: Goal, max_it
 
 
 def offline_autopilot(goal: Goal, *, max_iters: int, windows: int = 4, trials: int = 24,
-                      seed: int = 0) -> tuple[Autopilot, OfflineProvider]:
-    pilot = Autopilot(AutopilotConfig(goal=goal, max_iters=max_iters, windows=windows, trials=trials, seed=seed))
+                      seed: int = 0, holdout_tolerance: float = 0.5) -> tuple[Autopilot, OfflineProvider]:
+    """The autopilot and its provider. `holdout_tolerance` is the workspace's (`gates.json`)."""
+    pilot = Autopilot(AutopilotConfig(goal=goal, max_iters=max_iters, windows=windows, trials=trials, seed=seed,
+                                      holdout_tolerance=holdout_tolerance))
     return pilot, autopilot_provider(pilot)

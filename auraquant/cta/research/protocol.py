@@ -21,8 +21,11 @@ the best candidate is frozen (its sealed holdout scored once) and put forward fo
 induction that is due is carried out before any stop.
 
 Termination after a round (first match wins): a frozen record of this goal awaiting a human ->
-APPROVAL_GATE; converged with at least one candidate -> GOAL_MET; stagnation -> STAGNATED; iterations used
-up -> BUDGET_SPENT. STRUCTURAL_GAP and INTERRUPTED are decided by whoever detects them (a goal no tool can
+APPROVAL_GATE; converged with at least one candidate -> GOAL_MET *pending evidence*: the best candidate
+that passed the significance gates (`experiment/gates.py`) is frozen, and GOAL_MET stands only when its
+holdout confirms the goal within the workspace's tolerance — otherwise HOLDOUT_FAILED (no approval is
+requested); when no candidate passed the gates -> NOT_SIGNIFICANT (nothing frozen, the holdout stays
+sealed); stagnation -> STAGNATED; iterations used up -> BUDGET_SPENT. STRUCTURAL_GAP and INTERRUPTED are decided by whoever detects them (a goal no tool can
 express, the user's Ctrl-C).
 """
 
@@ -35,9 +38,9 @@ from enum import IntEnum
 from typing import Literal
 
 Status = Literal["CONTINUING", "GOAL_MET", "STAGNATED", "BUDGET_SPENT", "STRUCTURAL_GAP", "APPROVAL_GATE",
-                 "INTERRUPTED"]
+                 "INTERRUPTED", "HOLDOUT_FAILED", "NOT_SIGNIFICANT"]
 TERMINAL: frozenset[str] = frozenset({"GOAL_MET", "STAGNATED", "BUDGET_SPENT", "STRUCTURAL_GAP", "APPROVAL_GATE",
-                                      "INTERRUPTED"})
+                                      "INTERRUPTED", "HOLDOUT_FAILED", "NOT_SIGNIFICANT"})
 
 
 class Escalation(IntEnum):

@@ -25,11 +25,13 @@ from auraquant.cta.backtest.engine import buy_and_hold_of, run_backtest, run_swe
 from auraquant.cta.backtest.lookahead import LookaheadError
 from auraquant.cta.backtest.lookahead_gate import require_causal
 from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics, rank_rows
-from auraquant.cta.experiment import runner
+from auraquant.cta.experiment import ledger, runner
 from auraquant.cta.experiment.compare import compare_runs
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
 from auraquant.cta.experiment.models import RUN_KIND, Run, RunResult
 from auraquant.cta.experiment.montecarlo import block_bootstrap_mc, trade_order_mc
+from auraquant.cta.experiment.robustness import RobustnessConfig
+from auraquant.cta.experiment.significance import ledger_view
 from auraquant.cta.experiment.stitch import daily_returns
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.sandbox.errors import ModuleSandboxError
@@ -190,6 +192,9 @@ def backtest_run(ctx: Ctx, spec_id: str, data_version_id: str | None = None, sta
     except (ValueError, LookupError) as exc:
         raise ToolFailure(f"engine refused the Spec: {exc}") from None
     report_id = store.put_object(state.REPORT, res.report)
+    rep = res.report
+    ledger.record_backtest(store, state.data_version(store, dv_id).content_hash, ctx.session_id, report_id,
+                           rep.daily_mean, rep.daily_std, rep.n_days)
     out_dir = ctx.deps.workspace.artifacts / "backtests" / report_id
     manifest = save_artifacts(res, out_dir)
     rec = BacktestRecord(spec_id=spec_id, data_version_id=dv_id, first_bar=bars["time"].iloc[0].to_pydatetime(),
@@ -239,6 +244,7 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     path = ctx.deps.workspace.artifacts / "sweeps" / f"{sweep_id}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(path, index=False)
+    ledger.record_sweep_trials(store, state.data_version(store, dv_id).content_hash, ctx.session_id, sweep_id, table)
     ranked = rank_rows(table, sort_by).head(top)
     cols = list(param_sets[0]) + [c for c in (*KEY_METRICS, "dsr") if c in table.columns]
     bh = buy_and_hold_of(bars, spec)
@@ -278,6 +284,9 @@ def _state(ctx: Ctx, run_id: str) -> ExperimentState:
     compact = None
     if result is not None:
         status = "finished"
+        # A finished run seen by this session counts as this session's trials, also when an earlier
+        # session computed it (the store returns the result instead of recomputing it).
+        ledger.record_run(ws.store, ctx.session_id, ws.store.get_object(RUN_KIND, run_id, Run), result)
         compact = {"oos": result.oos.model_dump(include={"total_return", "sharpe", "max_drawdown", "trades",
                                                          "dsr", "dsr_n_trials", "n_days"})
                    | buy_and_hold_metrics(result.oos.buy_and_hold),
@@ -316,7 +325,9 @@ def experiment_run(ctx: Ctx, spec_id: str, walk_forward: WalkForwardConfig, sear
                                                       runner.lookahead_cache_dir(ws)))
     if runner.load_result(ws, run.id) is None:
         store.put_object(RUN_KIND, run)
-        job = ctx.deps.jobs.submit(run.id, lambda: runner.run_experiment(ws, run, bars))
+        rob = RobustnessConfig(pbo_trials=state.gates(ws.config).pbo_spa_preselect)
+        job = ctx.deps.jobs.submit(run.id, lambda: runner.run_experiment(ws, run, bars, robustness=rob,
+                                                                         session_id=ctx.session_id))
         try:
             job.result(timeout=wait_s)
         except FutureTimeout:
@@ -465,8 +476,10 @@ def montecarlo_run(ctx: Ctx, source_id: str, method: Literal["block_bootstrap", 
 
 @tool(category=CAT, timeout_s=60)
 def robustness_report(ctx: Ctx, run_id: str) -> Robustness:
-    """Robustness view of a finished run: OOS metrics, Deflated Sharpe with the true trial count, PBO (CSCV)
-    and Hansen SPA over the per-window trial returns, Monte Carlo intervals (the run's own and any stored
+    """Robustness view of a finished run: OOS metrics, Deflated Sharpe with this run's trial count and with
+    the trial ledger's (`ledger`: every trial this session / the workspace evaluated on the same data — the
+    count records and gates use), PBO (CSCV) and Hansen SPA over the per-window trial returns (every
+    distinct trial unless gates.json states a preselection), Monte Carlo intervals (the run's own and any stored
     with montecarlo_run), parameter stability across windows, and what is not available (and why)."""
     run, res = run_result(ctx, run_id)
     store = ctx.deps.workspace.store
@@ -489,7 +502,8 @@ def robustness_report(ctx: Ctx, run_id: str) -> Robustness:
         oos=res.oos.model_dump(include={"total_return", "sharpe", "sortino", "max_drawdown", "trades", "n_days"})
         | buy_and_hold_metrics(res.oos.buy_and_hold),
         deflated_sharpe={"dsr": res.oos.dsr, "n_trials": res.oos.dsr_n_trials,
-                         "trial_sharpe_variance": res.oos.dsr_sharpe_variance},
+                         "trial_sharpe_variance": res.oos.dsr_sharpe_variance,
+                         "ledger": ledger_view(store, run, res, ctx.session_id)},
         montecarlo=mcs, window_stability={"params": stability, "windows": len(res.windows),
                                           "windows_with_positive_target_return": positive},
         runner_robustness={k: v for k, v in rob.items() if k not in ("pbo_windows", "spa_windows")},

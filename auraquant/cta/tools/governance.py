@@ -28,6 +28,7 @@ from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.experiment.holdout import HoldoutAlreadyScored, holdout_scorer
 from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND
 from auraquant.cta.experiment.runner import run_dir
+from auraquant.cta.experiment.significance import assess_run, freeze_gate
 from auraquant.cta.governance import evidence
 from auraquant.cta.governance import memory as gmem
 from auraquant.cta.governance.actors import Actor, agent_session
@@ -35,7 +36,7 @@ from auraquant.cta.governance.approval import ApprovalRequest, ApprovalStatus
 from auraquant.cta.governance.approval import approval_request as _request
 from auraquant.cta.governance.approval import approval_status as _status
 from auraquant.cta.governance.archive import Archive, ArchiveVerification, RecordCheck
-from auraquant.cta.governance.errors import GovernanceError, ThresholdsNotMet
+from auraquant.cta.governance.errors import GatesNotMet, GovernanceError, ThresholdsNotMet
 from auraquant.cta.governance.record import ArchiveRecord, GoalThresholds, LifecycleState, Threshold
 from auraquant.cta.tools import modules, state
 from auraquant.cta.tools.deps import Ctx
@@ -65,6 +66,10 @@ class RecordSummary(BaseModel):
     holdout: dict[str, float | None] | None
     trial_count: int
     buy_and_hold: dict[str, float | None] | None = None
+    significance: str | None = None
+    failed_gates: str | None = None
+    dsr: float | None = None
+    dsr_count: str | None = None
 
 
 class RecordDetail(BaseModel):
@@ -86,15 +91,28 @@ def _archive(ctx: Ctx) -> Archive:
     return Archive(ctx.deps.workspace.store, ctx.deps.workspace.aura)
 
 
+def dsr_count_text(sig: dict[str, Any]) -> str | None:
+    """`session N=…, Var(SR)=…` — which ledger count and trial-Sharpe variance a record's DSR used."""
+    if not sig or sig.get("dsr_scope") is None:
+        return None
+    var = sig.get("dsr_sharpe_variance")
+    return (f"{sig['dsr_scope']} N={sig.get('dsr_n_trials')}, Var(SR)="
+            + (f"{var:.3g}" if isinstance(var, float) else "n/a"))
+
+
 def _summary(rec: ArchiveRecord, signed: bool, check: RecordCheck | None = None) -> RecordSummary:
     if check is not None and not check.ok:  # an unverified row never reaches the agent as numbers
         # (the row's id, not the edited body's content id)
         return RecordSummary(record_id=check.record_id, state=check.state, family=rec.family, spec_id=rec.spec_id,  # type: ignore[arg-type]
                              run_id=rec.run_id, signed=signed, verified=False, reason=check.problem, metrics={},
                              holdout=None, trial_count=1)
+    sig = rec.significance
     return RecordSummary(record_id=rec.id, state=rec.state, family=rec.family, spec_id=rec.spec_id,
                          run_id=rec.run_id, signed=signed, metrics=rec.metrics, holdout=rec.holdout,
-                         trial_count=rec.trial_count, buy_and_hold=rec.buy_and_hold)
+                         trial_count=rec.trial_count, buy_and_hold=rec.buy_and_hold,
+                         significance=sig.get("label") if sig else None,  # type: ignore[arg-type]
+                         failed_gates=(sig.get("failed_gates") or None) if sig else None,  # type: ignore[arg-type]
+                         dsr=_finite(sig.get("dsr")) if sig else None, dsr_count=dsr_count_text(sig))
 
 
 def run_artifacts(ws: Workspace, run_id: str, artifacts_dir: str, data_version_id: str) -> dict[str, str]:
@@ -119,7 +137,7 @@ def _governed(ctx: Ctx, fn: Any) -> Any:
     with agent_session(ctx.deps.model_id):
         try:
             return fn()
-        except ThresholdsNotMet as exc:
+        except (ThresholdsNotMet, GatesNotMet) as exc:
             raise ToolFailure(str(exc), details={"failures": exc.failures}) from None
         except NotFound as exc:
             raise ToolFailure(f"{exc}; archive_list shows the records") from None
@@ -137,7 +155,10 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
                       ) -> RecordSummary:
     """Archive a finished walk-forward run as a signed candidate, if its OOS metrics meet the goal.
 
-    Everything in the record comes from the store: OOS metrics and DSR of the run, its PBO/SPA and Monte
+    The record's DSR deflates by the trial ledger: every trial this session (and the workspace) evaluated on
+    the same data content, not just this run's. The record is judged against the workspace's significance
+    gates (DSR, PBO, SPA p, OOS trades); below them it is archived labelled "not significant" and can never
+    be frozen. Everything in the record comes from the store: OOS metrics of the run, its PBO/SPA and Monte
     Carlo results (plus any stored with montecarlo_run), trial count, spec and data hashes, module code hashes, the last window's params, and
     your model id as proposer; buy and hold over the same OOS span (and the excess over it, also in the
     metrics as bh_* and excess_return / excess_sharpe). `goal` maps metric -> {min, max}, e.g. {"sharpe": {"min": 1.2},
@@ -148,11 +169,15 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
     if run.data.data_version_id is None:
         raise ToolFailure(f"run {run_id} was made from ad-hoc bars; archive runs over stored data versions")
     dv = state.data_version(store, run.data.data_version_id)
+    sig = assess_run(store, run, res, ctx.session_id, state.gates(ctx.deps.workspace.config))
     oos = res.oos.model_dump()
     metrics = {k: _finite(oos.get(k)) for k in _OOS_METRICS}
     metrics.update(buy_and_hold_metrics(res.oos.buy_and_hold))  # a goal may require beating buy and hold
-    robustness: dict[str, float | None] = {"dsr": _finite(res.oos.dsr),
-                                           "dsr_sharpe_variance": _finite(res.oos.dsr_sharpe_variance)}
+    metrics["dsr"] = _finite(sig["dsr"])  # the ledger DSR: a goal on DSR is judged with the true trial count
+    robustness: dict[str, float | None] = {"dsr": _finite(sig["dsr"]),
+                                           "dsr_sharpe_variance": _finite(sig["dsr_sharpe_variance"]),
+                                           "dsr_run": _finite(res.oos.dsr),
+                                           "dsr_run_sharpe_variance": _finite(res.oos.dsr_sharpe_variance)}
     for key in ("pbo", "spa_consistent_median"):
         if key in res.robustness:
             robustness[key] = _finite(res.robustness[key])
@@ -174,7 +199,8 @@ def archive_candidate(ctx: Ctx, run_id: str, family: str = Field(pattern=r"^[A-Z
         spec_id=spec.id, spec_hash=sha256_hex(canonical_json(spec)), data_version_id=dv.id,
         data_hash=dv.content_hash, run_id=run_id, family=family, code_hashes=code,
         params=dict(res.windows[-1].params) if res.windows else {}, metrics=metrics, robustness=robustness,
-        trial_count=max(res.total_trials, 1), parents=parents or [], model_id=ctx.deps.model_id,
+        trial_count=max(int(sig["dsr_n_trials"] or 0), res.total_trials, 1), parents=parents or [],
+        model_id=ctx.deps.model_id, significance=sig,
         buy_and_hold=None if res.oos.buy_and_hold is None else res.oos.buy_and_hold.numbers(),
         artifacts=run_artifacts(ctx.deps.workspace, run_id, res.artifacts, dv.id), created_at=datetime.now(UTC))
     goal_t = GoalThresholds(thresholds=goal)
@@ -209,13 +235,18 @@ def archive_show(ctx: Ctx, record_id: str) -> RecordDetail:
 
 @tool(category=CAT, timeout_s=600, exclusive=True)
 def archive_freeze(ctx: Ctx, record_id: str) -> RecordSummary:
-    """Freeze a converged candidate: verify its signature (fail closed), score the sealed holdout once, sign.
+    """Freeze a converged candidate: verify its signature (fail closed), check the significance gates, score
+    the sealed holdout once, sign.
 
-    The holdout is scored exactly once, here; its metrics are stored in the record. A frozen record can
-    then be put forward with approval_request."""
+    The gates (workspace config: session DSR, PBO, SPA p, OOS trades) are re-checked first with the trial
+    ledger's current counts; a record below any of them is refused, naming each failed gate, and its holdout
+    stays sealed. The holdout is scored exactly once, here; its metrics are stored in the record. A frozen
+    record can then be put forward with approval_request."""
     arch = _archive(ctx)
-    scorer = holdout_scorer(ctx.deps.workspace)
-    frozen = _governed(ctx, lambda: arch.freeze(record_id, scorer, Actor.agent(ctx.deps.model_id)))
+    ws = ctx.deps.workspace
+    scorer = holdout_scorer(ws)
+    gate = freeze_gate(ws.store, state.gates(ws.config))
+    frozen = _governed(ctx, lambda: arch.freeze(record_id, scorer, Actor.agent(ctx.deps.model_id), gates=gate))
     return _summary(frozen, signed=True)
 
 

@@ -28,7 +28,7 @@ CAT = "lifecycle"
 SKILLS = ("cta-data-operator", "cta-strategy-operator", "cta-experiment-operator", "cta-governance-operator",
           "cta-principal-research-loop")
 Status = Literal["CONTINUING", "GOAL_MET", "STAGNATED", "BUDGET_SPENT", "STRUCTURAL_GAP", "APPROVAL_GATE",
-                 "INTERRUPTED"]
+                 "INTERRUPTED", "HOLDOUT_FAILED", "NOT_SIGNIFICANT"]
 
 
 class Tried(BaseModel):
@@ -106,7 +106,7 @@ class BudgetStatus(BaseModel):
     tracked_costs: dict[str, float | int]
 
 
-def _metrics(ctx: Ctx, eid: str) -> dict[str, Any]:
+def _metrics(ctx: Ctx, eid: str, cache: dict[Any, Any] | None = None) -> dict[str, Any]:
     store = ctx.deps.workspace.store
     if eid.startswith("report_"):
         try:
@@ -116,12 +116,29 @@ def _metrics(ctx: Ctx, eid: str) -> dict[str, Any]:
         return {"sharpe": rep.sharpe, "max_drawdown": rep.max_drawdown, "trades": rep.trades,
                 "total_return": rep.total_return, **buy_and_hold_metrics(rep.buy_and_hold)}
     from auraquant.cta.experiment import runner
+    from auraquant.cta.experiment.models import RUN_KIND, Run
+    from auraquant.cta.experiment.significance import ledger_view
+
     res = runner.load_result(ctx.deps.workspace, eid)
     if res is None:
         raise ToolFailure(f"no finished run {eid!r}; cite finished runs only")
-    return {"sharpe": res.oos.sharpe, "max_drawdown": res.oos.max_drawdown, "dsr": res.oos.dsr,
+    # The DSR deflated by every trial this session evaluated on the data so far (the trial ledger), not by
+    # this run's trials alone: the session selects among all of them.
+    view = ledger_view(store, store.get_object(RUN_KIND, eid, Run), res, ctx.session_id, cache)
+    return {"sharpe": res.oos.sharpe, "max_drawdown": res.oos.max_drawdown, "dsr": view["dsr_session"],
             "trades": res.oos.trades, "total_return": res.oos.total_return,
             **buy_and_hold_metrics(res.oos.buy_and_hold)}
+
+
+def _record_runs(ctx: Ctx, run_ids: list[str]) -> None:
+    from auraquant.cta.experiment import ledger, runner
+    from auraquant.cta.experiment.models import RUN_KIND, Run
+
+    store = ctx.deps.workspace.store
+    for rid in run_ids:
+        res = runner.load_result(ctx.deps.workspace, rid)
+        if res is not None:
+            ledger.record_run(store, ctx.session_id, store.get_object(RUN_KIND, rid, Run), res)
 
 
 @tool(category=CAT, timeout_s=30)
@@ -131,14 +148,21 @@ def iter_state_update(ctx: Ctx, iter: int = Field(ge=0), max_iters: int = Field(
     """Record the self-directed iteration state and get the rendered <ITER_STATE> block back.
 
     `tried` lists labels with the report/run id that judged each; the tool looks up Sharpe, max drawdown,
-    DSR and trade count in the store (you never type metrics). Each update is kept in history."""
-    rows = [TriedResult(**t.model_dump(), **_metrics(ctx, t.evaluation_id)) for t in (tried or [])]
-    st = IterState(iter=iter, max_iters=max_iters, goal=goal, tried=rows, next_action=next_action, status=status,
-                   updated_at=datetime.now(UTC))
+    DSR and trade count in the store (you never type metrics). A run's DSR deflates by every trial this
+    session evaluated on the same data (the trial ledger), so it falls as the session tries more. Each
+    update is kept in history."""
+    tried = tried or []
+    runs = [t.evaluation_id for t in tried if t.evaluation_id.startswith("run_")]
     store = ctx.deps.workspace.store
-    body = st.model_dump(mode="json")
-    store.memory_put(state.ITER_STATE, "current", body)
-    store.memory_put(state.ITER_STATE, f"iter-{iter:05d}", body)
+    with store.connect():  # one connection for the many small lookups below (connections are re-entrant)
+        _record_runs(ctx, runs)  # every run first: each DSR then deflates by the same, complete session count
+        cache: dict[Any, Any] = {}
+        rows = [TriedResult(**t.model_dump(), **_metrics(ctx, t.evaluation_id, cache)) for t in tried]
+        st = IterState(iter=iter, max_iters=max_iters, goal=goal, tried=rows, next_action=next_action,
+                       status=status, updated_at=datetime.now(UTC))
+        body = st.model_dump(mode="json")
+        store.memory_put(state.ITER_STATE, "current", body)
+        store.memory_put(state.ITER_STATE, f"iter-{iter:05d}", body)
     return IterStateOut(state=st, block=st.render())
 
 

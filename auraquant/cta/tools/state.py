@@ -4,6 +4,7 @@ small typed lookups every tool group shares. One owner for these names: tools ne
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pandas as pd
 from aura.tools import ToolFailure
 from auraquant.cta.data.models import DataSlice, DataVersion
 from auraquant.cta.data.timeframes import to_utc
+from auraquant.cta.experiment.gates import GateConfig, GatesConfigError, load_gates
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound, Store
 
@@ -69,6 +71,14 @@ def holdout_start(store: Store, dv_id: str) -> pd.Timestamp | None:
 
 
 utc = to_utc
+
+
+def gates(config_dir: Path) -> GateConfig:
+    """The workspace's significance gates (`.aura/config/gates.json`); an invalid file is a tool error."""
+    try:
+        return load_gates(config_dir)
+    except GatesConfigError as exc:
+        raise ToolFailure(f"{exc}; fix or delete the file (defaults apply without it)") from None
 
 
 def research_bars(store: Store, dv_id: str, start: datetime | str | None = None,

@@ -1,4 +1,4 @@
-"""Must-show 1: offline end to end. `auraquant init`, then `auraquant research --goal "BTC/USDT 1h Sharpe >= 1.2,
+"""Must-show 1: offline end to end. `auraquant init`, then `auraquant research --goal "SYNTH/USDT 1h Sharpe >= 1.2,
 max drawdown >= -15%" --max-iters 20` runs data -> spec -> walk-forward -> evaluation (-> archive), forces an
 induction at iteration 10, stops with a stated reason and leaves ITER_STATE, RunTraces and the session log.
 Experiments are tiny (2 windows x 4 trials) to keep the test lean; the loop and the tools are the real ones."""
@@ -18,7 +18,7 @@ from auraquant.workspace import Workspace
 
 from .conftest import research_cli, run
 
-GOAL = "BTC/USDT 1h Sharpe >= 1.2, max drawdown >= -15%"
+GOAL = "SYNTH/USDT 1h Sharpe >= 1.2, max drawdown >= -15%"  # the market of the workspace's demo data
 
 
 def test_offline_research_end_to_end(workspace: Path, tmp_path: Path) -> None:
@@ -65,11 +65,17 @@ def test_offline_research_end_to_end(workspace: Path, tmp_path: Path) -> None:
     best = max(st.tried, key=lambda t: t.sharpe)
     assert res["best_run_id"] == best.evaluation_id
 
-    # governance: a candidate exists exactly when the goal was met; the tearsheet of the best result exists
-    if res["status"] == "GOAL_MET":
+    # governance: a record is frozen only when it passed the significance gates, and GOAL_MET only when its
+    # holdout confirms the goal; the tearsheet of the best result exists
+    assert res["experiments"] == res["iterations"]
+    if res["status"] in ("GOAL_MET", "HOLDOUT_FAILED"):
         detail = asyncio.run(reg.call("archive_show", {"record_id": res["record_id"]}, ctx)).value
-        assert detail.record["state"] == "frozen"
+        assert detail.record["state"] == "frozen" and detail.record["significance"]["label"] == "significant"
+        verdicts = {r["verdict"] for r in res["holdout"]}
+        assert ("misses" not in verdicts) == (res["status"] == "GOAL_MET")
     else:
-        assert res["record_id"] is None
+        assert res["record_id"] is None and res["holdout"] is None
+    for rec in asyncio.run(reg.call("archive_list", {}, ctx)).value:
+        assert rec.significance in ("significant", "not significant") and rec.dsr_count.startswith("session N=")
+        assert rec.state != "frozen" or rec.significance == "significant"
     assert Path(res["tearsheet"]["html"]).is_file() and Path(res["tearsheet"]["png"]).stat().st_size > 0
-    assert "BTC/USDT" in " ".join(res["notes"]) and "stand-in" in " ".join(res["notes"])

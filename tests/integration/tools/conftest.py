@@ -26,6 +26,9 @@ SPEC = {"name": "ema-trail", "baseline": {"name": "ema_cross", "params": {"fast"
 WALK_FORWARD = {"train_bars": 1200, "target_bars": 400, "n_windows": 2}
 SEARCH = {"n_trials": 12, "batch_size": 6, "n_startup_trials": 6, "top_k": 3}
 GOAL = {"trades": {"min": 0}}  # a lenient goal: these tests are about the tool surface, not about alpha
+# Gates off: these tests exercise freezing mechanics on tiny runs; the gates themselves are tested in
+# tests/integration/research/test_significance_gates.py.
+GATES_OFF = '{"min_dsr": null, "max_pbo": null, "max_spa_p": null, "min_oos_trades": null}'
 
 
 @dataclass
@@ -62,6 +65,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("lab") / "ws"
     init_workspace(root, demo_data=False)
     ws = Workspace.open(root)
+    (ws.config / "gates.json").write_text(GATES_OFF)
     reg = build_registry()
     ctx = research_context(ws, session_id=_session(ws), model_id="test-model",
                            limits=ResearchLimits(max_usd=1.0, max_iters=20))

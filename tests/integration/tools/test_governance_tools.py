@@ -9,6 +9,8 @@ import pytest
 
 from aura.tools import ToolFailure
 from auraquant.cta.experiment import runner
+from auraquant.cta.experiment.models import RUN_KIND, Run
+from auraquant.cta.experiment.significance import ledger_view
 from auraquant.cta.governance.actors import Actor
 from auraquant.cta.governance.archive import Archive
 from auraquant.cta.tools import build_registry
@@ -77,7 +79,9 @@ def test_archive_record_numbers_come_from_the_store(lab: Lab) -> None:
     rec = Archive(lab.ws.store, lab.ws.aura).get(lab.ids["record"]).record
     res = runner.load_result(lab.ws, lab.ids["run"])
     assert rec.metrics["sharpe"] == res.oos.sharpe and rec.metrics["max_drawdown"] == res.oos.max_drawdown
-    assert rec.trial_count == res.total_trials and rec.model_id == "test-model"
+    # trial_count is the ledger count the record's DSR used (every trial of the session on this data content:
+    # both runs, the backtest and the sweep), never fewer than the run's own trials
+    assert rec.trial_count == rec.significance["dsr_n_trials"] > res.total_trials and rec.model_id == "test-model"
     assert any(k.startswith("mc_") for k in rec.robustness)  # the stored Monte Carlo of this run
     assert set(rec.code_hashes) == {"baselines/ema_cross", "executions/trailing_pct", "risks/fixed_fraction"}
     assert lab.ok("artifact_verify", {"record_id": rec.id}).ok
@@ -99,7 +103,11 @@ def test_iter_state_takes_metrics_from_the_store(lab: Lab) -> None:
                                                  {"label": "ema bt", "evaluation_id": lab.ids["report"]}],
                                        "next_action": "try a breakout baseline"})
     res = runner.load_result(lab.ws, lab.ids["run"])
-    assert out.state.tried[0].sharpe == res.oos.sharpe and out.state.tried[0].dsr == res.oos.dsr
+    # the DSR shown is deflated by this session's trial ledger (every trial on the data so far), not by the
+    # run's own trials
+    view = ledger_view(lab.ws.store, lab.ws.store.get_object(RUN_KIND, lab.ids["run"], Run), res, lab.ctx.session_id)
+    assert out.state.tried[0].sharpe == res.oos.sharpe and out.state.tried[0].dsr == view["dsr_session"]
+    assert view["dsr_session_n_trials"] > res.total_trials and out.state.tried[0].dsr != res.oos.dsr
     assert out.block.startswith("<ITER_STATE>\niter: 3 / 200") and lab.ids["run"] in out.block
     refused = lab.call("iter_state_update", {"iter": 4, "max_iters": 200, "tried": [
         {"label": "made up", "evaluation_id": lab.ids["run"], "sharpe": 9.9}]})
