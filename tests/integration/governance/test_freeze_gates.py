@@ -35,7 +35,8 @@ def test_records_without_a_significance_block_keep_their_signed_id(archive: Arch
     from auraquant.canonical import content_id
 
     rec = make_record()
-    before = rec.model_dump(mode="json", exclude=set(rec._id_exclude) | {"significance"})  # the pre-ledger body
+    # the body as it was before the ledger (and before buy and hold, absent here as well)
+    before = rec.model_dump(mode="json", exclude=set(rec._id_exclude) | {"significance", "buy_and_hold"})
     assert rec.id == content_id("rec", before)
     stored = archive.submit_candidate(rec, GOAL, AGENT)
     assert archive.verify(stored.id).ok and archive.freeze(stored.id, HoldoutScorer(), AGENT).state == "frozen"

@@ -54,7 +54,8 @@ def test_a_record_without_buy_and_hold_keeps_its_old_id() -> None:
     body = record_body()
     old = {k: v for k, v in make_record().model_dump(mode="json").items()
            if k not in {"state", "holdout", "created_at", "frozen_at", "approval", "closed_at", "buy_and_hold",
-                        "artifacts"}}  # `artifacts` (signed, not identity) is newer than these ids too
+                        "artifacts", "significance"}}  # both newer than these ids (artifacts: signed, not identity;
+    # significance: the trial-ledger gates, empty here)
     assert make_record().id == content_id("rec", old) == make_record(**body).id
 
 

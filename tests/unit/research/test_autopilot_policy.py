@@ -215,7 +215,7 @@ def test_an_induction_falsifies_only_evaluated_families() -> None:
 
 
 def test_a_goal_to_beat_buy_and_hold_is_honoured() -> None:
-    d = Driver(goal="BTC/USDT 1h Sharpe >= 1.2, beats buy and hold", max_iters=3)
+    d = Driver(goal="SYNTH/USDT 1h Sharpe >= 1.2, beats buy and hold", max_iters=3)
     through_data_phase(d)
     # Sharpe meets the goal but holding the instrument returned far more: no candidate.
     lost = _round(d, "run_a", {"sharpe": 1.5, "max_drawdown": -0.1, "trades": 40, "excess_return": -12.9,
