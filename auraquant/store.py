@@ -30,14 +30,14 @@ from typing import Any, TypeVar
 import duckdb
 from pydantic import BaseModel
 
-from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice
+from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, Holdout, HoldoutRead
 from auraquant.lazy import lazy_module
 
 # numpy and pandas load on first use: opening a workspace and reading the catalog (`data list`) need neither.
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: list[tuple[int, str]] = [
     (1, """
@@ -92,6 +92,20 @@ _MIGRATIONS: list[tuple[int, str]] = [
         source_id VARCHAR NOT NULL, trial_key VARCHAR NOT NULL, sharpe DOUBLE, n_obs BIGINT NOT NULL,
         recorded_at TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (session_id, content_hash, source_kind, source_id, trial_key));
+    """),
+    (4, """
+    -- The sealed holdout, declared on data content (auraquant.cta.data.access): `holdouts` says which content
+    -- is sealed from when; `holdout_keys` holds one fingerprint per sealed bar (a hash of its prices, never the
+    -- prices) so a re-import of the same bars under another name or inside a larger file inherits the seal;
+    -- `holdout_reads` is the audit log of the one function that reads sealed bars (look = k-th look).
+    CREATE TABLE holdouts (
+        id VARCHAR PRIMARY KEY, content_hash VARCHAR NOT NULL, holdout_start TIMESTAMPTZ NOT NULL,
+        sealed_hash VARCHAR NOT NULL, sealed_bars BIGINT NOT NULL, data_version_id VARCHAR NOT NULL,
+        declared_at TIMESTAMPTZ NOT NULL, declared_by VARCHAR NOT NULL, body JSON NOT NULL);
+    CREATE TABLE holdout_keys (holdout_id VARCHAR NOT NULL, key BIGINT NOT NULL);
+    CREATE TABLE holdout_reads (
+        seq BIGINT PRIMARY KEY, content_hash VARCHAR NOT NULL, look INTEGER NOT NULL, reader VARCHAR NOT NULL,
+        run_id VARCHAR, data_version_id VARCHAR NOT NULL, read_at TIMESTAMPTZ NOT NULL, body JSON NOT NULL);
     """),
 ]
 
@@ -202,7 +216,8 @@ class Store:
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE TABLE IF NOT EXISTS schema_meta (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
-        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_meta").fetchone()[0]
+        # fetchall: a half-read result would block `register` (DataFrame joins) later on this connection
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_meta").fetchall()[0][0]
         if current > SCHEMA_VERSION:
             raise StoreError(f"{self.db_path} has schema v{current}, newer than this auraquant (v{SCHEMA_VERSION}); upgrade auraquant")
         for version, ddl in _MIGRATIONS:
@@ -316,6 +331,68 @@ class Store:
         if not row:
             return None
         return FeatureSlice.model_validate_json(row[0]), pd.read_parquet(self.feature_path(fs_id))
+
+    # -- the sealed holdout (policy in auraquant.cta.data.access) --------------------------------------------
+    def put_holdout(self, ho: Holdout, keys: np.ndarray) -> tuple[Holdout, bool]:
+        """Store a holdout declaration and its sealed bars' fingerprints (idempotent by id)."""
+        with self.transaction() as con:
+            row = con.execute("SELECT body FROM holdouts WHERE id = ?", [ho.id]).fetchone()
+            if row:
+                return Holdout.model_validate_json(row[0]), False
+            con.execute("INSERT INTO holdouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [ho.id, ho.content_hash, ho.holdout_start, ho.sealed_hash, ho.sealed_bars,
+                         ho.data_version_id, ho.declared_at, ho.declared_by, ho.model_dump_json()]).fetchall()
+            frame = pd.DataFrame({"holdout_id": ho.id, "key": np.unique(keys.astype(np.int64))})
+            con.register("_new_keys", frame)
+            try:
+                con.execute("INSERT INTO holdout_keys SELECT holdout_id, key FROM _new_keys")
+            finally:
+                con.unregister("_new_keys")
+        return ho, True
+
+    def list_holdouts(self, content_hash: str | None = None) -> list[Holdout]:
+        q = "SELECT body FROM holdouts" + (" WHERE content_hash = ?" if content_hash else "")
+        with self.connect() as con:
+            rows = con.execute(q + " ORDER BY holdout_start, id", [content_hash] if content_hash else []).fetchall()
+        return [Holdout.model_validate_json(r[0]) for r in rows]
+
+    def holdouts_generation(self) -> int:
+        """Changes whenever a holdout is declared (cache key for derived seals)."""
+        with self.connect() as con:
+            return int(con.execute("SELECT count(*) FROM holdouts").fetchone()[0])
+
+    def sealed_key_hits(self, keys: np.ndarray) -> tuple[int | None, list[str]]:
+        """(smallest position i with keys[i] sealed, ids of every holdout any key belongs to); (None, []) if none."""
+        if len(keys) == 0:
+            return None, []
+        probe = pd.DataFrame({"i": np.arange(len(keys), dtype=np.int64), "key": keys.astype(np.int64)})
+        with self.connect() as con:
+            con.register("_probe", probe)
+            try:
+                rows = con.execute("SELECT min(p.i), h.holdout_id FROM _probe p JOIN holdout_keys h ON p.key = h.key "
+                                   "GROUP BY h.holdout_id ORDER BY 1, 2").fetchall()
+            finally:
+                con.unregister("_probe")
+        if not rows:
+            return None, []
+        return int(rows[0][0]), [r[1] for r in rows]
+
+    def append_holdout_read(self, make: Any) -> HoldoutRead:
+        """Append one audited holdout read. `make(seq, prior_reads) -> HoldoutRead` builds it under the lock,
+        so the look count and the sequence number cannot race with another reader."""
+        with self.transaction() as con:
+            prior = [HoldoutRead.model_validate_json(r[0])
+                     for r in con.execute("SELECT body FROM holdout_reads ORDER BY seq").fetchall()]
+            read: HoldoutRead = make(len(prior) + 1, prior)
+            con.execute("INSERT INTO holdout_reads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [read.seq, read.content_hash, read.look, read.reader, read.run_id, read.data_version_id,
+                         read.read_at, read.model_dump_json()])
+        return read
+
+    def list_holdout_reads(self) -> list[HoldoutRead]:
+        with self.connect() as con:
+            rows = con.execute("SELECT body FROM holdout_reads ORDER BY seq").fetchall()
+        return [HoldoutRead.model_validate_json(r[0]) for r in rows]
 
     # -- typed objects and memory -------------------------------------------------------------------------------
     def put_object(self, kind: str, obj: BaseModel, obj_id: str | None = None) -> str:

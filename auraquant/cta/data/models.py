@@ -122,3 +122,37 @@ class FeatureSlice(ContentModel):
     library: str
     columns: list[str]
     created_at: datetime
+
+
+class Holdout(ContentModel):
+    """A sealed holdout declared on data content: the bars of the content `content_hash` from `holdout_start`
+    on (`sealed_bars` bars hashing to `sealed_hash`). Identity is the content and the start; who declared it,
+    when and on which DataVersion id is bookkeeping."""
+
+    _id_prefix = "ho"
+    _id_exclude = frozenset({"declared_at", "declared_by", "data_version_id", "sealed_bars", "sealed_hash"})
+
+    content_hash: str
+    holdout_start: datetime
+    sealed_hash: str
+    sealed_bars: int
+    data_version_id: str
+    declared_at: datetime
+    declared_by: str
+
+
+class HoldoutRead(BaseModel):
+    """One audited read of sealed bars (the k-th `look` at that holdout content)."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    seq: int
+    look: int = Field(ge=1, description="1 + earlier reads of the same sealed bars (any run, any DataVersion)")
+    content_hash: str = Field(description="bars_content_hash of the bars read")
+    holdout_ids: list[str] = Field(description="the declared holdouts whose sealed bars this read contains")
+    data_version_id: str
+    start: datetime
+    bars: int
+    reader: str
+    run_id: str | None = None
+    read_at: datetime

@@ -1,6 +1,7 @@
 """Data operations on a workspace store: ingest (file, synthetic, exchange), slices, features.
 
-Every ingest goes through `ingest_frame`: parse -> quality assessment -> refuse on errors (nothing written) ->
+Bars are read through `auraquant.cta.data.access` (the sealed holdout is enforced there); every ingest goes
+through `ingest_frame`: parse -> quality assessment -> refuse on errors (nothing written) ->
 content-addressed DataVersion (same bars => same id, stored once).
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from auraquant.canonical import content_id
-from auraquant.cta.data import synthetic
+from auraquant.cta.data import access, synthetic
 from auraquant.cta.data.ingest import normalize, read_table
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, QualityReport, SliceRole
 from auraquant.cta.data.quality import ROW, assess
@@ -124,24 +125,51 @@ def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: da
 
 
 def make_slice(store: Store, dv_id: str, *, start: datetime | None = None, end: datetime | None = None,
-               role: SliceRole = "full") -> DataSlice:
-    """A slice `[start, end)` of a version; bounds default to the version's span (end exclusive past last)."""
+               role: SliceRole = "full", declared_by: str = "data slice") -> DataSlice:
+    """A slice `[start, end)` of a version; bounds default to the version's span (end exclusive past last).
+
+    `role="holdout"` declares the sealed holdout on the version's content (`access.declare_holdout`): it must be
+    the final segment (no end, or the end of the data) and leave bars before it. Any other role stops at the
+    seal: an open end is cut there, an explicit end past it raises `HoldoutSealed`."""
     dv = store.get_data_version(dv_id)
-    lo = pd.Timestamp(start if start is not None else dv.first)
-    hi = pd.Timestamp(end) if end is not None else pd.Timestamp(dv.last) + timeframe_delta(dv.timeframe)
-    lo, hi = to_utc(lo), to_utc(hi)
+    data_end = pd.Timestamp(dv.last) + timeframe_delta(dv.timeframe)
+    lo = to_utc(pd.Timestamp(start if start is not None else dv.first))
+    hi = to_utc(pd.Timestamp(end)) if end is not None else data_end
+    if role == "holdout":
+        if hi < data_end:
+            raise ValueError(f"a holdout must be the final segment: leave end empty (data ends {data_end})")
+        if start is None:
+            raise ValueError("a holdout needs a start (e.g. the last 20% of the data)")
+        if lo <= pd.Timestamp(dv.first):
+            raise ValueError(f"a holdout from {lo} would seal all the data (it starts {dv.first}); "
+                             "start it later, e.g. at the last 20% of the bars")
+    else:
+        seal = access.holdout_start(store, dv_id)
+        if seal is not None and end is None and hi > seal:
+            hi = seal  # "everything" means everything visible
+        if seal is not None and (hi > seal or lo >= seal):
+            raise access.HoldoutSealed(f"holdout sealed: a {role} slice [{lo}, {hi}) would reach into the holdout "
+                                       f"of {dv_id} sealed from {seal}; pass end <= {seal}")
     if hi <= lo:
         raise ValueError(f"empty slice: end {hi} is not after start {lo}")
-    n = len(store.load_bars(dv_id, lo, hi))
+    times = access.bar_times(store, dv_id)  # counting needs the times only, never the sealed prices
+    n = int(((times >= lo) & (times < hi)).sum())
     if n == 0:
         raise ValueError(f"slice [{lo}, {hi}) holds no bars of {dv_id} ({dv.first} .. {dv.last})")
+    if role == "holdout":
+        access.declare_holdout(store, dv_id, lo, declared_by=declared_by)
     ds = DataSlice(data_version_id=dv_id, start=lo.to_pydatetime(), end=hi.to_pydatetime(), role=role, bars=n,
                    created_at=datetime.now(UTC))
     return store.put_data_slice(ds)
 
 
 def slice_bars(store: Store, ds: DataSlice) -> pd.DataFrame:
-    return store.load_bars(ds.data_version_id, ds.start, ds.end)
+    """The bars of a slice through the data access layer: a holdout slice, or one made before a seal that now
+    covers part of it, raises `HoldoutSealed`."""
+    if ds.role == "holdout":
+        raise access.HoldoutSealed(f"holdout sealed: slice {ds.id} is the holdout of {ds.data_version_id}; it is "
+                                   "scored once, at freeze, and never read before")
+    return access.research_bars(store, ds.data_version_id, ds.start, ds.end)
 
 
 def make_features(store: Store, ds_id: str, indicator: str, params: dict[str, Any] | None = None,
@@ -151,13 +179,13 @@ def make_features(store: Store, ds_id: str, indicator: str, params: dict[str, An
 
     ds = store.get_data_slice(ds_id)
     dv = store.get_data_version(ds.data_version_id)
+    bars = slice_bars(store, ds)  # before the cache: a cached feature over now-sealed bars is sealed too
     params = dict(params or {})
     probe = {"data_slice_id": ds_id, "indicator": indicator, "params": params,
              "timeframe": timeframe if timeframe != dv.timeframe else None, "library": feat.LIBRARY}
     cached = store.get_feature_slice(content_id("fs", probe))
     if cached is not None:
         return cached
-    bars = slice_bars(store, ds)
     values = feat.compute_aligned(bars, dv.timeframe, indicator, params, probe["timeframe"])
     values.insert(0, "time", bars["time"].to_numpy())
     fs = FeatureSlice(**probe, columns=[c for c in values.columns if c != "time"], created_at=datetime.now(UTC))

@@ -1,10 +1,15 @@
 """Scoring the sealed holdout: the one explicit, recorded read of the bars a run's search never saw.
 
-Governance calls `score_holdout` once, at freeze. It backtests the chosen parameters (by default those
-selected in the run's last window, the most recent selection) on the holdout bars
-`[holdout_start, end of the data version)`, on those bars alone (flat start, warm-up inside, like every
-walk-forward segment), and persists a `HoldoutScore` under the run's id. A second call for the same run
-raises `HoldoutAlreadyScored`: the holdout is spent once it has been looked at.
+Governance calls `score_holdout` once per run, at freeze. The bars come from
+`auraquant.cta.data.access.read_holdout`, the only function that reads sealed bars; it appends an audit
+record first. Scoring is counted per holdout CONTENT, not per run: the score carries `look` (1 for the first
+read of those sealed bars, k for the k-th, whichever run or re-imported DataVersion read them before), and
+the look travels with the metrics (`holdout_look`) into the frozen record and its chain event.
+
+It backtests the chosen parameters (by default those selected in the run's last window, the most recent
+selection) on the holdout bars `[holdout_start, end of the data version)`, on those bars alone (flat start,
+warm-up inside, like every walk-forward segment), and persists a `HoldoutScore` under the run's id. A second
+call for the same run raises `HoldoutAlreadyScored` (before anything is read).
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from auraquant.cta.backtest.engine import run_backtest
 from auraquant.cta.backtest.metrics import buy_and_hold_metrics
+from auraquant.cta.data.access import read_holdout
 from auraquant.cta.experiment.models import HOLDOUT_KIND, RUN_KIND, Run
 from auraquant.cta.experiment.runner import load_result
 from auraquant.cta.strategy.spec import apply_params
@@ -36,6 +42,8 @@ class HoldoutScore(BaseModel):
     bars: int
     report: dict[str, Any]
     scored_at: datetime
+    look: int = Field(1, ge=1, description="k-th look at this holdout content (1 = first ever read)")
+    read_seq: int | None = Field(None, description="sequence number of the audited read in the holdout log")
 
 
 def existing_score(ws: Workspace, run_id: str) -> HoldoutScore | None:
@@ -60,10 +68,12 @@ def score_holdout(ws: Workspace, run_id: str, params: dict[str, int | float] | N
         if result is None:
             raise ValueError(f"run {run_id} has not finished; nothing was selected to score")
         params = dict(result.windows[-1].params)
-    bars = ws.store.load_bars(run.data.data_version_id, pd.Timestamp(run.data.holdout_start))
+    bars, read = read_holdout(ws.store, run.data.data_version_id, pd.Timestamp(run.data.holdout_start),
+                              reader="score_holdout", run_id=run_id)
     res = run_backtest(bars, apply_params(run.spec, params), record=False, extra_dir=ws.runtime_dir)
     score = HoldoutScore(run_id=run_id, params=params, holdout_start=run.data.holdout_start, bars=len(bars),
-                         report=res.report.model_dump(mode="json"), scored_at=datetime.now(UTC))
+                         report=res.report.model_dump(mode="json"), scored_at=datetime.now(UTC), look=read.look,
+                         read_seq=read.seq)
     ws.store.put_object(HOLDOUT_KIND, score, obj_id=run_id)
     return score
 
@@ -81,6 +91,7 @@ def holdout_metrics(score: HoldoutScore) -> dict[str, float | None]:
     if isinstance(bh, dict):
         out.update(buy_and_hold_metrics(bh))
     out["holdout_bars"] = float(score.bars)
+    out["holdout_look"] = float(score.look)
     return out
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from auraquant.cta.backtest.lookahead import LookaheadFinding
 from auraquant.cta.backtest.lookahead_gate import custom_modules, require_causal, workspace_cache_dir
+from auraquant.cta.data import access
 from auraquant.cta.experiment import ledger
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig, plan_windows
 from auraquant.cta.experiment.executors import WindowExecutor, make_executor
@@ -75,11 +76,21 @@ def _run(spec: Spec, data: DataRef, wf: WalkForwardConfig, search: SearchConfig,
 def run_from_store(ws: Workspace, spec: Spec, data_version_id: str, wf: WalkForwardConfig, search: SearchConfig,
                    *, seed: int = 0, holdout_bars: int = 0, start: pd.Timestamp | None = None,
                    note: str = "") -> tuple[Run, SealedBars]:
-    """A Run over a stored data version whose last `holdout_bars` bars are sealed, and its bar access."""
+    """A Run over a stored data version and its bar access, sealed from the holdout declared on its content.
+
+    The declared holdout (`auraquant.cta.data.access`) is the default. `holdout_bars > 0` seals the last
+    `holdout_bars` bars (of the bars from `start` on) and declares that on the content, so every later reader
+    and experiment honours it too; when a seal already starts earlier, the earlier one is the run's holdout."""
     times = bar_times(ws.store, data_version_id)
     if start is not None:
         times = times[times >= start]
-    hs = holdout_start_for(times, holdout_bars)
+    requested = holdout_start_for(times, holdout_bars)
+    if requested is not None:
+        access.declare_holdout(ws.store, data_version_id, requested, declared_by="experiment run")
+    hs = access.holdout_start(ws.store, data_version_id)
+    if hs is not None and start is not None and hs <= start:
+        raise access.HoldoutSealed(f"holdout sealed: the run would start at {start}, inside the holdout of "
+                                   f"{data_version_id} sealed from {hs}")
     bars = SealedBars.from_store(ws.store, data_version_id, hs, start)
     return _run(spec, _data_ref(bars, data_version_id, start), wf, search, seed, note), bars
 

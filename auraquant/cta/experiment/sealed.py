@@ -6,6 +6,8 @@ those rows and keeps nothing else), so the holdout bars are not in the object at
 range that reaches the holdout raises `HoldoutViolation` instead of silently truncating, and every range
 it serves is recorded in `served` (an audit trail that tests use to prove no holdout bar was read).
 
+Bars come from the data access layer (`auraquant.cta.data.access`), which enforces the seal declared on the
+data content for every reader; `SealedBars` adds the per-run bound and the served-range audit.
 Scoring the holdout is a different, explicit call (`auraquant.cta.experiment.holdout.score_holdout`)
 that governance makes once, at freeze.
 """
@@ -14,16 +16,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
+from auraquant.cta.data.access import HoldoutSealed, bar_times, research_bars
 from auraquant.store import Store, bars_content_hash
 
 _COLUMNS = ["time", "open", "high", "low", "close", "volume"]
 
 
-class HoldoutViolation(PermissionError):
+class HoldoutViolation(HoldoutSealed):
     """Something asked the sealed bar access for bars at or after the holdout start."""
 
 
@@ -46,12 +48,6 @@ def holdout_start_for(times: pd.Series | pd.DatetimeIndex, holdout_bars: int) ->
     return pd.Timestamp(pd.DatetimeIndex(times)[len(times) - holdout_bars])
 
 
-def bar_times(store: Store, dv_id: str) -> pd.DatetimeIndex:
-    """Open times of every bar of a data version (the time column only: no prices are read)."""
-    store.get_data_version(dv_id)
-    return pd.DatetimeIndex(pd.read_parquet(Path(store.bars_path(dv_id)), columns=["time"])["time"])
-
-
 class SealedBars:
     """Read access to the bars before the holdout; see the module docstring."""
 
@@ -65,8 +61,9 @@ class SealedBars:
     @classmethod
     def from_store(cls, store: Store, dv_id: str, holdout_start: pd.Timestamp | None,
                    start: pd.Timestamp | None = None) -> SealedBars:
-        """Load only `start <= time < holdout_start` of a data version."""
-        return cls(store.load_bars(dv_id, start, holdout_start), holdout_start)
+        """Load only `start <= time < holdout_start` of a data version, through the data access layer (which
+        refuses a `holdout_start` past the version's declared seal)."""
+        return cls(research_bars(store, dv_id, start, holdout_start), holdout_start)
 
     def __len__(self) -> int:
         return len(self._frame)
@@ -100,3 +97,5 @@ class SealedBars:
             self.served.append(ServedRange(start, stop, pd.Timestamp(out["time"].iloc[0]),
                                            pd.Timestamp(out["time"].iloc[-1])))
         return out
+
+__all__ = ["HoldoutViolation", "SealedBars", "ServedRange", "bar_times", "holdout_start_for"]

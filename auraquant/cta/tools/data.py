@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 
 from aura.tools import ToolFailure, tool
 from auraquant.cta.data import service
+from auraquant.cta.data.access import HoldoutSealed, visible_quality
 from auraquant.cta.data.features import FeatureError, available_indicators
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, SliceRole
-from auraquant.cta.data.timeframes import TimeframeError, timeframe_delta
+from auraquant.cta.data.timeframes import TimeframeError
 from auraquant.cta.tools import state
 from auraquant.cta.tools.deps import Ctx
 from auraquant.cta.tools.preflight import qualified_data
@@ -114,7 +115,7 @@ def data_version_show(ctx: Ctx, data_version_id: str) -> DataVersionDetail:
     store = ctx.deps.workspace.store
     dv = state.data_version(store, data_version_id)
     hold = state.holdout_start(store, dv.id)
-    return DataVersionDetail(version=_summary(dv), quality=dv.quality.summary(),
+    return DataVersionDetail(version=_summary(dv), quality=visible_quality(store, dv).summary(),
                              slices=[_slice(s) for s in store.list_data_slices(dv.id)],
                              holdout_from=hold.to_pydatetime() if hold is not None else None)
 
@@ -184,26 +185,14 @@ def data_slice_create(ctx: Ctx, data_version_id: str, role: SliceRole = "full", 
 
     Roles: train, validation, target, holdout, full. A `holdout` slice must be the final segment of the
     data (leave `end` empty); from its start on, the data is sealed: backtests, sweeps and searches refuse
-    to read it, and it is scored once, at freeze. Other slices may not reach into a declared holdout."""
+    to read it, and it is scored once, at freeze. The seal is declared on the data content, so a re-import of
+    the same bars (any symbol, inside a larger file) is sealed too. Other slices stop at the seal: an empty
+    `end` ends there, an `end` past it is refused."""
     store = ctx.deps.workspace.store
     dv = state.data_version(store, data_version_id)
-    sealed = state.holdout_start(store, dv.id)
-    data_end = pd.Timestamp(dv.last) + timeframe_delta(dv.timeframe)
-    if role == "holdout":
-        if end is not None and state.utc(end) < data_end:
-            raise ToolFailure(f"a holdout must be the final segment: leave end empty (data ends {data_end})")
-        if start is None:
-            raise ToolFailure("a holdout needs a start (e.g. the last 20% of the data)")
-        if state.utc(start) <= pd.Timestamp(dv.first):
-            raise ToolFailure(f"a holdout from {state.utc(start)} would seal all the data (it starts {dv.first}); "
-                              "start it later, e.g. at the last 20% of the bars")
-    elif sealed is not None:
-        stop = state.utc(end) if end is not None else data_end
-        if stop > sealed:
-            raise ToolFailure(f"this slice would reach into the holdout sealed from {sealed}; pass end <= {sealed}")
     try:
-        ds = service.make_slice(store, dv.id, start=start, end=end, role=role)
-    except ValueError as exc:
+        ds = service.make_slice(store, dv.id, start=start, end=end, role=role, declared_by="data_slice_create")
+    except (ValueError, HoldoutSealed) as exc:
         raise ToolFailure(str(exc)) from None
     return _slice(ds)
 
@@ -221,11 +210,9 @@ def _features(ctx: Ctx, data_slice_id: str, indicator: str, params: dict[str, fl
               timeframe: str | None) -> FeatureSummary:
     store = ctx.deps.workspace.store
     ds = state.data_slice(store, data_slice_id)
-    if ds.role == "holdout":
-        raise ToolFailure("the holdout slice is sealed; compute features on train/validation/target slices")
     try:
         fs, values = service.make_features(store, ds.id, indicator, params, timeframe)
-    except (FeatureError, TimeframeError, ValueError) as exc:
+    except (FeatureError, TimeframeError, ValueError, HoldoutSealed) as exc:
         raise ToolFailure(str(exc)) from None
     return _feature(fs, values)
 

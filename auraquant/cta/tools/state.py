@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from aura.tools import ToolFailure
+from auraquant.cta.data import access
 from auraquant.cta.data.models import DataSlice, DataVersion
 from auraquant.cta.data.timeframes import to_utc
 from auraquant.cta.experiment.gates import GateConfig, GatesConfigError, load_gates
@@ -63,11 +64,10 @@ def spec_data_version(store: Store, spec_id: str) -> str | None:
 
 
 def holdout_start(store: Store, dv_id: str) -> pd.Timestamp | None:
-    """Start of the earliest holdout slice declared on `dv_id` (None when there is none).
+    """Start of the sealed holdout of `dv_id` (None when there is none); see `auraquant.cta.data.access`.
 
     Everything from there on is sealed: search, backtests and selection never read it."""
-    starts = [pd.Timestamp(s.start) for s in store.list_data_slices(dv_id) if s.role == "holdout"]
-    return min(starts) if starts else None
+    return access.holdout_start(store, dv_id)
 
 
 utc = to_utc
@@ -83,13 +83,12 @@ def gates(config_dir: Path) -> GateConfig:
 
 def research_bars(store: Store, dv_id: str, start: datetime | str | None = None,
                   end: datetime | str | None = None) -> pd.DataFrame:
-    """Bars of `dv_id` in `[start, end)`, never reaching into the sealed holdout (the end is clipped to it;
-    callers that must refuse instead use the `holdout_untouched` pre-flight)."""
-    sealed = holdout_start(store, dv_id)
-    stop = utc(end)
-    if sealed is not None and (stop is None or stop > sealed):
-        stop = sealed
-    bars = store.load_bars(dv_id, utc(start), stop)
+    """Bars of `dv_id` in `[start, end)` through the data access layer: an open end stops at the sealed
+    holdout, a range reaching into it is refused (the `holdout_untouched` pre-flight says so earlier)."""
+    try:
+        bars = access.research_bars(store, dv_id, utc(start), utc(end))
+    except access.HoldoutSealed as exc:
+        raise ToolFailure(str(exc)) from None
     if len(bars) < 2:
-        raise ToolFailure(f"fewer than 2 bars of {dv_id} in [{start}, {stop}); widen the range")
+        raise ToolFailure(f"fewer than 2 bars of {dv_id} in [{start}, {end}); widen the range")
     return bars
