@@ -88,6 +88,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     Imported lazily: this runs only on the error path, so it never slows a successful command down."""
     from pydantic import ValidationError
 
+    from auraquant.cta.data.access import HoldoutSealed
     from auraquant.cta.data.ccxt_source import FetchError
     from auraquant.cta.data.features import FeatureError
     from auraquant.cta.data.ingest import DataInputError
@@ -97,7 +98,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from auraquant.workspace import NotAWorkspace, WorkspaceRefused
 
     return (FetchError, DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
-            WorkspaceRefused, FileNotFoundError, ValueError, ValidationError, *_domain_errors())
+            WorkspaceRefused, FileNotFoundError, ValueError, ValidationError, *_domain_errors(), HoldoutSealed)
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:

@@ -31,6 +31,29 @@ def _load_frame(data: Path) -> pd.DataFrame:
     return frame
 
 
+def _bars(data: Path | None, data_version: str | None, slice_id: str | None, workspace: Path | None,
+          start: str | None, end: str | None) -> tuple[pd.DataFrame, object | None]:
+    """The bars to test and the workspace (if any), through the data access layer: a stored version or slice
+    stops at its sealed holdout, and a file's rows from the first sealed bar of the workspace on are cut."""
+    from auraquant.cta.data import access, service
+    from auraquant.workspace import NotAWorkspace, Workspace
+
+    if sum(x is not None for x in (data, data_version, slice_id)) != 1:
+        raise typer.BadParameter("give exactly one of --data FILE, --data-version ID or --slice ID (with --workspace)")
+    if data is not None:
+        try:  # a file is checked against the holdouts of the workspace it is used in, when there is one
+            ws = Workspace.open(workspace or Path("."))
+        except NotAWorkspace:
+            if workspace is not None:
+                raise
+            return _load_frame(data), None
+        return access.unsealed_frame(ws.store, _load_frame(data), f"--data {data.name}"), ws
+    ws = Workspace.open(workspace or Path("."))
+    if slice_id is not None:
+        return service.slice_bars(ws.store, ws.store.get_data_slice(slice_id)), ws
+    return access.research_bars(ws.store, str(data_version), start, end), ws
+
+
 def _parse_value(text: str) -> int | float:
     try:
         return int(text)
@@ -99,6 +122,9 @@ def backtest(
     spec_opt: Annotated[Path | None, typer.Option("--spec", help="Spec JSON file (same as the SPEC argument)")] = None,
     data: Annotated[Path | None, typer.Option(help="bars file: .parquet or .csv (time, open, high, low, close, volume)")] = None,
     data_version: Annotated[str | None, typer.Option(help="DataVersion id in --workspace")] = None,
+    slice_: Annotated[str | None, typer.Option("--slice", help="DataSlice id in --workspace")] = None,
+    start: Annotated[str | None, typer.Option(help="first bar time (UTC) with --data-version")] = None,
+    end: Annotated[str | None, typer.Option(help="exclusive end time (UTC) with --data-version")] = None,
     workspace: Annotated[Path | None, typer.Option(help="workspace directory (data versions, cta_runtime/)")] = None,
     baseline: Annotated[str | None, typer.Option(help="baseline module name (flags mode)")] = None,
     filter_: Annotated[list[str] | None, typer.Option("--filter", help="filter module (repeatable)")] = None,
@@ -117,7 +143,10 @@ def backtest(
     no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="metrics only, save nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Run a backtest. Data from --data FILE or --data-version ID --workspace DIR."""
+    """Run a backtest. Data from --data FILE, --data-version ID or --slice ID (--workspace DIR).
+
+    Bars never reach into a sealed holdout: a version without --end stops at it, a range or slice into it is
+    refused, and a file's rows from the first bar sealed in the workspace on are cut."""
     from auraquant.cta.backtest.artifacts import save_artifacts
     from auraquant.cta.backtest.engine import run_backtest
     from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
@@ -130,20 +159,21 @@ def backtest(
 
     engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
               "initial_capital": capital, "annualization": annualization, "sides": sides}
+    from auraquant.cta.data.access import HoldoutSealed
+    from auraquant.store import StoreError
+    from auraquant.workspace import NotAWorkspace
+
     extra_dir = modules_dir
     cache_dir = None
-    if data is not None:
-        frame = _load_frame(data)
-    elif data_version is not None:
-        from auraquant.workspace import Workspace
-
-        ws = Workspace.open(workspace or Path("."))
-        frame = ws.store.load_bars(data_version)
-        extra_dir = extra_dir or ws.runtime_dir
-        cache_dir = workspace_cache_dir(ws)
-        out = out or ws.artifacts / "backtests"
-    else:
-        raise typer.BadParameter("give --data FILE or --data-version ID (with --workspace)")
+    try:
+        frame, ws = _bars(data, data_version, slice_, workspace, start, end)
+    except (HoldoutSealed, StoreError, NotAWorkspace, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if ws is not None:
+        extra_dir = extra_dir or ws.runtime_dir  # type: ignore[attr-defined]
+        cache_dir = workspace_cache_dir(ws)  # type: ignore[arg-type]
+        out = out or (ws.artifacts / "backtests" if data is None else None)  # type: ignore[attr-defined]
     try:
         spec = _build_spec(spec_file, baseline, filter_ or [], execution or [], risk or [], param or [], engine)
         # mandatory: modules that are not built in must pass the look-ahead check on these very bars

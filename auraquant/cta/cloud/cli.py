@@ -56,10 +56,22 @@ def job_run(
     out: Annotated[Path, typer.Option("--out", help="Result directory (created).")],
     archive: Annotated[Path | None, typer.Option("--archive", help="Also pack the results into this tar.")] = None,
     threads: Annotated[int | None, typer.Option(help="Engine threads (default: all cores).")] = None,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Refuse bars sealed in this workspace "
+                                                   "(default: the current one, if any).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a job bundle anywhere (no workspace); write results with their sha256 in manifest.json."""
+    """Run a job bundle anywhere (no workspace needed); write results with their sha256 in manifest.json.
+
+    Inside a workspace (or with --workspace) a bundle holding bars of a sealed holdout is refused."""
+    from auraquant.cta.cloud.jobs import unsealed_bundle
     from auraquant.cta.cloud.runner import run_job
+    from auraquant.workspace import NotAWorkspace
+
+    try:
+        unsealed_bundle(Workspace.open(workspace or Path(".")), bundle)
+    except NotAWorkspace:
+        if workspace is not None:
+            raise
 
     r = run_job(bundle, out, threads=threads, archive=archive)
     summary = {"job_id": r.job_id, "out": str(r.out_dir), "files": {n: e["sha256"] for n, e in r.manifest["files"].items()},
@@ -188,9 +200,11 @@ def run_cmd(
 ) -> None:
     """Estimate, route, run (local / Dask / Managed Agents), then verify locally and sign + archive."""
     from auraquant.cta.cloud import trust
+    from auraquant.cta.cloud.jobs import unsealed_bundle
     from auraquant.cta.governance.record import GoalThresholds, Threshold
 
     ws = Workspace.open(workspace)
+    unsealed_bundle(ws, bundle)  # before anything runs or leaves the machine
     est = _estimate(bundle, model, cost.Policy(offload_above_s=offload_above_s, confirm_above_s=confirm_above_s,
                                                confirm_above_usd=confirm_above_usd))
     chosen = est.route if backend == "auto" else backend

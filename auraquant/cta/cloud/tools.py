@@ -16,6 +16,7 @@ from aura.tools import ToolFailure, tool
 from auraquant.cta.cloud import cost, jobs, tags, trust
 from auraquant.cta.cloud.bundle import open_bundle
 from auraquant.cta.cloud.errors import CloudError
+from auraquant.cta.data.access import HoldoutSealed
 from auraquant.cta.tools.deps import Ctx
 
 CAT = "cloud"
@@ -47,11 +48,13 @@ class SpendSummary(BaseModel):
 
 
 def _bundle_path(ctx: Ctx, job_id: str) -> Any:
-    """The bundle of `job_id`, or a tool error the model can act on (no host paths in it)."""
+    """The bundle of `job_id` (none of its bars sealed), or a tool error the model can act on (no host paths)."""
     try:
-        return jobs.find_bundle(_ws(ctx), job_id)
+        return jobs.unsealed_bundle(_ws(ctx), jobs.find_bundle(_ws(ctx), job_id))
     except FileNotFoundError:
         raise ToolFailure(f"no bundle {job_id!r} in this workspace; make one with cloud_bundle first") from None
+    except HoldoutSealed as e:
+        raise ToolFailure(str(e)) from None
 
 
 def _ws(ctx: Ctx) -> Any:
@@ -69,7 +72,7 @@ def cloud_bundle(ctx: Ctx, spec_id: str, data_version_id: str,
     try:
         path = jobs.bundle_from_workspace(_ws(ctx), spec_id, data_version_id, param_sets=param_sets, top_k=top_k,
                                           seed=seed)
-    except (CloudError, ValueError, KeyError) as e:
+    except (CloudError, ValueError, KeyError, HoldoutSealed) as e:
         raise ToolFailure(str(e)) from e
     job = open_bundle(path).job
     return BundleInfo(job_id=job.id, kind=job.kind, bars=job.data.bars, param_sets=len(job.param_sets),

@@ -12,10 +12,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from auraquant.console import cli_errors, console, print_json, table
 from auraquant.cta.data.models import DataVersion
 from auraquant.lazy import lazy_module
+from auraquant.store import Store
 from auraquant.workspace import Workspace
 
 # The service (pandas, the quality checks) loads on first use, so `data list` and `data show` start fast.
 service = lazy_module("auraquant.cta.data.service")
+access = lazy_module("auraquant.cta.data.access")
 
 app = typer.Typer(no_args_is_help=True, help="Market data: versions, slices, features.")
 
@@ -23,19 +25,26 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def version_json(dv: DataVersion, created: bool | None = None) -> dict[str, Any]:
+def version_json(dv: DataVersion, created: bool | None = None, store: Store | None = None) -> dict[str, Any]:
+    """A version as JSON; with `store`, the quality examples stop at its sealed holdout and `holdout_from` says
+    where that is."""
+    quality = dv.quality if store is None else access.visible_quality(store, dv)
     out: dict[str, Any] = {
         "id": dv.id, "symbol": dv.symbol, "timeframe": dv.timeframe, "bars": dv.bars,
         "first": dv.first.isoformat(), "last": dv.last.isoformat(), "source": dv.source,
-        "content_hash": dv.content_hash, "quality": dv.quality.summary(),
+        "content_hash": dv.content_hash, "quality": quality.summary(),
     }
+    if store is not None:
+        hs = access.holdout_start(store, dv.id)
+        out["holdout_from"] = None if hs is None else hs.isoformat()
     if created is not None:
         out["created"] = created
     return out
 
 
-def show_quality(dv: DataVersion) -> None:
-    q = dv.quality
+def show_quality(dv: DataVersion, store: Store | None = None) -> None:
+    """The quality table; with `store`, no example or gap start at or after the sealed holdout is shown."""
+    q = dv.quality if store is None else access.visible_quality(store, dv)
     rows = [
         ("bars", f"{q.bars:,} (from {q.rows_in:,} rows)"),
         ("span", f"{dv.first:%Y-%m-%d %H:%M} .. {dv.last:%Y-%m-%d %H:%M} UTC"),
@@ -53,13 +62,16 @@ def show_quality(dv: DataVersion) -> None:
     console.print(table(f"{dv.id}  {dv.symbol} {dv.timeframe}  source={dv.source}", ["check", "result"], rows))
 
 
-def _report(dv: DataVersion, created: bool, json_out: bool) -> None:
+def _report(dv: DataVersion, created: bool, json_out: bool, store: Store) -> None:
     if json_out:
-        print_json(version_json(dv, created))
+        print_json(version_json(dv, created, store))
         return
     verb = "stored" if created else "already stored (same bars, same id; nothing written)"
     console.print(f"[green]{dv.id}[/] {verb}")
-    show_quality(dv)
+    hs = access.holdout_start(store, dv.id)
+    if hs is not None:
+        console.print(f"sealed holdout from {hs:%Y-%m-%d %H:%M} UTC (these bars are sealed data already declared)")
+    show_quality(dv, store)
 
 
 @app.command("import")
@@ -77,7 +89,7 @@ def import_cmd(
 
     ws = Workspace.open(workspace)
     dv, created = service.import_file(ws.store, file, symbol=symbol, timeframe=timeframe, mapping=parse_mapping(map_))
-    _report(dv, created, json_out)
+    _report(dv, created, json_out, ws.store)
 
 
 @app.command("synth")
@@ -94,7 +106,7 @@ def synth_cmd(
     """Generate labelled synthetic bars (regime-switching trends, volatility clustering)."""
     ws = Workspace.open(workspace)
     dv, created = service.synth(ws.store, symbol=symbol, timeframe=timeframe, n=bars, seed=seed, start=start)
-    _report(dv, created, json_out)
+    _report(dv, created, json_out, ws.store)
 
 
 @app.command("fetch")
@@ -117,16 +129,17 @@ def fetch_cmd(
         dv, created = service.fetch(ws.store, exchange=exchange, symbol=symbol, timeframe=timeframe, since=since,
                                     until=until, exchange_options={"api_base_url": api_url} if api_url else None,
                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
-    _report(dv, created, json_out)
+    _report(dv, created, json_out, ws.store)
 
 
 @app.command("list")
 @cli_errors
 def list_cmd(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
     """List data versions."""
-    versions = Workspace.open(workspace).store.list_data_versions()
+    store = Workspace.open(workspace).store
+    versions = store.list_data_versions()
     if json_out:
-        print_json([version_json(v) for v in versions])
+        print_json([version_json(v, store=store) for v in versions])
         return
     console.print(table("data versions", ["id", "symbol", "tf", "bars", "first", "last", "gaps", "source"], [
         (v.id, v.symbol, v.timeframe, f"{v.bars:,}", f"{v.first:%Y-%m-%d}", f"{v.last:%Y-%m-%d}", v.quality.gaps,
@@ -137,11 +150,12 @@ def list_cmd(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> 
 @cli_errors
 def show_cmd(dv_id: str, workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
     """Show a data version with its quality report."""
-    dv = Workspace.open(workspace).store.get_data_version(dv_id)
+    store = Workspace.open(workspace).store
+    dv = store.get_data_version(dv_id)
     if json_out:
-        print_json(version_json(dv))
+        print_json(version_json(dv, store=store))
     else:
-        show_quality(dv)
+        show_quality(dv, store)
 
 
 @app.command("slice")
@@ -154,7 +168,10 @@ def slice_cmd(
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a DataSlice `[start, end)` of a version with a role."""
+    """Create a DataSlice `[start, end)` of a version with a role.
+
+    `--role holdout` seals the data content from START on (the final segment). Other roles may not reach
+    into a sealed holdout: pass an --end at or before its start."""
     ds = service.make_slice(Workspace.open(workspace).store, dv_id, start=start, end=end, role=role)  # type: ignore[arg-type]
     if json_out:
         print_json(ds.model_dump(mode="json") | {"id": ds.id})

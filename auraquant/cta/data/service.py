@@ -129,8 +129,8 @@ def make_slice(store: Store, dv_id: str, *, start: datetime | None = None, end: 
     """A slice `[start, end)` of a version; bounds default to the version's span (end exclusive past last).
 
     `role="holdout"` declares the sealed holdout on the version's content (`access.declare_holdout`): it must be
-    the final segment (no end, or the end of the data) and leave bars before it. Any other role stops at the
-    seal: an open end is cut there, an explicit end past it raises `HoldoutSealed`."""
+    the final segment (no end, or the end of the data) and leave bars before it. Any other role must end at or
+    before the seal: reaching past it (an open end included) raises `HoldoutSealed`, naming the end to pass."""
     dv = store.get_data_version(dv_id)
     data_end = pd.Timestamp(dv.last) + timeframe_delta(dv.timeframe)
     lo = to_utc(pd.Timestamp(start if start is not None else dv.first))
@@ -145,8 +145,6 @@ def make_slice(store: Store, dv_id: str, *, start: datetime | None = None, end: 
                              "start it later, e.g. at the last 20% of the bars")
     else:
         seal = access.holdout_start(store, dv_id)
-        if seal is not None and end is None and hi > seal:
-            hi = seal  # "everything" means everything visible
         if seal is not None and (hi > seal or lo >= seal):
             raise access.HoldoutSealed(f"holdout sealed: a {role} slice [{lo}, {hi}) would reach into the holdout "
                                        f"of {dv_id} sealed from {seal}; pass end <= {seal}")

@@ -148,7 +148,8 @@ def run_cmd(
     min_trades: Annotated[int, typer.Option(help="Minimum trades for the constrained objective.")] = 0,
     top_k: Annotated[int, typer.Option(help="Train top-K re-ranked on validation.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of every sampler.")] = 0,
-    holdout_bars: Annotated[int, typer.Option(help="Last bars sealed as holdout.")] = 0,
+    holdout_bars: Annotated[int, typer.Option(help="Seal the last N bars as holdout (declared on the data content); "
+                                                   "0: the holdout already declared on the data, if any.")] = 0,
     executor: ExecutorOpt = "threads",
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default: journal in .aura/optuna).")] = None,
     robustness: Annotated[bool, typer.Option(help="Compute PBO, SPA and Monte Carlo at the end.")] = True,

@@ -186,8 +186,8 @@ def data_slice_create(ctx: Ctx, data_version_id: str, role: SliceRole = "full", 
     Roles: train, validation, target, holdout, full. A `holdout` slice must be the final segment of the
     data (leave `end` empty); from its start on, the data is sealed: backtests, sweeps and searches refuse
     to read it, and it is scored once, at freeze. The seal is declared on the data content, so a re-import of
-    the same bars (any symbol, inside a larger file) is sealed too. Other slices stop at the seal: an empty
-    `end` ends there, an `end` past it is refused."""
+    the same bars (any symbol, inside a larger file) is sealed too. Other slices may not reach into a declared
+    holdout (pass an `end` at or before its start)."""
     store = ctx.deps.workspace.store
     dv = state.data_version(store, data_version_id)
     try:

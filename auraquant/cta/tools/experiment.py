@@ -25,6 +25,7 @@ from auraquant.cta.backtest.engine import buy_and_hold_of, run_backtest, run_swe
 from auraquant.cta.backtest.lookahead import LookaheadError
 from auraquant.cta.backtest.lookahead_gate import require_causal
 from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics, rank_rows
+from auraquant.cta.data.access import HoldoutSealed
 from auraquant.cta.experiment import ledger, runner
 from auraquant.cta.experiment.compare import compare_runs
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig
@@ -313,13 +314,9 @@ def experiment_run(ctx: Ctx, spec_id: str, walk_forward: WalkForwardConfig, sear
     store = ws.store
     spec = state.spec(store, spec_id)
     dv_id = _dv_for(ctx, spec_id, data_version_id)
-    sealed = state.holdout_start(store, dv_id)
-    times = pd.read_parquet(store.bars_path(dv_id), columns=["time"])["time"]
-    holdout_bars = int((times >= sealed).sum()) if sealed is not None else 0
-    try:
-        run, bars = runner.run_from_store(ws, spec, dv_id, walk_forward, search or SearchConfig(), seed=seed,
-                                          holdout_bars=holdout_bars)
-    except ValueError as exc:
+    try:  # the holdout declared on the data content is the run's holdout (the data access layer's default)
+        run, bars = runner.run_from_store(ws, spec, dv_id, walk_forward, search or SearchConfig(), seed=seed)
+    except (ValueError, HoldoutSealed) as exc:
         raise ToolFailure(str(exc)) from None
     _require_causal(lambda: runner.require_causal_run(run, bars, _engine_dir(ctx, spec),
                                                       runner.lookahead_cache_dir(ws)))
