@@ -50,7 +50,7 @@ from auraquant.cta.governance.keys import (
     trust_sig_path,
     witness_status,
 )
-from auraquant.cta.governance.record import ArchiveRecord
+from auraquant.cta.governance.record import ArchiveRecord, holdout_look_text
 from auraquant.cta.governance.userconfig import check_private_file, config_dir
 from auraquant.workspace import Workspace
 
@@ -229,6 +229,7 @@ def archive_show(record_id: str, workspace: WorkspaceOpt = Path("."), json_out: 
             + (f"; failed: {r.significance.get('failed_gates')}" if r.significance.get("failed_gates") else "")
             if r.significance else ""))),
         ("holdout", shown(", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored")),
+        ("holdout look", shown(holdout_look_text(r.holdout))),
         ("artifacts", shown(f"{len(r.artifacts)} pinned by sha256")),
         ("approval", shown(f"{r.approval.approved_by} at {r.approval.approved_at:%Y-%m-%d %H:%M:%S} UTC")
          if r.approval else status.next_step),
@@ -378,10 +379,12 @@ def approve(
             ("metrics", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items()))),
             ("buy and hold", _buy_and_hold(r)),
             ("holdout", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((r.holdout or {}).items())) or "not scored"),
+            ("holdout look", holdout_look_text(r.holdout)),
             ("signature", "valid" if check.ok else f"REFUSED: {check.problem}"), ("approver key", names)]))
     if not check.ok:  # fail closed before asking anyone anything
         raise SignatureInvalid(f"refusing to promote {record_id}: {check.problem}")
-    _confirm_or_abort(f"Promote {record_id} to production (approver key: {names})?", yes, json_out)
+    _confirm_or_abort(f"Promote {record_id} to production (approver key: {names})? "
+                      f"({holdout_look_text(stored.record.holdout)})", yes, json_out)
     key = _unlock(passphrase_file, passphrase_fd)
     promoted = arch.approve(record_id, key, note=note)
     assert promoted.approval is not None

@@ -149,6 +149,21 @@ class GoalThresholds(BaseModel):
         return out
 
 
+def holdout_look_text(holdout: Mapping[str, float | None] | None) -> str:
+    """One line saying which look at its sealed holdout a record's holdout score was (`holdout_look` in the
+    holdout map: 1 = the first read of those bars; k = k-1 earlier scorings of the same content)."""
+    if not holdout:
+        return "holdout not scored"
+    look = holdout.get("holdout_look")
+    if look is None:
+        return "holdout look not recorded (scored before looks were counted)"
+    k = int(look)
+    if k == 1:
+        return "holdout look 1: the first read of these sealed bars"
+    return (f"holdout look {k}: these sealed bars were scored {k - 1} time(s) before; "
+            "this holdout is no longer an untouched test")
+
+
 def code_hashes(modules: Iterable[str | Path]) -> dict[str, str]:
     """sha256 of the source bytes of each module (dotted name, resolved via the import system) or file."""
     out = {}

@@ -133,6 +133,7 @@ def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, 
 
 def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
     from auraquant.cta.governance.archive import Archive
+    from auraquant.cta.governance.record import holdout_look_text
     from auraquant.cta.report.model import Metric
 
     try:
@@ -150,6 +151,8 @@ def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
                      f"N={sig.get('dsr_n_trials')} (trial Sharpe variance {sig.get('dsr_sharpe_variance')}); the "
                      f"run's own DSR counts its {sig.get('run_trials')} trials only; gates: {sig.get('gates')}"
                      + (f"; failed: {sig.get('failed_gates')}" if sig.get("failed_gates") else ""))
+    if rec.holdout:
+        notes.append(holdout_look_text(rec.holdout))
     data = _run_data(ws, rec.run_id, ids={"record": record_id, "model": rec.model_id}, extra_notes=notes,
                      title=f"{rec.family}: archived {rec.state}", verify_as=record_id)
     if data is None:

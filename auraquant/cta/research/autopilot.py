@@ -28,6 +28,7 @@ from typing import Any
 from aura.providers.offline import PolicyState, ScriptedTurn
 from aura.runtime.messages import ToolResultPart
 from auraquant.cta.experiment.gates import holdout_failures, holdout_table
+from auraquant.cta.governance.record import holdout_look_text
 from auraquant.cta.research.goal import Goal
 from auraquant.cta.research.ideas import EXTERNAL, FAMILIES, OPTIONS, SLOTS, WRITTEN, Family, NewModule, Space
 from auraquant.cta.research.iter_state import INDUCTION_PREFIX
@@ -516,7 +517,8 @@ class Autopilot:
                 f"tolerance of {tol:g}x each threshold: {'; '.join(misses)}. No approval requested"))
         reason = (f"{run.run_id} meets the goal out of sample ({self._metric_text(run)}); holdout scored once "
                   f"confirms it within {tol:g}x each threshold: sharpe={holdout.get('sharpe')}, "
-                  f"max_drawdown={holdout.get('max_drawdown')}. Record {self.record_id}; research converged: "
+                  f"max_drawdown={holdout.get('max_drawdown')} ({holdout_look_text(holdout)}). Record {self.record_id}; "
+                  f"research converged: "
                   f"{self._converged.detail}.")
         return self._calls("requested", "Frozen; the holdout confirms the goal. Requesting human approval.",
                            [("approval", "approval_request", {"record_id": self.record_id, "reason": reason[:2000]})])
@@ -564,7 +566,7 @@ class Autopilot:
                 for rid, x in self.candidates)]
         if self.record_id:
             lines += [f"Frozen: {self.record_id}; holdout scored once: {self.holdout_verdict or 'not scored'} "
-                      f"(tolerance {self.cfg.holdout_tolerance:g}x each threshold)"
+                      f"(tolerance {self.cfg.holdout_tolerance:g}x each threshold); {holdout_look_text(self.holdout)}"
                       + (f"; approval requested {self.approval_id}" if self.approval_id else "")]
             if self.holdout:
                 lines += ["", "| holdout metric | value | goal | bound with tolerance | verdict |", "|---|---|---|---|---|"]
