@@ -221,10 +221,11 @@ class Autopilot:
         if not ok:
             return self._finish(Termination("STRUCTURAL_GAP", f"data version unreadable: {detail}"))
         v = detail["version"]
-        hold = next((s for s in detail["slices"] if s["role"] == "holdout"), None)
         self._wf["total_bars"] = v["bars"]
-        if hold is not None:
-            return self._plan(v["bars"] - hold["bars"], f"holdout sealed from {detail['holdout_from']}")
+        if detail.get("holdout_from") is not None:  # declared on this version or on the same bars elsewhere
+            hold = next((s["bars"] for s in detail["slices"] if s["role"] == "holdout"), 0)
+            sealed = detail.get("holdout_bars") or hold
+            return self._plan(v["bars"] - sealed, f"holdout sealed from {detail['holdout_from']}")
         held = int(v["bars"] * self.cfg.holdout_fraction)
         first, last = datetime.fromisoformat(v["first"]), datetime.fromisoformat(v["last"])
         step = (last - first) / max(v["bars"] - 1, 1)

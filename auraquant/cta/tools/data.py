@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from aura.tools import ToolFailure, tool
 from auraquant.cta.data import service
-from auraquant.cta.data.access import HoldoutSealed, visible_quality
+from auraquant.cta.data.access import HoldoutSealed, bar_times, visible_quality
 from auraquant.cta.data.features import FeatureError, available_indicators
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, SliceRole
 from auraquant.cta.data.timeframes import TimeframeError
@@ -56,6 +56,7 @@ class DataVersionDetail(BaseModel):
     quality: dict[str, object]
     slices: list[SliceSummary]
     holdout_from: datetime | None = Field(description="bars from here on are sealed (None: no holdout)")
+    holdout_bars: int = Field(0, description="how many bars are sealed (0: no holdout)")
 
 
 class IngestResult(BaseModel):
@@ -111,13 +112,15 @@ def data_version_list(ctx: Ctx, symbol: str | None = None, timeframe: str | None
 
 @tool(category=CAT, timeout_s=30)
 def data_version_show(ctx: Ctx, data_version_id: str) -> DataVersionDetail:
-    """One data version: summary, full quality report, its slices and where the sealed holdout starts."""
+    """One data version: summary, quality report (no example rows from the holdout), its slices, where the
+    sealed holdout starts and how many bars it seals (a seal can come from the same bars imported before)."""
     store = ctx.deps.workspace.store
     dv = state.data_version(store, data_version_id)
     hold = state.holdout_start(store, dv.id)
+    sealed = 0 if hold is None else int((bar_times(store, dv.id) >= hold).sum())
     return DataVersionDetail(version=_summary(dv), quality=visible_quality(store, dv).summary(),
                              slices=[_slice(s) for s in store.list_data_slices(dv.id)],
-                             holdout_from=hold.to_pydatetime() if hold is not None else None)
+                             holdout_from=hold.to_pydatetime() if hold is not None else None, holdout_bars=sealed)
 
 
 def _inside_workspace(ctx: Ctx, path: str) -> Path:
