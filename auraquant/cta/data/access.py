@@ -172,7 +172,9 @@ def _sealed_message(dv_id: str, seal: Seal, what: str) -> str:
 # -- readers --------------------------------------------------------------------------------------------------
 def research_bars(store: Store, dv_id: str, start: datetime | pd.Timestamp | str | None = None,
                   end: datetime | pd.Timestamp | str | None = None) -> pd.DataFrame:
-    """Bars of `dv_id` with `start <= time < end`, never at or after its seal (see the module docstring)."""
+    """Bars of `dv_id` with `start <= time < end`, never at or after its seal (see the module docstring).
+
+    A version whose every bar is sealed (e.g. the holdout bars imported on their own) raises too."""
     lo = None if start is None else to_utc(pd.Timestamp(start))
     hi = None if end is None else to_utc(pd.Timestamp(end))
     seal = holdout_of(store, dv_id)
@@ -182,6 +184,8 @@ def research_bars(store: Store, dv_id: str, start: datetime | pd.Timestamp | str
         if lo is not None and lo >= seal.start:
             raise HoldoutSealed(_sealed_message(dv_id, seal, f"the range starting {lo.isoformat()}"))
         hi = seal.start if hi is None else hi
+        if hi <= pd.Timestamp(store.get_data_version(dv_id).first):
+            raise HoldoutSealed(_sealed_message(dv_id, seal, "every bar of it"))
     return store.load_bars(dv_id, lo, hi)
 
 

@@ -186,6 +186,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     mp.undo()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_audit(env: Env) -> None:
+    """Each route answers for its own reads."""
+    env.leaks.clear()
+
+
 def _json(args: list[str]) -> Any:
     res = cli.invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output
