@@ -7,7 +7,8 @@ the bar's open/high/low/close; prices themselves are never stored twice). The se
 - a holdout declared on its content hash (the same bars, imported again under any symbol or file name),
 - its first bar whose fingerprint is sealed (a superset file with rows appended or prepended, a subset that
   reaches into the sealed span, the same series under another symbol or with shifted times),
-- a holdout slice of that version (workspaces made before the content seal existed).
+- a holdout slice of that version (workspaces made before the content seal existed; such a slice is declared
+  on the content the first time the version's seal is asked for).
 Flat bars (open = high = low = close) are not fingerprinted: such bars repeat across unrelated series, so a
 match on one would seal data that shares nothing with the holdout.
 
@@ -129,8 +130,16 @@ def _earliest(candidates: list[Seal]) -> Seal | None:
 def holdout_of(store: Store, dv_id: str) -> Seal | None:
     """The seal of `dv_id` (see the module docstring), or None when none of its bars is sealed."""
     dv = store.get_data_version(dv_id)
-    candidates = [s for s in (_content_seal(store, dv),) if s is not None]
     slices = [pd.Timestamp(s.start) for s in store.list_data_slices(dv_id) if s.role == "holdout"]
+    declared = {pd.Timestamp(h.holdout_start) for h in store.list_holdouts(dv.content_hash)}
+    if slices and min(slices) not in declared:
+        # A holdout slice from before content seals existed: declare it now, so the same bars imported
+        # under another name are sealed as well (the slice alone would only seal this version id).
+        try:
+            declare_holdout(store, dv_id, min(slices), declared_by="holdout slice (migrated)")
+        except ValueError:
+            pass  # a slice sealing everything (old CLI allowed it): the slice rule below still seals this id
+    candidates = [s for s in (_content_seal(store, dv),) if s is not None]
     if slices:
         candidates.append(Seal(min(slices), (), "slice"))
     return _earliest(candidates)

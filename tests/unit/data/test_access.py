@@ -99,7 +99,9 @@ def test_a_legacy_holdout_slice_still_seals(workspace: Workspace) -> None:
     workspace.store.put_data_slice(DataSlice(data_version_id=dv, start=hs, end=end, role="holdout", bars=100,
                                              created_at=datetime.now(UTC)))
     seal = access.holdout_of(workspace.store, dv)
-    assert seal is not None and seal.reason == "slice" and seal.start == pd.Timestamp(hs)
+    assert seal is not None and seal.start == pd.Timestamp(hs)
+    assert [h.declared_by for h in workspace.store.list_holdouts()] == ["holdout slice (migrated)"]
+    assert access.holdout_start(workspace.store, _ingest(workspace, bars, "B/USDT")) == pd.Timestamp(hs)
 
 
 def test_make_slice_declares_and_refuses(workspace: Workspace) -> None:
