@@ -88,6 +88,10 @@ def run_from_store(ws: Workspace, spec: Spec, data_version_id: str, wf: WalkForw
     if requested is not None:
         access.declare_holdout(ws.store, data_version_id, requested, declared_by="experiment run")
     hs = access.holdout_start(ws.store, data_version_id)
+    if hs is not None:
+        sealed_times = times[times >= hs]
+        # the run records the open time of its first sealed bar (the same bars whichever way it was declared)
+        hs = pd.Timestamp(sealed_times[0]) if len(sealed_times) else hs
     if hs is not None and start is not None and hs <= start:
         raise access.HoldoutSealed(f"holdout sealed: the run would start at {start}, inside the holdout of "
                                    f"{data_version_id} sealed from {hs}")
