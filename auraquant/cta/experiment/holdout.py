@@ -92,6 +92,8 @@ def holdout_metrics(score: HoldoutScore) -> dict[str, float | None]:
         out.update(buy_and_hold_metrics(bh))
     out["holdout_bars"] = float(score.bars)
     out["holdout_look"] = float(score.look)
+    if score.read_seq is not None:  # links the record (and its chain event) to the audited read
+        out["holdout_read_seq"] = float(score.read_seq)
     return out
 
 

@@ -198,6 +198,35 @@ def _json(args: list[str]) -> Any:
     return json.loads(res.stdout)
 
 
+def _run_id(env: Env) -> str:
+    """The walk-forward run of the default experiment_run route (made on first use)."""
+    if "run" not in env.ids:
+        out = env.tool("experiment_run", {"spec_id": env.ids["spec"], "walk_forward": WALK_FORWARD,
+                                          "search": SEARCH, "wait_s": 300})
+        assert out.ok and out.value.state == "finished", out.content
+        env.ids["run"] = out.value.run_id
+    return env.ids["run"]
+
+
+def _other_dv(env: Env) -> str:
+    """The same bars imported again under another symbol (made on first use)."""
+    if "dv_other" not in env.ids:
+        env.bars.to_parquet(env.root / "same.parquet", index=False)
+        env.ids["dv_other"] = _json(["data", "import", str(env.root / "same.parquet"), "--symbol", "OTHER/USDT",
+                                     "--timeframe", "1h", *env.w])["id"]
+    return env.ids["dv_other"]
+
+
+def _bundle(env: Env) -> str:
+    """A sweep bundle made by `cloud bundle` (made on first use)."""
+    if "bundle" not in env.ids:
+        params = env.root / "params.json"
+        params.write_text(json.dumps([{"baseline.fast": 6, "baseline.slow": 40}]))
+        env.ids["bundle"] = _json(["cloud", "bundle", "--spec", env.ids["spec"], "--data", env.ids["dv"],
+                                   "--params", str(params), *env.w])["path"]
+    return env.ids["bundle"]
+
+
 def _new_files(root: Path, before: set[Path]) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and p not in before]
 
@@ -340,10 +369,9 @@ def _assert_sealed_from(env: Env, dv_id: str, start: pd.Timestamp) -> None:
 
 
 def test_reimport_under_another_symbol_is_sealed(env: Env) -> None:
-    dv = _reimport(env, env.bars, "same.parquet", "OTHER/USDT")
+    dv = _other_dv(env)
     assert dv != env.ids["dv"]
     _assert_sealed_from(env, dv, env.holdout_start)
-    env.ids["dv_other"] = dv
 
 
 def test_reimport_of_a_superset_file_is_sealed(env: Env) -> None:
@@ -387,7 +415,7 @@ def test_tool_backtest_run(env: Env) -> None:
 
 def test_tool_backtest_run_on_a_reimport_is_sealed(env: Env) -> None:
     before = _snapshot(env.root)
-    out = env.tool("backtest_run", {"spec_id": env.ids["spec"], "data_version_id": env.ids["dv_other"]})
+    out = env.tool("backtest_run", {"spec_id": env.ids["spec"], "data_version_id": _other_dv(env)})
     assert out.ok and out.value.bars == N_BARS - HOLDOUT_BARS, out.content
     _tool_clean(env, out, before)
 
@@ -412,7 +440,7 @@ def test_tool_features(env: Env, name: str, extra: dict[str, Any]) -> None:
 
 
 def test_tool_data_version_show(env: Env) -> None:
-    out = env.tool("data_version_show", {"data_version_id": env.ids["dv_other"]})
+    out = env.tool("data_version_show", {"data_version_id": _other_dv(env)})
     assert out.ok and out.value.holdout_bars == HOLDOUT_BARS, out.content
     assert text_hits(out.content) == []
 
@@ -424,18 +452,16 @@ def test_tool_data_slice_create_into_the_holdout_is_refused(env: Env) -> None:
 
 def test_tool_experiment_run_honours_the_declared_holdout(env: Env) -> None:
     before = _snapshot(env.root)
-    out = env.tool("experiment_run", {"spec_id": env.ids["spec"], "walk_forward": WALK_FORWARD, "search": SEARCH,
-                                      "wait_s": 300})
-    assert out.ok and out.value.state == "finished", out.content
-    env.ids["run"] = out.value.run_id
-    ev = env.ok("evaluation_show", {"evaluation_id": env.ids["run"]})
+    run_id = _run_id(env)
+    ev = env.ok("evaluation_show", {"evaluation_id": run_id})
     assert pd.Timestamp(ev.details["holdout_start"]) == env.holdout_start
-    _tool_clean(env, out, before)
+    assert ev.details["data_version_id"] == env.ids["dv"]
+    _clean(env, json.dumps(ev.details, default=str), before)
 
 
 def test_tool_montecarlo_run(env: Env) -> None:
     before = _snapshot(env.root)
-    out = env.tool("montecarlo_run", {"source_id": env.ids["run"], "n_sims": 100})
+    out = env.tool("montecarlo_run", {"source_id": _run_id(env), "n_sims": 100})
     assert out.ok, out.content
     _tool_clean(env, out, before)
 
@@ -444,7 +470,7 @@ def test_tool_montecarlo_run(env: Env) -> None:
 @pytest.mark.parametrize("extra", [[], ["--holdout-bars", "100"]])
 def test_cli_experiment_run_defaults_to_the_declared_holdout(env: Env, extra: list[str]) -> None:
     before = _snapshot(env.root)
-    res = cli.invoke(app, ["experiment", "run", "--data", env.ids["dv_other"], "--spec", str(env.root / "spec.json"),
+    res = cli.invoke(app, ["experiment", "run", "--data", _other_dv(env), "--spec", str(env.root / "spec.json"),
                            "--train", "800", "--target", "300", "--windows", "2", "--trials", "6", "--batch", "6",
                            "--seed", "4", "--no-robustness", *extra, *env.w, "--json"])
     assert res.exit_code == 0, res.output
@@ -456,20 +482,15 @@ def test_cli_experiment_run_defaults_to_the_declared_holdout(env: Env, extra: li
 
 # -- bundles and job runs ---------------------------------------------------------------------------------------
 def test_cli_cloud_bundle_holds_no_holdout_bar(env: Env) -> None:
-    params = env.root / "params.json"
-    params.write_text(json.dumps([{"baseline.fast": 6, "baseline.slow": 40}]))
     before = _snapshot(env.root)
-    body = _json(["cloud", "bundle", "--spec", env.ids["spec"], "--data", env.ids["dv"], "--params", str(params),
-                  *env.w])
-    b = open_bundle(body["path"])
+    b = open_bundle(_bundle(env))
     assert b.bars["time"].max() < env.holdout_start and len(b.bars) == N_BARS - HOLDOUT_BARS
-    _clean(env, json.dumps(body), before)
-    env.ids["bundle"] = body["path"]
+    _clean(env, "", before)
 
 
 def test_tool_cloud_bundle_and_run(env: Env) -> None:
     before = _snapshot(env.root)
-    info = env.ok("cloud_bundle", {"spec_id": env.ids["spec"], "data_version_id": env.ids["dv_other"],
+    info = env.ok("cloud_bundle", {"spec_id": env.ids["spec"], "data_version_id": _other_dv(env),
                                    "param_sets": [{"baseline.fast": 7, "baseline.slow": 45}], "top_k": 1})
     assert info.bars == N_BARS - HOLDOUT_BARS
     out = env.tool("cloud_run", {"job_id": info.job_id})
@@ -495,7 +516,7 @@ def test_job_run_refuses_a_bundle_with_sealed_bars(env: Env, tmp_path: Path) -> 
 
 def test_job_run_of_a_clean_bundle(env: Env, tmp_path: Path) -> None:
     before = _snapshot(env.root)
-    res = cli.invoke(app, ["job", "run", env.ids["bundle"], "--out", str(env.root / "jobs" / "clean"), *env.w,
+    res = cli.invoke(app, ["job", "run", _bundle(env), "--out", str(env.root / "jobs" / "clean"), *env.w,
                            "--json"])
     assert res.exit_code == 0, res.output
     _clean(env, res.stdout, before)
@@ -518,7 +539,7 @@ def test_cloud_tools_refuse_a_smuggled_bundle(env: Env) -> None:
 def test_report_of_a_run(env: Env) -> None:
     from auraquant.cta.report.cli import _run_data  # the tearsheet's data, without the browser-made PNG
 
-    data = _run_data(env.ws, env.ids["run"])
+    data = _run_data(env.ws, _run_id(env))
     assert data is not None and text_hits(data.model_dump_json()) == []
     assert env.leaks == []
 
@@ -539,22 +560,27 @@ def test_no_store_row_holds_a_sentinel(env: Env) -> None:
 # -- freeze: the one audited read and the k-th look ------------------------------------------------------------
 def test_freeze_reads_the_holdout_once_and_counts_looks_per_content(env: Env) -> None:
     assert access.holdout_reads(env.ws.store) == []
-    rec1 = env.ok("archive_candidate", {"run_id": env.ids["run"], "family": "ema-cross", "goal": GOAL}).record_id
+    run1 = _run_id(env)
+    rec1 = env.ok("archive_candidate", {"run_id": run1, "family": "ema-cross", "goal": GOAL}).record_id
     frozen = env.ok("archive_freeze", {"record_id": rec1})
     reads = access.holdout_reads(env.ws.store)
     assert len(reads) == 1 and reads[0].look == 1 and reads[0].reader == "score_holdout"
-    assert reads[0].run_id == env.ids["run"] and reads[0].bars == HOLDOUT_BARS
+    assert reads[0].run_id == run1 and reads[0].bars == HOLDOUT_BARS
     assert frozen.holdout["holdout_look"] == 1 and env.leaks == []
     assert not env.tool("archive_freeze", {"record_id": rec1}).ok  # the same record/run: never again
     assert len(access.holdout_reads(env.ws.store)) == 1
 
     run2 = env.ok("experiment_run", {"spec_id": env.ids["spec"], "walk_forward": WALK_FORWARD, "search": SEARCH,
-                                     "data_version_id": env.ids["dv_other"], "seed": 7, "wait_s": 300}).run_id
+                                     "data_version_id": _other_dv(env), "seed": 7, "wait_s": 300}).run_id
     rec2 = env.ok("archive_candidate", {"run_id": run2, "family": "ema-cross", "goal": GOAL}).record_id
     second = env.ok("archive_freeze", {"record_id": rec2})
     reads = access.holdout_reads(env.ws.store)
     assert [r.look for r in reads] == [1, 2] and reads[1].run_id == run2
-    assert second.holdout["holdout_look"] == 2
+    assert second.holdout["holdout_look"] == 2 and second.holdout["holdout_read_seq"] == reads[1].seq
+    from auraquant.cta.governance.archive import Archive
+
+    chained = [e.payload["holdout"] for e in Archive(env.ws.store, env.ws.aura).events() if e.to_state == "frozen"]
+    assert [(h["holdout_look"], h["holdout_read_seq"]) for h in chained] == [(1, 1), (2, 2)]
 
     shown = cli.invoke(app, ["archive", "show", rec2, *env.w])
     assert "holdout look 2" in shown.stdout, shown.output
