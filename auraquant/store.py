@@ -367,12 +367,13 @@ class Store:
             return None, []
         probe = pd.DataFrame({"i": np.arange(len(keys), dtype=np.int64), "key": keys.astype(np.int64)})
         with self.connect() as con:
-            con.register("_probe", probe)
+            cur = con.cursor()  # its own result set: a caller's half-read result on `con` cannot block the join
             try:
-                rows = con.execute("SELECT min(p.i), h.holdout_id FROM _probe p JOIN holdout_keys h ON p.key = h.key "
+                cur.register("_probe", probe)
+                rows = cur.execute("SELECT min(p.i), h.holdout_id FROM _probe p JOIN holdout_keys h ON p.key = h.key "
                                    "GROUP BY h.holdout_id ORDER BY 1, 2").fetchall()
             finally:
-                con.unregister("_probe")
+                cur.close()
         if not rows:
             return None, []
         return int(rows[0][0]), [r[1] for r in rows]

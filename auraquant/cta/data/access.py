@@ -129,6 +129,11 @@ def _earliest(candidates: list[Seal]) -> Seal | None:
 
 def holdout_of(store: Store, dv_id: str) -> Seal | None:
     """The seal of `dv_id` (see the module docstring), or None when none of its bars is sealed."""
+    with store.connect():  # one connection (and one lock round-trip) for every lookup below
+        return _holdout_of(store, dv_id)
+
+
+def _holdout_of(store: Store, dv_id: str) -> Seal | None:
     dv = store.get_data_version(dv_id)
     slices = [pd.Timestamp(s.start) for s in store.list_data_slices(dv_id) if s.role == "holdout"]
     declared = {pd.Timestamp(h.holdout_start) for h in store.list_holdouts(dv.content_hash)}
