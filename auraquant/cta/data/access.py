@@ -6,7 +6,10 @@ the bar's open/high/low/close; prices themselves are never stored twice). The se
 (`holdout_of`) is the earliest of
 - a holdout declared on its content hash (the same bars, imported again under any symbol or file name),
 - its first bar whose fingerprint is sealed (a superset file with rows appended or prepended, a subset that
-  reaches into the sealed span, the same series under another symbol or with shifted times),
+  reaches into the sealed span, the same series under another symbol or with shifted times), also compared
+  at coarser timeframes (`LADDER_MS`): the same market fetched at 4h when 1h was sealed, or at 1h when 4h
+  was sealed, is the same data (a coarser copy is sealed from its first bar made of sealed bars only: the
+  one bar straddling the holdout start stays visible),
 - a holdout slice of that version (workspaces made before the content seal existed; such a slice is declared
   on the content the first time the version's seal is asked for).
 Flat bars (open = high = low = close) are not fingerprinted: such bars repeat across unrelated series, so a
@@ -34,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.data.models import DataVersion, Holdout, HoldoutRead, QualityIssue, QualityReport
-from auraquant.cta.data.timeframes import to_utc
+from auraquant.cta.data.timeframes import timeframe_ms, to_utc
 from auraquant.store import Store, bars_content_hash
 
 _PRICES = ("open", "high", "low", "close")
@@ -81,6 +84,46 @@ def bar_fingerprints(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return acc.view(np.int64), ~flat
 
 
+#: Coarser timeframes the sealed bars are also fingerprinted at (and every probed version is also viewed at),
+#: so the same market data fetched at another timeframe is recognised: an exchange's 4h bar is the exact
+#: first/max/min/last of its 1h bars. Buckets are aligned to the epoch, as exchanges align them.
+LADDER_MS = tuple(timeframe_ms(tf) for tf in ("15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d"))
+
+
+def coarser_views(bars: pd.DataFrame, step_ms: int) -> list[tuple[int, pd.DataFrame]]:
+    """(bucket ms, OHLC bars) of `bars` (timeframe `step_ms`) aggregated to each coarser ladder timeframe; each
+    aggregated bar's `time` is the open time of its first bar."""
+    if bars.empty:
+        return []
+    t = bars["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+    out = []
+    for bucket in LADDER_MS:
+        if bucket <= step_ms or bucket % step_ms:
+            continue
+        g = bars[["time", *_PRICES]].groupby((t // bucket) * bucket, sort=True)
+        # `time` is the bucket's first bar, not its label: a partial bucket can equal a finer full one, and
+        # the seal must start at the data actually matched
+        agg = pd.DataFrame({"time": g["time"].first(), "open": g["open"].first(), "high": g["high"].max(),
+                            "low": g["low"].min(), "close": g["close"].last()})
+        out.append((bucket, agg.reset_index(drop=True)))
+    return out
+
+
+def _first_sealed(store: Store, views: list[pd.DataFrame]) -> tuple[pd.Timestamp | None, list[str]]:
+    """Earliest bar time, over all views of one series, whose fingerprint is sealed; and the holdouts hit."""
+    first: pd.Timestamp | None = None
+    ids: set[str] = set()
+    for view in views:
+        keys, usable = bar_fingerprints(view)
+        idx = np.flatnonzero(usable)
+        pos, hit = store.sealed_key_hits(keys[idx])
+        if pos is not None:
+            t = pd.Timestamp(view["time"].iloc[int(idx[pos])])
+            first = t if first is None or t < first else first
+            ids.update(hit)
+    return first, sorted(ids)
+
+
 # -- seals ----------------------------------------------------------------------------------------------------
 _cache: dict[tuple[str, str], tuple[int, Seal | None]] = {}
 _cache_lock = threading.Lock()
@@ -108,11 +151,10 @@ def _content_seal(store: Store, dv: DataVersion) -> Seal | None:
         first = min(declared, key=lambda h: h.holdout_start)
         candidates.append(Seal(pd.Timestamp(first.holdout_start), tuple(h.id for h in declared), "declared"))
     bars = _raw_bars(store, dv.id)
-    keys, usable = bar_fingerprints(bars)
-    idx = np.flatnonzero(usable)
-    pos, ids = store.sealed_key_hits(keys[idx])
-    if pos is not None:
-        candidates.append(Seal(pd.Timestamp(bars["time"].iloc[int(idx[pos])]), tuple(ids), "fingerprint"))
+    views = [bars, *(v for _, v in coarser_views(bars, timeframe_ms(dv.timeframe)))]
+    first, ids = _first_sealed(store, views)
+    if first is not None:
+        candidates.append(Seal(first, tuple(ids), "fingerprint"))
     seal = _earliest(candidates)
     with _cache_lock:
         _cache[key] = (generation, seal)
@@ -171,10 +213,17 @@ def declare_holdout(store: Store, dv_id: str, start: datetime | pd.Timestamp, *,
         raise ValueError(f"a holdout from {hs} would seal all the data (it starts {dv.first}); start it later, "
                          "e.g. at the last 20% of the bars")
     keys, usable = bar_fingerprints(sealed)
+    keys = [keys[usable]]
+    step = timeframe_ms(dv.timeframe)
+    for _, view in coarser_views(bars, step):
+        # coarser bars made of sealed bars only: one straddling the start would also match this very version
+        # and move its seal before `hs` (a coarser copy's straddling bar stays visible; see module docstring)
+        k, ok = bar_fingerprints(view[view["time"] >= hs])
+        keys.append(k[ok])
     ho = Holdout(content_hash=dv.content_hash, holdout_start=hs.to_pydatetime(),
                  sealed_hash=bars_content_hash(sealed), sealed_bars=len(sealed), data_version_id=dv.id,
                  declared_at=datetime.now(UTC), declared_by=declared_by)
-    stored, _ = store.put_holdout(ho, keys[usable])
+    stored, _ = store.put_holdout(ho, np.concatenate(keys))
     return stored
 
 
@@ -217,14 +266,13 @@ def unsealed_frame(store: Store | None, frame: pd.DataFrame, what: str, *, refus
     cutting; so does a frame whose very first row is sealed. `store=None` (no workspace) passes it through."""
     if store is None or store.holdouts_generation() == 0 or frame.empty:
         return frame
-    ordered = frame.sort_values("time", kind="stable").reset_index(drop=True) if "time" in frame else frame
-    keys, usable = bar_fingerprints(ordered)
-    idx = np.flatnonzero(usable)
-    pos, _ = store.sealed_key_hits(keys[idx])
-    if pos is None:
+    ordered = frame.sort_values("time", kind="stable").reset_index(drop=True)
+    step = int(ordered["time"].diff().dropna().min().value // 1_000_000) if len(ordered) > 1 else 0
+    views = [ordered, *(v for _, v in coarser_views(ordered, step))] if step > 0 else [ordered]
+    when, _ = _first_sealed(store, views)
+    if when is None:
         return frame
-    cut = int(idx[pos])
-    when = ordered["time"].iloc[cut] if "time" in ordered else cut
+    cut = int((ordered["time"] < when).sum())
     if refuse or cut == 0:
         raise HoldoutSealed(f"holdout sealed: {what} holds sealed holdout bars (from {when}); only bars before "
                             "a declared holdout can be read")
@@ -260,8 +308,8 @@ def read_holdout(store: Store, dv_id: str, start: datetime | pd.Timestamp, *, re
     bars = store.load_bars(dv_id, hs)
     if bars.empty:
         raise ValueError(f"no bars of {dv_id} from {hs}: nothing to score")
-    keys, usable = bar_fingerprints(bars)
-    _, ids = store.sealed_key_hits(keys[np.flatnonzero(usable)])
+    dv = store.get_data_version(dv_id)
+    _, ids = _first_sealed(store, [bars, *(v for _, v in coarser_views(bars, timeframe_ms(dv.timeframe)))])
     seal = holdout_of(store, dv_id)
     all_ids = sorted(set(ids) | set(seal.holdout_ids if seal else ()))
     content = bars_content_hash(bars)

@@ -160,3 +160,29 @@ def test_read_holdout_is_audited_and_counts_looks_per_content(workspace: Workspa
     _, fresh = access.read_holdout(workspace.store, dv2, other["time"].iloc[500], reader="test")
     assert fresh.look == 1
     assert [r.seq for r in access.holdout_reads(workspace.store)] == [1, 2, 3]
+
+
+def _resample(bars: pd.DataFrame, rule: str) -> pd.DataFrame:
+    g = bars.set_index("time").resample(rule, origin="epoch")
+    out = pd.DataFrame({"open": g["open"].first(), "high": g["high"].max(), "low": g["low"].min(),
+                        "close": g["close"].last(), "volume": g["volume"].sum()}).dropna()
+    return out.reset_index()
+
+
+def test_the_same_market_at_another_timeframe_is_sealed(workspace: Workspace) -> None:
+    bars = _bars(n=1200)
+    dv = _ingest(workspace, bars)
+    hs = bars["time"].iloc[1001]  # 17:00: inside a 4h bucket and a day
+    access.declare_holdout(workspace.store, dv, hs, declared_by="t")
+    assert access.holdout_start(workspace.store, dv) == hs  # coarser views never move the version's own seal
+    coarse = ingest_frame(workspace.store, _resample(bars, "4h"), symbol="A/USDT", timeframe="4h", source="t")[0]
+    assert access.holdout_start(workspace.store, coarse.id) == hs.ceil("4h")
+    daily = ingest_frame(workspace.store, _resample(bars, "1D"), symbol="A/USDT", timeframe="1d", source="t")[0]
+    assert access.holdout_start(workspace.store, daily.id) == hs.ceil("1D")
+    # the other way round: a 4h holdout seals the 1h bars it was made of
+    other = _bars(seed=6, n=1200)
+    dv4 = ingest_frame(workspace.store, _resample(other, "4h"), symbol="B/USDT", timeframe="4h", source="t")[0]
+    hs4 = _resample(other, "4h")["time"].iloc[250]
+    access.declare_holdout(workspace.store, dv4.id, hs4, declared_by="t")
+    fine = _ingest(workspace, other, "B/USDT")
+    assert access.holdout_start(workspace.store, fine) == hs4
