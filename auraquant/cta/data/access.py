@@ -24,6 +24,10 @@ Readers:
 - `read_holdout(...)`: the ONE audited read of sealed bars (governance's freeze, through
   `auraquant.cta.experiment.holdout.score_holdout`). Each call appends a `HoldoutRead` to the store's audit log
   with `look` = 1 + the earlier reads of any of the same sealed bars, across runs and DataVersions.
+
+Limits: matching is on exact values. A copy whose prices were transformed (rescaled, rounded, another
+exchange's prints) or aggregated off the ladder's epoch-aligned buckets is not recognised; a file read with
+no workspace (`backtest --data` outside one, `job run` on another machine) has no seal to check against.
 """
 
 from __future__ import annotations
