@@ -49,6 +49,20 @@ def _cloud_errors(fn: Any) -> Any:
     return cli_errors(wrapper)
 
 
+def _unsealed_here(bundle: Path, workspace: Path | None) -> None:
+    """Refuse a bundle with bars sealed in `workspace` (default: the current directory's workspace, if any)."""
+    from auraquant.cta.cloud.jobs import unsealed_bundle
+    from auraquant.workspace import NotAWorkspace
+
+    try:
+        ws = Workspace.open(workspace or Path("."))
+    except NotAWorkspace:
+        if workspace is not None:
+            raise
+        return
+    unsealed_bundle(ws, bundle)
+
+
 @job_app.command("run")
 @_cloud_errors
 def job_run(
@@ -63,16 +77,9 @@ def job_run(
     """Run a job bundle anywhere (no workspace needed); write results with their sha256 in manifest.json.
 
     Inside a workspace (or with --workspace) a bundle holding bars of a sealed holdout is refused."""
-    from auraquant.cta.cloud.jobs import unsealed_bundle
     from auraquant.cta.cloud.runner import run_job
-    from auraquant.workspace import NotAWorkspace
 
-    try:
-        unsealed_bundle(Workspace.open(workspace or Path(".")), bundle)
-    except NotAWorkspace:
-        if workspace is not None:
-            raise
-
+    _unsealed_here(bundle, workspace)
     r = run_job(bundle, out, threads=threads, archive=archive)
     summary = {"job_id": r.job_id, "out": str(r.out_dir), "files": {n: e["sha256"] for n, e in r.manifest["files"].items()},
                "top": r.manifest["top"][:1], "elapsed_s": r.manifest["elapsed_s"]}
@@ -138,9 +145,14 @@ def bundle_cmd(
 def estimate_cmd(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.")],
     model: Annotated[str, typer.Option(help="Orchestrating model (token prices).")] = cost.DEFAULT_MODEL,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Refuse bars sealed in this workspace "
+                                                   "(default: the current one, if any).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Calibrate the engine on this machine and estimate time and cost of a job (nothing is run remotely)."""
+    """Calibrate the engine on this machine and estimate time and cost of a job (nothing is run remotely).
+
+    Calibration runs the engine on the bundle's bars: inside a workspace, sealed holdout bars are refused."""
+    _unsealed_here(bundle, workspace)
     e = _estimate(bundle, model, cost.Policy())
     if json_out:
         print_json(e.model_dump())

@@ -414,6 +414,7 @@ def test_tool_backtest_run(env: Env) -> None:
 
 
 def test_tool_backtest_run_on_a_reimport_is_sealed(env: Env) -> None:
+    _other_dv(env)  # made before the snapshot: not part of this route
     before = _snapshot(env.root)
     out = env.tool("backtest_run", {"spec_id": env.ids["spec"], "data_version_id": _other_dv(env)})
     assert out.ok and out.value.bars == N_BARS - HOLDOUT_BARS, out.content
@@ -460,6 +461,7 @@ def test_tool_experiment_run_honours_the_declared_holdout(env: Env) -> None:
 
 
 def test_tool_montecarlo_run(env: Env) -> None:
+    _run_id(env)  # made before the snapshot: not part of this route
     before = _snapshot(env.root)
     out = env.tool("montecarlo_run", {"source_id": _run_id(env), "n_sims": 100})
     assert out.ok, out.content
@@ -469,6 +471,7 @@ def test_tool_montecarlo_run(env: Env) -> None:
 # -- CLI: experiment ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("extra", [[], ["--holdout-bars", "100"]])
 def test_cli_experiment_run_defaults_to_the_declared_holdout(env: Env, extra: list[str]) -> None:
+    _other_dv(env)  # made before the snapshot: not part of this route
     before = _snapshot(env.root)
     res = cli.invoke(app, ["experiment", "run", "--data", _other_dv(env), "--spec", str(env.root / "spec.json"),
                            "--train", "800", "--target", "300", "--windows", "2", "--trials", "6", "--batch", "6",
@@ -489,6 +492,7 @@ def test_cli_cloud_bundle_holds_no_holdout_bar(env: Env) -> None:
 
 
 def test_tool_cloud_bundle_and_run(env: Env) -> None:
+    _other_dv(env)  # made before the snapshot: not part of this route
     before = _snapshot(env.root)
     info = env.ok("cloud_bundle", {"spec_id": env.ids["spec"], "data_version_id": _other_dv(env),
                                    "param_sets": [{"baseline.fast": 7, "baseline.slow": 45}], "top_k": 1})
@@ -511,10 +515,12 @@ def test_job_run_refuses_a_bundle_with_sealed_bars(env: Env, tmp_path: Path) -> 
     _refused(cli.invoke(app, ["job", "run", str(path), "--out", str(env.root / "jobout"), "--workspace", str(env.root)]))
     assert not (env.root / "jobout").exists()
     _refused(cli.invoke(app, ["cloud", "run", str(path), "--backend", "local", *env.w]))
+    _refused(cli.invoke(app, ["cloud", "estimate", str(path), *env.w]))
     _clean(env, "", before)
 
 
 def test_job_run_of_a_clean_bundle(env: Env, tmp_path: Path) -> None:
+    _bundle(env)  # made before the snapshot: not part of this route
     before = _snapshot(env.root)
     res = cli.invoke(app, ["job", "run", _bundle(env), "--out", str(env.root / "jobs" / "clean"), *env.w,
                            "--json"])
