@@ -47,10 +47,18 @@ def _bars(data: Path | None, data_version: str | None, slice_id: str | None, wor
             if workspace is not None:
                 raise
             return _load_frame(data), None
-        return access.unsealed_frame(ws.store, _load_frame(data), f"--data {data.name}"), ws
+        raw = _load_frame(data)
+        frame = access.unsealed_frame(ws.store, raw, f"--data {data.name}")
+        if len(frame) < len(raw):  # stderr: --json output stays one document
+            typer.echo(f"note: the {len(raw) - len(frame)} rows of {data.name} after {frame['time'].iloc[-1]} are "
+                       "sealed holdout bars of this workspace and were not read", err=True)
+        return frame, ws
     ws = Workspace.open(workspace or Path("."))
     if slice_id is not None:
         return service.slice_bars(ws.store, ws.store.get_data_slice(slice_id)), ws
+    sealed = access.holdout_start(ws.store, str(data_version))
+    if sealed is not None and end is None:
+        typer.echo(f"note: bars stop at the sealed holdout of {data_version} (from {sealed})", err=True)
     return access.research_bars(ws.store, str(data_version), start, end), ws
 
 

@@ -286,7 +286,8 @@ def test_backtest_by_file_cuts_the_sealed_rows(env: Env) -> None:
                            "--workspace", str(env.root), "--out", str(env.root / "bt-file"), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["bars"] == N_BARS - HOLDOUT_BARS
-    _clean(env, res.stdout, before)
+    assert f"the {HOLDOUT_BARS} rows of bars.parquet" in res.stderr
+    _clean(env, res.stdout + res.stderr, before)
 
 
 def test_backtest_by_holdout_slice_is_refused(env: Env) -> None:
