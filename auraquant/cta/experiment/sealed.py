@@ -98,4 +98,5 @@ class SealedBars:
                                            pd.Timestamp(out["time"].iloc[-1])))
         return out
 
+
 __all__ = ["HoldoutViolation", "SealedBars", "ServedRange", "bar_times", "holdout_start_for"]
