@@ -356,10 +356,12 @@ class Store:
             rows = con.execute(q + " ORDER BY holdout_start, id", [content_hash] if content_hash else []).fetchall()
         return [Holdout.model_validate_json(r[0]) for r in rows]
 
-    def holdouts_generation(self) -> int:
-        """Changes whenever a holdout is declared (cache key for derived seals)."""
+    def holdouts_generation(self) -> str:
+        """Changes whenever a holdout is declared (cache key for derived seals); "" while none is. The newest
+        declaration time is part of it, so a workspace re-created at the same path never matches a stale key."""
         with self.connect() as con:
-            return int(con.execute("SELECT count(*) FROM holdouts").fetchone()[0])
+            n, last = con.execute("SELECT count(*), max(declared_at) FROM holdouts").fetchall()[0]
+        return "" if not n else f"{n}:{last.isoformat()}"
 
     def sealed_key_hits(self, keys: np.ndarray) -> tuple[int | None, list[str]]:
         """(smallest position i with keys[i] sealed, ids of every holdout any key belongs to); (None, []) if none."""

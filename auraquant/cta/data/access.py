@@ -129,7 +129,7 @@ def _first_sealed(store: Store, views: list[pd.DataFrame]) -> tuple[pd.Timestamp
 
 
 # -- seals ----------------------------------------------------------------------------------------------------
-_cache: dict[tuple[str, str], tuple[int, Seal | None]] = {}
+_cache: dict[tuple[str, str], tuple[str, Seal | None]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -142,7 +142,7 @@ def _raw_bars(store: Store, dv_id: str) -> pd.DataFrame:
 def _content_seal(store: Store, dv: DataVersion) -> Seal | None:
     """The seal from declarations: by content hash and by fingerprints (cached per declaration count)."""
     generation = store.holdouts_generation()
-    if generation == 0:
+    if not generation:
         return None
     key = (str(store.db_path), dv.id)
     with _cache_lock:
@@ -268,7 +268,7 @@ def unsealed_frame(store: Store | None, frame: pd.DataFrame, what: str, *, refus
 
     For bars that do not come from the store (files, bundles). `refuse=True` raises `HoldoutSealed` instead of
     cutting; so does a frame whose very first row is sealed. `store=None` (no workspace) passes it through."""
-    if store is None or store.holdouts_generation() == 0 or frame.empty:
+    if store is None or not store.holdouts_generation() or frame.empty:
         return frame
     ordered = frame.sort_values("time", kind="stable").reset_index(drop=True)
     step = int(ordered["time"].diff().dropna().min().value // 1_000_000) if len(ordered) > 1 else 0

@@ -186,3 +186,20 @@ def test_the_same_market_at_another_timeframe_is_sealed(workspace: Workspace) ->
     access.declare_holdout(workspace.store, dv4.id, hs4, declared_by="t")
     fine = _ingest(workspace, other, "B/USDT")
     assert access.holdout_start(workspace.store, fine) == hs4
+
+
+def test_a_workspace_recreated_at_the_same_path_gets_no_stale_seal(tmp_path) -> None:
+    import shutil
+
+    from auraquant.workspace import init_workspace
+
+    bars = _bars()
+    starts = []
+    for cut in (500, 450):
+        shutil.rmtree(tmp_path / "ws", ignore_errors=True)
+        init_workspace(tmp_path / "ws", demo_data=False)
+        ws = Workspace.open(tmp_path / "ws")
+        dv = _ingest(ws, bars)  # the same id both times: ids are content addresses
+        access.declare_holdout(ws.store, dv, bars["time"].iloc[cut], declared_by="t")
+        starts.append(access.holdout_start(ws.store, dv))
+    assert starts == [bars["time"].iloc[500], bars["time"].iloc[450]]
