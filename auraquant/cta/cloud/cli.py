@@ -298,6 +298,7 @@ def verify_cmd(
     from auraquant.cta.governance.record import GoalThresholds, Threshold
 
     ws = Workspace.open(workspace)
+    _unsealed_here(bundle, workspace)  # re-running the claimed trials would read sealed bars
     goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
     acc = trust.accept_results(ws, bundle, results, backend="external", goal=goal, audit_n=audit_n,
                                replay_n=replay_n)

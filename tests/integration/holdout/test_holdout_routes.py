@@ -517,6 +517,7 @@ def test_job_run_refuses_a_bundle_with_sealed_bars(env: Env, tmp_path: Path) -> 
     assert not (env.root / "jobout").exists()
     _refused(cli.invoke(app, ["cloud", "run", str(path), "--backend", "local", *env.w]))
     _refused(cli.invoke(app, ["cloud", "estimate", str(path), *env.w]))
+    _refused(cli.invoke(app, ["cloud", "verify", str(path), str(tmp_path / "results"), *env.w]))
     _clean(env, "", before)
 
 
