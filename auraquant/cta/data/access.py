@@ -327,10 +327,17 @@ def read_holdout(store: Store, dv_id: str, start: datetime | pd.Timestamp, *, re
     return bars, store.append_holdout_read(make)
 
 
+def stored_content_hash(store: Store, dv_id: str) -> str:
+    """`bars_content_hash` of every stored bar of `dv_id`, sealed ones included, for integrity checks (does the
+    file still hold the bars the catalog names?). Only the hash leaves this function, never a bar."""
+    return bars_content_hash(_raw_bars(store, dv_id))
+
+
 def holdout_reads(store: Store) -> list[HoldoutRead]:
     """The audit log of holdout reads, oldest first."""
     return store.list_holdout_reads()
 
 
 __all__ = ["HoldoutSealed", "Seal", "bar_fingerprints", "bar_times", "declare_holdout", "holdout_of",
-           "holdout_reads", "holdout_start", "read_holdout", "research_bars", "unsealed_frame", "visible_quality"]
+           "holdout_reads", "holdout_start", "read_holdout", "research_bars", "stored_content_hash", "unsealed_frame",
+           "visible_quality"]
