@@ -37,12 +37,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from auraquant.cta.data.models import DataVersion, Holdout, HoldoutRead, QualityIssue, QualityReport
-from auraquant.cta.data.timeframes import timeframe_ms, to_utc
+from auraquant.lazy import lazy_module
 from auraquant.store import Store, bars_content_hash
+
+# numpy and pandas load on first use: `data list` asks every version for its seal and most have none.
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+_tf = lazy_module("auraquant.cta.data.timeframes")
 
 _PRICES = ("open", "high", "low", "close")
 _COLUMNS = ["time", "open", "high", "low", "close", "volume"]
@@ -62,15 +64,11 @@ class Seal:
 
 
 # -- fingerprints ---------------------------------------------------------------------------------------------
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
 def _mix(z: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer (vectorised); uint64 arithmetic wraps by design."""
     with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
@@ -91,7 +89,8 @@ def bar_fingerprints(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 #: Coarser timeframes the sealed bars are also fingerprinted at (and every probed version is also viewed at),
 #: so the same market data fetched at another timeframe is recognised: an exchange's 4h bar is the exact
 #: first/max/min/last of its 1h bars. Buckets are aligned to the epoch, as exchanges align them.
-LADDER_MS = tuple(timeframe_ms(tf) for tf in ("15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d"))
+_H = 3_600_000
+LADDER_MS = (_H // 4, _H // 2, _H, 2 * _H, 4 * _H, 6 * _H, 8 * _H, 12 * _H, 24 * _H, 72 * _H)  # 15m .. 3d
 
 
 def coarser_views(bars: pd.DataFrame, step_ms: int) -> list[tuple[int, pd.DataFrame]]:
@@ -155,7 +154,7 @@ def _content_seal(store: Store, dv: DataVersion) -> Seal | None:
         first = min(declared, key=lambda h: h.holdout_start)
         candidates.append(Seal(pd.Timestamp(first.holdout_start), tuple(h.id for h in declared), "declared"))
     bars = _raw_bars(store, dv.id)
-    views = [bars, *(v for _, v in coarser_views(bars, timeframe_ms(dv.timeframe)))]
+    views = [bars, *(v for _, v in coarser_views(bars, _tf.timeframe_ms(dv.timeframe)))]
     first, ids = _first_sealed(store, views)
     if first is not None:
         candidates.append(Seal(first, tuple(ids), "fingerprint"))
@@ -208,7 +207,7 @@ def declare_holdout(store: Store, dv_id: str, start: datetime | pd.Timestamp, *,
     The start must leave bars on both sides. A later start than an existing seal changes nothing a reader
     sees (the earliest seal wins); an earlier one extends the seal."""
     dv = store.get_data_version(dv_id)
-    hs = to_utc(pd.Timestamp(start))
+    hs = _tf.to_utc(pd.Timestamp(start))
     bars = _raw_bars(store, dv_id)
     sealed = bars[bars["time"] >= hs].reset_index(drop=True)
     if sealed.empty:
@@ -218,7 +217,7 @@ def declare_holdout(store: Store, dv_id: str, start: datetime | pd.Timestamp, *,
                          "e.g. at the last 20% of the bars")
     keys, usable = bar_fingerprints(sealed)
     keys = [keys[usable]]
-    step = timeframe_ms(dv.timeframe)
+    step = _tf.timeframe_ms(dv.timeframe)
     for _, view in coarser_views(bars, step):
         # coarser bars made of sealed bars only: one straddling the start would also match this very version
         # and move its seal before `hs` (a coarser copy's straddling bar stays visible; see module docstring)
@@ -242,8 +241,8 @@ def research_bars(store: Store, dv_id: str, start: datetime | pd.Timestamp | str
     """Bars of `dv_id` with `start <= time < end`, never at or after its seal (see the module docstring).
 
     A version whose every bar is sealed (e.g. the holdout bars imported on their own) raises too."""
-    lo = None if start is None else to_utc(pd.Timestamp(start))
-    hi = None if end is None else to_utc(pd.Timestamp(end))
+    lo = None if start is None else _tf.to_utc(pd.Timestamp(start))
+    hi = None if end is None else _tf.to_utc(pd.Timestamp(end))
     seal = holdout_of(store, dv_id)
     if seal is not None:
         if hi is not None and hi > seal.start:
@@ -308,12 +307,12 @@ def read_holdout(store: Store, dv_id: str, start: datetime | pd.Timestamp, *, re
 
     The record's `look` is 1 + every earlier read that shares a sealed holdout or the exact bars with this one
     (so a second run on the same content, or on a re-import of it, is the 2nd look)."""
-    hs = to_utc(pd.Timestamp(start))
+    hs = _tf.to_utc(pd.Timestamp(start))
     bars = store.load_bars(dv_id, hs)
     if bars.empty:
         raise ValueError(f"no bars of {dv_id} from {hs}: nothing to score")
     dv = store.get_data_version(dv_id)
-    _, ids = _first_sealed(store, [bars, *(v for _, v in coarser_views(bars, timeframe_ms(dv.timeframe)))])
+    _, ids = _first_sealed(store, [bars, *(v for _, v in coarser_views(bars, _tf.timeframe_ms(dv.timeframe)))])
     seal = holdout_of(store, dv_id)
     all_ids = sorted(set(ids) | set(seal.holdout_ids if seal else ()))
     content = bars_content_hash(bars)
