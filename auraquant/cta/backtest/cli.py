@@ -168,17 +168,10 @@ def backtest(
 
     engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
               "initial_capital": capital, "annualization": annualization, "sides": sides}
-    from auraquant.cta.data.access import HoldoutSealed
-    from auraquant.store import StoreError
-    from auraquant.workspace import NotAWorkspace
-
     extra_dir = modules_dir
     cache_dir = None
-    try:
-        frame, ws = _bars(data, data_version, slice_, workspace, start, end)
-    except (HoldoutSealed, StoreError, NotAWorkspace, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    # HoldoutSealed, a missing file or data version: rendered as one line by the root error handler
+    frame, ws = _bars(data, data_version, slice_, workspace, start, end)
     if ws is not None:
         extra_dir = extra_dir or ws.runtime_dir  # type: ignore[attr-defined]
         cache_dir = workspace_cache_dir(ws)  # type: ignore[arg-type]
