@@ -592,10 +592,15 @@ def test_freeze_reads_the_holdout_once_and_counts_looks_per_content(env: Env) ->
 
     shown = cli.invoke(app, ["archive", "show", rec2, *env.w])
     assert "holdout look 2" in shown.stdout, shown.output
-    from tests.unit.governance.factories import make_approver
+    from tests.unit.governance.factories import approver_key_path, make_approver
 
+    had_key = approver_key_path().exists()
     make_approver("reviewer")  # approving needs a human approver key; the prompt is declined below
-    prompt = cli.invoke(app, ["approve", rec2, *env.w], input="n\n")
+    try:
+        prompt = cli.invoke(app, ["approve", rec2, *env.w], input="n\n")
+    finally:  # the user config dir is shared by the session: leave it as it was
+        if not had_key:
+            approver_key_path().unlink()
     assert "holdout look 2" in prompt.output and prompt.exit_code != 0
     from auraquant.cta.report.cli import _record_data
 
