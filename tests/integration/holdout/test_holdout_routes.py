@@ -164,6 +164,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("holdout-routes") / "ws"
     init_workspace(root, demo_data=False)
     ws = Workspace.open(root)
+    # significance gates off: these tests are about which bars are read, not about evidence strength
+    (ws.config / "gates.json").write_text('{"min_dsr": null, "max_pbo": null, "max_spa_p": null, '
+                                          '"min_oos_trades": null}')
     bars = sentinel_bars()
     bars.to_parquet(root / "bars.parquet", index=False)
     hs = pd.Timestamp(bars["time"].iloc[N_BARS - HOLDOUT_BARS])
