@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from auraquant.cta.governance.errors import KeyManagementError, SignatureInvalid
 from auraquant.cta.governance.keys import TrustList, key_id, public_raw
-from auraquant.cta.governance.signing import Envelope, parse_envelope, sign_envelope
+from auraquant.cta.governance.signing import Ed25519Signer, Envelope, parse_envelope, sign_envelope
 from auraquant.cta.governance.userconfig import (
     check_private_file,
     config_dir,
@@ -79,24 +79,12 @@ def approver_configured() -> bool:
     return approver_key_path().exists()
 
 
-class ApproverSigner:
+class ApproverSigner(Ed25519Signer):
     """An unlocked approver key. Only `unlock_approver` (which needs the passphrase) makes a trusted one."""
 
     def __init__(self, key: Ed25519PrivateKey, name: str) -> None:
-        self._key = key
-        self._kid = key_id(key.public_key())
+        super().__init__(key)
         self.name = name
-
-    @property
-    def key_id(self) -> str:
-        return self._kid
-
-    @property
-    def public_key_hex(self) -> str:
-        return public_raw(self._key.public_key()).hex()
-
-    def sign(self, payload: bytes) -> bytes:
-        return self._key.sign(payload)
 
 
 def init_approver(name: str, passphrase: str, *, now: datetime) -> ApproverRoot:

@@ -66,7 +66,7 @@ class Signer(Protocol):
     def sign(self, payload: bytes) -> bytes: ...
 
 
-class WitnessSigner:
+class Ed25519Signer:
     """A Signer over an in-memory Ed25519 private key."""
 
     def __init__(self, key: Ed25519PrivateKey) -> None:
@@ -83,6 +83,10 @@ class WitnessSigner:
 
     def sign(self, payload: bytes) -> bytes:
         return self._key.sign(payload)
+
+
+class WitnessSigner(Ed25519Signer):
+    """The workspace's witness key as a Signer (research artifacts and lifecycle events; never approvals)."""
 
 
 def witness_signer(aura_dir: Any) -> WitnessSigner:
