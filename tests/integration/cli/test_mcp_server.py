@@ -26,6 +26,7 @@ SPEC = {"name": "mcp-ema", "baseline": {"name": "ema_cross", "params": {"fast": 
 WALK_FORWARD = {"train_bars": 1200, "target_bars": 400, "n_windows": 2}
 SEARCH = {"n_trials": 8, "batch_size": 4, "n_startup_trials": 4, "top_k": 2}
 GOAL = {"trades": {"min": 0}}  # lenient: this test is about the gate, not about alpha
+GATES_OFF = '{"min_dsr": null, "max_pbo": null, "max_spa_p": null, "min_oos_trades": null}'
 
 
 def _text(result: Any) -> str:
@@ -88,6 +89,8 @@ async def _session_run(ws_root: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_mcp_client_lists_tools_runs_a_backtest_and_cannot_approve(workspace: Workspace) -> None:
+    # significance gates off: the tiny run must reach `frozen` so that the approval refusal is what is tested
+    (workspace.config / "gates.json").write_text(GATES_OFF)
     seen = asyncio.run(_session_run(workspace.root))
     registry = build_registry()
 
