@@ -33,7 +33,7 @@ no workspace (`backtest --data` outside one, `job run` on another machine) has n
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -192,7 +192,15 @@ def _holdout_of(store: Store, dv_id: str) -> Seal | None:
     candidates = [s for s in (_content_seal(store, dv),) if s is not None]
     if slices:
         candidates.append(Seal(min(slices), (), "slice"))
-    return _earliest(candidates)
+    seal = _earliest(candidates)
+    if seal is None:
+        return None
+    # A declared start may fall inside a bar (e.g. 80% of the time span): the seal starts at the first bar
+    # opening at or after it, so a reader asking for "every bar before the holdout" (an exclusive end at
+    # that bar) is served exactly the bars before the first sealed one.
+    times = bar_times(store, dv_id)
+    at = times.searchsorted(seal.start, side="left")
+    return replace(seal, start=pd.Timestamp(times[at])) if at < len(times) else seal
 
 
 def holdout_start(store: Store, dv_id: str) -> pd.Timestamp | None:

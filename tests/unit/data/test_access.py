@@ -56,6 +56,25 @@ def test_research_bars_rules(workspace: Workspace) -> None:
     assert "\n" not in str(pytest.raises(access.HoldoutSealed, access.research_bars, store, dv, hs).value)
 
 
+
+@pytest.mark.parametrize("via", ["declaration", "slice"])
+def test_a_start_inside_a_bar_seals_from_the_next_bar_open(workspace: Workspace, via: str) -> None:
+    """A holdout declared at a time inside a bar (e.g. 80% of the time span) starts at the first bar opening at
+    or after it: the bars before that one are all readable, with an exclusive end at the first sealed bar."""
+    bars = _bars()
+    dv = _ingest(workspace, bars)
+    store = workspace.store
+    first_sealed = bars["time"].iloc[500]
+    inside = bars["time"].iloc[499] + pd.Timedelta(minutes=48, seconds=8)
+    if via == "declaration":
+        access.declare_holdout(store, dv, inside, declared_by="test")
+    else:
+        make_slice(store, dv, start=inside.to_pydatetime(), role="holdout")
+    assert access.holdout_start(store, dv) == first_sealed
+    assert len(access.research_bars(store, dv, end=first_sealed)) == 500
+    with pytest.raises(access.HoldoutSealed):
+        access.research_bars(store, dv, end=first_sealed + pd.Timedelta(minutes=1))
+
 def test_declaration_is_idempotent_and_must_leave_bars_on_both_sides(workspace: Workspace) -> None:
     bars = _bars()
     dv = _ingest(workspace, bars)
