@@ -1,6 +1,6 @@
 """Compaction: replace the older part of a history by a structured snapshot, keep the recent part.
 
-Exactly (DESIGN.md, Agent runtime):
+Exactly (the compaction contract of aura/README.md):
 - trigger: context tokens (system + tools + messages) >= `trigger_ratio` (80%) of the model's window;
 - keep the most recent messages worth ~`keep_ratio` (20%) of the message tokens, never fewer than
   `min_keep_messages` (2); the cut moves earlier rather than separate a tool-result message from the

@@ -247,7 +247,7 @@ def build_report(vec: np.ndarray, **context: object) -> Report:
 
 
 EvalReport = Report
-"""DESIGN.md's name for the same model."""
+"""The design's name (EvalReport) for the same model."""
 
 def add_trial_statistics(table: Any) -> Any:
     """Add `psr` and `dsr` columns to a table of metric rows (one row per trial, e.g. a sweep): PSR against a

@@ -1,4 +1,4 @@
-"""Typed audit records of the decisions the kernel took (persisted objects of DESIGN.md).
+"""Typed audit records of the decisions the kernel took (persisted objects, see AGENTS.md §1).
 
 The engine keeps them as columnar DataFrames (millions of bars stay cheap); these models are the
 typed row form for the store and the tool surface: `filter_decisions(df)` / `risk_decisions(df)`.

@@ -10,7 +10,7 @@ The per-bar costs come from a calibration run of the engine on this machine (`ca
 estimate honest: nothing is assumed about the hardware.
 
 Money model (USD), Claude Managed Agents: a container bills only while the session is `running`, at
-`SESSION_HOUR_USD` per hour, metered by the second (DESIGN.md, shared/reference/managed_agents.md);
+`SESSION_HOUR_USD` per hour, metered by the second (the Managed Agents published pricing);
 container_s = local_s x `container_speed` (the remote/local speed ratio, 1 unless measured) + setup_s
 (install + smoke job). Tokens are the agent loop's: turns x (input, output) tokens at the model's list
 price per million. Dask costs no money here (an existing cluster); only time is estimated.

@@ -27,7 +27,7 @@ recomputation or the whole result is refused (`TrustRefused`, nothing written).
 parameters re-run on each target segment, the selection re-derived on validation, an audit sample of the
 search trials re-run on train, the stitched curve rebuilt locally) at a fraction of the job's cost.
 
-The engine is deterministic (DESIGN.md principle 4), so an honest result reproduces exactly; "close" is a
+The engine is deterministic (README, "Semantics in one place"), so an honest result reproduces exactly; "close" is a
 refusal. The verdict states the chance that a hidden-best forgery (the true best trial reported with
 worse metrics, in a row that is not audited) escapes: with k of n rows audited, 1 - k/n for one tampered
 row and C(n-m, k)/C(n, k) for m (`audit.escape_probability`). Raise `audit_n` to shrink it.

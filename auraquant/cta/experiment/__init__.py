@@ -1,4 +1,4 @@
-"""Walk-forward experiments: turning single backtests into evidence (DESIGN.md: Experiments).
+"""Walk-forward experiments: turning single backtests into evidence (README and AGENTS.md §4).
 
 Modules, one concept each:
 - `config`: walk-forward and search settings, the window plan;  `models`: Run, RunResult, WindowResult;

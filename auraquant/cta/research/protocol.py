@@ -15,7 +15,7 @@ A *round* is one judged experiment (an entry of ITER_STATE `tried`, in order). W
   without any induction yet, the protocol forces an induction instead (the falsified hypotheses are
   summarised and one redirect is tried); a streak of 5 after an induction stops the research.
 
-Goal met follows the lifecycle of DESIGN.md: a run meeting every threshold out of sample is archived as a
+Goal met follows the lifecycle of AGENTS.md §5: a run meeting every threshold out of sample is archived as a
 candidate at once, and research goes on until it *converges* (stagnation or the iteration budget); then
 the best candidate is frozen (its sealed holdout scored once) and put forward for human approval. A forced
 induction that is due is carried out before any stop.

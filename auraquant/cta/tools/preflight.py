@@ -5,7 +5,7 @@ Each factory returns a registry pre-flight callable `(ctx, args) -> str | None`.
 `missing step 'persist the Spec': no Spec 'spec_x' in the store -> call spec_put`. The registry returns
 it to the model as a `preflight_failed` error, and the tool body (the engine work) never starts.
 
-The hard dependencies of the research loop (DESIGN.md, Research loop) live here:
+The hard dependencies of the research loop (AGENTS.md §2) live here:
 qualified DataVersion before a Spec; Spec persisted before an experiment; module files exist and pass
 the code guard; search space configured; sealed holdout untouched.
 """
