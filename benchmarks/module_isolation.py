@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import numba
-import numpy as np
 import pandas as pd
+from sweep_vs_vectorbt import DATA, FEE, N_BARS, _grid  # the same 900-set grid and bars as the peer benchmark
 
 from auraquant.cta.backtest.engine import run_sweep
 from auraquant.cta.sandbox import isolation
@@ -30,18 +30,6 @@ from auraquant.cta.sandbox.client import POOL
 from auraquant.cta.sandbox.policy import bwrap_path, landlock_abi
 from auraquant.cta.strategy.loader import _BUILTIN_ROOT
 from auraquant.cta.strategy.spec import Spec
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance_BTCUSDT_1h_2017-2026.parquet"
-N_BARS = 43_800
-FAST = [5, 8, 10, 12, 15, 20, 25, 30, 40]
-SLOW = [50, 60, 70, 80, 90, 100, 120, 140, 160, 200]
-TRAIL = [round(float(x), 4) for x in np.linspace(0.01, 0.10, 10)]
-FEE = 0.001
-
-
-def _grid() -> list[dict]:
-    return [{"baseline.fast": f, "baseline.slow": s, "execution.trailing_pct.pct": t}
-            for f in FAST for s in SLOW for t in TRAIL]
 
 
 def _spec(baseline: str) -> Spec:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from auraquant.cta.governance.userconfig import write_private
+
 SECRET_BYTES = 32
 
 
@@ -41,23 +43,7 @@ def workspace_secret(aura_dir: Path | str) -> bytes:
         if len(data) != SECRET_BYTES:
             raise ValueError(f"{path} holds {len(data)} bytes, not {SECRET_BYTES}; delete it to make a new one")
         return data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    data = os.urandom(SECRET_BYTES)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # Two processes racing here: the first link wins and both read the winner's bytes.
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_private(path, os.urandom(SECRET_BYTES), keep_existing=True)
     return path.read_bytes()
 
 

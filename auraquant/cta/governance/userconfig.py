@@ -50,8 +50,11 @@ def check_private_file(path: Path, what: str) -> None:
                                  f"use it. Run `chmod 600 {path}`")
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically write `data` with mode 0600 from the first byte (never briefly world-readable)."""
+def write_private(path: Path, data: bytes, *, keep_existing: bool = False) -> None:
+    """Atomically write `data` with mode 0600 from the first byte (never briefly world-readable).
+
+    `keep_existing`: create only; when `path` already exists (e.g. another process won a race to create the
+    same secret) it is left as it is, so every racer ends up reading the one file that won."""
     ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -60,7 +63,13 @@ def write_private(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if not keep_existing:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
     finally:
         tmp.unlink(missing_ok=True)
 
