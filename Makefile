@@ -10,7 +10,8 @@ venv:
 demo: venv
 	$(PY) -m auraquant demo $(DEMO_DIR)
 
-test: venv
+test:
+	@bash scripts/venv.sh dev,peers,ml
 	@bash scripts/system-deps.sh
 	$(PY) -m pytest -q
 
