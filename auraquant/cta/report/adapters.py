@@ -4,13 +4,21 @@
   `Report` metrics; no OOS windows (a single backtest is not out-of-sample by itself).
 - `from_backtest_artifacts`: the same from a directory written by `backtest.artifacts.save_artifacts`.
 - `from_run`: a finished walk-forward `Run` + `RunResult`: the stitched out-of-sample equity, the target
-  windows as OOS bands, all target trades and the `OOSSummary` metrics (+ numeric robustness entries).
+  windows as OOS bands with the parameters each window chose, all target trades, the `OOSSummary` metrics and
+  the robustness figures (DSR, PBO, SPA, Monte Carlo intervals), each with its verdict
+  (`auraquant.cta.report.verdicts`); the sealed holdout as a labelled band when the run has one.
+- `with_record`: a run's tearsheet as an archive record shows it: the record's DSR (deflated by the trial
+  ledger's count), and once frozen its holdout result on the holdout band and in a "holdout" group.
 
-Both draw buy and hold of the same instrument over the same span beside the equity (the `buy_and_hold`
+All draw buy and hold of the same instrument over the same span beside the equity (the `buy_and_hold`
 NAV column of the artifacts) and list its return, Sharpe, max drawdown and the excess among the metrics.
 
-Metric values are copied, never recomputed. The Monte Carlo fan (`fan.trade_bootstrap_fan`) resamples the
-trades' compounding returns: net pnl / NAV at the close before the entry fill (the initial capital for a
+Metric values are copied, never recomputed; every raw value (each robustness entry per window, the full
+report, the record's significance block) also goes to `raw`, the page's collapsed appendix. Given the bars
+(`bars`: time, open, high, low, close; read through the sealed access layer by the caller), the price chart
+with the Spec's indicators (`overlays.spec_overlays`) and each trade's MAE / MFE
+(`transforms.trade_excursions`) are derived here. The Monte Carlo fan (`fan.trade_bootstrap_fan`) resamples
+the trades' compounding returns: net pnl / NAV at the close before the entry fill (the initial capital for a
 trade entered at the first bar), the definition `experiment.window` uses for `equity_return`.
 """
 
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,40 +37,86 @@ import pandas as pd
 from auraquant.cta.backtest.engine import BacktestResult
 from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
 from auraquant.cta.experiment.models import Run, RunResult
+from auraquant.cta.report import verdicts
 from auraquant.cta.report.fan import trade_bootstrap_fan
-from auraquant.cta.report.model import EquityCurve, Metric, MonteCarloFan, OOSWindow, TearsheetData, Trade
+from auraquant.cta.report.model import (
+    EquityCurve,
+    HoldoutSegment,
+    Metric,
+    MetricGroup,
+    MetricUnit,
+    MonteCarloFan,
+    OOSWindow,
+    Overlay,
+    PriceChart,
+    TearsheetData,
+    Trade,
+)
+from auraquant.cta.report.overlays import spec_overlays
+from auraquant.cta.report.transforms import trade_excursions
+from auraquant.cta.strategy.spec import IntRange, Spec, apply_params
 
 DEFAULT_MC_SIMS = 1000
 
-# (field, label, display unit), in display order.
-_REPORT_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("total_return", "total return", "return"), ("ann_return", "annualized return", "return"),
-    ("sharpe", "Sharpe", "ratio"), ("max_drawdown", "max drawdown", "return"), ("trades", "trades", "count"),
-    ("win_rate", "win rate", "pct"), ("sortino", "Sortino", "ratio"), ("calmar", "Calmar", "ratio"),
-    ("ann_volatility", "annualized volatility", "pct"), ("psr", "PSR (vs 0)", "ratio"),
-    ("dsr", "DSR", "ratio"), ("profit_factor", "profit factor", "ratio"), ("expectancy", "expectancy", "money"),
-    ("avg_trade_return", "avg trade return", "return"), ("exposure", "exposure", "pct"),
-    ("turnover", "turnover (NAV/yr)", "ratio"), ("var_95", "VaR 95% (daily)", "return"),
-    ("cvar_95", "CVaR 95% (daily)", "return"), ("daily_mean", "mean daily return", "return"),
-    ("daily_std", "daily volatility", "pct"), ("skew", "skew (daily)", "ratio"),
-    ("kurtosis", "kurtosis (daily, non-excess)", "ratio"), ("n_days", "days", "count"),
-    ("years", "years", "ratio"), ("final_nav", "final NAV", "money"), ("final_position", "final position", "ratio"),
-    ("dsr_n_trials", "DSR trials", "count"), ("dsr_sharpe_variance", "DSR trial Sharpe variance", "ratio"),
-    ("bh_total_return", "buy and hold return", "return"), ("bh_sharpe", "buy and hold Sharpe", "ratio"),
-    ("bh_max_drawdown", "buy and hold max drawdown", "return"),
-    ("excess_return", "excess return vs buy and hold", "return"),
-    ("excess_sharpe", "excess Sharpe vs buy and hold", "ratio"),
+# (field, label, display unit, group), in display order within each group. Fields not listed here are
+# shown only in the raw appendix.
+_REPORT_METRICS: tuple[tuple[str, str, MetricUnit, MetricGroup], ...] = (
+    ("total_return", "total return", "return", "return"),
+    ("ann_return", "annualized return", "return", "return"),
+    ("sharpe", "Sharpe", "ratio", "return"), ("sortino", "Sortino", "ratio", "return"),
+    ("calmar", "Calmar", "ratio", "return"),
+    ("max_drawdown", "max drawdown", "return", "risk"),
+    ("ann_volatility", "annualized volatility", "pct", "risk"),
+    ("daily_std", "daily volatility", "pct", "risk"),
+    ("var_95", "VaR 95% (daily)", "return", "risk"), ("cvar_95", "CVaR 95% (daily)", "return", "risk"),
+    ("skew", "skew (daily)", "ratio", "risk"), ("kurtosis", "kurtosis (daily, non-excess)", "ratio", "risk"),
+    ("trades", "trades", "count", "trades"), ("win_rate", "win rate", "pct", "trades"),
+    ("profit_factor", "profit factor", "ratio", "trades"), ("expectancy", "expectancy (per trade)", "money", "trades"),
+    ("avg_trade_return", "avg trade return", "return", "trades"), ("exposure", "exposure", "pct", "trades"),
+    ("turnover", "turnover (NAV/yr)", "ratio", "trades"),
+    ("bh_total_return", "buy and hold return", "return", "benchmark"),
+    ("bh_sharpe", "buy and hold Sharpe", "ratio", "benchmark"),
+    ("bh_max_drawdown", "buy and hold max drawdown", "return", "benchmark"),
+    ("excess_return", "excess return vs buy and hold", "return", "benchmark"),
+    ("excess_sharpe", "excess Sharpe vs buy and hold", "ratio", "benchmark"),
 )
-_HEADLINE = ("total return", "annualized return", "Sharpe", "max drawdown", "trades", "win rate")
+_HEADLINE = ("total return", "annualized return", "Sharpe", "max drawdown", "excess return vs buy and hold",
+             "trades")
 
 
-def _metrics(values: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> list[Metric]:
-    out = [Metric(name=label, value=values[key], unit=unit) for key, label, unit in _REPORT_METRICS
-           if key in values]
-    for k, v in (extra or {}).items():
-        if isinstance(v, int | float | str) or v is None:
-            out.append(Metric(name=k, value=v, unit="count" if isinstance(v, int) and not isinstance(v, bool)
-                              else "text" if isinstance(v, str) else "ratio"))
+def _key(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")
+
+
+def _metrics(values: Mapping[str, Any]) -> list[Metric]:
+    out = [Metric(name=label, value=values[key], unit=unit, group=group, key=key)
+           for key, label, unit, group in _REPORT_METRICS if key in values]
+    bench = {m.key: m.value for m in out if m.group == "benchmark"}
+    if "excess_return" in bench:
+        text, level = verdicts.excess_verdict(bench.get("excess_return"), bench.get("excess_sharpe"))
+        out = [m.model_copy(update={"verdict": text, "level": level}) if m.key == "excess_return" else m for m in out]
+    return out
+
+
+def _raw_value(v: Any) -> float | int | str | None:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int | str) or v is None:
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return json.dumps(v, default=str, sort_keys=True)
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[Metric]:
+    """Every entry of a nested mapping as a raw appendix row named `a.b.c`, in the mapping's order."""
+    out: list[Metric] = []
+    for k, v in values.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out += _flatten(v, name + ".")
+        else:
+            out.append(Metric(name=name, value=_raw_value(v), unit="raw", group="other", key=name))
     return out
 
 
@@ -87,11 +142,29 @@ def _benchmark(frame: pd.DataFrame, initial: float) -> EquityCurve | None:
     return _curve(frame, initial, "buy_and_hold") if "buy_and_hold" in frame.columns else None
 
 
-def _trades(frame: pd.DataFrame) -> list[Trade]:
+def _opt_float(col: str, frame: pd.DataFrame) -> list[float | None]:
+    if col not in frame.columns:
+        return [None] * len(frame)
+    return [float(x) if math.isfinite(float(x)) else None for x in frame[col]]
+
+
+def _trades(frame: pd.DataFrame, bars: pd.DataFrame | None, fill_at_open: bool) -> list[Trade]:
     entry, exit_ = _times(frame["entry_time"]), _times(frame["exit_time"])
-    return [Trade(entry_time=e, exit_time=x, side=int(s), pnl=float(p), ret=float(r), exit_reason=str(reason))
-            for e, x, s, p, r, reason in zip(entry, exit_, frame["side"], frame["pnl"], frame["return"],
-                                             frame["exit_reason"], strict=True)]
+    ep, xp = _opt_float("entry_price", frame), _opt_float("exit_price", frame)
+    sides = [int(s) for s in frame["side"]]
+    reasons = [str(r) for r in frame["exit_reason"]]
+    excursions: list[tuple[float | None, float | None]] = [(None, None)] * len(frame)
+    if bars is not None and len(frame) and None not in ep and None not in xp:
+        excursions = trade_excursions(
+            bars["time"], bars["open"].to_numpy(dtype=float), bars["high"].to_numpy(dtype=float),
+            bars["low"].to_numpy(dtype=float),
+            [(e, x, s, float(a), float(b), r) for e, x, s, a, b, r in zip(entry, exit_, sides, ep, xp, reasons,
+                                                                          strict=True)],
+            fill_at_open=fill_at_open)
+    return [Trade(entry_time=e, exit_time=x, side=s, pnl=float(p), ret=float(r), exit_reason=reason,
+                  entry_price=a, exit_price=b, mae=mae, mfe=mfe)
+            for e, x, s, p, r, reason, a, b, (mae, mfe) in zip(
+                entry, exit_, sides, frame["pnl"], frame["return"], reasons, ep, xp, excursions, strict=True)]
 
 
 def equity_returns(trades: pd.DataFrame, equity: pd.DataFrame, initial: float) -> np.ndarray:
@@ -109,6 +182,37 @@ def _fan(returns: np.ndarray, n_sims: int, seed: int) -> MonteCarloFan | None:
     return trade_bootstrap_fan(r, n_sims=n_sims, seed=seed)
 
 
+def _in_span(bars: pd.DataFrame, start: datetime, end: datetime) -> np.ndarray:
+    t = pd.DatetimeIndex(pd.to_datetime(bars["time"], utc=True))
+    return np.asarray((t >= pd.Timestamp(start)) & (t <= pd.Timestamp(end)))
+
+
+def _price_chart(bars: pd.DataFrame | None, equity: EquityCurve, segments: list[tuple[Spec, datetime, datetime]],
+                 symbol: str, how: str) -> PriceChart | None:
+    """Close prices over the equity span and the Spec's lines; `segments` gives the Spec (with the parameters
+    that traded) per span; indicators are computed on every given bar (warm-up included) and cut to it."""
+    if bars is None or len(bars) < 2:
+        return None
+    shown = _in_span(bars, equity.times[0], equity.times[-1])
+    if shown.sum() < 2:
+        return None
+    o, h, lo, c = (bars[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    by_label: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+    for spec, start, end in segments:
+        lines, why = spec_overlays(spec, o, h, lo, c)
+        notes += [n for n in why if n not in notes]
+        seg = _in_span(bars, start, end)
+        for label, values in lines:
+            line = by_label.setdefault(label, np.full(len(bars), np.nan))
+            line[seg] = values[seg]
+    overlays = [Overlay(name=label, values=[float(v) if math.isfinite(v) else None for v in line[shown]])
+                for label, line in by_label.items()]
+    caption = how + ("; " + "; ".join(notes) if notes else "")
+    return PriceChart(symbol=symbol, times=_times(bars["time"][shown]), close=c[shown].tolist(),
+                      overlays=overlays, caption=caption)
+
+
 def _report_context(rep: Report) -> tuple[str, dict[str, str]]:
     fill = rep.fill + (" (optimistic: signal and fill at one price)" if rep.fill_optimistic else
                        " (signal at bar close, fill at the next open)" if rep.fill == "next_open" else "")
@@ -121,24 +225,41 @@ def _report_context(rep: Report) -> tuple[str, dict[str, str]]:
     return fill, ctx
 
 
+def _robust(key: str, name: str, value: Any, unit: MetricUnit, verdict: tuple[str, str]) -> Metric:
+    return Metric(name=name, value=value, unit=unit, group="robustness", key=key, verdict=verdict[0],
+                  level=verdict[1])  # type: ignore[arg-type]
+
+
 def from_backtest_result(result: BacktestResult, *, title: str | None = None,
                          ids: Mapping[str, str] | None = None, notes: Iterable[str] = (),
-                         mc_sims: int = DEFAULT_MC_SIMS, mc_seed: int = 0) -> TearsheetData:
-    """Tearsheet of one recorded backtest (`run_backtest(..., record=True)`)."""
+                         mc_sims: int = DEFAULT_MC_SIMS, mc_seed: int = 0, bars: pd.DataFrame | None = None,
+                         spec: Spec | None = None, symbol: str = "") -> TearsheetData:
+    """Tearsheet of one recorded backtest (`run_backtest(..., record=True)`); `bars` (the bars it ran on, or
+    a superset) and `spec` add the price chart, the indicators and MAE / MFE."""
     if result.equity is None or result.trades is None:
         raise ValueError("the backtest was run with record=False: no equity curve or trades to show")
     rep = result.report
     fill, ctx = _report_context(rep)
     body = rep.model_dump() | buy_and_hold_metrics(rep.buy_and_hold)
     metrics = _metrics(body)
+    metrics += [_robust("psr", "PSR (vs 0)", rep.psr, "prob", verdicts.psr_verdict(rep.psr)),
+                _robust("trades_enough", "trades (enough to judge?)", rep.trades, "count",
+                        verdicts.trades_verdict(rep.trades))]
     fan = _fan(equity_returns(result.trades, result.equity, rep.initial_capital), mc_sims, mc_seed)
+    equity = _curve(result.equity, rep.initial_capital)
+    price = None
+    if bars is not None:
+        segs = [(spec, equity.times[0], equity.times[-1])] if spec is not None else []
+        how = "close of each bar; indicators recomputed from the stored bars with the Spec's parameters"
+        price = _price_chart(bars, equity, segs, symbol, how if spec is not None else "close of each bar")
     return TearsheetData(
         title=title or f"Backtest of {rep.spec_id}", subtitle="single backtest (in-sample unless stated otherwise)",
-        ids={"report": rep.id, "spec": rep.spec_id, **(ids or {})},
-        equity=_curve(result.equity, rep.initial_capital), benchmark=_benchmark(result.equity, rep.initial_capital),
-        trades=_trades(result.trades), monte_carlo=fan,
+        ids={"report": rep.id, "spec": rep.spec_id, **(ids or {})}, kind="backtest",
+        equity=equity, benchmark=_benchmark(result.equity, rep.initial_capital),
+        trades=_trades(result.trades, bars, rep.fill == "next_open"), monte_carlo=fan, price=price,
         metrics=metrics, headline=_headline(metrics), annualization_basis=rep.annualization_basis,
-        fill_policy=fill, intrabar_policy=rep.intrabar_policy, context=ctx, notes=list(notes))
+        fill_policy=fill, intrabar_policy=rep.intrabar_policy, context=ctx, notes=list(notes),
+        raw=_flatten(rep.model_dump(mode="json"), "report."))
 
 
 def from_backtest_artifacts(directory: str | Path, **kwargs: Any) -> TearsheetData:
@@ -163,56 +284,142 @@ def _wf_summary(run: Run) -> str:
     return ", ".join(parts)
 
 
-def _numeric_robustness(robustness: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested robustness entries to `a.b` names; keep finite numbers (others become None)."""
-    out: dict[str, Any] = {}
-    for k, v in robustness.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_numeric_robustness(v, name + "."))
-        elif isinstance(v, bool):
-            out[name] = "yes" if v else "no"
-        elif isinstance(v, int | float):
-            out[name] = v if math.isfinite(v) else None
+def _get(d: Mapping[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, Mapping) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def robustness_metrics(robustness: Mapping[str, Any], dsr: float | None, dsr_trials: int | None,
+                       total_trials: int | None, oos_trades: int | None) -> list[Metric]:
+    """The robustness group of a walk-forward result: DSR (deflated by `dsr_trials`), PBO, SPA p, the Monte
+    Carlo 95% intervals of the final return, and whether there are enough trades; each with its verdict."""
+    spa = robustness.get("spa_consistent_median")
+    pbo = robustness.get("pbo")
+    out = [_robust("dsr", "DSR", dsr, "prob", verdicts.dsr_verdict(dsr, dsr_trials)),
+           _robust("pbo", "PBO", pbo, "prob", verdicts.pbo_verdict(pbo)),
+           _robust("spa_p", "SPA p (median of windows)", spa, "prob", verdicts.spa_verdict(spa, total_trials))]
+    for key, label, what in (("mc_block", "Monte Carlo, daily blocks", "daily-block bootstrap return"),
+                             ("mc_trades", "Monte Carlo, trades", "trade bootstrap return")):
+        lo, hi = _get(robustness, key, "final_return", "ci_low"), _get(robustness, key, "final_return", "ci_high")
+        med = _get(robustness, key, "final_return", "median")
+        out.append(Metric(name=f"{label}: median return", value=med, unit="return", group="robustness", key=key,
+                          verdict=verdicts.interval_verdict(what, lo, hi)[0],
+                          level=verdicts.interval_verdict(what, lo, hi)[1]))
+    out.append(_robust("trades_enough", "OOS trades (enough to judge?)", oos_trades, "count",
+                       verdicts.trades_verdict(oos_trades)))
     return out
+
+
+def _param_space(spec: Spec) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name, space in spec.search_space.items():
+        if isinstance(space, IntRange) or hasattr(space, "low"):
+            out[name] = (float(space.low), float(space.high))  # type: ignore[union-attr]
+        else:
+            choices = [float(c) for c in space.choices]  # type: ignore[union-attr]
+            out[name] = (min(choices), max(choices))
+    return out
+
+
+def holdout_band(run: Run, data_end: datetime | None) -> HoldoutSegment | None:
+    """The run's sealed holdout [holdout start, end of the data] as an unscored band (None without one)."""
+    if run.data.holdout_start is None or data_end is None or data_end <= run.data.holdout_start:
+        return None
+    return HoldoutSegment(start=run.data.holdout_start, end=data_end, scored=False,
+                          label="sealed holdout (not searched, not scored)")
 
 
 def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = None, *, title: str | None = None,
              ids: Mapping[str, str] | None = None, notes: Iterable[str] = (),
-             mc_sims: int = DEFAULT_MC_SIMS, mc_seed: int | None = None) -> TearsheetData:
-    """Tearsheet of a finished walk-forward run (artifacts from `result.artifacts` unless given)."""
+             mc_sims: int = DEFAULT_MC_SIMS, mc_seed: int | None = None, bars: pd.DataFrame | None = None,
+             data_end: datetime | None = None, symbol: str = "") -> TearsheetData:
+    """Tearsheet of a finished walk-forward run (artifacts from `result.artifacts` unless given). `bars`: the
+    run's visible bars (never the holdout) for the price chart and MAE / MFE; `data_end`: the last bar time of
+    the data version, the end of the holdout band."""
     if result.run_id != run.id:
         raise ValueError(f"result belongs to run {result.run_id}, not {run.id}")
     d = Path(artifacts_dir if artifacts_dir is not None else result.artifacts)
     e = run.spec.engine
-    equity = pd.read_parquet(d / "oos_equity.parquet")
+    equity_frame = pd.read_parquet(d / "oos_equity.parquet")
     trades = pd.read_parquet(d / "oos_trades.parquet")
-    windows = [OOSWindow(start=w.target_span[0], end=w.target_span[1], label=f"W{w.window.index}")
-               for w in result.windows]
-    extra = {"windows": len(result.windows), "trials (all windows)": result.total_trials,
-             **_numeric_robustness(result.robustness)}
-    metrics = _metrics(result.oos.model_dump() | buy_and_hold_metrics(result.oos.buy_and_hold), extra)
+    windows = [OOSWindow(start=w.target_span[0], end=w.target_span[1], label=f"W{w.window.index}",
+                         params=dict(w.params), train_score=w.train_score, validation_score=w.validation_score,
+                         n_trials=w.n_trials) for w in result.windows]
+    oos = result.oos
+    metrics = _metrics(oos.model_dump() | buy_and_hold_metrics(oos.buy_and_hold))
+    metrics.insert(next((i for i, m in enumerate(metrics) if m.group == "benchmark"), len(metrics)),
+                   Metric(name="windows", value=len(result.windows), unit="count", group="trades", key="windows"))
+    metrics += robustness_metrics(result.robustness, oos.dsr, oos.dsr_n_trials, result.total_trials, oos.trades)
     rets = trades["equity_return"].to_numpy(dtype=float) if "equity_return" in trades else np.array([])
     fan = _fan(rets, mc_sims, run.seed if mc_seed is None else mc_seed)
     s = run.search
     ctx = {"costs": _costs(e.commission_bps, e.slippage_bps), "initial capital": f"{e.initial_capital:,.2f}",
            "walk-forward": _wf_summary(run),
-           "search": f"Optuna TPE, {s.n_trials} trials per window, objective {s.objective}, "
-                     f"re-rank top {s.top_k} on validation, seed {run.seed}",
+           "search": f"Optuna TPE, {s.n_trials} trials per window ({result.total_trials:,} in all), objective "
+                     f"{s.objective}, re-rank top {s.top_k} on validation, seed {run.seed}",
            "sides": e.sides}
     if run.data.holdout_start is not None:
-        ctx["sealed holdout"] = f"from {run.data.holdout_start:%Y-%m-%d %H:%M} UTC (not searched, not shown)"
+        ctx["sealed holdout"] = f"from {run.data.holdout_start:%Y-%m-%d %H:%M} UTC (not searched)"
     all_ids = {"run": run.id, "spec": run.spec.id}
     if run.data.data_version_id:
         all_ids["data version"] = run.data.data_version_id
     all_ids.update(ids or {})
+    equity = _curve(equity_frame, e.initial_capital)
+    price = None
+    if bars is not None:
+        segs = [(apply_params(run.spec, w.params), w.start, w.end) for w in windows]
+        price = _price_chart(bars, equity, segs, symbol, "close of each bar; indicators recomputed from the "
+                             "stored bars with the parameters each window chose (they change at window starts)")
+    raw = _flatten({"oos": oos.model_dump(mode="json"), "robustness": result.robustness,
+                    "total_trials": result.total_trials})
     return TearsheetData(
-        title=title or f"{run.spec.name}: walk-forward out-of-sample",
+        title=title or f"{run.spec.name}: walk-forward out-of-sample", kind="run",
         subtitle=f"{len(windows)} target windows stitched by compounding returns; every point shown is "
                  f"out-of-sample", ids=all_ids,
-        equity=_curve(equity, e.initial_capital), benchmark=_benchmark(equity, e.initial_capital),
-        oos_windows=windows, trades=_trades(trades), monte_carlo=fan,
+        equity=equity, benchmark=_benchmark(equity_frame, e.initial_capital),
+        oos_windows=windows, trades=_trades(trades, bars, e.fill == "next_open"), monte_carlo=fan, price=price,
+        holdout=holdout_band(run, data_end), param_space=_param_space(run.spec),
         metrics=metrics, headline=_headline(metrics), annualization_basis=e.annualization,
         fill_policy=e.fill + (" (optimistic)" if e.fill == "same_close" else " (signal at bar close, fill at the "
                                                                               "next open)"),
-        intrabar_policy=e.intrabar, context=ctx, notes=list(notes))
+        intrabar_policy=e.intrabar, context=ctx, notes=list(notes), raw=raw)
+
+
+# The holdout metrics shown in the holdout group (the rest of the record's holdout block is raw).
+_HOLDOUT_SHOWN: tuple[tuple[str, str, MetricUnit], ...] = (
+    ("total_return", "holdout return", "return"), ("sharpe", "holdout Sharpe", "ratio"),
+    ("max_drawdown", "holdout max drawdown", "return"), ("trades", "holdout trades", "count"),
+    ("bh_total_return", "holdout buy and hold return", "return"),
+    ("excess_return", "holdout excess return vs buy and hold", "return"), ("bars", "holdout bars", "count"),
+    ("holdout_look", "holdout look", "count"))
+
+
+def with_record(data: TearsheetData, record: Any, oos_sharpe: float | None) -> TearsheetData:
+    """`data` (a run's tearsheet) as archive record `record` shows it (see the module docstring)."""
+    sig: Mapping[str, Any] = record.significance or {}
+    metrics = list(data.metrics)
+    if sig.get("dsr") is not None or sig.get("dsr_n_trials") is not None:
+        n = sig.get("dsr_n_trials")
+        n = int(n) if isinstance(n, int | float) else None
+        scope = sig.get("dsr_scope") or "ledger"
+        dsr = _robust("dsr", f"DSR ({scope} trials)", sig.get("dsr"), "prob", verdicts.dsr_verdict(sig.get("dsr"), n))
+        metrics = [dsr if m.key == "dsr" else m for m in metrics]
+    holdout = data.holdout
+    ho: Mapping[str, Any] = record.holdout or {}
+    if ho:
+        look = ho.get("holdout_look")
+        text, level = verdicts.holdout_verdict(ho.get("total_return"), ho.get("sharpe"),
+                                               int(look) if look else None, oos_sharpe)
+        shown = [Metric(name=label, value=ho.get(k), unit=unit, group="holdout", key=f"holdout_{k}")
+                 for k, label, unit in _HOLDOUT_SHOWN if k in ho]
+        if shown:
+            shown[0] = shown[0].model_copy(update={"verdict": text, "level": level})
+        metrics += shown
+        if holdout is not None:
+            holdout = holdout.model_copy(update={"scored": True, "label": text, "metrics": shown})
+    raw = [*data.raw, *_flatten({"record": {"significance": dict(sig), "holdout": dict(ho),
+                                            "state": record.state, "trial_count": record.trial_count}})]
+    return data.model_copy(update={"kind": "record", "metrics": metrics, "holdout": holdout, "raw": raw})

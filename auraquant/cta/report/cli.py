@@ -12,12 +12,19 @@ What an id can name, tried in this order:
    `.aura/artifacts/backtests/<report id>/`);
 4. a directory of backtest artifacts (`backtest.artifacts.save_artifacts`), given as a path.
 A run that an archive record cites is verified through that record the same way (a run nobody archived is
-unsigned research output and is drawn as such). Output goes to `<workspace>/.aura/artifacts/reports/<id>/` (`tearsheet.html`, `equity.png`) unless `--out`.
+unsigned research output and is drawn as such); the bars behind its price chart must hash to the record's signed
+data hash.
+
+The price chart, the Spec's indicators and the trades' MAE / MFE need the bars: they are read through the
+sealed access layer (`data.access.research_bars`: never a holdout bar) from the data version the run or stored
+backtest names; a bare artifacts directory has none, and its page says so. The page's sections are listed in
+`auraquant.cta.report.page`. Output goes to `<workspace>/.aura/artifacts/reports/<id>/` (`tearsheet.html`, `equity.png`) unless `--out`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,6 +36,8 @@ from auraquant.store import NotFound
 from auraquant.workspace import Workspace
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from auraquant.cta.report.model import TearsheetData
 
 # The engine, plotly and matplotlib are imported when a report is built, not when the CLI starts.
@@ -36,6 +45,7 @@ if TYPE_CHECKING:
 
 BACKTEST_KIND = "backtest"
 REPORT_KIND = "report"
+SPEC_KIND = "spec"
 
 
 class _BacktestRef(BaseModel):
@@ -101,8 +111,33 @@ def _data_notes(ws: Workspace, dv_id: str | None) -> list[str]:
     return [note + (" (SYNTHETIC data, not a market)" if dv.source.startswith("synthetic") else "")]
 
 
+@dataclass(frozen=True)
+class _Bars:
+    frame: pd.DataFrame | None
+    symbol: str
+    data_end: datetime | None
+
+
+def _visible_bars(ws: Workspace, dv_id: str | None, signed_hash: str | None = None) -> _Bars:
+    """The data version's bars before its seal (for the price chart and MAE / MFE), its label and last bar time.
+    With `signed_hash` (an archive record's data hash) the stored bars must still hash to it."""
+    from auraquant.cta.data import access
+
+    if not dv_id:
+        return _Bars(None, "", None)
+    try:
+        dv = ws.store.get_data_version(dv_id)
+    except NotFound:
+        return _Bars(None, "", None)
+    if signed_hash is not None and access.stored_content_hash(ws.store, dv_id) != signed_hash:
+        raise UnverifiedSource(f"UNVERIFIED: the bars of {dv_id} no longer hash to the record's signed data hash; "
+                               "refusing to draw them")
+    return _Bars(access.research_bars(ws.store, dv_id), f"{dv.symbol} {dv.timeframe}", dv.last)
+
+
 def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, extra_notes: list[str] | None = None,
-              title: str | None = None, verify_as: str | None = None) -> TearsheetData | None:
+              title: str | None = None, verify_as: str | None = None,
+              signed_hash: str | None = None) -> TearsheetData | None:
     """The tearsheet data of a run; verified through `verify_as` or else every record citing the run."""
     from auraquant.cta.experiment.models import RESULT_KIND, RUN_KIND, Run
     from auraquant.cta.experiment.runner import load_result, run_dir
@@ -128,13 +163,15 @@ def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, 
     notes = _data_notes(ws, run.data.data_version_id) + (extra_notes or [])
     if not governed:
         notes.append("research run, not archived: no signature covers these files")
-    return from_run(run, result, art, ids=ids, notes=notes, title=title)
+    bars = _visible_bars(ws, run.data.data_version_id, signed_hash)
+    return from_run(run, result, art, ids=ids, notes=notes, title=title, bars=bars.frame, data_end=bars.data_end,
+                    symbol=bars.symbol)
 
 
 def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
     from auraquant.cta.governance.archive import Archive
     from auraquant.cta.governance.record import holdout_look_text
-    from auraquant.cta.report.model import Metric
+    from auraquant.cta.report.adapters import with_record
 
     try:
         stored = Archive(ws.store, ws.aura).get(record_id)
@@ -154,32 +191,38 @@ def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
     if rec.holdout:
         notes.append(holdout_look_text(rec.holdout))
     data = _run_data(ws, rec.run_id, ids={"record": record_id, "model": rec.model_id}, extra_notes=notes,
-                     title=f"{rec.family}: archived {rec.state}", verify_as=record_id)
+                     title=f"{rec.family}: archived {rec.state}", verify_as=record_id, signed_hash=rec.data_hash)
     if data is None:
         raise ReportSourceError(f"archive record {record_id} cites run {rec.run_id}, which is not in this workspace")
-    if rec.holdout:
-        holdout = [Metric(name=f"holdout {k}", value=v, unit="ratio") for k, v in rec.holdout.items()]
-        data = data.model_copy(update={"metrics": [*data.metrics, *holdout]})
-    return data
+    oos_sharpe = next((m.value for m in data.metrics if m.key == "sharpe"), None)
+    return with_record(data, rec, oos_sharpe if isinstance(oos_sharpe, int | float) else None)
 
 
 def _backtest_data(ws: Workspace, obj_id: str) -> TearsheetData | None:
     from auraquant.cta.report.adapters import from_backtest_artifacts
+    from auraquant.cta.strategy.spec import Spec
 
     try:
         ref = ws.store.get_object(BACKTEST_KIND, obj_id, _BacktestRef)
     except NotFound:
         ref = None
+    extra: dict[str, object] = {}
     if ref is not None:
         art = ws.root / ref.artifacts
         ids, notes = {"backtest": obj_id, "data version": ref.data_version_id}, _data_notes(ws, ref.data_version_id)
+        bars = _visible_bars(ws, ref.data_version_id)
+        try:
+            spec: Spec | None = ws.store.get_object(SPEC_KIND, ref.spec_id, Spec)
+        except NotFound:
+            spec = None
+        extra = {"bars": bars.frame, "symbol": bars.symbol, "spec": spec}
     else:
         art, ids, notes = ws.artifacts / "backtests" / obj_id, {}, []
         if not (art / "report.json").is_file():
             return None
     if not (art / "equity.parquet").is_file():
         raise ReportSourceError(f"backtest {obj_id}: no saved equity curve in {art}")
-    return from_backtest_artifacts(art, ids=ids, notes=notes)
+    return from_backtest_artifacts(art, ids=ids, notes=notes, **extra)
 
 
 def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | Path | None = None) -> ReportOutput:

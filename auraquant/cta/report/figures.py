@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from auraquant.cta.report import theme
 from auraquant.cta.report.model import MonteCarloFan, TearsheetData
-from auraquant.cta.report.transforms import display_indices, drawdown
+from auraquant.cta.report.transforms import RollingStats, display_indices, drawdown
 
 _MAX_LABELLED_WINDOWS = 12
 
@@ -76,6 +76,21 @@ def equity_figure(data: TearsheetData) -> dict[str, Any]:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="out-of-sample window",
                                  marker={"symbol": "square", "size": 12, "color": theme.OOS_EDGE, "opacity": 0.5},
                                  hoverinfo="skip"), row=1, col=1)
+    ho = data.holdout
+    if ho is not None:
+        # One band over both panels (yref "paper", so it is told apart from the OOS window bands) from the holdout
+        # start to the end of the data; the x axis is extended to show it even though no curve is drawn there.
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=_t(ho.start), x1=_t(ho.end), y0=0, y1=1,
+                      fillcolor=theme.HOLDOUT_FILL, line={"color": theme.HOLDOUT, "width": 1, "dash": "dash"},
+                      layer="below", name="holdout")
+        fig.add_annotation(x=_t(ho.start), y=0.5, xref="x", yref="paper", xanchor="left", yanchor="middle",
+                           xshift=4, showarrow=False, textangle=-90 if not ho.scored else 0, align="left",
+                           text="HOLDOUT<br>" + ("scored once" if ho.scored else "sealed"),
+                           font={"size": 11, "color": theme.HOLDOUT})
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="holdout",
+                                 marker={"symbol": "square", "size": 12, "color": theme.HOLDOUT, "opacity": 0.5},
+                                 hoverinfo="skip"), row=1, col=1)
+        fig.update_xaxes(range=[_t(data.equity.times[0]), _t(ho.end)])
     if bench is not None:  # added last: the NAV and drawdown traces keep their places
         label = data.benchmark_label
         fig.add_trace(go.Scatter(x=times, y=bench[idx].tolist(), name=label, mode="lines",
@@ -139,3 +154,58 @@ def montecarlo_figure(fan: MonteCarloFan) -> dict[str, Any]:
     fig.update_xaxes(title_text=fan.x_label)
     fig.update_yaxes(title_text="equity (start = 1.0)")
     return _style(fig, 340)
+
+
+def rolling_figure(stats: RollingStats) -> dict[str, Any]:
+    """Rolling annualized Sharpe (top, with the zero line) and rolling annualized volatility in % (bottom)."""
+    days = [_t(d) for d in stats.days]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45])
+
+    def vals(a: np.ndarray, scale: float = 1.0) -> list[float | None]:
+        return [float(v) * scale if np.isfinite(v) else None for v in a]
+
+    fig.add_trace(go.Scatter(x=days, y=vals(stats.sharpe), name=f"rolling Sharpe ({stats.window}d)", mode="lines",
+                             line={"color": theme.EQUITY, "width": 1.6}, connectgaps=False,
+                             hovertemplate="%{y:.2f}<extra>Sharpe</extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=days, y=vals(stats.volatility, 100), name=f"rolling volatility ({stats.window}d)",
+                             mode="lines", line={"color": theme.OBSERVED, "width": 1.4}, connectgaps=False,
+                             hovertemplate="%{y:.1f}%<extra>volatility</extra>"), row=2, col=1)
+    fig.add_hline(y=0, line={"color": theme.MUTED, "width": 1, "dash": "dot"}, row=1, col=1)
+    fig.update_yaxes(title_text="Sharpe", row=1, col=1)
+    fig.update_yaxes(title_text="volatility %", rangemode="tozero", row=2, col=1)
+    return _style(fig, 360)
+
+
+def price_figure(data: TearsheetData, max_points: int = 6000) -> dict[str, Any]:
+    """Close prices, the Spec's indicator lines, entries (triangles: up = long, down = short) and exits
+    (crosses, green for a winning trade, red for a losing one); window starts as dotted lines."""
+    pc = data.price
+    assert pc is not None
+    close = np.asarray(pc.close, dtype=np.float64)
+    idx = display_indices(close, np.zeros_like(close), max_points)
+    times = [_t(pc.times[i]) for i in idx]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=times, y=close[idx].tolist(), name=pc.symbol or "close", mode="lines",
+                             line={"color": theme.PRICE, "width": 1.2}, hovertemplate="%{y:,.2f}<extra>close</extra>"))
+    for k, ov in enumerate(pc.overlays):
+        fig.add_trace(go.Scatter(x=times, y=[ov.values[i] for i in idx], name=ov.name, mode="lines",
+                                 line={"color": theme.OVERLAYS[k % len(theme.OVERLAYS)], "width": 1.1},
+                                 hovertemplate=f"%{{y:,.2f}}<extra>{ov.name}</extra>"))
+    t0, t1 = pc.times[0], pc.times[-1]
+    shown = [t for t in data.trades if t0 <= t.entry_time <= t1]
+    for side, name, symbol, color in ((1, "long entry", "triangle-up", theme.GAIN),
+                                      (-1, "short entry", "triangle-down", theme.LOSS)):
+        tr = [t for t in shown if t.side == side]
+        fig.add_trace(go.Scatter(x=[_t(t.entry_time) for t in tr], y=[t.entry_price for t in tr], name=name,
+                                 mode="markers", marker={"symbol": symbol, "size": 9, "color": color,
+                                                         "line": {"color": theme.BG, "width": 0.5}},
+                                 hovertemplate="%{y:,.2f}<extra>" + name + "</extra>"))
+    fig.add_trace(go.Scatter(x=[_t(t.exit_time) for t in shown], y=[t.exit_price for t in shown], name="exit",
+                             mode="markers", marker={"symbol": "x", "size": 7,
+                                                     "color": [theme.GAIN if t.pnl > 0 else theme.LOSS for t in shown]},
+                             customdata=[t.exit_reason for t in shown],
+                             hovertemplate="%{y:,.2f} %{customdata}<extra>exit</extra>"))
+    for w in data.oos_windows:
+        fig.add_vline(x=_t(w.start), line={"color": theme.OOS_LINE, "width": 1, "dash": "dot"}, layer="below")
+    fig.update_yaxes(title_text="price")
+    return _style(fig, 440)

@@ -13,7 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-MetricUnit = Literal["return", "pct", "ratio", "count", "money", "bps", "text"]
+MetricUnit = Literal["return", "pct", "ratio", "prob", "count", "money", "bps", "text", "raw"]
+# The metric groups of the page, in display order (`raw` entries go to the collapsed appendix only).
+MetricGroup = Literal["return", "risk", "trades", "benchmark", "robustness", "holdout", "other"]
+VerdictLevel = Literal["good", "weak", "bad", "none"]
+TearsheetKind = Literal["backtest", "run", "record"]
 
 
 def _utc(t: datetime) -> datetime:
@@ -51,11 +55,19 @@ class EquityCurve(_Frozen):
 
 
 class OOSWindow(_Frozen):
-    """An out-of-sample (target) segment [start, end), shaded on the equity and drawdown charts."""
+    """An out-of-sample (target) segment [start, end), shaded on the equity and drawdown charts.
+
+    For a walk-forward window: `params` are the parameters the search chose on its train segment (they
+    traded this target segment), `train_score` / `validation_score` the objective's values there and
+    `n_trials` the trials the window's search evaluated."""
 
     start: datetime
     end: datetime
     label: str = ""
+    params: dict[str, int | float] = Field(default_factory=dict)
+    train_score: float | None = None
+    validation_score: float | None = None
+    n_trials: int | None = None
 
     _utc_bounds = field_validator("start", "end")(lambda v: _utc(v))
 
@@ -67,7 +79,10 @@ class OOSWindow(_Frozen):
 
 
 class Trade(_Frozen):
-    """A closed trade: side +1 long / -1 short, net pnl (quote), `ret` = net pnl / entry notional."""
+    """A closed trade: side +1 long / -1 short, net pnl (quote), `ret` = net pnl / entry notional.
+
+    `mae` / `mfe` (maximum adverse / favourable excursion, fractions of the entry price, `mae` <= 0 <= `mfe`)
+    are derived from the bars by `transforms.trade_excursions`; None when no bars were available."""
 
     entry_time: datetime
     exit_time: datetime
@@ -75,6 +90,10 @@ class Trade(_Frozen):
     pnl: float
     ret: float
     exit_reason: str
+    entry_price: float | None = None
+    exit_price: float | None = None
+    mae: float | None = None
+    mfe: float | None = None
 
     _utc_times = field_validator("entry_time", "exit_time")(lambda v: _utc(v))
 
@@ -113,11 +132,60 @@ class MonteCarloFan(_Frozen):
 
 class Metric(_Frozen):
     """A metric as computed elsewhere. `unit` only chooses the display: `return` and `pct` show a fraction as a
-    percentage (0.153 -> 15.30%), `return` also colours it by sign (gains green, losses red)."""
+    percentage (0.153 -> 15.30%), `return` also colours it by sign (gains green, losses red); `prob` is a
+    probability or p-value (3 decimals, `< 0.001` below that). `group` is the metrics card it is listed in;
+    `verdict`, when set, is a plain sentence on what the value means (`auraquant.cta.report.verdicts`)."""
 
     name: str
     value: float | int | str | None
     unit: MetricUnit = "ratio"
+    group: MetricGroup = "other"
+    verdict: str | None = None
+    level: VerdictLevel = "none"
+    key: str = Field("", description="stable machine name (DOM `data-metric`); defaults to the name")
+
+
+class Overlay(_Frozen):
+    """An indicator line drawn on the price chart: one value per price bar (None where undefined)."""
+
+    name: str
+    values: list[float | None]
+
+
+class PriceChart(_Frozen):
+    """Close prices over the equity span with the Spec's price-scale indicators (`overlays`), computed from
+    the stored bars (`caption` says how). Trades' entries and exits are drawn from `TearsheetData.trades`."""
+
+    symbol: str = ""
+    times: list[datetime]
+    close: list[float]
+    overlays: list[Overlay] = Field(default_factory=list)
+    caption: str = ""
+
+    _utc_times = field_validator("times")(lambda v: [_utc(t) for t in v])
+
+    @model_validator(mode="after")
+    def _aligned(self) -> PriceChart:
+        n = len(self.times)
+        if len(self.close) != n or any(len(o.values) != n for o in self.overlays):
+            raise ValueError("price chart: close and every overlay need one value per time")
+        return self
+
+
+class HoldoutSegment(_Frozen):
+    """The sealed holdout at the end of the data [start, end]: drawn as a labelled band after the equity.
+
+    `scored` is False while it is sealed (nothing about its bars is shown); once a frozen record scored it,
+    `label` carries the result and `metrics` its numbers (the curve itself is never redrawn: reading the
+    holdout bars is the one audited read at freeze)."""
+
+    start: datetime
+    end: datetime
+    scored: bool = False
+    label: str = "sealed holdout"
+    metrics: list[Metric] = Field(default_factory=list)
+
+    _utc_bounds = field_validator("start", "end")(lambda v: _utc(v))
 
 
 class TearsheetData(_Frozen):
@@ -136,6 +204,12 @@ class TearsheetData(_Frozen):
     metrics: list[Metric] = Field(default_factory=list)
     headline: list[str] = Field(default_factory=list, description="metric names shown as cards on top; "
                                 "empty = the first six metrics")
+    kind: TearsheetKind = "backtest"
+    holdout: HoldoutSegment | None = None
+    price: PriceChart | None = None
+    param_space: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="search-space bounds per parameter (scales the stability heatmap)")
+    raw: list[Metric] = Field(default_factory=list, description="every raw value, for the collapsed appendix")
     annualization_basis: int | None = None
     fill_policy: str = ""
     intrabar_policy: str = ""
