@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from auraquant.cta.backtest.metrics import Report, buy_and_hold_metrics
 from auraquant.cta.experiment.models import Run, RunResult
 from auraquant.cta.report import verdicts
 from auraquant.cta.report.fan import trade_bootstrap_fan
+from auraquant.cta.report.formatting import fmt_duration
 from auraquant.cta.report.model import (
     EquityCurve,
     HoldoutSegment,
@@ -118,6 +119,40 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[Metric]:
         else:
             out.append(Metric(name=name, value=_raw_value(v), unit="raw", group="other", key=name))
     return out
+
+
+def trade_metrics(trades: list[Trade], present: set[str]) -> list[Metric]:
+    """Trade-list figures the engine's summary may lack, derived from the listed trades (engine definitions:
+    win rate = share with net pnl > 0): win rate and profit factor when not in `present`, plus the average
+    holding time, the best and worst trade return and the median MAE / MFE."""
+    if not trades:
+        return []
+    pnl = np.array([t.pnl for t in trades])
+    ret = np.array([t.ret for t in trades])
+    out: list[Metric] = []
+    if "win_rate" not in present:
+        out.append(Metric(name="win rate", value=float((pnl > 0).mean()), unit="pct", group="trades", key="win_rate"))
+    if "profit_factor" not in present:
+        loss = float(-pnl[pnl < 0].sum())
+        out.append(Metric(name="profit factor", value=float(pnl[pnl > 0].sum()) / loss if loss > 0 else None,
+                          group="trades", key="profit_factor"))
+    hold = np.mean([(t.exit_time - t.entry_time).total_seconds() for t in trades])
+    out += [Metric(name="avg holding time", value=fmt_duration(timedelta(seconds=float(hold))), unit="text",
+                   group="trades", key="avg_holding_time"),
+            Metric(name="best trade", value=float(ret.max()), unit="return", group="trades", key="best_trade"),
+            Metric(name="worst trade", value=float(ret.min()), unit="return", group="trades", key="worst_trade")]
+    for key, label in (("mae", "median MAE"), ("mfe", "median MFE")):
+        vals = [getattr(t, key) for t in trades if getattr(t, key) is not None]
+        if vals:
+            out.append(Metric(name=label, value=float(np.median(vals)), unit="return", group="trades", key=key))
+    return out
+
+
+def _with_trade_metrics(metrics: list[Metric], trades: list[Trade]) -> list[Metric]:
+    """`metrics` with `trade_metrics` inserted after the last trades-group entry."""
+    extra = trade_metrics(trades, {m.key for m in metrics})
+    last = max((i for i, m in enumerate(metrics) if m.group == "trades"), default=len(metrics) - 1)
+    return metrics[:last + 1] + extra + metrics[last + 1:]
 
 
 def _headline(metrics: list[Metric]) -> list[str]:
@@ -241,7 +276,8 @@ def from_backtest_result(result: BacktestResult, *, title: str | None = None,
     rep = result.report
     fill, ctx = _report_context(rep)
     body = rep.model_dump() | buy_and_hold_metrics(rep.buy_and_hold)
-    metrics = _metrics(body)
+    trades = _trades(result.trades, bars, rep.fill == "next_open")
+    metrics = _with_trade_metrics(_metrics(body), trades)
     metrics += [_robust("psr", "PSR (vs 0)", rep.psr, "prob", verdicts.psr_verdict(rep.psr)),
                 _robust("trades_enough", "trades (enough to judge?)", rep.trades, "count",
                         verdicts.trades_verdict(rep.trades))]
@@ -256,7 +292,7 @@ def from_backtest_result(result: BacktestResult, *, title: str | None = None,
         title=title or f"Backtest of {rep.spec_id}", subtitle="single backtest (in-sample unless stated otherwise)",
         ids={"report": rep.id, "spec": rep.spec_id, **(ids or {})}, kind="backtest",
         equity=equity, benchmark=_benchmark(result.equity, rep.initial_capital),
-        trades=_trades(result.trades, bars, rep.fill == "next_open"), monte_carlo=fan, price=price,
+        trades=trades, monte_carlo=fan, price=price,
         metrics=metrics, headline=_headline(metrics), annualization_basis=rep.annualization_basis,
         fill_policy=fill, intrabar_policy=rep.intrabar_policy, context=ctx, notes=list(notes),
         raw=_flatten(rep.model_dump(mode="json"), "report."))
@@ -352,6 +388,8 @@ def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = Non
     metrics = _metrics(oos.model_dump() | buy_and_hold_metrics(oos.buy_and_hold))
     metrics.insert(next((i for i, m in enumerate(metrics) if m.group == "benchmark"), len(metrics)),
                    Metric(name="windows", value=len(result.windows), unit="count", group="trades", key="windows"))
+    trade_list = _trades(trades, bars, e.fill == "next_open")
+    metrics = _with_trade_metrics(metrics, trade_list)
     metrics += robustness_metrics(result.robustness, oos.dsr, oos.dsr_n_trials, result.total_trials, oos.trades)
     rets = trades["equity_return"].to_numpy(dtype=float) if "equity_return" in trades else np.array([])
     fan = _fan(rets, mc_sims, run.seed if mc_seed is None else mc_seed)
@@ -380,7 +418,7 @@ def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = Non
         subtitle=f"{len(windows)} target windows stitched by compounding returns; every point shown is "
                  f"out-of-sample", ids=all_ids,
         equity=equity, benchmark=_benchmark(equity_frame, e.initial_capital),
-        oos_windows=windows, trades=_trades(trades, bars, e.fill == "next_open"), monte_carlo=fan, price=price,
+        oos_windows=windows, trades=trade_list, monte_carlo=fan, price=price,
         holdout=holdout_band(run, data_end), param_space=_param_space(run.spec),
         metrics=metrics, headline=_headline(metrics), annualization_basis=e.annualization,
         fill_policy=e.fill + (" (optimistic)" if e.fill == "same_close" else " (signal at bar close, fill at the "

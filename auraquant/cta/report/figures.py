@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from auraquant.cta.report import theme
-from auraquant.cta.report.model import MonteCarloFan, TearsheetData
+from auraquant.cta.report.formatting import fmt_metric
+from auraquant.cta.report.model import HoldoutSegment, MonteCarloFan, TearsheetData
 from auraquant.cta.report.transforms import RollingStats, display_indices, drawdown
 
 _MAX_LABELLED_WINDOWS = 12
@@ -37,6 +38,18 @@ def _style(fig: go.Figure, height: int) -> dict[str, Any]:
         legend={"orientation": "h", "x": 0, "y": 1.08, "bgcolor": "rgba(0,0,0,0)",
                 "font": {"color": theme.MUTED, "size": 11}})
     return fig.to_plotly_json()
+
+
+def _holdout_result(ho: HoldoutSegment) -> str:
+    """The band's short label: `sealed`, or the scored return and Sharpe."""
+    if not ho.scored:
+        return "sealed"
+    by_key = {m.key: m for m in ho.metrics}
+    parts = ["scored once"]
+    for key, fmt in (("holdout_total_return", "return {}"), ("holdout_sharpe", "Sharpe {}")):
+        if key in by_key:
+            parts.append(fmt.format(fmt_metric(by_key[key])))
+    return "<br>".join(parts)
 
 
 def equity_figure(data: TearsheetData) -> dict[str, Any]:
@@ -84,8 +97,8 @@ def equity_figure(data: TearsheetData) -> dict[str, Any]:
                       fillcolor=theme.HOLDOUT_FILL, line={"color": theme.HOLDOUT, "width": 1, "dash": "dash"},
                       layer="below", name="holdout")
         fig.add_annotation(x=_t(ho.start), y=0.5, xref="x", yref="paper", xanchor="left", yanchor="middle",
-                           xshift=4, showarrow=False, textangle=-90 if not ho.scored else 0, align="left",
-                           text="HOLDOUT<br>" + ("scored once" if ho.scored else "sealed"),
+                           xshift=4, showarrow=False, align="left",
+                           text="HOLDOUT<br>" + _holdout_result(ho),
                            font={"size": 11, "color": theme.HOLDOUT})
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="holdout",
                                  marker={"symbol": "square", "size": 12, "color": theme.HOLDOUT, "opacity": 0.5},

@@ -144,7 +144,9 @@ button.toggle[data-scale="log"] {{ border-color: {theme.EQUITY}; color: {theme.E
 .heat td.empty-cell {{ background: transparent; }}
 details.appendix summary {{ cursor: pointer; color: {theme.MUTED}; font-weight: 600; }}
 details.appendix .metrics {{ margin-top: 10px; font-size: 12px; }}
-.holdout-label {{ color: {theme.HOLDOUT}; }}
+.holdout-label {{ color: {theme.HOLDOUT}; font-size: 15px; margin: 0 0 4px; }}
+.cols2 {{ display: grid; grid-template-columns: 1fr 1fr; column-gap: 28px; margin-top: 8px; }}
+#windows h2 + .scroll, #windows .caption + h2 {{ margin-top: 14px; }}
 """
 
 # Installed before plotly.js so that any failure while loading or drawing is caught.
@@ -169,17 +171,32 @@ _RENDER = """
     document.getElementById("render-errors").textContent =
       "Chart rendering failed:\\n" + window.__aqErrors.join("\\n");
   }
+  function setScale(type) {
+    var btn = document.getElementById("equity-log-toggle");
+    return Plotly.relayout("fig-equity", {"yaxis.type": type}).then(function () {
+      btn.setAttribute("data-scale", type);
+      btn.textContent = type === "log" ? "linear scale" : "log scale";
+      document.getElementById("fig-equity").setAttribute("data-scale", type);
+    });
+  }
   try {
     var ids = Object.keys(FIGURES);
     Promise.all(ids.map(function (id) {
       return Plotly.newPlot(id, FIGURES[id].data, FIGURES[id].layout, CONFIG);
     })).then(function () {
+      var btn = document.getElementById("equity-log-toggle");
+      btn.addEventListener("click", function () {
+        setScale(btn.getAttribute("data-scale") === "log" ? "linear" : "log");
+      });
+      return window.location.hash === "#log" ? setScale("log") : null;
+    }).then(function () {
       var drawn = ids.filter(function (id) { return document.getElementById(id).querySelector(".main-svg"); });
       root.setAttribute("data-figures", String(drawn.length));
       if (drawn.length !== ids.length) { fail("figures not drawn: " + ids.length + " expected, " + drawn.length + " drawn"); return; }
       if (window.__aqErrors.length) { fail("errors during rendering"); return; }
+      root.setAttribute("data-page-height", String(document.documentElement.scrollHeight));
       root.setAttribute("data-render", "ready");
-    }, fail);
+    }).catch(fail);
   } catch (err) { fail(err); }
 })();
 """
@@ -225,6 +242,8 @@ def _metric_groups(d: TearsheetData) -> str:
         return _empty("metrics", "no metrics given")
     cards = []
     for group, title in _GROUPS:
+        if group == "holdout" and d.holdout is not None:
+            continue  # listed in the holdout panel, under its band's label
         ms = [m for m in d.metrics if m.group == group]
         if ms:
             wide = " wide" if group == "robustness" else ""
@@ -388,6 +407,10 @@ def _holdout(d: TearsheetData) -> str:
             + ("scored once, at freeze, with the last window's parameters; its curve is not redrawn here (reading "
                "the holdout bars is the one audited read)." if ho.scored else
                "no search, experiment or report reads these bars before an archive record is frozen.") + "</p>")
+    shown = [m for m in d.metrics if m.group == "holdout"]
+    if shown:
+        body += (f'<div class="metric-group metric-list cols2" data-group="holdout">'
+                 f'{"".join(_metric_row(m.model_copy(update={"verdict": None})) for m in shown)}</div>')
     return f'<section class="panel" id="holdout" data-holdout="{state}"><h2>Holdout</h2>{body}</section>'
 
 
