@@ -334,7 +334,9 @@ def robustness_metrics(robustness: Mapping[str, Any], dsr: float | None, dsr_tri
     Carlo 95% intervals of the final return, and whether there are enough trades; each with its verdict."""
     spa = robustness.get("spa_consistent_median")
     pbo = robustness.get("pbo")
-    out = [_robust("dsr", "DSR", dsr, "prob", verdicts.dsr_verdict(dsr, dsr_trials)),
+    out = [Metric(name="trials (all windows)", value=total_trials, unit="count", group="robustness",
+                  key="total_trials"),
+           _robust("dsr", "DSR", dsr, "prob", verdicts.dsr_verdict(dsr, dsr_trials)),
            _robust("pbo", "PBO", pbo, "prob", verdicts.pbo_verdict(pbo)),
            _robust("spa_p", "SPA p (median of windows)", spa, "prob", verdicts.spa_verdict(spa, total_trials))]
     for key, label, what in (("mc_block", "Monte Carlo, daily blocks", "daily-block bootstrap return"),

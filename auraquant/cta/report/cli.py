@@ -198,6 +198,14 @@ def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
     return with_record(data, rec, oos_sharpe if isinstance(oos_sharpe, int | float) else None)
 
 
+def _backtest_citing(ws: Workspace, report_id: str) -> str | None:
+    """The first stored backtest whose Report is `report_id` (a report id then draws with its bars too)."""
+    with ws.store.connect() as con:
+        row = con.execute("SELECT id FROM objects WHERE kind = ? AND json_extract_string(body, '$.report_id') = ? "
+                          "ORDER BY created_at, id LIMIT 1", [BACKTEST_KIND, report_id]).fetchone()
+    return row[0] if row else None
+
+
 def _backtest_data(ws: Workspace, obj_id: str) -> TearsheetData | None:
     from auraquant.cta.report.adapters import from_backtest_artifacts
     from auraquant.cta.strategy.spec import Spec
@@ -206,6 +214,9 @@ def _backtest_data(ws: Workspace, obj_id: str) -> TearsheetData | None:
         ref = ws.store.get_object(BACKTEST_KIND, obj_id, _BacktestRef)
     except NotFound:
         ref = None
+        if (bt_id := _backtest_citing(ws, obj_id)) is not None:
+            ref = ws.store.get_object(BACKTEST_KIND, bt_id, _BacktestRef)
+            obj_id = bt_id
     extra: dict[str, object] = {}
     if ref is not None:
         art = ws.root / ref.artifacts

@@ -194,7 +194,9 @@ _RENDER = """
       root.setAttribute("data-figures", String(drawn.length));
       if (drawn.length !== ids.length) { fail("figures not drawn: " + ids.length + " expected, " + drawn.length + " drawn"); return; }
       if (window.__aqErrors.length) { fail("errors during rendering"); return; }
-      root.setAttribute("data-page-height", String(document.documentElement.scrollHeight));
+      // the page's own height (the document is at least as tall as the window): for cropping screenshots
+      var main = document.querySelector("main");
+      root.setAttribute("data-page-height", String(Math.ceil(main.getBoundingClientRect().bottom + window.scrollY)));
       root.setAttribute("data-render", "ready");
     }).catch(fail);
   } catch (err) { fail(err); }

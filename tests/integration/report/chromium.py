@@ -15,18 +15,20 @@ _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no
 
 
 def find_chromium() -> str | None:
-    for name in _NAMES:
+    for name in ("/usr/bin/chromium", *_NAMES):
         path = shutil.which(name)
         if path:
             return path
     return None
 
 
-def render(binary: str, url: str, profile: Path, screenshot: Path | None = None, timeout: float = 120) -> str:
-    """The serialized DOM after the page's scripts ran; with `screenshot`, also a 1400x1000 PNG of the view."""
+def render(binary: str, url: str, profile: Path, screenshot: Path | None = None, timeout: float = 120,
+           size: tuple[int, int] = (1400, 1000), budget_ms: int = 5000) -> str:
+    """The serialized DOM after the page's scripts ran; with `screenshot`, also a PNG of the `size` view.
+    `profile` must be a new directory (a fresh user profile per launch)."""
     extra = [f"--screenshot={screenshot}"] if screenshot is not None else []
-    cmd = [binary, *_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,1000", "--virtual-time-budget=5000",
-           "--dump-dom", *extra, url]
+    cmd = [binary, *_FLAGS, f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
+           f"--virtual-time-budget={budget_ms}", "--dump-dom", *extra, url]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if res.returncode != 0 or "<html" not in res.stdout:
         raise RuntimeError(f"chromium failed ({res.returncode}): {res.stderr[-2000:]}")

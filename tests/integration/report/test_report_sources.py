@@ -86,7 +86,7 @@ def test_report_of_a_walk_forward_run(finished_run, tmp_path: Path) -> None:
     assert _metric(html, "Sharpe") == fmt_value(oos.sharpe, "ratio")
     assert _metric(html, "total return") == fmt_value(oos.total_return, "return")
     assert _metric(html, "max drawdown") == fmt_value(oos.max_drawdown, "return")
-    assert _metric(html, "DSR") == fmt_value(oos.dsr, "ratio")
+    assert _metric(html, "DSR") == fmt_value(oos.dsr, "prob")
     assert _metric(html, "trials (all windows)") == f"{result.total_trials:,}"
     # The drawn curve is the stitched OOS equity, with one band per target window on each panel.
     figs = json.loads(re.search(r"var FIGURES = (\{.*?\});\nvar CONFIG", html, re.S).group(1))
@@ -95,7 +95,7 @@ def test_report_of_a_walk_forward_run(finished_run, tmp_path: Path) -> None:
     bands = [s for s in figs["fig-equity"]["layout"]["shapes"] if s["type"] == "rect" and s["yref"] == "y domain"]
     assert len(bands) == len(result.windows) == 4
     trades = pd.read_parquet(Path(result.artifacts) / "oos_trades.parquet")
-    assert html.count("<tr><td>") == len(trades) == oos.trades
+    assert html.count("<tr data-trade=") == len(trades) == oos.trades
     # Monte Carlo: the run's seed over the OOS trades' compounding returns.
     mc = trade_order_mc(trades["equity_return"].to_numpy(), n_sims=1000, seed=run.seed, mode="bootstrap")
     median = figs["fig-mc"]["data"][-2]
@@ -142,7 +142,9 @@ def test_report_of_saved_backtest_artifacts(finished_run, tmp_path: Path) -> Non
     # Same tearsheet from the in-memory result as from the saved artifacts.
     direct = from_backtest_result(res)
     assert direct.metrics == from_backtest_result(res).metrics
-    assert [m.value for m in direct.metrics][:4] == [rep.total_return, rep.ann_return, rep.sharpe, rep.max_drawdown]
+    by_key = {m.key: m.value for m in direct.metrics}
+    assert [by_key[k] for k in ("total_return", "ann_return", "sharpe", "max_drawdown")] == [
+        rep.total_return, rep.ann_return, rep.sharpe, rep.max_drawdown]
     r = equity_returns(res.trades, res.equity, rep.initial_capital)
     mc = trade_order_mc(r, n_sims=1000, seed=0, mode="bootstrap")
     assert direct.monte_carlo.quantiles[0.5][-1] == pytest.approx(float(np.median(1 + mc.final_return)), rel=1e-12)

@@ -50,8 +50,8 @@ def test_tearsheet_renders_every_figure_without_errors(rendered: tuple[str, Path
     state, figures = _render_state(dom)
     errors = re.search(r'<pre id="render-errors">(.*?)</pre>', dom, re.S)
     assert state == "ready", f"render state {state!r}: {errors.group(1) if errors else ''}"
-    assert figures == "3"
-    assert dom.count('class="main-svg"') >= 3  # plotly drew SVG into each figure
+    assert figures == "4"  # equity, rolling, trade distribution, Monte Carlo (no bars: no price chart)
+    assert dom.count('class="main-svg"') >= 4  # plotly drew SVG into each figure
 
 
 def test_screenshot_shows_the_equity_curve(rendered: tuple[str, Path]) -> None:

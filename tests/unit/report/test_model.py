@@ -55,7 +55,12 @@ def test_metrics_accept_an_ordered_mapping_and_keep_order() -> None:
 def test_values_are_displayed_as_given() -> None:
     assert fmt_value(0.15349, "pct") == "15.35%"
     assert fmt_value(-0.1, "pct") == "-10.00%"
-    assert fmt_value(1.23456, "ratio") == "1.235"
+    assert fmt_value(1.23456, "ratio") == "1.23" and fmt_value(-0.5, "ratio") == "-0.50"
+    # probabilities: 3 decimals, never scientific notation at the ends
+    assert fmt_value(0.0031, "prob") == "0.003" and fmt_value(1.9e-40, "prob") == "< 0.001"
+    assert fmt_value(0.0, "prob") == "< 0.001" and fmt_value(0.9996, "prob") == "> 0.999"
+    assert fmt_value(0.5, "prob") == "0.500" and fmt_value(None, "prob") == "n/a"
+    assert fmt_value(1.9e-40, "raw") == "1.9e-40" and fmt_value(7, "raw") == "7"
     assert fmt_value(None, "ratio") == "n/a"
     assert fmt_value(float("inf"), "ratio") == "n/a"
     assert fmt_value(1234, "count") == "1,234"

@@ -42,11 +42,11 @@ def test_page_states_ids_metrics_and_policies_as_given(written: tuple[TearsheetD
     html = html_path.read_text(encoding="utf-8")
     for v in data.ids.values():
         assert v in html
-    for text in ("1.234", "-12.34%", "55.00%", "n/a", "365 daily returns per year", "next_open", "stop_first",
+    for text in ("1.23", "-12.34%", "55.00%", "n/a", "365 daily returns per year", "next_open", "stop_first",
                  "commission 5 bps + slippage 2 bps per side", "synthetic data", "trade bootstrap, 300 simulations"):
         assert text in html, text
-    assert html.count('<div class="metric">') == len(data.metrics)
-    assert html.count("<tr><td>") == len(data.trades)  # one row per trade
+    assert html.count('<div class="metric" data-metric=') == len(data.metrics)
+    assert html.count("<tr data-trade=") == len(data.trades)  # one row per trade
     for w in data.oos_windows:
         assert f'<td class="name">{w.label}</td>' in html
 
@@ -54,7 +54,7 @@ def test_page_states_ids_metrics_and_policies_as_given(written: tuple[TearsheetD
 def test_figures_carry_the_given_curve_and_windows(written: tuple[TearsheetData, Path, Path]) -> None:
     data, html_path, _ = written
     figs = _figures(html_path.read_text(encoding="utf-8"))
-    assert set(figs) == {"fig-equity", "fig-trades", "fig-mc"}
+    assert set(figs) == {"fig-equity", "fig-trades", "fig-mc", "fig-rolling"}  # no bars given: no price chart
     eq = figs["fig-equity"]
     nav_trace, dd_trace = eq["data"][0], eq["data"][1]
     by_time = {t.strftime("%Y-%m-%d %H:%M:%S"): v for t, v in zip(data.equity.times, data.equity.nav, strict=True)}
