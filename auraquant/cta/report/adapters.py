@@ -85,10 +85,6 @@ _HEADLINE = ("total return", "annualized return", "Sharpe", "max drawdown", "exc
              "trades")
 
 
-def _key(label: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")
-
-
 def _metrics(values: Mapping[str, Any]) -> list[Metric]:
     out = [Metric(name=label, value=values[key], unit=unit, group=group, key=key)
            for key, label, unit, group in _REPORT_METRICS if key in values]
@@ -224,28 +220,32 @@ def _in_span(bars: pd.DataFrame, start: datetime, end: datetime) -> np.ndarray:
 
 def _price_chart(bars: pd.DataFrame | None, equity: EquityCurve, segments: list[tuple[Spec, datetime, datetime]],
                  symbol: str, how: str) -> PriceChart | None:
-    """Close prices over the equity span and the Spec's lines; `segments` gives the Spec (with the parameters
-    that traded) per span; indicators are computed on every given bar (warm-up included) and cut to it."""
+    """Close prices over the equity span and the Spec's lines. `segments` gives the Spec (with the parameters
+    that traded) per span [start, end]; each span's indicators are computed on that span's bars alone, as the
+    engine saw them (a backtest, and each walk-forward target segment, warm up from its own first bar)."""
     if bars is None or len(bars) < 2:
         return None
     shown = _in_span(bars, equity.times[0], equity.times[-1])
     if shown.sum() < 2:
         return None
-    o, h, lo, c = (bars[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
     by_label: dict[str, np.ndarray] = {}
     notes: list[str] = []
     for spec, start, end in segments:
+        seg = _in_span(bars, start, end)
+        if not seg.any():
+            continue
+        o, h, lo, c = (bars[k].to_numpy(dtype=np.float64)[seg] for k in ("open", "high", "low", "close"))
         lines, why = spec_overlays(spec, o, h, lo, c)
         notes += [n for n in why if n not in notes]
-        seg = _in_span(bars, start, end)
         for label, values in lines:
             line = by_label.setdefault(label, np.full(len(bars), np.nan))
-            line[seg] = values[seg]
+            line[seg] = values
     overlays = [Overlay(name=label, values=[float(v) if math.isfinite(v) else None for v in line[shown]])
                 for label, line in by_label.items()]
     caption = how + ("; " + "; ".join(notes) if notes else "")
-    return PriceChart(symbol=symbol, times=_times(bars["time"][shown]), close=c[shown].tolist(),
-                      overlays=overlays, caption=caption)
+    return PriceChart(symbol=symbol, times=_times(bars["time"][shown]),
+                      close=bars["close"].to_numpy(dtype=np.float64)[shown].tolist(), overlays=overlays,
+                      caption=caption)
 
 
 def _report_context(rep: Report) -> tuple[str, dict[str, str]]:
@@ -286,7 +286,8 @@ def from_backtest_result(result: BacktestResult, *, title: str | None = None,
     price = None
     if bars is not None:
         segs = [(spec, equity.times[0], equity.times[-1])] if spec is not None else []
-        how = "close of each bar; indicators recomputed from the stored bars with the Spec's parameters"
+        how = ("close of each bar; indicators recomputed from the backtest's own bars with the Spec's "
+               "parameters (as the engine saw them, warm-up included)")
         price = _price_chart(bars, equity, segs, symbol, how if spec is not None else "close of each bar")
     return TearsheetData(
         title=title or f"Backtest of {rep.spec_id}", subtitle="single backtest (in-sample unless stated otherwise)",
@@ -411,8 +412,9 @@ def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = Non
     price = None
     if bars is not None:
         segs = [(apply_params(run.spec, w.params), w.start, w.end) for w in windows]
-        price = _price_chart(bars, equity, segs, symbol, "close of each bar; indicators recomputed from the "
-                             "stored bars with the parameters each window chose (they change at window starts)")
+        price = _price_chart(bars, equity, segs, symbol, "close of each bar; indicators recomputed on each "
+                             "window's own target bars with the parameters it chose (as the engine saw them: they "
+                             "restart at every window start)")
     raw = _flatten({"oos": oos.model_dump(mode="json"), "robustness": result.robustness,
                     "total_trials": result.total_trials})
     return TearsheetData(

@@ -1,4 +1,5 @@
-"""The equity curve as a PNG (matplotlib, Agg backend): NAV on top, drawdown below, OOS windows shaded.
+"""The equity curve as a PNG (matplotlib, Agg backend): NAV on top, drawdown below, OOS windows shaded, the
+holdout (when the object has one) as a violet band labelled sealed or with its scored result.
 
 Uses `matplotlib.figure.Figure` directly (no pyplot), so it renders headless with the Agg canvas and never
 changes the process-wide backend or keeps figures alive in pyplot's registry.
@@ -44,6 +45,14 @@ def write_equity_png(d: TearsheetData, path: Path, *, dpi: int = 110) -> Path:
             a.axvspan(x0, np.datetime64(w.end.replace(tzinfo=None), "ms"), color=theme.OOS_EDGE,
                       alpha=0.13 if k % 2 == 0 else 0.07, linewidth=0, zorder=0)
             a.axvline(x0, color=theme.OOS_EDGE, alpha=0.55, linewidth=0.8, linestyle=":", zorder=0)
+    x_end = t[-1]
+    if d.holdout is not None:
+        h0 = np.datetime64(d.holdout.start.replace(tzinfo=None), "ms")
+        x_end = np.datetime64(d.holdout.end.replace(tzinfo=None), "ms")
+        for a in (ax, axd):
+            a.axvspan(h0, x_end, color=theme.HOLDOUT, alpha=0.12, linewidth=0, zorder=0)
+        ax.text(h0, 0.5, " HOLDOUT\n " + ("scored once" if d.holdout.scored else "sealed"), color=theme.HOLDOUT,
+                fontsize=9, va="center", transform=ax.get_xaxis_transform())
     if d.benchmark is not None:
         ax.plot(t, np.asarray(d.benchmark.nav, dtype=np.float64), color=theme.BENCHMARK, linewidth=1.0,
                 linestyle="--", label=d.benchmark_label)
@@ -58,7 +67,7 @@ def write_equity_png(d: TearsheetData, path: Path, *, dpi: int = 110) -> Path:
     loc = mdates.AutoDateLocator()
     axd.xaxis.set_major_locator(loc)
     axd.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
-    axd.set_xlim(t[0], t[-1])
+    axd.set_xlim(t[0], x_end)
     fig.text(0.075, 0.95, d.title, color=theme.TEXT, fontsize=14, fontweight="bold", va="center")
     sub = "   ".join(f"{k} {v}" for k, v in d.ids.items())
     if d.oos_windows:

@@ -1,8 +1,11 @@
 """Tearsheets: `write_tearsheet(data, out_dir)` -> a self-contained HTML page and a PNG of the equity curve.
 
 The input is `TearsheetData` (see `auraquant.cta.report.model`); adapters from engine and experiment
-objects live in `auraquant.cta.report.adapters`. Output is deterministic: the same data gives byte-identical
-files (for the same plotly and matplotlib versions).
+objects live in `auraquant.cta.report.adapters`. The page's sections (equity against buy and hold with a log
+toggle and the holdout band, grouped metrics with verdicts, rolling Sharpe and volatility, worst drawdowns,
+monthly heatmap, price chart with entries, exits and indicators, per-window parameters and their stability,
+trades with duration / MAE / MFE, a collapsed appendix of raw values) are listed in `auraquant.cta.report.page`.
+Output is deterministic: the same data gives byte-identical files (for the same plotly and matplotlib versions).
 """
 
 from __future__ import annotations

@@ -235,3 +235,26 @@ def test_backtest_tearsheet_shows_buy_and_hold(finished_run, tmp_path: Path) -> 
     old_html = Path(old["html"]).read_text(encoding="utf-8")
     assert not [t for t in _figures(old_html)["fig-equity"]["data"] if t.get("name") == "buy and hold"]
     assert _metric(old_html, "excess return vs buy and hold") == fmt_value(None, "return")
+
+
+def test_price_chart_indicators_are_what_each_window_traded_on(finished_run) -> None:
+    """Each window's EMA lines are the EMAs of its own target bars with the parameters it chose (the engine
+    backtests a target segment on its own); every trade gets MAE <= 0 <= MFE from the stored bars."""
+    from auraquant.cta.report.cli import _run_data
+    from auraquant.cta.strategy.indicators import ema
+
+    ws, _, run, result = finished_run
+    data = _run_data(ws, run.id)
+    assert data is not None and data.price is not None and data.holdout is not None
+    assert data.holdout.start == run.data.holdout_start and not data.holdout.scored
+    pc = data.price
+    times = pd.DatetimeIndex(pc.times)
+    assert times[-1] < pd.Timestamp(run.data.holdout_start)  # never a holdout bar
+    lines = {o.name: np.array([np.nan if v is None else v for v in o.values]) for o in pc.overlays}
+    for w in result.windows:
+        seg = np.asarray((times >= w.target_span[0]) & (times <= w.target_span[1]))
+        close = np.asarray(pc.close)[seg]
+        np.testing.assert_array_equal(lines["EMA fast"][seg], ema(close, int(w.params["baseline.fast"])))
+        np.testing.assert_array_equal(lines["EMA slow"][seg], ema(close, int(w.params["baseline.slow"])))
+    assert data.trades and all(t.mae is not None and t.mfe is not None and t.mae <= 0 <= t.mfe for t in data.trades)
+    assert [w.params for w in data.oos_windows] == [w.params for w in result.windows]
