@@ -351,9 +351,16 @@ def _trades_table(d: TearsheetData) -> str:
             f'</div><p class="caption">{_e(note)}</p>')
 
 
-def _param_cell(v: float, lo: float, hi: float, attrs: str) -> str:
+def _fmt_param(v: int | float | None) -> str:
+    """A parameter value as the search chose it: integers with separators, floats to 4 significant digits."""
+    if v is None:
+        return "n/a"
+    return f"{v:,}" if isinstance(v, int) else f"{v:.4g}"
+
+
+def _param_cell(v: int | float, lo: float, hi: float, attrs: str) -> str:
     pos = 0.5 if hi <= lo else min(max((v - lo) / (hi - lo), 0.0), 1.0)
-    text = f"{v:g}" if float(v) == int(v) else f"{v:.4g}"
+    text = _fmt_param(v)
     return (f'<td{attrs} data-pos="{pos:.3f}" style="background: rgba(88, 166, 255, {0.1 + 0.75 * pos:.3f})">'
             f"{_e(text)}</td>")
 
@@ -365,8 +372,7 @@ def _windows(d: TearsheetData) -> str:
     rows = "".join(
         f'<tr data-window="{_e(w.label)}"><td class="name">{_e(w.label)}</td><td>{fmt_time(w.start)}</td>'
         f"<td>{fmt_time(w.end)}</td>"
-        + "".join(f'<td data-param="{_e(n)}">{_e(fmt_value(w.params.get(n), "ratio" if isinstance(w.params.get(n), float) else "count"))}</td>'
-                  for n in names)
+        + "".join(f'<td data-param="{_e(n)}">{_e(_fmt_param(w.params.get(n)))}</td>' for n in names)
         + f"<td>{fmt_value(w.train_score, 'ratio')}</td><td>{fmt_value(w.validation_score, 'ratio')}</td>"
         f"<td>{fmt_value(w.n_trials, 'count')}</td></tr>" for w in d.oos_windows)
     heads = "".join(f"<th>{_e(n)}</th>" for n in names)
@@ -384,7 +390,7 @@ def _windows(d: TearsheetData) -> str:
         lo, hi = d.param_space.get(n, (float(min(vals)), float(max(vals))))
         spread = (max(vals) - min(vals)) / (hi - lo) if hi > lo and vals else None
         text, level = verdicts.param_stability_verdict(n, spread, len(vals))
-        cells = "".join(_param_cell(float(w.params[n]), lo, hi, f' data-window="{_e(w.label)}"') if n in w.params
+        cells = "".join(_param_cell(w.params[n], lo, hi, f' data-window="{_e(w.label)}"') if n in w.params
                         else '<td class="empty-cell"></td>' for w in d.oos_windows)
         hrows.append(f'<tr data-param="{_e(n)}"><td class="name">{_e(n)}</td><td>{lo:g} to {hi:g}</td>{cells}'
                      f'<td class="name"><p class="verdict" data-level="{level}">{_e(text)}</p></td></tr>')
