@@ -290,7 +290,8 @@ def from_backtest_result(result: BacktestResult, *, title: str | None = None,
                "parameters (as the engine saw them, warm-up included)")
         price = _price_chart(bars, equity, segs, symbol, how if spec is not None else "close of each bar")
     return TearsheetData(
-        title=title or f"Backtest of {rep.spec_id}", subtitle="single backtest (in-sample unless stated otherwise)",
+        title=title or (f"{spec.name}: backtest" if spec is not None else f"Backtest of {rep.spec_id}")
+        + (f" on {symbol}" if symbol else ""), subtitle="single backtest (in-sample unless stated otherwise)",
         ids={"report": rep.id, "spec": rep.spec_id, **(ids or {})}, kind="backtest",
         equity=equity, benchmark=_benchmark(result.equity, rep.initial_capital),
         trades=trades, monte_carlo=fan, price=price,
@@ -418,7 +419,8 @@ def from_run(run: Run, result: RunResult, artifacts_dir: str | Path | None = Non
     raw = _flatten({"oos": oos.model_dump(mode="json"), "robustness": result.robustness,
                     "total_trials": result.total_trials})
     return TearsheetData(
-        title=title or f"{run.spec.name}: walk-forward out-of-sample", kind="run",
+        title=title or f"{run.spec.name}: walk-forward out-of-sample" + (f" on {symbol}" if symbol else ""),
+        kind="run",
         subtitle=f"{len(windows)} target windows stitched by compounding returns; every point shown is "
                  f"out-of-sample", ids=all_ids,
         equity=equity, benchmark=_benchmark(equity_frame, e.initial_capital),
