@@ -53,7 +53,7 @@ from auraquant.cta.report.transforms import monthly_returns, rolling_stats, wors
 MAX_TRADE_ROWS = 1000
 WORST_DRAWDOWNS = 5
 _GROUPS = (("return", "Return"), ("risk", "Risk"), ("trades", "Trades"), ("benchmark", "vs buy and hold"),
-           ("robustness", "Robustness"), ("holdout", "Sealed holdout"), ("other", "Other"))
+           ("robustness", "Robustness"), ("holdout", "Holdout"), ("other", "Other"))
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
                   "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
