@@ -10,5 +10,5 @@ walk-forwards: per window, `walkforward_check`) and signs + archives only locall
 
 CLI: `cli.app` (`auraquant cloud bundle | estimate | run | status | doctor`) and `cli.job_app`
 (`auraquant job run BUNDLE --out DIR`); `python -m auraquant.cta.cloud job run ...` works without the
-top-level CLI. Agent tools: `tools.TOOLS`.
+top-level CLI. Agent tools: `auraquant.cta.tools.cloud.TOOLS`.
 """

@@ -5,14 +5,11 @@ registry serves any workspace; build contexts with `research_context`."""
 from __future__ import annotations
 
 from aura.tools import Tool, ToolRegistry, disclosure_tools
-from auraquant.cta.tools import data, experiment, governance, lifecycle, strategy
+from auraquant.cta.tools import cloud, data, experiment, governance, lifecycle, strategy
 
 
 def groups() -> dict[str, list[Tool]]:
     """Tool groups in research-phase order (the registry's categories)."""
-    # The cloud tools build on this package's deps, so they are imported after it has loaded.
-    from auraquant.cta.cloud import tools as cloud
-
     return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS,
             "governance": governance.TOOLS, "lifecycle": lifecycle.TOOLS, "cloud": cloud.TOOLS}
 
