@@ -15,26 +15,25 @@ Fault injection per path (`fail_next`): HTTP 429 with Binance's `-1003` body and
 HTTP 500 with Binance's `-1001` body, HTTP 503 with a gateway HTML page, or `drop` (headers promise the full
 body, half of it is sent, the connection is closed). Every request is logged with its outcome.
 
-Use as a context manager; it binds 127.0.0.1 on an ephemeral port and serves from a daemon thread.
+Use as a context manager (`tests.support.http_harness.HttpHarness`): it binds 127.0.0.1 on an ephemeral port,
+serves from a daemon thread, and on exit stops like a dying process (open connections cut).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import threading
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pandas as pd
 
+from tests.support.http_harness import Exchange, HttpHarness, json_bytes
+
+JSON_WIRE = "application/json;charset=UTF-8"  # Binance's Content-Type
 Fault = Literal["429", "500", "503", "drop"]
 
 INTERVAL_MS = {
@@ -54,9 +53,12 @@ class Request:
     at: float  # time.monotonic() when the response was decided
 
 
-class ExchangeServer:
+class ExchangeServer(HttpHarness):
+    thread_name = "exchange-server"
+
     def __init__(self, *, now_ms: int, listing_ms: int, markets: tuple[tuple[str, str], ...] = (("BTC", "USDT"),),
                  seed: int = 7, retry_after_s: int = 0) -> None:
+        super().__init__()
         self.now_ms = now_ms
         self.listing_ms = listing_ms
         self.markets = markets
@@ -70,49 +72,6 @@ class ExchangeServer:
         self.resent = 0  # re-sent copies put on the wire so far
         self._series: dict[tuple[str, str], pd.DataFrame] = {}
         self._lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------------------
-    def __enter__(self) -> ExchangeServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        owner = self
-
-        class Handler(_Handler):
-            server_owner = owner
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="exchange-server",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop like a dying process: stop accepting, and cut every open (keep-alive) connection."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            with self._lock:
-                conns, self._conns = list(self._conns), set()
-            for conn in conns:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-            assert self._thread is not None
-            self._thread.join(timeout=5)
-            self._httpd = None
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- test controls ---------------------------------------------------------------------------------------
     def fail_next(self, path: str, fault: Fault, times: int = 1) -> None:
@@ -206,7 +165,7 @@ class ExchangeServer:
             "symbols": [_symbol_info(base, quote) for base, quote in self.markets],
         }
 
-    def _respond(self, path: str, params: dict[str, str]) -> tuple[int, object]:
+    def _answer(self, path: str, params: dict[str, str]) -> tuple[int, object]:
         if path == "/api/v3/time":
             return 200, {"serverTime": self.now_ms}
         if path == "/api/v3/exchangeInfo":
@@ -224,76 +183,43 @@ class ExchangeServer:
         with self._lock:
             self.requests.append(Request(path, params, outcome, time.monotonic()))
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_owner: ExchangeServer
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server_owner._lock:
-            self.server_owner._conns.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server_owner._lock:
-            self.server_owner._conns.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def do_GET(self) -> None:
-        owner = self.server_owner
-        parts = urlsplit(self.path)
-        path, params = parts.path, dict(parse_qsl(parts.query))
-        fault = owner._next_fault(path)
+    # -- wire ------------------------------------------------------------------------------------------------
+    def respond(self, ex: Exchange) -> None:
+        """Every GET: an injected fault for the path if one is queued, else the endpoint's answer."""
+        if ex.method != "GET":
+            ex.send_bytes(405, b"<html><body><h1>405 Method Not Allowed</h1></body></html>", "text/html")
+            return
+        path, params = ex.path, ex.query
+        fault = self._next_fault(path)
         if fault == "429":
-            owner._record(path, params, 429)
-            self._send(429, {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request "
-                             "weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid "
-                             "polling the API."}, {"Retry-After": str(owner.retry_after_s)})
+            self._record(path, params, 429)
+            ex.send_json(429, {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request "
+                               "weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid "
+                               "polling the API."}, {"Retry-After": str(self.retry_after_s)},
+                         content_type=JSON_WIRE, compact=True)
             return
         if fault == "500":
-            owner._record(path, params, 500)
-            self._send(500, {"code": -1001, "msg": "Internal error; unable to process your request. "
-                             "Please try again."})
+            self._record(path, params, 500)
+            ex.send_json(500, {"code": -1001, "msg": "Internal error; unable to process your request. "
+                               "Please try again."}, content_type=JSON_WIRE, compact=True)
             return
         if fault == "503":
-            owner._record(path, params, 503)
-            self._send_raw(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
-                           "text/html")
+            self._record(path, params, 503)
+            ex.send_bytes(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                          "text/html")
             return
-        status, payload = owner._respond(path, params)
+        status, payload = self._answer(path, params)
         if fault == "drop":
-            owner._record(path, params, "drop")
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
+            self._record(path, params, "drop")
+            # Headers promise the full body; half of it is sent and the connection closed.
+            body = json_bytes(payload)
+            ex.send_bytes(status, body, JSON_WIRE, truncate_to=len(body) // 2)
             return
-        owner._record(path, params, status)
+        self._record(path, params, status)
         if payload is None:
-            self._send_raw(status, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+            ex.send_bytes(status, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         else:
-            self._send(status, payload)
-
-    def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, json.dumps(payload, separators=(",", ":")).encode(),
-                       "application/json;charset=UTF-8", headers)
-
-    def _send_raw(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+            ex.send_json(status, payload, content_type=JSON_WIRE, compact=True)
 
 
 def _symbol_info(base: str, quote: str) -> dict[str, object]:

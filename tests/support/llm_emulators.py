@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.http_harness import Exchange, HttpHarness
 
 
 @dataclass(frozen=True)
@@ -64,68 +64,38 @@ class Recorded:
     status: int = 200
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class EmulatorBase(HttpHarness):
+    """Every request is recorded (with its arrival index) and handed to `handle`; streams go out as chunked
+    server-sent events."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients closing keep-alive connections (and our own deliberate cuts) are not errors here.
-        return None
+    thread_name = "llm-emulator"
 
-
-class EmulatorBase:
     def __init__(self, brain: Brain) -> None:
+        super().__init__()
         self.brain = brain
         self.requests: list[Recorded] = []
         self.rejections: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._count = 0
         self._cache_prefixes: set[str] = set()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                with outer._lock:
-                    outer.requests.append(rec)
-                    index = outer._count
-                    outer._count += 1
-                outer.handle(self, rec, index)
-
-        self._httpd = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> EmulatorBase:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    def respond(self, ex: Exchange) -> None:
+        rec = Recorded(ex.target, dict(ex.headers), ex.json())
+        with self._lock:
+            self.requests.append(rec)
+            index = self._count
+            self._count += 1
+        self.handle(ex, rec, index)
 
     # -- shared wire helpers ------------------------------------------------------------------
-    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:  # pragma: no cover
+    def handle(self, ex: Exchange, rec: Recorded, index: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def error_body(self, err_type: str, message: str) -> dict[str, Any]:  # pragma: no cover
         """The provider's JSON error envelope."""
         raise NotImplementedError
 
-    def answer(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int,
+    def answer(self, ex: Exchange, rec: Recorded, index: int,
                problem: str | None) -> tuple[Turn, Reply] | None:
         """Reject an invalid request (400), or ask the brain and act out a stall or an error reply. Returns
         (turn to stream, the brain's reply: a Turn or a Drop), or None when the response was already sent or
@@ -133,72 +103,32 @@ class EmulatorBase:
         if problem is not None:
             rec.status = 400
             self.rejections.append({"index": index, "message": problem})
-            self.send_json(h, 400, self.error_body("invalid_request_error", problem))
+            ex.send_json(400, self.error_body("invalid_request_error", problem))
             return None
         reply = self.brain(rec.body, index)
         if isinstance(reply, Stall):
             time.sleep(reply.seconds)
-            self.cut(h)
+            ex.cut()
             return None
         if isinstance(reply, Fail):
             rec.status = reply.status
             hdrs = {"retry-after": str(reply.retry_after)} if reply.retry_after is not None else {}
-            self.send_json(h, reply.status, self.error_body(reply.err_type, reply.message), hdrs)
+            ex.send_json(reply.status, self.error_body(reply.err_type, reply.message), hdrs)
             return None
         return (reply if isinstance(reply, Turn) else Turn(text=reply.text)), reply
 
-    @staticmethod
-    def send_json(
-        h: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(payload).encode()
-        h.send_response(status)
-        h.send_header("content-type", "application/json")
-        h.send_header("content-length", str(len(data)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
-        h.wfile.flush()
-
-    @staticmethod
-    def start_sse(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        h.send_header("content-type", "text/event-stream")
-        h.send_header("cache-control", "no-cache")
-        h.send_header("transfer-encoding", "chunked")
-        h.end_headers()
-
-    @staticmethod
-    def chunk(h: BaseHTTPRequestHandler, data: bytes) -> None:
-        h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        h.wfile.flush()
-
-    @staticmethod
-    def end_chunks(h: BaseHTTPRequestHandler) -> None:
-        h.wfile.write(b"0\r\n\r\n")
-        h.wfile.flush()
-
-    @staticmethod
-    def cut(h: BaseHTTPRequestHandler) -> None:
-        h.close_connection = True
-        try:
-            h.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def stream_events(self, h: BaseHTTPRequestHandler, events: list[bytes], reply: Reply) -> None:
-        self.start_sse(h)
+    def stream_events(self, ex: Exchange, events: list[bytes], reply: Reply) -> None:
+        ex.start_stream()
         limit = reply.after_events if isinstance(reply, Drop) else len(events)
         for ev in events[:limit]:
-            self.chunk(h, ev)
+            ex.chunk(ev)
         if isinstance(reply, Drop):
             if reply.clean_eof:
-                self.end_chunks(h)
+                ex.end_stream()
             else:
-                self.cut(h)
+                ex.cut()
             return
-        self.end_chunks(h)
+        ex.end_stream()
 
     def cache_split(self, prefix: Any, total: int) -> tuple[int, int, int]:
         """(uncached input, cache write, cache read) for a request whose cacheable prefix is `prefix`."""
@@ -234,9 +164,9 @@ class AnthropicEmulator(EmulatorBase):
     def error_body(self, err_type: str, message: str) -> dict[str, Any]:
         return {"type": "error", "error": {"type": err_type, "message": message}}
 
-    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
-        if rec.path.rstrip("/") != "/v1/messages":
-            self.send_json(h, 404, self.error_body("not_found_error", rec.path))
+    def handle(self, ex: Exchange, rec: Recorded, index: int) -> None:
+        if ex.path.rstrip("/") != "/v1/messages":
+            ex.send_json(404, self.error_body("not_found_error", rec.path))
             return
         problem = validate_anthropic(rec.body)
         prompt = anthropic_prompt_tokens(rec.body)
@@ -247,13 +177,13 @@ class AnthropicEmulator(EmulatorBase):
         ):
             max_out = rec.body["max_tokens"]
             problem = f"prompt is too long: {prompt} tokens + max_tokens {max_out} > {self.context_window}"
-        answered = self.answer(h, rec, index, problem)
+        answered = self.answer(ex, rec, index, problem)
         if answered is None:
             return
         turn, reply = answered
         prefix = {"system": rec.body.get("system"), "tools": rec.body.get("tools")}
         plain, write, read = self.cache_split(prefix, prompt)
-        self.stream_events(h, self._events(rec.body, index, turn, plain, write, read), reply)
+        self.stream_events(ex, self._events(rec.body, index, turn, plain, write, read), reply)
 
     def _events(
         self, body: dict[str, Any], index: int, turn: Turn, plain: int, write: int, read: int
@@ -532,14 +462,14 @@ class OpenAIEmulator(EmulatorBase):
                            f"requested {prompt + out} tokens ({prompt} in the messages, {out} in the completion).")
         return problem
 
-    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded, index: int) -> None:
-        path = rec.path.rstrip("/")
+    def handle(self, ex: Exchange, rec: Recorded, index: int) -> None:
+        path = ex.path.rstrip("/")
         if path not in ("/v1/chat/completions", "/v1/responses"):
-            self.send_json(h, 404, self.error_body("invalid_request_error", rec.path))
+            ex.send_json(404, self.error_body("invalid_request_error", rec.path))
             return
         responses = path.endswith("responses")
         problem = self.request_problem(rec.body, responses)
-        answered = self.answer(h, rec, index, problem)
+        answered = self.answer(ex, rec, index, problem)
         if answered is None:
             return
         turn, reply = answered
@@ -556,7 +486,7 @@ class OpenAIEmulator(EmulatorBase):
         events = (self._responses_events if responses else self._chat_events)(
             rec.body, index, turn, total, cached
         )
-        self.stream_events(h, events, reply)
+        self.stream_events(ex, events, reply)
 
     def _chat_events(
         self, body: dict[str, Any], index: int, turn: Turn, total: int, cached: int
