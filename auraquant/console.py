@@ -84,32 +84,15 @@ def error_message(exc: BaseException) -> str:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    """Error types that describe bad input or a refused action, rendered as their message alone (no hint).
-    Imported lazily: this runs only on the error path, so it never slows a successful command down."""
+    """Error types that describe bad input or a refused action, rendered as their message alone (no hint):
+    every `UserError` (the domain's refusals subclass it, so this module imports no domain package) plus the
+    builtin bad-input and environment errors (`ValueError`, `LookupError`, `OSError` incl. a missing file) and
+    pydantic's `ValidationError`. Imported lazily: this runs only on the error path."""
     from pydantic import ValidationError
 
-    from auraquant.cta.data.access import HoldoutSealed
-    from auraquant.cta.data.ccxt_source import FetchError
-    from auraquant.cta.data.features import FeatureError
-    from auraquant.cta.data.ingest import DataInputError
-    from auraquant.cta.data.service import DataQualityError
-    from auraquant.cta.data.timeframes import TimeframeError
-    from auraquant.store import StoreError
-    from auraquant.workspace import NotAWorkspace, WorkspaceRefused
+    from auraquant.errors import UserError
 
-    return (FetchError, DataInputError, DataQualityError, FeatureError, TimeframeError, StoreError, NotAWorkspace,
-            WorkspaceRefused, FileNotFoundError, ValueError, ValidationError, *_domain_errors(), HoldoutSealed)
-
-
-def _domain_errors() -> tuple[type[BaseException], ...]:
-    """Refusals of the other areas (governance, cloud, research goals, module sandbox, provider keys)."""
-    from aura.config.models import MissingApiKey
-    from auraquant.cta.cloud.errors import CloudError
-    from auraquant.cta.governance.errors import GovernanceError
-    from auraquant.cta.research.goal import GoalError
-    from auraquant.cta.sandbox.errors import ModuleSandboxError
-
-    return (GovernanceError, CloudError, GoalError, ModuleSandboxError, MissingApiKey, OSError, LookupError)
+    return (UserError, ValueError, LookupError, OSError, ValidationError)
 
 
 def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, Any] | None = None,

@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 import duckdb
 from pydantic import BaseModel
 
-from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, Holdout, HoldoutRead
+from auraquant.catalog import DataSlice, DataVersion, FeatureSlice, Holdout, HoldoutRead
+from auraquant.errors import UserError
 from auraquant.lazy import lazy_module
 
 # numpy and pandas load on first use: opening a workspace and reading the catalog (`data list`) need neither.
@@ -112,7 +113,7 @@ _MIGRATIONS: list[tuple[int, str]] = [
 M = TypeVar("M", bound=BaseModel)
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     pass
 
 

@@ -19,6 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from auraquant import __version__
+from auraquant.errors import UserError
 from auraquant.store import Store
 
 MARKER = "workspace.json"
@@ -41,7 +42,7 @@ class NotAWorkspace(FileNotFoundError):
     pass
 
 
-class WorkspaceRefused(RuntimeError):
+class WorkspaceRefused(UserError, RuntimeError):
     pass
 
 

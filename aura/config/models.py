@@ -83,8 +83,9 @@ def example_config_text() -> str:
     return (Path(__file__).with_name("models.json.example")).read_text(encoding="utf-8")
 
 
-class MissingApiKey(RuntimeError):
-    pass
+class MissingApiKey(LookupError, RuntimeError):
+    """The environment variable a profile names for its key is unset. A `LookupError` (a configured value
+    could not be found), so front ends render it as a one-line user error without importing this module."""
 
 
 def resolve_api_key(profile: ModelProfile, environ: dict[str, str] | None = None) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from auraquant.errors import UserError
 
-class CloudError(RuntimeError):
+
+class CloudError(UserError, RuntimeError):
     """Base of every cloud-offload failure (the CLI renders these as one-line errors)."""
 
 

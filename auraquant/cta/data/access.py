@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from auraquant.cta.data.models import DataVersion, Holdout, HoldoutRead, QualityIssue, QualityReport
+from auraquant.errors import UserError
 from auraquant.lazy import lazy_module
 from auraquant.store import Store, bars_content_hash
 
@@ -50,7 +51,7 @@ _PRICES = ("open", "high", "low", "close")
 _COLUMNS = ["time", "open", "high", "low", "close", "volume"]
 
 
-class HoldoutSealed(PermissionError):
+class HoldoutSealed(UserError, PermissionError):
     """A reader asked for bars at or after the sealed holdout start. The message is one line."""
 
 

@@ -37,6 +37,7 @@ import ccxt
 import pandas as pd
 
 from auraquant.cta.data.timeframes import OHLCV, timeframe_ms
+from auraquant.errors import UserError
 
 COLUMNS = ["time", *OHLCV]
 
@@ -47,7 +48,7 @@ _MAX_RETRY_AFTER_S = 600.0
 _sleep = time.sleep
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """Fetching from the exchange failed for good: a non-transient error, or retries were exhausted."""
 
 

@@ -15,13 +15,14 @@ import pandas as pd
 import pandas_ta as ta
 
 from auraquant.cta.data.timeframes import align_to_lower, resample
+from auraquant.errors import UserError
 
 LIBRARY = f"pandas-ta {ta.version}"
 
 _INPUTS = {"open_": "open", "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume"}
 
 
-class FeatureError(ValueError):
+class FeatureError(UserError, ValueError):
     pass
 
 

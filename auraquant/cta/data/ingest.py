@@ -30,9 +30,10 @@ import pandas as pd
 
 from auraquant.cta.data.quality import INPUT_REPAIRS, ROW
 from auraquant.cta.data.timeframes import OHLCV
+from auraquant.errors import UserError
 
 
-class DataInputError(ValueError):
+class DataInputError(UserError, ValueError):
     """The input cannot be read as bars; the message says what and where."""
 
 

@@ -22,10 +22,11 @@ from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, Qual
 from auraquant.cta.data.quality import ROW, assess
 from auraquant.cta.data.staging import checkpoint_dir, remove_stale_temp_files, server_of
 from auraquant.cta.data.timeframes import timeframe_delta, timeframe_ms, to_utc
+from auraquant.errors import UserError
 from auraquant.store import NotFound, Store, bars_content_hash, write_parquet_atomic
 
 
-class DataQualityError(ValueError):
+class DataQualityError(UserError, ValueError):
     """The bars have errors that no safe repair fixes. Carries the full report; nothing was stored."""
 
     def __init__(self, report: QualityReport) -> None:

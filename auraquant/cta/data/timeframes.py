@@ -18,6 +18,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from auraquant.errors import UserError
+
 OHLCV = ["open", "high", "low", "close", "volume"]
 
 _UNITS_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -26,7 +28,7 @@ _TF_RE = re.compile(r"^(\d+)([mhdw])$")
 _WEEK_ORIGIN_MS = 4 * 86_400_000
 
 
-class TimeframeError(ValueError):
+class TimeframeError(UserError, ValueError):
     pass
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from auraquant.errors import UserError
 
-class GovernanceError(RuntimeError):
+
+class GovernanceError(UserError, RuntimeError):
     """Base of every governance refusal (the CLI renders these as one-line errors)."""
 
 

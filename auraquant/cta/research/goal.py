@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from auraquant.cta.governance.record import Threshold
+from auraquant.errors import UserError
 
 _METRICS: dict[str, str] = {
     "sharpe": "sharpe", "sharpe ratio": "sharpe", "sortino": "sortino", "calmar": "calmar", "dsr": "dsr",
@@ -56,7 +57,7 @@ _CLAUSE = re.compile(r"^\s*(?P<metric>[a-z_ ]+?)\s*(?P<op>>=|=>|≥|>|<=|=<|≤|
                      r"\s*(?P<pct>%)?\s*$", re.IGNORECASE)
 
 
-class GoalError(ValueError):
+class GoalError(UserError, ValueError):
     """The goal text has no threshold this parser understands."""
 
 

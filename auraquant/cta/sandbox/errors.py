@@ -7,8 +7,10 @@ machine-readable tag (also the `kind` field of the worker's error replies).
 
 from __future__ import annotations
 
+from auraquant.errors import UserError
 
-class ModuleSandboxError(RuntimeError):
+
+class ModuleSandboxError(UserError, RuntimeError):
     """An agent-written module could not be run to completion inside the sandbox worker."""
 
     cause = "sandbox"
