@@ -13,7 +13,9 @@ demo: venv
 test:
 	@bash scripts/venv.sh dev,peers,ml
 	@bash scripts/system-deps.sh
+	.venv/bin/lint-imports --no-cache  # import contracts of .importlinter (layers, no cycles)
 	$(PY) -m pytest -q
 
 lint: venv
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports --no-cache

@@ -30,9 +30,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from aura.providers.anthropic_provider import AnthropicProvider
-from aura.providers.base import ModelInfo, ProviderEvent, TurnCompleted, TurnRequest
 from aura.runtime import AgentEngine, Budgets, Message, SessionStore
 from aura.runtime.messages import TextPart, ToolCallPart, ToolResultPart, assistant_message, user_text
+from aura.runtime.provider import ModelInfo, ProviderEvent, TurnCompleted, TurnRequest
 from aura.runtime.tokens import estimate_messages_tokens
 from aura.runtime.usage import Usage
 from aura.tools import Tool, ToolRegistry, tool

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -4,7 +4,9 @@ The SDK-backed providers are imported lazily by `build_provider`, so `import aur
 cheap; import them from their modules when constructing them directly.
 """
 
-from aura.providers.base import (
+from aura.providers.factory import build_provider, model_info
+from aura.providers.offline import OfflineProvider, PolicyState, ScriptedTurn
+from aura.runtime.provider import (
     ModelInfo,
     Provider,
     ProviderError,
@@ -14,8 +16,6 @@ from aura.providers.base import (
     TurnCompleted,
     TurnRequest,
 )
-from aura.providers.factory import build_provider, model_info
-from aura.providers.offline import OfflineProvider, PolicyState, ScriptedTurn
 
 __all__ = [
     "ModelInfo",

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx2
 
-from aura.providers.base import RETRYABLE_STATUS, ProviderError, retry_after_seconds
+from aura.runtime.provider import RETRYABLE_STATUS, ProviderError, retry_after_seconds
 
 #: Error types a server may send *inside* a 200 stream (SSE `error` event) that are worth retrying.
 _RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error", "server_error"})

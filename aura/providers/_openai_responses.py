@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aura.providers._errors import dropped
-from aura.providers.base import ProviderError, ProviderEvent, TextDelta, ToolCallStarted, TurnCompleted
 from aura.runtime.messages import Message, TextPart, ToolCallPart
+from aura.runtime.provider import ProviderError, ProviderEvent, TextDelta, ToolCallStarted, TurnCompleted
 from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
 from aura.tools.limits import DEFAULT_LIMITS

@@ -14,7 +14,8 @@ import anthropic
 import httpx2
 
 from aura.providers._errors import classify, dropped
-from aura.providers.base import (
+from aura.runtime.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from aura.runtime.provider import (
     ModelInfo,
     ProviderEvent,
     TextDelta,
@@ -22,7 +23,6 @@ from aura.providers.base import (
     TurnCompleted,
     TurnRequest,
 )
-from aura.runtime.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from aura.runtime.replay import replay_arguments
 from aura.runtime.usage import Usage
 from aura.tools.limits import DEFAULT_LIMITS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aura.config.compat import resolve_compat
 from aura.config.models import ModelProfile, resolve_api_key
-from aura.providers.base import ModelInfo, Provider
 from aura.providers.offline import OfflineProvider, Policy
+from aura.runtime.provider import ModelInfo, Provider
 
 #: What the OpenAI SDK needs for keyless local servers (Ollama, llama.cpp): any non-empty string.
 _NO_KEY = "no-key"

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any
 
-from aura.providers.base import (
+from aura.runtime.messages import Message, TextPart, ToolCallPart
+from aura.runtime.provider import (
     ModelInfo,
     ProviderError,
     ProviderEvent,
@@ -22,7 +23,6 @@ from aura.providers.base import (
     TurnCompleted,
     TurnRequest,
 )
-from aura.runtime.messages import Message, TextPart, ToolCallPart
 from aura.runtime.tokens import estimate_messages_tokens, estimate_text_tokens, estimate_tools_tokens
 from aura.runtime.usage import Usage
 

@@ -13,7 +13,7 @@ import openai
 from aura.providers._errors import classify
 from aura.providers._openai_chat import assemble_chat, to_chat_messages
 from aura.providers._openai_responses import assemble_responses, to_responses_input
-from aura.providers.base import ModelInfo, ProviderEvent, TurnRequest
+from aura.runtime.provider import ModelInfo, ProviderEvent, TurnRequest
 from aura.tools.schema import to_format
 
 OpenAIApi = Literal["chat", "responses"]

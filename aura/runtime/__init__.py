@@ -1,50 +1,62 @@
-"""The agent loop and its state: messages, events, budgets, compaction, sessions, traces.
-
-Exports are resolved lazily: providers import `aura.runtime.messages` while the engine imports the
-provider Protocol, and a lazy package namespace keeps that from being an import cycle.
+"""The agent loop and its state: messages, events, budgets, compaction, sessions, traces, and the `Provider`
+Protocol the loop drives (implemented in `aura.providers`, which this package never imports).
 """
 
-from __future__ import annotations
+from aura.runtime.budgets import Budgets, StopReason
+from aura.runtime.compaction import AUTO_CONTINUE, CompactionPolicy
+from aura.runtime.engine import AgentEngine
+from aura.runtime.events import (
+    Compacted,
+    EngineEvent,
+    Retrying,
+    Stopped,
+    TextDeltaEvent,
+    ToolEnd,
+    ToolStart,
+    TurnUsage,
+)
+from aura.runtime.layers import PromptLayers
+from aura.runtime.messages import (
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    assistant_message,
+    find_orphans,
+    user_text,
+)
+from aura.runtime.retry import RetryPolicy
+from aura.runtime.sessions import SessionLog, SessionState, SessionStore
+from aura.runtime.trace import RunTrace
+from aura.runtime.usage import Prices, Usage
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "AgentEngine": "engine",
-    "Budgets": "budgets",
-    "StopReason": "budgets",
-    "AUTO_CONTINUE": "compaction",
-    "CompactionPolicy": "compaction",
-    "Compacted": "events",
-    "EngineEvent": "events",
-    "Retrying": "events",
-    "Stopped": "events",
-    "TextDeltaEvent": "events",
-    "ToolEnd": "events",
-    "ToolStart": "events",
-    "TurnUsage": "events",
-    "PromptLayers": "layers",
-    "Message": "messages",
-    "TextPart": "messages",
-    "ToolCallPart": "messages",
-    "ToolResultPart": "messages",
-    "assistant_message": "messages",
-    "find_orphans": "messages",
-    "user_text": "messages",
-    "RetryPolicy": "retry",
-    "SessionLog": "sessions",
-    "SessionState": "sessions",
-    "SessionStore": "sessions",
-    "RunTrace": "trace",
-    "Prices": "usage",
-    "Usage": "usage",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aura.runtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"aura.runtime.{module}"), name)
+__all__ = [
+    "AUTO_CONTINUE",
+    "AgentEngine",
+    "Budgets",
+    "Compacted",
+    "CompactionPolicy",
+    "EngineEvent",
+    "Message",
+    "Prices",
+    "PromptLayers",
+    "RetryPolicy",
+    "Retrying",
+    "RunTrace",
+    "SessionLog",
+    "SessionState",
+    "SessionStore",
+    "StopReason",
+    "Stopped",
+    "TextDeltaEvent",
+    "TextPart",
+    "ToolCallPart",
+    "ToolEnd",
+    "ToolResultPart",
+    "ToolStart",
+    "TurnUsage",
+    "Usage",
+    "assistant_message",
+    "find_orphans",
+    "user_text",
+]

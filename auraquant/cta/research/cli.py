@@ -31,7 +31,8 @@ from auraquant.cta.research.loop import (
     run_research,
 )
 from auraquant.cta.sandbox import isolation
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 DEMO_GOAL = "SYNTH/USDT 1h Sharpe >= 1.5, max drawdown >= -15%"
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")]

@@ -25,13 +25,13 @@ from pydantic import BaseModel
 
 from aura.config.models import ModelProfile, load_models_config
 from aura.providers import Provider
-from aura.providers.base import ModelInfo
 from aura.providers.offline import OfflineProvider
 from aura.runtime.budgets import Budgets, StopReason
 from aura.runtime.compaction import CompactionPolicy
 from aura.runtime.engine import AgentEngine
 from aura.runtime.events import EngineEvent, Stopped, ToolEnd
 from aura.runtime.layers import PromptLayers
+from aura.runtime.provider import ModelInfo
 from aura.runtime.sessions import SessionLog, SessionStore
 from aura.tools import ToolRegistry
 from auraquant.cta.experiment.gates import holdout_failures, holdout_table, load_gates

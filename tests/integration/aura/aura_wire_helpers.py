@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aura.providers.anthropic_provider import AnthropicProvider
-from aura.providers.base import ModelInfo, Provider
 from aura.providers.openai_provider import OpenAIProvider
+from aura.runtime.provider import ModelInfo, Provider
 from aura.runtime.usage import Prices
 from tests.support.llm_emulators import AnthropicEmulator, Brain, OpenAIEmulator
 

@@ -131,8 +131,8 @@ def test_auto_compat_sends_the_field_each_server_accepts() -> None:
 
 
 def _request() -> Any:
-    from aura.providers.base import TurnRequest
     from aura.runtime.messages import user_text
+    from aura.runtime.provider import TurnRequest
 
     return TurnRequest(system="s", messages=(user_text("hi"),))
 

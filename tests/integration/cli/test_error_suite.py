@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from auraquant.cli import app
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from auraquant.cli import app
 from auraquant.cta.data.service import make_features, make_slice, synth
+from auraquant.cta.workspace_init import init_workspace
 from auraquant.store import SCHEMA_VERSION, Store, WorkspaceBusy
-from auraquant.workspace import Workspace, WorkspaceRefused, init_workspace
+from auraquant.workspace import Workspace, WorkspaceRefused
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -138,7 +139,7 @@ def test_init_works_from_the_built_wheel(tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     env = {**os.environ, "PYTHONPATH": str(site)}
-    code = ("import auraquant, sys; from auraquant.workspace import init_workspace; "
+    code = ("import auraquant, sys; from auraquant.cta.workspace_init import init_workspace; "
             "r = init_workspace(sys.argv[1], demo_data=False); print(auraquant.__file__); print('\\n'.join(r.created))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws")], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True).stdout.splitlines()

@@ -24,7 +24,8 @@ from auraquant.cta.experiment.runner import (
     run_from_store,
     run_status,
 )
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 from tests.integration.experiment.wf_fixtures import HOLDOUT, N_BARS, WF, ema_atr_spec
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from auraquant.cta.governance.archive import Archive
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 
 @pytest.fixture

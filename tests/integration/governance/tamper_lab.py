@@ -32,7 +32,8 @@ from auraquant.cta.governance.signing import Signer, WitnessSigner, sign_envelop
 from auraquant.cta.governance.userconfig import workspace_id
 from auraquant.cta.strategy.spec import Spec
 from auraquant.cta.tools.governance import run_artifacts
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 from tests.integration.governance.helpers import AGENT
 from tests.unit.governance.factories import make_approver, passphrase_file
 

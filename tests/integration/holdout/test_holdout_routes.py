@@ -39,8 +39,9 @@ from auraquant.cta.data import access
 from auraquant.cta.data.synthetic import generate
 from auraquant.cta.strategy.spec import Spec
 from auraquant.cta.tools import build_registry, research_context
+from auraquant.cta.workspace_init import init_workspace
 from auraquant.store import Store
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.workspace import Workspace
 
 N_BARS = 2400
 HOLDOUT_BARS = 400

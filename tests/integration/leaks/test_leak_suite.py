@@ -279,7 +279,8 @@ def test_agent_tools_refuse_a_module_that_passed_module_write(tmp_path: Path) ->
 
     from auraquant.cta.tools import build_registry, research_context
     from auraquant.cta.tools.deps import ResearchLimits
-    from auraquant.workspace import Workspace, init_workspace
+    from auraquant.cta.workspace_init import init_workspace
+    from auraquant.workspace import Workspace
 
     init_workspace(tmp_path / "ws", demo_data=False)
     ws = Workspace.open(tmp_path / "ws")

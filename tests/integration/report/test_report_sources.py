@@ -50,7 +50,7 @@ def _cli() -> typer.Typer:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory):
-    from auraquant.workspace import init_workspace
+    from auraquant.cta.workspace_init import init_workspace
 
     root = tmp_path_factory.mktemp("report_ws") / "ws"
     init_workspace(root, demo_data=False)

@@ -15,10 +15,10 @@ from typing import Any
 import pexpect
 import pytest
 
-from aura.providers.base import ModelInfo, TurnRequest
 from aura.providers.openai_provider import OpenAIProvider
 from aura.runtime.compaction import context_message
 from aura.runtime.messages import user_text
+from aura.runtime.provider import ModelInfo, TurnRequest
 from aura.runtime.sessions import SessionStore
 from auraquant.cta.research.loop import load_layers
 from auraquant.cta.tools import build_registry

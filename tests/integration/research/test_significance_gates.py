@@ -28,7 +28,8 @@ from auraquant.cta.governance.archive import Archive
 from auraquant.cta.governance.memory import NS_RESEARCH
 from auraquant.cta.research.goal import parse_goal
 from auraquant.cta.research.loop import default_budgets, offline_autopilot, run_research
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 from .conftest import research_cli, run
 

@@ -17,7 +17,8 @@ from aura.tools import ToolOutcome, ToolRegistry
 from auraquant.cta.tools import build_registry, research_context
 from auraquant.cta.tools.deps import Ctx, ResearchLimits
 from auraquant.cta.tools.sdk import scaffold
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 SPEC = {"name": "ema-trail", "baseline": {"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
         "execution": [{"name": "trailing_pct"}], "risk": [{"name": "fixed_fraction"}],

@@ -9,7 +9,8 @@ import pandas as pd
 
 from auraquant.cta.tools import build_registry
 from auraquant.cta.tools.deps import research_context
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 from tests.support.exchange_server import ExchangeServer
 
 H = 3_600_000

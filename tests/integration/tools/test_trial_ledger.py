@@ -27,7 +27,8 @@ from auraquant.cta.experiment.holdout import existing_score
 from auraquant.cta.governance.archive import Archive
 from auraquant.cta.tools import build_registry, research_context
 from auraquant.cta.tools.deps import Ctx
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 SPEC = {"name": "ema-trail", "baseline": {"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
         "execution": [{"name": "trailing_pct"}], "risk": [{"name": "fixed_fraction"}],

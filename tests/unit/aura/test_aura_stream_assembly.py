@@ -10,7 +10,7 @@ from openai._models import construct_type
 from openai.types.chat import ChatCompletionChunk
 
 from aura.providers._openai_chat import assemble_chat
-from aura.providers.base import ToolCallStarted, TurnCompleted
+from aura.runtime.provider import ToolCallStarted, TurnCompleted
 
 
 def _chunk(delta: dict[str, Any] | None = None, finish: str | None = None, usage: dict[str, Any] | None = None,

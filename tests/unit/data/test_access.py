@@ -210,7 +210,7 @@ def test_the_same_market_at_another_timeframe_is_sealed(workspace: Workspace) ->
 def test_a_workspace_recreated_at_the_same_path_gets_no_stale_seal(tmp_path) -> None:
     import shutil
 
-    from auraquant.workspace import init_workspace
+    from auraquant.cta.workspace_init import init_workspace
 
     bars = _bars()
     starts = []

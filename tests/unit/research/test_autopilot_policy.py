@@ -4,9 +4,9 @@ The full loop against real tools is in tests/integration/research."""
 import json
 from typing import Any
 
-from aura.providers.base import TurnRequest
 from aura.providers.offline import PolicyState, ScriptedTurn
 from aura.runtime.messages import Message, ToolResultPart, user_text
+from aura.runtime.provider import TurnRequest
 from auraquant.cta.research.autopilot import Autopilot, AutopilotConfig
 from auraquant.cta.research.goal import parse_goal
 

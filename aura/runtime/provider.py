@@ -1,5 +1,8 @@
 """The `Provider` Protocol: one streamed model turn with tools, plus the model's limits and prices.
 
+The engine owns this contract and `aura.providers` implement it, so the runtime never imports a provider
+(the packages stay acyclic: providers build on runtime's messages and usage, never the other way round).
+
 A provider is stateless between turns: the engine owns the conversation and sends all of it each turn.
 Providers never retry (SDK retries are disabled); they classify failures as `ProviderError` with a
 `retryable` flag and the engine's retry policy decides. A stream that ends before the provider's own
