@@ -16,7 +16,6 @@ reuses what is already there and never stores anything twice.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import threading
@@ -31,6 +30,7 @@ import duckdb
 from pydantic import BaseModel
 
 from auraquant.catalog import DataSlice, DataVersion, FeatureSlice, Holdout, HoldoutRead
+from auraquant.content_hash import bars_content_hash as bars_content_hash  # re-export; owner: content_hash
 from auraquant.errors import UserError
 from auraquant.lazy import lazy_module
 
@@ -128,15 +128,6 @@ class NotFound(StoreError, KeyError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def bars_content_hash(bars: pd.DataFrame) -> str:
-    """sha256 over the canonical binary form of the bars (int64 ms times, float64 OHLCV, little-endian)."""
-    h = hashlib.sha256()
-    h.update(bars["time"].to_numpy(dtype="datetime64[ms]").astype("<i8").tobytes())
-    for c in ("open", "high", "low", "close", "volume"):
-        h.update(bars[c].to_numpy(dtype="<f8").tobytes())
-    return h.hexdigest()
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auraquant.content_hash import bars_content_hash
 from auraquant.cta.backtest.lookahead import (
     LookaheadError,
     LookaheadFinding,
@@ -35,7 +36,6 @@ from auraquant.cta.backtest.lookahead import (
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import list_modules
 from auraquant.cta.strategy.spec import Spec
-from auraquant.store import bars_content_hash
 
 CHECK_VERSION = 2  # bump when the check gets stricter: cached verdicts of older checks are not reused
 _SPEC_FIELDS = (("baseline", "baselines"), ("filters", "filters"), ("execution", "executions"), ("risk", "risks"))

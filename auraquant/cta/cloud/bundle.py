@@ -5,7 +5,7 @@ A bundle is a directory (or an uncompressed tar of one, `<job id>.tar`) holding 
 - `job.json`: the `JobSpec` (canonical JSON), whose id is the hash of everything in it;
 - `bars.parquet`: the OHLCV bars (columns time, open, high, low, close, volume).
 
-The bars are bound to the spec by `DataRef.content_hash` (`auraquant.store.bars_content_hash`: a hash of the
+The bars are bound to the spec by `DataRef.content_hash` (`auraquant.content_hash.bars_content_hash`: a hash of the
 values, not of the Parquet encoding), so a bundle whose data was swapped or edited does not open. Nothing in
 a bundle refers to a workspace: `auraquant job run BUNDLE --out DIR` runs it anywhere the package is installed.
 
@@ -26,9 +26,9 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from auraquant.canonical import ContentModel, canonical_json
+from auraquant.content_hash import bars_content_hash
 from auraquant.cta.cloud.errors import BundleError
 from auraquant.cta.strategy.spec import Spec
-from auraquant.store import bars_content_hash
 
 SCHEMA = "auraquant-job/v1"
 JOB_FILE = "job.json"

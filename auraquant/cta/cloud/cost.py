@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from auraquant.content_hash import bars_content_hash
 from auraquant.cta.backtest.engine import run_backtest, run_sweep
 from auraquant.cta.backtest.prepare import prepare
 from auraquant.cta.cloud.bundle import JobSpec
 from auraquant.cta.strategy.bars import bars_from_frame
 from auraquant.cta.strategy.spec import apply_params
-from auraquant.store import bars_content_hash
 
 SESSION_HOUR_USD = 0.08
 # List prices in USD per million tokens (input, output) for the models the orchestrating agent may use.

@@ -16,7 +16,6 @@ artifacts instead (see `_run_walkforward`); `top` then lists each window's chose
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.canonical import canonical_json, sha256_hex
+from auraquant.content_hash import frame_digest
 from auraquant.cta.backtest.engine import run_backtest
 from auraquant.cta.cloud import batches
 from auraquant.cta.cloud.bundle import Bundle, JobSpec, current_engine_version, open_bundle, write_tar
@@ -51,24 +51,6 @@ def equity_file(rank: int) -> str:
 
 def trades_file(rank: int) -> str:
     return f"trades_top{rank:02d}.parquet"
-
-
-def frame_digest(frame: pd.DataFrame) -> str:
-    """sha256 over column names, dtypes and raw values (datetimes as int64 ns; objects as canonical JSON).
-
-    Two frames with the same digest hold bit-identical values, whatever Parquet writer stored them.
-    """
-    h = hashlib.sha256()
-    for col in frame.columns:
-        s = frame[col]
-        h.update(f"{col}\0{s.dtype}\0".encode())
-        if isinstance(s.dtype, pd.DatetimeTZDtype) or np.issubdtype(s.dtype, np.datetime64):
-            h.update(s.to_numpy(dtype="datetime64[ns]").astype("<i8").tobytes())
-        elif s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-            h.update(canonical_json([None if v is None else str(v) for v in s]))
-        else:
-            h.update(np.ascontiguousarray(s.to_numpy()).tobytes())
-    return h.hexdigest()
 
 
 def params_json(params: dict[str, Any]) -> str:

@@ -37,10 +37,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from auraquant.content_hash import bars_content_hash
 from auraquant.cta.data.models import DataVersion, Holdout, HoldoutRead, QualityIssue, QualityReport
 from auraquant.errors import UserError
 from auraquant.lazy import lazy_module
-from auraquant.store import Store, bars_content_hash
+from auraquant.store import Store
 
 # numpy and pandas load on first use: `data list` asks every version for its seal and most have none.
 np = lazy_module("numpy")

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from auraquant.canonical import content_id
+from auraquant.content_hash import bars_content_hash
 from auraquant.cta.data import access, synthetic
 from auraquant.cta.data.ingest import normalize, read_table
 from auraquant.cta.data.models import DataSlice, DataVersion, FeatureSlice, QualityReport, SliceRole
@@ -23,7 +24,7 @@ from auraquant.cta.data.quality import ROW, assess
 from auraquant.cta.data.staging import checkpoint_dir, remove_stale_temp_files, server_of
 from auraquant.cta.data.timeframes import timeframe_delta, timeframe_ms, to_utc
 from auraquant.errors import UserError
-from auraquant.store import NotFound, Store, bars_content_hash, write_parquet_atomic
+from auraquant.store import NotFound, Store, write_parquet_atomic
 
 
 class DataQualityError(UserError, ValueError):

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from auraquant.content_hash import bars_content_hash
 from auraquant.cta.data.access import HoldoutSealed, bar_times, research_bars
-from auraquant.store import Store, bars_content_hash
+from auraquant.store import Store
 
 _COLUMNS = ["time", "open", "high", "low", "close", "volume"]
 

@@ -4,7 +4,7 @@ An archive record's signed body carries `artifacts`: `{reference: sha256}`. A re
 - a file path relative to the workspace root (absolute when outside it), hashed over its bytes;
 - `store:<kind>/<id>`, a typed object row of the store, hashed over its canonical JSON body;
 - `data:<data version id>`, the bars of a data version, whose value is the data content hash (the catalog
-  row must carry it and the stored bars must hash to it, `store.bars_content_hash`).
+  row must carry it and the stored bars must hash to it, `content_hash.bars_content_hash`).
 `collect` computes the map when a record is made; `problems` recomputes it before anything shown from the
 record is trusted (archive list/show/verify, export, approve, report, patterns). Any difference means a file
 or row was edited, replaced or deleted after signing.
