@@ -219,7 +219,7 @@ def init(
 ) -> None:
     """Create a workspace (idempotent: a second run keeps all state and says what exists)."""
     from auraquant.cta.governance.approver import approver_configured
-    from auraquant.workspace import init_workspace  # the store (duckdb, pandas) loads only when used
+    from auraquant.cta.workspace_init import init_workspace  # the store (duckdb, pandas) loads only when used
 
     r = init_workspace(directory, force=force, demo_data=not no_demo_data)
     approver = approver_configured()

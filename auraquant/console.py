@@ -10,8 +10,6 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -19,22 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from auraquant.jsonsafe import json_safe
+
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _default(o: Any) -> Any:
-    from pydantic import BaseModel  # imported here: only non-JSON values need it, and the CLI starts faster
-
-    if isinstance(o, BaseModel):
-        return o.model_dump(mode="json")
-    if isinstance(o, datetime | date):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def say(text: str) -> None:
@@ -44,7 +30,7 @@ def say(text: str) -> None:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=_default, indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(obj, default=json_safe, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
@@ -101,7 +87,7 @@ def fail(message: str, *, as_json: bool, kind: str = "error", extra: dict[str, A
     stdout under `--json`, else `error: MESSAGE` on stderr. Never returns (raises `typer.Exit`)."""
     text = one_line(message)
     if as_json:
-        sys.stdout.write(json.dumps({"error": text, "kind": kind, **(extra or {})}, default=_default,
+        sys.stdout.write(json.dumps({"error": text, "kind": kind, **(extra or {})}, default=json_safe,
                                     allow_nan=False) + "\n")
         sys.stdout.flush()
     else:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from auraquant.cta.cloud import batches
 from auraquant.cta.cloud.bundle import Bundle, JobSpec, current_engine_version, open_bundle, write_tar
 from auraquant.cta.cloud.errors import BundleError
 from auraquant.cta.strategy.spec import apply_params
+from auraquant.jsonsafe import json_safe
 
 RESULT_SCHEMA = "auraquant-job-result/v1"
 MANIFEST = "manifest.json"
@@ -89,14 +89,6 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False, compression="zstd")
     return buf.getvalue()
-
-
-def _finite(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def sweep_tables(bundle: Bundle, executor: SweepExecutor | None = None, n_batches: int = 1,
@@ -160,7 +152,7 @@ def top_entry(job: JobSpec, rank: int, trial: int, row: dict[str, Any]) -> dict[
     (the metrics-table row; NaN/inf as None). The trust gate rebuilds it from local numbers and compares."""
     param_cols = {k for p in job.param_sets for k in p} | {"trial"}
     return {"rank": rank, "trial": trial, "params": job.param_sets[trial],
-            "metrics": {c: _finite(v) for c, v in row.items() if c not in param_cols}}
+            "metrics": {c: json_safe(v) for c, v in row.items() if c not in param_cols}}
 
 
 @dataclass
@@ -189,7 +181,7 @@ def walkforward_top(windows: Sequence[Any]) -> list[dict[str, Any]]:
     """The manifest's `top` of a walk-forward: per window (`WindowResult`), its chosen params and the
     numeric entries of its target report."""
     return [{"rank": i + 1, "trial": w.window.index, "params": w.params,
-             "metrics": {k: _finite(v) for k, v in w.target_report.items() if isinstance(v, int | float)}}
+             "metrics": {k: json_safe(v) for k, v in w.target_report.items() if isinstance(v, int | float)}}
             for i, w in enumerate(windows)]
 
 

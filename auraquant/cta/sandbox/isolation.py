@@ -21,6 +21,7 @@ from auraquant.cta.sandbox import errors
 from auraquant.cta.sandbox.policy import Policy, resolve
 from auraquant.cta.strategy.bars import Bars
 from auraquant.cta.strategy.protocols import Param
+from auraquant.jsonsafe import python_scalar
 
 _MAX_TEXT = 4000
 _last_level: dict[str, str] = {}
@@ -79,12 +80,10 @@ def _bars_payload(b: Bars) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def _plain(v: Any) -> Any:
-    if isinstance(v, bool | int | float | str) or v is None:
-        return v
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
+    """A parameter value for the wire: a JSON scalar (numpy scalars as Python ones; NaN kept), else refused."""
+    out = python_scalar(v)
+    if isinstance(out, bool | int | float | str) or out is None:
+        return out
     raise TypeError(f"parameter value {v!r} is not a number")
 
 

@@ -7,7 +7,6 @@ Every number returned here was computed by the engine (`backtest`) or the experi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
@@ -48,6 +47,7 @@ from auraquant.cta.tools.preflight import (
     spec_bound_to_data,
     stored_spec,
 )
+from auraquant.jsonsafe import json_safe
 from auraquant.store import NotFound
 
 CAT = "experiment"
@@ -251,21 +251,13 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     bh = buy_and_hold_of(bars, spec)
     rows = []
     for r in ranked[cols].to_dict("records"):
-        row = {k: _num(v) for k, v in r.items()}
+        row = {k: json_safe(v) for k, v in r.items()}
         excess = bh.versus(row)
         rows.append(row | {"excess_return": excess.excess_return, "excess_sharpe": excess.excess_sharpe})
     return SweepOut(sweep_id=sweep_id, spec_id=spec_id, buy_and_hold=bh.model_dump(), sets=len(table),
                     sort_by=sort_by, top=rows,
                     table=str(path.relative_to(ctx.deps.workspace.root)),
                     isolation=isolation.spec_isolation(spec, _engine_dir(ctx, spec)))
-
-
-def _num(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def _state(ctx: Ctx, run_id: str) -> ExperimentState:
@@ -483,7 +475,7 @@ def robustness_report(ctx: Ctx, run_id: str) -> Robustness:
     mcs = [m.model_dump(include={"method", "n_sims", "seed", "summary"}) | {"id": m.id}
            for m in store.list_objects(MC_KIND, MonteCarloRecord) if m.source_id == run_id]
     params = pd.DataFrame([w.params for w in res.windows])
-    stability = {p: {"distinct": int(params[p].nunique()), "min": _num(params[p].min()), "max": _num(params[p].max())}
+    stability = {p: {"distinct": int(params[p].nunique()), "min": json_safe(params[p].min()), "max": json_safe(params[p].max())}
                  for p in params.columns} if not params.empty else {}
     positive = sum(1 for w in res.windows if (w.target_report.get("total_return") or 0) > 0)
     rob = res.robustness
@@ -519,7 +511,7 @@ def trials_table(ctx: Ctx, run_id: str, window: int | None = None, top: int = Fi
     if sort_by not in trials.columns:
         raise ToolFailure(f"unknown column {sort_by!r}; columns: {list(trials.columns)}")
     rows = rank_rows(trials, sort_by).head(top)
-    return [{k: _num(v) for k, v in r.items()} for r in rows.to_dict("records")]
+    return [{k: json_safe(v) for k, v in r.items()} for r in rows.to_dict("records")]
 
 
 TOOLS = [backtest_run, sweep_run, experiment_run, experiment_wait, experiment_status, evaluation_show,
