@@ -2,6 +2,7 @@
 Protocol the loop drives (implemented in `aura.providers`, which this package never imports).
 """
 
+from aura.retry import RetryPolicy
 from aura.runtime.budgets import Budgets, StopReason
 from aura.runtime.compaction import AUTO_CONTINUE, CompactionPolicy
 from aura.runtime.engine import AgentEngine
@@ -25,7 +26,6 @@ from aura.runtime.messages import (
     find_orphans,
     user_text,
 )
-from aura.runtime.retry import RetryPolicy
 from aura.runtime.sessions import SessionLog, SessionState, SessionStore
 from aura.runtime.trace import RunTrace
 from aura.runtime.usage import Prices, Usage

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aura.retry import RetryPolicy
 from aura.runtime.budgets import Budgets, StopReason, call_key
 from aura.runtime.compaction import (
     CompactionPolicy,
@@ -47,7 +48,6 @@ from aura.runtime.events import (
 from aura.runtime.layers import PromptLayers
 from aura.runtime.messages import Message, ToolCallPart, ToolResultPart, user_text
 from aura.runtime.provider import Provider, ProviderError, TextDelta, TurnCompleted, TurnRequest
-from aura.runtime.retry import RetryPolicy
 from aura.runtime.sessions import SessionLog
 from aura.runtime.tokens import estimate_message_tokens, estimate_text_tokens, estimate_tools_tokens
 from aura.runtime.trace import RunTrace, summarize_result

@@ -61,6 +61,7 @@ FORBIDDEN = [
     ("auraquant/cta/data/quality.py", "import auraquant.cta.experiment.gates", "engines-below-research"),
     ("auraquant/cta/backtest/metrics.py", "from auraquant.cta.tools import registry", "engines-below-research"),
     ("auraquant/cta/strategy/spec.py", "import aura.runtime.messages", "engines-below-research"),
+    ("auraquant/cta/data/ccxt_source.py", "from aura.providers import build_provider", "engines-below-research"),
     ("auraquant/console.py", "from auraquant.cta.data.ingest import DataInputError", "console-knows-no-domain"),
     ("auraquant/console.py", "import auraquant.store", "console-knows-no-domain"),
     ("auraquant/cta/governance/record.py", "import auraquant.cta.experiment.gates", "cta-layers"),

@@ -10,7 +10,7 @@ Semantics of `fetch_ohlcv`:
 - Robustness: ccxt's own rate limiter is on (`enableRateLimit=True`). Transient failures (ccxt
   `OperationFailed`: HTTP 429/418 rate limits, 5xx, timeouts, dropped connections, malformed responses) are
   retried up to `max_retries` times, waiting `backoff_s * 2**attempt` seconds, or the server's
-  `Retry-After` when that is longer. Anything else, or exhaustion, raises `FetchError` naming the request.
+  `Retry-After` when that is longer (the schedule of `aura.retry.RetryPolicy`, without jitter). Anything else, or exhaustion, raises `FetchError` naming the request.
 - Checkpoints: `on_page(frame)` receives each page's closed in-range bars as soon as they arrive. A caller
   that persisted them resumes after an interruption with `since_ms = last stored bar + timeframe`; the
   result of the resumed fetch plus the stored pages equals an uninterrupted fetch.
@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import ccxt
 import pandas as pd
 
+from aura.retry import RetryPolicy
 from auraquant.cta.data.timeframes import OHLCV, timeframe_ms
 from auraquant.errors import UserError
 
@@ -135,20 +136,24 @@ def fetch_ohlcv(exchange: str | ccxt.Exchange, symbol: str, timeframe: str, *, s
 
 def _with_retries(ex: ccxt.Exchange, label: str, max_retries: int, backoff_s: float,
                   fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    for attempt in range(max_retries + 1):
+    # The schedule is the shared retry policy without jitter: retry k waits backoff_s * 2**(k-1), or the
+    # server's Retry-After when longer (a longer one than _MAX_RETRY_AFTER_S is a ban and ends the fetch).
+    policy = RetryPolicy(max_attempts=max_retries + 1, base_delay_s=backoff_s, multiplier=2.0,
+                         max_delay_s=_MAX_RETRY_AFTER_S, jitter=0.0)
+    delays = policy.delays()
+    for attempt in range(1, policy.max_attempts + 1):
         try:
             return fn(*args, **kwargs)
         except ccxt.OperationFailed as e:  # transient by ccxt's taxonomy: network, rate limit, 5xx, bad response
-            if attempt == max_retries:
+            if attempt == policy.max_attempts:
                 raise FetchError(f"{label} failed after {max_retries} retries: {type(e).__name__}: {e}") from e
-            delay = backoff_s * 2**attempt
+            retry_after = None
             if isinstance(e, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
                 retry_after = _retry_after_s(ex)
                 if retry_after is not None and retry_after > _MAX_RETRY_AFTER_S:
                     raise FetchError(f"{label}: the exchange asks to wait {retry_after:.0f}s "
                                      f"(Retry-After); giving up: {e}") from e
-                delay = max(delay, retry_after or 0.0)
-            _sleep(delay)
+            _sleep(delays.delay(attempt, retry_after))
         except ccxt.BaseError as e:
             raise FetchError(f"{label} failed (not retried): {type(e).__name__}: {e}") from e
     raise AssertionError("unreachable")

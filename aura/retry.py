@@ -1,4 +1,10 @@
-"""Backoff for retryable model-call failures (429, 5xx, timeouts, dropped streams)."""
+"""The one retry policy: how many attempts, and how long to wait before each retry.
+
+Used by every retry loop in the code base: the agent engine's model calls (429, 5xx, timeouts, dropped
+streams; `aura.runtime.engine`) and the exchange downloads (`auraquant.cta.data.ccxt_source`). A loop decides
+*what* is retryable; this policy decides how often and how long. It lives at the top of `aura`, outside the
+agent runtime, so the data layer can use it without importing the agent.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RetryPolicy(BaseModel):
-    """Exponential backoff with seeded jitter. `max_attempts` counts the first try. A server's
-    Retry-After is honoured when longer than the computed delay (capped by `max_delay_s`)."""
+    """Exponential backoff with seeded jitter. `max_attempts` counts the first try. Retry number k (1-based)
+    waits `min(max_delay_s, base_delay_s * multiplier**(k-1))` scaled by a factor drawn uniformly from
+    `[1 - jitter, 1 + jitter]` (seeded: the same policy gives the same schedule); a server's Retry-After is
+    honoured when longer than that, and the result is capped by `max_delay_s`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     max_attempts: int = 6
@@ -20,6 +28,7 @@ class RetryPolicy(BaseModel):
     seed: int = 0
 
     def delays(self) -> _Delays:
+        """A fresh delay schedule for one operation (its jitter stream starts from `seed`)."""
         return _Delays(self)
 
 
