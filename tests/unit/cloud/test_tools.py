@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from aura.tools import ToolRegistry
-from auraquant.cta.tools.cloud import TOOLS
 from auraquant.cta.data.service import ingest_frame
+from auraquant.cta.tools.cloud import TOOLS
 from auraquant.cta.tools.deps import research_context
 from auraquant.workspace import Workspace
 
