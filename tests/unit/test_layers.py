@@ -66,6 +66,8 @@ FORBIDDEN = [
     ("auraquant/console.py", "import auraquant.store", "console-knows-no-domain"),
     ("auraquant/cta/governance/record.py", "import auraquant.cta.experiment.gates", "cta-layers"),
     ("auraquant/cta/experiment/gates.py", "import auraquant.cta.cloud.errors", "cta-layers"),
+    ("auraquant/cta/data/quality.py", "import auraquant.cta.strategy.spec", "cta-layers"),  # `data | strategy`
+    ("auraquant/cta/sandbox/wire.py", "import auraquant.cta.governance.errors", "cta-layers"),
     ("auraquant/store.py", "import auraquant.cta.data.models", "acyclic"),
     ("auraquant/workspace.py", "import auraquant.cta.workspace_init", "acyclic"),
     ("aura/runtime/engine.py", "import aura.providers.factory", "acyclic"),
