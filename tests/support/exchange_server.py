@@ -22,7 +22,6 @@ serves from a daemon thread, and on exit stops like a dying process (open connec
 from __future__ import annotations
 
 import threading
-import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ class Request:
     path: str
     params: dict[str, str]
     outcome: int | str  # HTTP status, or "drop"
-    at: float  # time.monotonic() when the response was decided
+    at: float  # time.monotonic() when the request arrived (before any work on it, so gaps are the client's)
 
 
 class ExchangeServer(HttpHarness):
@@ -179,9 +178,9 @@ class ExchangeServer(HttpHarness):
             q = self._faults.get(path)
             return q.popleft() if q else None
 
-    def _record(self, path: str, params: dict[str, str], outcome: int | str) -> None:
+    def _record(self, ex: Exchange, outcome: int | str) -> None:
         with self._lock:
-            self.requests.append(Request(path, params, outcome, time.monotonic()))
+            self.requests.append(Request(ex.path, ex.query, outcome, ex.received_at))
 
     # -- wire ------------------------------------------------------------------------------------------------
     def respond(self, ex: Exchange) -> None:
@@ -192,30 +191,30 @@ class ExchangeServer(HttpHarness):
         path, params = ex.path, ex.query
         fault = self._next_fault(path)
         if fault == "429":
-            self._record(path, params, 429)
+            self._record(ex, 429)
             ex.send_json(429, {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request "
                                "weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid "
                                "polling the API."}, {"Retry-After": str(self.retry_after_s)},
                          content_type=JSON_WIRE, compact=True)
             return
         if fault == "500":
-            self._record(path, params, 500)
+            self._record(ex, 500)
             ex.send_json(500, {"code": -1001, "msg": "Internal error; unable to process your request. "
                                "Please try again."}, content_type=JSON_WIRE, compact=True)
             return
         if fault == "503":
-            self._record(path, params, 503)
+            self._record(ex, 503)
             ex.send_bytes(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
                           "text/html")
             return
         status, payload = self._answer(path, params)
         if fault == "drop":
-            self._record(path, params, "drop")
+            self._record(ex, "drop")
             # Headers promise the full body; half of it is sent and the connection closed.
             body = json_bytes(payload)
             ex.send_bytes(status, body, JSON_WIRE, truncate_to=len(body) // 2)
             return
-        self._record(path, params, status)
+        self._record(ex, status)
         if payload is None:
             ex.send_bytes(status, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         else:

@@ -23,6 +23,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,7 @@ class Exchange:
     """One HTTP request and the means to answer it (on the server's handler thread)."""
 
     def __init__(self, handler: BaseHTTPRequestHandler) -> None:
+        self.received_at = time.monotonic()  # the request line and headers have just been read
         self.handler = handler
         self.method: str = handler.command
         self.target: str = handler.path  # path plus query, as sent
