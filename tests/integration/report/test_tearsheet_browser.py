@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from auraquant.cli import app
 from auraquant.cta.tools import build_registry, research_context
 from auraquant.cta.tools.deps import ResearchLimits
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 from tests.integration.report.chromium import find_chromium, render
 from tests.integration.report.dom import Element, parse
 from tests.integration.tools.conftest import GATES_OFF, GOAL, SEARCH, SPEC, Lab
