@@ -68,6 +68,9 @@ import pandas as pd
 from auraquant.cta.backtest import kernel
 from auraquant.cta.backtest.layout import (
     EXIT_REASONS,
+    M_FINAL_POSITION,
+    M_RUIN_BAR,
+    M_RUINED,
     METRIC_NAMES,
     RISK_APPROVED,
     RISK_REASONS,
@@ -81,7 +84,6 @@ from auraquant.cta.backtest.layout import (
     T_QTY,
     T_REASON,
     T_SIDE,
-    M,
 )
 from auraquant.cta.backtest.metrics import (
     BuyAndHold,
@@ -145,9 +147,9 @@ def run_backtest(bars: pd.DataFrame | Bars, spec: Spec, *, record: bool = True,
         vec, spec_id=spec.id, data_from=str(_utc(b.time_ns[:1])[0]), data_to=str(_utc(b.time_ns[-1:])[0]),
         bars=len(b), annualization_basis=e.annualization, fill=e.fill, fill_optimistic=e.fill == "same_close",
         intrabar_policy=e.intrabar, commission_bps=e.commission_bps, slippage_bps=e.slippage_bps,
-        initial_capital=e.initial_capital, open_position_at_end=bool(vec[M["final_position"]] != 0),
+        initial_capital=e.initial_capital, open_position_at_end=bool(vec[M_FINAL_POSITION] != 0),
         semantics=SEMANTICS,
-        ruin_time=str(_utc(b.time_ns[int(vec[M["ruin_bar"]]):][:1])[0]) if vec[M["ruined"]] > 0 else None)
+        ruin_time=str(_utc(b.time_ns[int(vec[M_RUIN_BAR]):][:1])[0]) if vec[M_RUINED] > 0 else None)
     bh = buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), bh_nav, e.initial_capital, e.annualization, versus=report)
     report = report.model_copy(update={"buy_and_hold": bh})
     out = BacktestResult(report=report, metrics=metrics_dict(vec))

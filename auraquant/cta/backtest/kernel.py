@@ -13,6 +13,21 @@ the same order, except that a percent trail without a fixed stop is the pure fun
 it provably is. The quiet-run touch test relies on the `Bars` invariant low <= open, close <= high (a
 gap through a level is also a touch of it). The parity tests against the pure-Python reference cover
 all of it.
+
+Structure: `_simulate` is the bar loop of one parameter set; each step of a bar is a small function.
+Shortcuts: `_idle_run_end` + `_book_idle_run` (idle flat bars), `_quiet_run` (quiet bars in a position).
+Full state machine: (a) pending market fills, the exit `_book_exit` (then the ruin checkpoint `_settle`)
+before the entry `_open_position`; (b) intrabar exits, `_intrabar_exit`; (c) trailing state, `_trail`; ruin at the
+close and the drawdown breaker, `_breaker`; (d) the decision, `_exit_decision` and the risk layer `_risk`;
+then the bookkeeping of the close, `_mark`. `_finalize` writes the metric vector by the named indices
+`M_*` of `auraquant.cta.backtest.layout`.
+
+Which helpers are inlined and which are called is a measured choice (`benchmarks/kernel_split.py`):
+numba inlines `inline="always"` functions into the caller's IR, where every array argument becomes an
+alias that is reference-counted on each pass; so helpers that run on every bar and take arrays (`_mark`,
+the shortcut runs) are plain compiled functions, and only helpers on the per-event path (fills, exits,
+levels) or taking scalars alone are inlined at IR level (a fill helper wrapping `_book_exit` and
+`_open_position` cost 20% of a sweep: nested inlining aliases their arrays once more).
 """
 
 from __future__ import annotations
@@ -48,6 +63,32 @@ from auraquant.cta.backtest.layout import (
     I_STOP_ATR,
     I_TRAIL_ATR,
     I_VOL,
+    M_ANN_RETURN,
+    M_ANN_VOLATILITY,
+    M_AVG_TRADE_RETURN,
+    M_CALMAR,
+    M_CVAR_95,
+    M_DAILY_MEAN,
+    M_DAILY_STD,
+    M_EXPECTANCY,
+    M_EXPOSURE,
+    M_FINAL_NAV,
+    M_FINAL_POSITION,
+    M_KURTOSIS,
+    M_MAX_DRAWDOWN,
+    M_N_DAYS,
+    M_PROFIT_FACTOR,
+    M_RUIN_BAR,
+    M_RUINED,
+    M_SHARPE,
+    M_SKEW,
+    M_SORTINO,
+    M_TOTAL_RETURN,
+    M_TRADES,
+    M_TURNOVER,
+    M_VAR_95,
+    M_WIN_RATE,
+    M_YEARS,
     N_METRICS,
     N_TRADE_FIELDS,
     POLICY_CANDLE_COLOR,
@@ -60,6 +101,10 @@ from auraquant.cta.backtest.layout import (
     RISK_NO_VOL,
     RISK_ZERO_SIZE,
 )
+from auraquant.cta.backtest.sharpe import sharpe_value
+
+# The one Sharpe definition, compiled into `_finalize`.
+_sharpe = njit(nogil=True, inline="always")(sharpe_value)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -138,19 +183,27 @@ def _tail_sum(srt, pos, hi):
     return var, cs, cn
 
 
+# Trade accumulators (the `acc` vector): closed trades, winners, gross profit, gross loss, net pnl sum, sum
+# of trade returns, traded notional, the bar of the last losing exit (for the cooldown).
+_A_NTR, _A_WINS, _A_GP, _A_GL, _A_PNL, _A_RET, _A_TRADED, _A_LOSS_BAR = range(8)
+N_ACC = 8
+
+
 @njit(cache=True, nogil=True)
-def _finalize(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gross_p, gross_l, sum_pnl, sum_ret,
-              bars_in_pos, n, traded, sum_nav, final_qty, ruin_bar):
-    """Fill the metric vector `m` (definitions in `auraquant.cta.backtest.metrics`). `ruin_bar` >= 0 marks
-    a ruined run: its Sharpe and Sortino are capped at 0 (a run that lost everything never scores a
+def _finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, sum_nav, final_qty, ruin_bar):
+    """Fill the metric vector `m` (definitions in `auraquant.cta.backtest.metrics`) from the daily returns
+    `daily[:n_days]`, the final NAV, max drawdown, the trade accumulators `acc` (`_A_*`), bars held, bar
+    count, NAV sum and final position. `ruin_bar` >= 0 marks a ruined run: its Sharpe (the one definition,
+    `auraquant.cta.backtest.sharpe`) and Sortino are capped at 0 (a run that lost everything never scores a
     positive risk-adjusted return, whatever its earlier days did)."""
     nan = np.nan
+    ruined = ruin_bar >= 0
     years = n_days / basis
-    m[0] = nav / initial - 1.0
+    m[M_TOTAL_RETURN] = nav / initial - 1.0
     if nav > 0 and years > 0:
-        m[1] = (nav / initial) ** (1.0 / years) - 1.0
+        m[M_ANN_RETURN] = (nav / initial) ** (1.0 / years) - 1.0
     else:
-        m[1] = -1.0
+        m[M_ANN_RETURN] = -1.0
     mean = 0.0
     for d in range(n_days):
         mean += daily[d]
@@ -169,42 +222,36 @@ def _finalize(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gross_p, g
     std = np.sqrt(ss / (n_days - 1)) if n_days > 1 else nan
     down = np.sqrt(dn / n_days)
     sq = np.sqrt(basis)
-    m[2] = std * sq
-    m[3] = mean / std * sq if std > 0 else nan
-    m[4] = mean / down * sq if down > 0 else nan
-    m[5] = m[1] / -mdd if mdd < 0 else nan
-    m[6] = mdd
-    m[7] = n_tr
-    m[8] = wins / n_tr if n_tr > 0 else nan
-    m[9] = gross_p / gross_l if gross_l > 0 else nan
-    m[10] = sum_pnl / n_tr if n_tr > 0 else nan
-    m[11] = sum_ret / n_tr if n_tr > 0 else nan
-    m[12] = bars_in_pos / n
+    m[M_ANN_VOLATILITY] = std * sq
+    m[M_SHARPE] = _sharpe(mean, std, n_days, ruined, sq)
+    m[M_SORTINO] = mean / down * sq if down > 0 else nan
+    if ruined and m[M_SORTINO] > 0:
+        m[M_SORTINO] = 0.0  # the ruin cap, as for the Sharpe (NaN stays NaN)
+    m[M_CALMAR] = m[M_ANN_RETURN] / -mdd if mdd < 0 else nan
+    m[M_MAX_DRAWDOWN] = mdd
+    n_tr = int(acc[_A_NTR])
+    m[M_TRADES] = n_tr
+    m[M_WIN_RATE] = acc[_A_WINS] / n_tr if n_tr > 0 else nan
+    m[M_PROFIT_FACTOR] = acc[_A_GP] / acc[_A_GL] if acc[_A_GL] > 0 else nan
+    m[M_EXPECTANCY] = acc[_A_PNL] / n_tr if n_tr > 0 else nan
+    m[M_AVG_TRADE_RETURN] = acc[_A_RET] / n_tr if n_tr > 0 else nan
+    m[M_EXPOSURE] = bars_in_pos / n
     mean_nav = sum_nav / n
-    m[13] = traded / mean_nav / years if mean_nav > 0 and years > 0 else nan
+    m[M_TURNOVER] = acc[_A_TRADED] / mean_nav / years if mean_nav > 0 and years > 0 else nan
     var, cs, cn = _lower_tail(daily, n_days, 0.05)
-    m[14] = var
-    m[15] = cs / cn
-    m[16] = mean
-    m[17] = std
+    m[M_VAR_95] = var
+    m[M_CVAR_95] = cs / cn
+    m[M_DAILY_MEAN] = mean
+    m[M_DAILY_STD] = std
     m2 = ss / n_days
-    m[18] = (m3 / n_days) / m2 ** 1.5 if m2 > 0 else nan
-    m[19] = (m4 / n_days) / (m2 * m2) if m2 > 0 else nan
-    m[20] = n_days
-    m[21] = years
-    m[22] = nav
-    m[23] = final_qty
-    if ruin_bar >= 0:
-        m[24] = 1.0
-        m[25] = ruin_bar
-        # min(x, 0) keeps NaN (undefined stays undefined, reported as None)
-        if m[3] > 0:
-            m[3] = 0.0
-        if m[4] > 0:
-            m[4] = 0.0
-    else:
-        m[24] = 0.0
-        m[25] = -1.0
+    m[M_SKEW] = (m3 / n_days) / m2 ** 1.5 if m2 > 0 else nan
+    m[M_KURTOSIS] = (m4 / n_days) / (m2 * m2) if m2 > 0 else nan
+    m[M_N_DAYS] = n_days
+    m[M_YEARS] = years
+    m[M_FINAL_NAV] = nav
+    m[M_FINAL_POSITION] = final_qty
+    m[M_RUINED] = 1.0 if ruined else 0.0
+    m[M_RUIN_BAR] = ruin_bar if ruined else -1.0
 
 
 # Hot loops index with unsigned integers: numba emits negative-index wraparound code for signed ones
@@ -214,7 +261,6 @@ _U1 = np.uint64(1)
 _ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
 _BYTE_BIT0 = np.uint64(0x0101010101010101)
 _BYTE_BIT1 = np.uint64(0x0202020202020202)
-_A_NTR, _A_WINS, _A_GP, _A_GL, _A_PNL, _A_RET, _A_TRADED, _A_LOSS_BAR = range(8)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -356,6 +402,264 @@ def _open_position(px, side, size, sbar, cash, slip, comm, acc, stop_atr, trail_
     return e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason
 
 
+# ---- step functions of one bar (inlined into `_simulate`; each states which part of rule 3 it is) --------------
+
+@njit(cache=True, nogil=True, inline="always")
+def _scan_masks(sides):
+    """(act_a, act_b) of the idle scan: a uint64 word of eight int8 candidates (little-endian bytes 0x00,
+    0x01, 0xFF) holds a candidate that acts while flat iff (w & act_a) & ~((w >> 1) & act_b) != 0, i.e. any
+    nonzero byte (both sides), a 0x01 byte (long only: bit 0 set, bit 1 clear), a 0xFF byte (short only)."""
+    if sides == 0:
+        return _ALL_BITS, _U0
+    if sides > 0:
+        return _BYTE_BIT0, _BYTE_BIT0
+    return _BYTE_BIT1, _U0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _quiet_held_limit(t_stop):
+    """Quiet bars may run while held + 1 < t_stop (the time stop is due once held >= t_stop), i.e. while
+    held < ceil(t_stop) - 1: the integer bound of that compare (no time stop: never reached)."""
+    if t_stop != t_stop or t_stop > 4e18:
+        return np.int64(2**62)
+    if t_stop <= 1.0:
+        return np.int64(0)
+    return np.int64(np.ceil(t_stop)) - 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side):
+    """The last bar u >= t of the run of idle flat bars starting at t (no candidate that acts while flat),
+    found by scanning the candidates alone, eight per word where aligned."""
+    u = t
+    while u + 1 < n:
+        v = u + 1
+        if (v & 7) == 0 and v < n_words8:
+            w = sig_words[np.uint64(v >> 3)]
+            if (w & act_a) & ~((w >> _U1) & act_b) == _U0:
+                u += 8  # eight idle candidates at once
+                continue
+        s_next = sig[np.uint64(v)]
+        if s_next != 0 and s_next != off_side:
+            break
+        u += 1
+    return u
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position):
+    """Bookkeeping of flat bars t..u at once: NAV = cash on each (no new peak or drawdown), the NAV sum as
+    cash x length, each day one by one (a day's last bar in t..u-1 closes that day; u closes its own day
+    if it is a day end). Returns (sum_nav, day_nav)."""
+    sum_nav += cash * (u - t + 1)
+    d_last = day_id[u]
+    for d in range(day_id[t], d_last):
+        daily[d] = cash / day_nav - 1.0
+        day_nav = cash
+    if day_end[u]:
+        daily[d_last] = cash / day_nav - 1.0
+        day_nav = cash
+    if record:
+        equity[t:u + 1] = cash
+        position[t:u + 1] = 0.0
+    return sum_nav, day_nav
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, position):
+    """Bookkeeping at the close of bar i (NAV `nav`, position `qty`): NAV sum, exposure, drawdown, the day's
+    return if i ends a day, and the recorded marks. `ledger` = (sum_nav, bars_in_pos, peak_nav, seg_min,
+    mdd, day_nav), returned updated. (Arrays are passed one by one: unpacking them from a tuple inside the
+    bar loop makes numba reference-count them on every bar, several times slower.)"""
+    sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = ledger
+    sum_nav += nav
+    if in_pos:
+        bars_in_pos += 1
+    peak_nav, seg_min, mdd = _drawdown(nav, peak_nav, seg_min, mdd)
+    if day_end[i]:
+        daily[day_id[i]] = nav / day_nav - 1.0
+        day_nav = nav
+    if record:
+        equity[i] = nav
+        position[i] = qty
+    return sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held,
+               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position):
+    """Run of quiet bars in a position from bar t: nothing pending, no candidate that acts, no breaker, and
+    (checked per bar) no stop or target touched, no time stop due, no ruin at the close. Such a bar is only
+    step (c) plus the mark to market. Stops at the first bar that is not quiet, which is left unconsumed
+    for the full state machine, or after a quiet bar followed by an acting candidate.
+
+    Returns (t, consumed, held, peak, tr_lvl, stop, s_reason, ledger): `consumed` says bar t went through the run (the caller moves on to t + 1). `trailing` =
+    (simple_trail, has_trail, trail_pct, trail_atr multiple) of `_simulate`."""
+    simple_trail, has_trail, tr_pct, tr_k = trailing
+    consumed = False
+    while True:
+        ut = np.uint64(t)
+        ht = h[ut]
+        lt = lo[ut]
+        # low <= open <= high (a `Bars` invariant): a gap through a level is also a touch.
+        if side > 0:
+            if lt <= stop or ht >= tp_lvl:
+                break
+        elif ht >= stop or lt <= tp_lvl:
+            break
+        if held >= quiet_held_max:
+            break
+        if cash + qty * c[ut] <= 0.0:
+            break  # ruin at this close: the full machine liquidates
+        held += 1
+        if simple_trail:
+            # The trailing level as a pure function of the best price (see `simple_trail` in `_simulate`).
+            peak, stop = _pct_trail(side, ht, lt, peak, tr_pct)
+            tr_lvl = stop
+        elif has_trail:
+            peak, tr_lvl, stop, s_reason = _trail(side, ut, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason,
+                                                  trail_atr, tr_pct, tr_k)
+        nav = cash + qty * c[ut]
+        ledger = _mark(ut, nav, qty, True, ledger, day_id, day_end, daily, record, equity, position)
+        consumed = True
+        if t + 1 == n:
+            break
+        s_next = sig[ut + _U1]
+        if s_next != 0 and s_next != side:
+            break
+        consumed = False
+        t += 1
+    return t, consumed, held, peak, tr_lvl, stop, s_reason, ledger
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _settle(t, cash, ruin_bar):
+    """The ruin checkpoint right after an exit fill (the account is flat, NAV = cash): cash <= 0 closes the
+    account at 0, ruined at bar t. Returns (cash, ruin_bar)."""
+    if cash <= 0.0:
+        return 0.0, t
+    return cash, ruin_bar
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _intrabar_exit(side, ot, ht, lt, ct, stop, tp_lvl, s_reason, policy):
+    """Step (b): (exit price before slippage, exit reason; 0 = none) of a `side` position whose effective
+    stop is `stop` (reason `s_reason`) and target `tp_lvl` in a bar (ot, ht, lt, ct). A level the open is
+    through fills at the open (gap rule); both touched inside the bar -> `policy` (rule 5). Comparisons
+    with a NaN level are False: no level."""
+    if side > 0:
+        if ot <= stop:
+            return ot, s_reason
+        if ot >= tp_lvl:
+            return ot, EXIT_TAKE_PROFIT
+        sl_hit = lt <= stop
+        tp_hit = ht >= tp_lvl
+        if sl_hit and tp_hit and policy != POLICY_STOP_FIRST:
+            # high leg first -> the long's target first
+            if policy == POLICY_OHLC_PATH:
+                up = ht - ot
+                dnm = ot - lt
+                if up != dnm:
+                    sl_hit = not (up < dnm)
+            elif policy == POLICY_CANDLE_COLOR:
+                sl_hit = not (ct < ot)
+    else:
+        if ot >= stop:
+            return ot, s_reason
+        if ot <= tp_lvl:
+            return ot, EXIT_TAKE_PROFIT
+        sl_hit = ht >= stop
+        tp_hit = lt <= tp_lvl
+        if sl_hit and tp_hit and policy != POLICY_STOP_FIRST:
+            # high leg first -> the short's stop first
+            if policy == POLICY_OHLC_PATH:
+                up = ht - ot
+                dnm = ot - lt
+                if up != dnm:
+                    sl_hit = up < dnm
+            elif policy == POLICY_CANDLE_COLOR:
+                sl_hit = ct < ot
+    if sl_hit:
+        return stop, s_reason
+    if tp_hit:
+        return tp_lvl, EXIT_TAKE_PROFIT
+    return np.nan, 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _breaker(t, nav_c, halt_end, b_peak, dd_max, dd_halt):
+    """Drawdown breaker state at the close of bar t (mark-to-market NAV `nav_c`, before any close fill):
+    a finished halt resets the peak to this NAV; NAV <= peak (1 - dd_max) halts entries for `dd_halt`
+    bars. Returns (halt_end; -1 = not halted, b_peak)."""
+    if halt_end >= 0 and t >= halt_end:
+        halt_end = -1
+        b_peak = nav_c
+    if nav_c > b_peak:
+        b_peak = nav_c
+    if halt_end < 0 and nav_c <= b_peak * (1.0 - dd_max):
+        halt_end = t + dd_halt
+    return halt_end, b_peak
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _exit_decision(cand, side, held, t_stop):
+    """Exit reason decided at a close for a `side` position (0 = none): an opposite candidate (signal)
+    wins over a due time stop (held >= t_stop; NaN = none)."""
+    if side != 0:
+        if cand == -side:
+            return EXIT_SIGNAL
+        if t_stop == t_stop and held >= t_stop:
+            return EXIT_TIME
+    return 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _risk(t, nav_c, last_loss_bar, cooldown, halt_end, fraction, tvol, vol_t, lev_cap):
+    """The risk layer (rule 7) on an entry that passed the filters: (risk code, size as a multiple of NAV;
+    NaN unless approved). In order: NAV <= 0, cooldown after a losing exit, breaker halt, size = fraction
+    or target vol / realized vol (undefined -> reject), capped at the leverage cap, size <= 0."""
+    if nav_c <= 0:
+        return RISK_NAV, np.nan
+    if t - last_loss_bar < cooldown:
+        return RISK_COOLDOWN, np.nan
+    if halt_end >= 0:
+        return RISK_DD_HALT, np.nan
+    if fraction == fraction:
+        sz = fraction
+    else:
+        sz = tvol / vol_t if vol_t == vol_t and vol_t > 0 else np.nan
+    if sz != sz:
+        return RISK_NO_VOL, np.nan
+    if lev_cap == lev_cap and sz > lev_cap:
+        sz = lev_cap
+    if sz > 0:
+        return RISK_APPROVED, sz
+    return RISK_ZERO_SIZE, np.nan
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _close_ruined(t, nav, day_nav, n_days, day_id, day_end, daily, record, equity, position):
+    """After ruin at bar t: NAV is 0 from its close on, nothing trades. Its day (if t does not end it)
+    returns -1 at that day's end; later days return 0 (no capital is left to gain or lose)."""
+    d_ruin = day_id[t]
+    if not day_end[t]:
+        daily[d_ruin] = nav / day_nav - 1.0
+    for d in range(d_ruin + 1, n_days):
+        daily[d] = 0.0
+    if record:
+        equity[t + 1:] = 0.0
+        position[t + 1:] = 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _trades_array(trades):
+    out = np.empty((len(trades), N_TRADE_FIELDS))
+    for i in range(len(trades)):
+        for j in range(N_TRADE_FIELDS):
+            out[i, j] = trades[i][j]
+    return out
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy, sides,
              comm, slip, initial, basis, record):
@@ -367,6 +671,9 @@ def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy,
               sides, comm, slip, initial, basis, record):
+    """The bar loop: per bar either a shortcut run (idle flat bars, quiet bars in a position) or the full
+    state machine (a) pending fills, (b) intrabar exits, (c) trailing state, ruin and breaker at the
+    close, (d) decision and risk, then the bookkeeping; finally the metric vector."""
     n = c.shape[0]
     nan = np.nan
     sl_pct = fp[F_SL_PCT]
@@ -390,26 +697,11 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     # the effective stop (reason: trailing, set at entry). The quiet-bar loop uses that shortcut.
     simple_trail = tr_k != tr_k and 0.0 < tr_pct < 1.0 and sl_pct != sl_pct and sl_k != sl_k
     off_side = -sides  # with one side enabled, the other side's candidates never act while flat (0: none)
-    # The idle scan reads the int8 candidates eight at a time as uint64 words (little-endian bytes 0x00,
-    # 0x01, 0xFF): a word holds an acting candidate iff (w & act_a) & ~((w >> 1) & act_b) != 0, i.e. any
-    # nonzero byte (both sides), a 0x01 byte (long only: bit 0 set, bit 1 clear), a 0xFF byte (short only).
     n_words8 = n - n % 8
     sig_words = sig[:n_words8].view(np.uint64)
-    if sides == 0:
-        act_a, act_b = _ALL_BITS, _U0
-    elif sides > 0:
-        act_a, act_b = _BYTE_BIT0, _BYTE_BIT0
-    else:
-        act_a, act_b = _BYTE_BIT1, _U0
+    act_a, act_b = _scan_masks(sides)
     next_open = fill_mode == FILL_NEXT_OPEN
-    # Quiet bars may run while held + 1 < t_stop (the time stop is due once held >= t_stop), i.e. while
-    # held < ceil(t_stop) - 1: an integer compare in the loop.
-    if t_stop != t_stop or t_stop > 4e18:
-        quiet_held_max = np.int64(2**62)
-    elif t_stop <= 1.0:
-        quiet_held_max = np.int64(0)
-    else:
-        quiet_held_max = np.int64(np.ceil(t_stop)) - 1
+    quiet_held_max = _quiet_held_limit(t_stop)
 
     nr = n if record else 1
     equity = np.empty(nr)
@@ -420,9 +712,11 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     trades = [(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) for _ in range(0)]
     daily = np.empty(n_days)
     metrics = np.empty(N_METRICS)
-    acc = np.zeros(8)
+    acc = np.zeros(N_ACC)
     acc[_A_LOSS_BAR] = -1e18
+    trailing = (simple_trail, has_trail, tr_pct, tr_k)
 
+    # position state
     cash = initial
     qty = 0.0
     side = 0
@@ -436,10 +730,12 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     s_reason = EXIT_STOP_LOSS
     peak = nan
     held = 0
+    # orders decided at the previous close (next_open)
     pend_exit = 0
     pend_dir = 0
     pend_size = 0.0
     pend_bar = -1
+    # bookkeeping
     sum_nav = 0.0
     bars_in_pos = 0
     peak_nav = initial
@@ -454,83 +750,20 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     while t < n - 1:
         t += 1
         if side == 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == off_side) and not dd_on:
-            # Fast path for a run of idle flat bars t..u (no candidate, or one of a disabled side: nothing
-            # to decide): no fill, NAV = cash (unchanged, so no new peak or drawdown). The run's end is
-            # found by a scan of the candidates alone; then its bars are booked at once (NAV sum) and
-            # its days one by one (a day's last bar in t..u-1 closes that day; u closes its own day if
-            # it is a day end). Keeps the ~70% of bars a trend system spends flat nearly free.
-            u = t
-            while u + 1 < n:
-                v = u + 1
-                if (v & 7) == 0 and v < n_words8:
-                    w = sig_words[np.uint64(v >> 3)]
-                    if (w & act_a) & ~((w >> _U1) & act_b) == _U0:
-                        u += 8  # eight idle candidates at once
-                        continue
-                s_next = sig[np.uint64(v)]
-                if s_next != 0 and s_next != off_side:
-                    break
-                u += 1
-            sum_nav += cash * (u - t + 1)
-            d_last = day_id[u]
-            for d in range(day_id[t], d_last):
-                daily[d] = cash / day_nav - 1.0
-                day_nav = cash
-            if day_end[u]:
-                daily[d_last] = cash / day_nav - 1.0
-                day_nav = cash
-            if record:
-                equity[t:u + 1] = cash
-                position[t:u + 1] = 0.0
+            # Shortcut: a run of idle flat bars (nothing to fill, nothing to decide). Keeps the ~70% of bars
+            # a trend system spends flat nearly free.
+            u = _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side)
+            sum_nav, day_nav = _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity,
+                                              position)
             t = u
             continue
         if side != 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == side) and not dd_on:
-            # Fast path for a run of quiet bars in a position: nothing pending, no candidate (or one equal
-            # to the position's side, which is ignored), no breaker, and (checked per bar) no stop or
-            # target touched and no time stop due. Then the bar is only (c) plus the mark to market; a
-            # bar that does touch a level leaves the run unconsumed and goes through the full state
-            # machine below. Fewer live values keep the run in registers.
-            consumed = False
-            while True:
-                ut = np.uint64(t)
-                ht = h[ut]
-                lt = lo[ut]
-                # low <= open <= high (a `Bars` invariant): a gap through a level is also a touch.
-                if side > 0:
-                    if lt <= stop or ht >= tp_lvl:
-                        break
-                elif ht >= stop or lt <= tp_lvl:
-                    break
-                if held >= quiet_held_max:
-                    break
-                if cash + qty * c[ut] <= 0.0:
-                    break  # ruin at this close: the full machine liquidates
-                held += 1
-                if simple_trail:
-                    # The trailing level as a pure function of the best price (see `simple_trail`).
-                    peak, stop = _pct_trail(side, ht, lt, peak, tr_pct)
-                    tr_lvl = stop
-                elif has_trail:
-                    peak, tr_lvl, stop, s_reason = _trail(side, ut, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason,
-                                                          trail_atr, tr_pct, tr_k)
-                nav = cash + qty * c[ut]
-                sum_nav += nav
-                bars_in_pos += 1
-                peak_nav, seg_min, mdd = _drawdown(nav, peak_nav, seg_min, mdd)
-                if day_end[ut]:
-                    daily[day_id[ut]] = nav / day_nav - 1.0
-                    day_nav = nav
-                if record:
-                    equity[ut] = nav
-                    position[ut] = qty
-                consumed = True
-                if t + 1 == n:
-                    break
-                s_next = sig[ut + _U1]
-                if s_next != 0 and s_next != side:
-                    break
-                consumed = False
-                t += 1
+            # Shortcut: a run of quiet bars in a position (fewer live values keep the run in registers).
+            t, consumed, held, peak, tr_lvl, stop, s_reason, ledger = _quiet_run(
+                t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held, quiet_held_max,
+                trailing, trail_atr, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
+                record, equity, position)
+            sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = ledger
             if consumed:
                 continue
         ot = o[t]
@@ -538,15 +771,12 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
 
         # ---- (a) next_open: market orders decided at the previous close fill at this open
         if pend_exit != 0 or pend_dir != 0:
+            # Exit first, then the entry (a reversal is both, at the same open).
             if pend_exit != 0 and side != 0:
-                dc = _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar, e_fill, e_fee,
-                                        pend_exit, acc, record, trades)
-                cash += dc
+                cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar,
+                                                              e_fill, e_fee, pend_exit, acc, record, trades), ruin_bar)
                 qty = 0.0
                 side = 0
-                if cash <= 0.0:
-                    cash = 0.0
-                    ruin_bar = t
             if pend_dir != 0 and side == 0 and cash > 0:
                 side = pend_dir
                 e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason = _open_position(
@@ -561,68 +791,14 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         if side != 0:
             ht = h[t]
             lt = lo[t]
-            # ---- (b) stops and targets inside this bar (comparisons with a NaN level are False: no level)
-            x_px = nan
-            x_reason = 0
-            if side > 0:
-                if ot <= stop:
-                    x_px = ot
-                    x_reason = s_reason
-                elif ot >= tp_lvl:
-                    x_px = ot
-                    x_reason = EXIT_TAKE_PROFIT
-                else:
-                    sl_hit = lt <= stop
-                    tp_hit = ht >= tp_lvl
-                    if sl_hit and tp_hit and policy != POLICY_STOP_FIRST:
-                        # high leg first -> the long's target first
-                        if policy == POLICY_OHLC_PATH:
-                            up = ht - ot
-                            dnm = ot - lt
-                            if up != dnm:
-                                sl_hit = not (up < dnm)
-                        elif policy == POLICY_CANDLE_COLOR:
-                            sl_hit = not (ct < ot)
-                    if sl_hit:
-                        x_px = stop
-                        x_reason = s_reason
-                    elif tp_hit:
-                        x_px = tp_lvl
-                        x_reason = EXIT_TAKE_PROFIT
-            else:
-                if ot >= stop:
-                    x_px = ot
-                    x_reason = s_reason
-                elif ot <= tp_lvl:
-                    x_px = ot
-                    x_reason = EXIT_TAKE_PROFIT
-                else:
-                    sl_hit = ht >= stop
-                    tp_hit = lt <= tp_lvl
-                    if sl_hit and tp_hit and policy != POLICY_STOP_FIRST:
-                        # high leg first -> the short's stop first
-                        if policy == POLICY_OHLC_PATH:
-                            up = ht - ot
-                            dnm = ot - lt
-                            if up != dnm:
-                                sl_hit = up < dnm
-                        elif policy == POLICY_CANDLE_COLOR:
-                            sl_hit = ct < ot
-                    if sl_hit:
-                        x_px = stop
-                        x_reason = s_reason
-                    elif tp_hit:
-                        x_px = tp_lvl
-                        x_reason = EXIT_TAKE_PROFIT
+            # ---- (b) stops and targets inside this bar
+            x_px, x_reason = _intrabar_exit(side, ot, ht, lt, ct, stop, tp_lvl, s_reason, policy)
             if x_reason != 0:
                 fill = x_px if x_reason == EXIT_TAKE_PROFIT else x_px * (1.0 - side * slip)
-                dc = _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, x_reason, acc, record, trades)
-                cash += dc
+                cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, x_reason,
+                                                              acc, record, trades), ruin_bar)
                 qty = 0.0
                 side = 0
-                if cash <= 0.0:
-                    cash = 0.0
-                    ruin_bar = t
             else:
                 # ---- (c) the position lived through the bar: trailing state at the close
                 held += 1
@@ -642,53 +818,22 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             cash = 0.0
             nav_c = 0.0
             ruin_bar = t
-        # ---- drawdown breaker state at the close (mark-to-market NAV before any close fill)
         if dd_on:
-            if halt_end >= 0 and t >= halt_end:
-                halt_end = -1
-                b_peak = nav_c
-            if nav_c > b_peak:
-                b_peak = nav_c
-            if halt_end < 0 and nav_c <= b_peak * (1.0 - dd_max):
-                halt_end = t + dd_halt
+            halt_end, b_peak = _breaker(t, nav_c, halt_end, b_peak, dd_max, dd_halt)
 
-        # ---- (d) the decision at the close of bar t
+        # ---- (d) the decision at the close of bar t: exit, then an entry through filters and risk
         cand = np.int64(sig[t])
-        x_reason = 0
+        x_reason = _exit_decision(cand, side, held, t_stop)
         e_dir = 0
         e_size = 0.0
-        if side != 0:
-            if cand == -side:
-                x_reason = EXIT_SIGNAL
-            elif t_stop == t_stop and held >= t_stop:
-                x_reason = EXIT_TIME
         if cand != 0 and cand != side and (sides == 0 or sides == cand) and ruin_bar < 0:
             passed = (allow[t] & (ALLOW_LONG if cand > 0 else ALLOW_SHORT)) != 0
             rc = -1
             if passed:
-                if nav_c <= 0:
-                    rc = RISK_NAV
-                elif t - acc[_A_LOSS_BAR] < cooldown:
-                    rc = RISK_COOLDOWN
-                elif halt_end >= 0:
-                    rc = RISK_DD_HALT
-                else:
-                    if fraction == fraction:
-                        sz = fraction
-                    else:
-                        v = vol[t]
-                        sz = tvol / v if v == v and v > 0 else nan
-                    if sz != sz:
-                        rc = RISK_NO_VOL
-                    else:
-                        if lev_cap == lev_cap and sz > lev_cap:
-                            sz = lev_cap
-                        if sz > 0:
-                            rc = RISK_APPROVED
-                            e_dir = cand
-                            e_size = sz
-                        else:
-                            rc = RISK_ZERO_SIZE
+                rc, sz = _risk(t, nav_c, acc[_A_LOSS_BAR], cooldown, halt_end, fraction, tvol, vol[t], lev_cap)
+                if rc == RISK_APPROVED:
+                    e_dir = cand
+                    e_size = sz
             if record:
                 fcode[t] = 1 if passed else 0
                 rcode[t] = rc
@@ -702,14 +847,10 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         else:
             # ---- same_close: the decision fills at this close
             if x_reason != 0:
-                dc = _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar, e_fill, e_fee,
-                                        x_reason, acc, record, trades)
-                cash += dc
+                cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar,
+                                                              e_fill, e_fee, x_reason, acc, record, trades), ruin_bar)
                 qty = 0.0
                 side = 0
-                if cash <= 0.0:
-                    cash = 0.0
-                    ruin_bar = t
             if e_dir != 0 and side == 0 and cash > 0:
                 side = e_dir
                 e_fill, qty, e_fee, cash, sl_lvl, tp_lvl, tr_lvl, stop, s_reason = _open_position(
@@ -721,41 +862,20 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
 
         # ---- end of bar t: mark to market
         nav = cash + qty * ct
-        sum_nav += nav
-        if side != 0:
-            bars_in_pos += 1
-        peak_nav, seg_min, mdd = _drawdown(nav, peak_nav, seg_min, mdd)
-        if day_end[t]:
-            daily[day_id[t]] = nav / day_nav - 1.0
-            day_nav = nav
-        if record:
-            equity[t] = nav
-            position[t] = qty
+        sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _mark(
+            t, nav, qty, side != 0, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
+            record, equity, position)
         if ruin_bar >= 0:
             break
 
     if ruin_bar >= 0:
-        # Ruined at bar t: NAV is 0 from its close on, nothing trades. Its day (if t does not end it)
-        # returns -1 at that day's end; later days return 0 (no capital is left to gain or lose).
-        d_ruin = day_id[t]
-        if not day_end[t]:
-            daily[d_ruin] = nav / day_nav - 1.0
-        for d in range(d_ruin + 1, n_days):
-            daily[d] = 0.0
-        if record:
-            equity[t + 1:] = 0.0
-            position[t + 1:] = 0.0
+        _close_ruined(t, nav, day_nav, n_days, day_id, day_end, daily, record, equity, position)
     dd = seg_min / peak_nav - 1.0
     if dd < mdd:
         mdd = dd
-    _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, int(acc[_A_NTR]),
-              acc[_A_WINS], acc[_A_GP], acc[_A_GL], acc[_A_PNL], acc[_A_RET], bars_in_pos, n, acc[_A_TRADED],
-              sum_nav, qty, ruin_bar)
-    out = np.empty((len(trades), N_TRADE_FIELDS))
-    for i in range(len(trades)):
-        for j in range(N_TRADE_FIELDS):
-            out[i, j] = trades[i][j]
-    return metrics, equity, position, fcode, rcode, size_rec, out
+    _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, acc, bars_in_pos, n, sum_nav, qty,
+              ruin_bar)
+    return metrics, equity, position, fcode, rcode, size_rec, _trades_array(trades)
 
 
 @njit(cache=True, nogil=True, parallel=True)

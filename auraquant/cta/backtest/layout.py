@@ -47,10 +47,15 @@ T_ENTRY_BAR, T_EXIT_BAR, T_SIDE, T_QTY, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_FE
     range(10))
 N_TRADE_FIELDS = 10
 
-# metric vector
+# metric vector: one named index per metric (the kernel writes, and every reader reads, by these names)
+M_TOTAL_RETURN, M_ANN_RETURN, M_ANN_VOLATILITY, M_SHARPE, M_SORTINO, M_CALMAR, M_MAX_DRAWDOWN = range(7)
+M_TRADES, M_WIN_RATE, M_PROFIT_FACTOR, M_EXPECTANCY, M_AVG_TRADE_RETURN, M_EXPOSURE, M_TURNOVER = range(7, 14)
+M_VAR_95, M_CVAR_95, M_DAILY_MEAN, M_DAILY_STD, M_SKEW, M_KURTOSIS = range(14, 20)
+M_N_DAYS, M_YEARS, M_FINAL_NAV, M_FINAL_POSITION, M_RUINED, M_RUIN_BAR = range(20, 26)
 METRIC_NAMES = ("total_return", "ann_return", "ann_volatility", "sharpe", "sortino", "calmar",
                 "max_drawdown", "trades", "win_rate", "profit_factor", "expectancy", "avg_trade_return",
                 "exposure", "turnover", "var_95", "cvar_95", "daily_mean", "daily_std", "skew",
                 "kurtosis", "n_days", "years", "final_nav", "final_position", "ruined", "ruin_bar")
 M = {name: i for i, name in enumerate(METRIC_NAMES)}
+"""name -> index, for code that selects metrics by name at run time (the constants above are the same)."""
 N_METRICS = len(METRIC_NAMES)

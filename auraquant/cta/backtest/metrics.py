@@ -8,7 +8,7 @@ calendars) and D daily returns, `years = D / B`.
 - total_return = final NAV / initial - 1;  ann_return = (1 + total_return) ** (1 / years) - 1
   (-1 if NAV <= 0)
 - ann_volatility = std(daily, ddof=1) * sqrt(B);  sharpe = mean(daily) / std(daily, ddof=1) * sqrt(B)
-  (risk-free rate 0)
+  (risk-free rate 0; the one definition and its degenerate cases: `auraquant.cta.backtest.sharpe`)
 - sortino = mean(daily) / sqrt(mean(min(daily, 0)^2)) * sqrt(B)
 - max_drawdown = min over bars of NAV_close / running max(initial, NAV_close) - 1 (<= 0)
 - calmar = ann_return / |max_drawdown|
@@ -53,7 +53,17 @@ from pydantic import BaseModel, Field
 from scipy.special import ndtr, ndtri
 
 from auraquant.canonical import ContentModel
-from auraquant.cta.backtest.layout import METRIC_NAMES, M
+from auraquant.cta.backtest.layout import (
+    M_DAILY_MEAN,
+    M_DAILY_STD,
+    M_KURTOSIS,
+    M_N_DAYS,
+    M_RUINED,
+    M_SKEW,
+    METRIC_NAMES,
+    M,
+)
+from auraquant.cta.backtest.sharpe import sharpe_ratio
 
 _EULER_GAMMA = 0.5772156649015329
 
@@ -221,17 +231,14 @@ def metrics_dict(vec: np.ndarray) -> dict[str, float]:
 
 
 def daily_sharpe(vec: np.ndarray) -> float:
-    """The per-day (non-annualized) Sharpe ratio behind a metric vector (capped at 0 for a ruined run)."""
-    std = vec[M["daily_std"]]
-    if not std > 0:
-        return math.nan
-    sr = float(vec[M["daily_mean"]] / std)
-    return min(sr, 0.0) if vec[M["ruined"]] > 0 else sr
+    """The per-day (non-annualized) Sharpe ratio behind a metric vector (`auraquant.cta.backtest.sharpe`:
+    NaN when undefined, capped at 0 for a ruined run)."""
+    return sharpe_ratio(vec[M_DAILY_MEAN], vec[M_DAILY_STD], vec[M_N_DAYS], ruined=vec[M_RUINED] > 0)
 
 
 def psr_from_vector(vec: np.ndarray) -> float:
-    return probabilistic_sharpe_ratio(daily_sharpe(vec), int(vec[M["n_days"]]), float(vec[M["skew"]]),
-                                      float(vec[M["kurtosis"]]))
+    return probabilistic_sharpe_ratio(daily_sharpe(vec), int(vec[M_N_DAYS]), float(vec[M_SKEW]),
+                                      float(vec[M_KURTOSIS]))
 
 
 def build_report(vec: np.ndarray, **context: object) -> Report:
@@ -249,16 +256,21 @@ def build_report(vec: np.ndarray, **context: object) -> Report:
 EvalReport = Report
 """The design's name (EvalReport) for the same model."""
 
+def table_daily_sharpe(table: Any) -> np.ndarray:
+    """The per-day Sharpe ratio of each row of a metric table (columns daily_mean, daily_std, n_days and,
+    when present, ruined): `auraquant.cta.backtest.sharpe`, NaN where undefined, capped at 0 for ruined rows.
+    The trial Sharpe ratios every DSR variance, trial ledger and walk-forward summary are built from."""
+    ruined = np.asarray(table["ruined"], dtype=np.float64) > 0 if "ruined" in table else False
+    return np.asarray(sharpe_ratio(table["daily_mean"], table["daily_std"], table["n_days"], ruined=ruined),
+                      dtype=np.float64)
+
+
 def add_trial_statistics(table: Any) -> Any:
     """Add `psr` and `dsr` columns to a table of metric rows (one row per trial, e.g. a sweep): PSR against a
     zero Sharpe; DSR with n_trials = the number of rows and the variance of their daily Sharpe ratios."""
     mean, std, n_days, skew, kurt = (np.asarray(table[c], dtype=np.float64)
                                      for c in ("daily_mean", "daily_std", "n_days", "skew", "kurtosis"))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        daily_sr = np.where(std > 0, mean / std, np.nan)
-    if "ruined" in table:
-        ruined = np.asarray(table["ruined"], dtype=np.float64) > 0
-        daily_sr = np.where(ruined & (daily_sr > 0), 0.0, daily_sr)
+    daily_sr = table_daily_sharpe(table)
     table["psr"] = probabilistic_sharpe_ratio(daily_sr, n_days, skew, kurt)
     finite = daily_sr[np.isfinite(daily_sr)]
     var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
@@ -286,7 +298,7 @@ def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) ->
     """The return metrics of this module's definitions for any NAV curve sampled at bar closes (e.g. a
     stitched out-of-sample curve), computed by the same compiled code as a backtest's. `times` are the bars'
     open times (UTC); trade-based metrics are not defined for a bare curve and are not returned."""
-    from auraquant.cta.backtest.kernel import _finalize
+    from auraquant.cta.backtest.kernel import N_ACC, _finalize
 
     nav = np.asarray(nav, dtype=np.float64)
     if nav.size == 0:
@@ -302,8 +314,9 @@ def nav_metrics(times: ArrayLike, nav: ArrayLike, initial: float, basis: int) ->
     mdd = float(np.min(nav / peak - 1.0))
     broke = np.flatnonzero(nav <= 0.0)
     m = np.full(len(METRIC_NAMES), np.nan)
-    _finalize(m, daily, daily.size, float(initial), float(nav[-1]), float(basis), mdd, 0, 0.0, 0.0, 0.0, 0.0,
-              0.0, 0, nav.size, 0.0, float(nav.sum()), 0.0, int(broke[0]) if broke.size else -1)
+    # No trades on a bare curve: all-zero trade accumulators (the trade metrics are not returned).
+    _finalize(m, daily, daily.size, float(initial), float(nav[-1]), float(basis), mdd, np.zeros(N_ACC), 0, nav.size,
+              float(nav.sum()), 0.0, int(broke[0]) if broke.size else -1)
     return {name: float(m[M[name]]) for name in RETURN_METRICS}
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from auraquant.cta.backtest.layout import METRIC_NAMES
 from auraquant.cta.backtest.metrics import add_trial_statistics
+from auraquant.cta.backtest.sharpe import sharpe_ratio
 from auraquant.cta.strategy.spec import Spec
 
 _RTOL = 1e-12
@@ -160,8 +161,9 @@ def _formula_problems(col: dict[str, np.ndarray], spec: Spec, param_sets: Sequen
             ("total_return", ("final_nav",), True, g["final_nav"] / initial - 1.0),
             ("years", ("n_days",), True, years),
             ("ann_volatility", ("daily_std",), True, g["daily_std"] * sq),
-            ("sharpe", ("daily_mean", "daily_std"), True, np.where(g["daily_std"] > 0,
-                                                                    g["daily_mean"] / g["daily_std"] * sq, np.nan)),
+            # The one Sharpe definition (rows checked here are not ruined: no cap applies).
+            ("sharpe", ("daily_mean", "daily_std"), True, sharpe_ratio(g["daily_mean"], g["daily_std"],
+                                                                        col.get("n_days", np.inf), periods_per_year=basis)),
             ("ann_return", ("n_days",), has_growth, ann),
             ("calmar", ("max_drawdown", "n_days"), has_growth or "ann_return" in col,
              np.where(g["max_drawdown"] < 0, ann_claimed / -g["max_drawdown"], np.nan)),

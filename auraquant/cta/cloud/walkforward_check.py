@@ -43,6 +43,7 @@ import optuna
 import pandas as pd
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from auraquant.cta.backtest.metrics import table_daily_sharpe
 from auraquant.cta.cloud import audit, runner
 from auraquant.cta.cloud.bundle import Bundle
 from auraquant.cta.cloud.consistency import bits_equal, metric_problems
@@ -271,8 +272,7 @@ def verify_walkforward(bundle: Bundle, jid: str, result: runner.JobResult, *, au
     # local target runs; the summary's DSR uses the trial table's daily Sharpe ratios (every row
     # consistency-checked, the audited ones re-run), and buy and hold is stitched over the same targets.
     stitched = stitch_equity(equities, initial)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        daily_sr = (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float)
+    daily_sr = table_daily_sharpe(trials)
     oos = summarize(stitched, initial, spec.engine.annualization, sum(len(t) for t in trade_frames), daily_sr,
                     len(trials))
     bh, bh_curve = stitch_buy_and_hold(targets, spec.engine, versus=oos)

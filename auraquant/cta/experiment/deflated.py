@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 from auraquant.cta.backtest import metrics
+from auraquant.cta.backtest.sharpe import sharpe_of_returns
 
 
 def per_period_sharpe(annual_sharpe: float, periods_per_year: float) -> float:
@@ -74,12 +75,12 @@ def deflate_returns(returns: np.ndarray, trial_sharpes: Sequence[float],
     r = np.asarray(returns, dtype=float)
     if r.ndim != 1 or r.size < 3:
         raise ValueError("returns must be a 1-d series with at least 3 observations")
-    sd = r.std(ddof=1)
-    if not sd > 0:
+    sr = sharpe_of_returns(r)
+    if not math.isfinite(sr):
         raise ValueError("returns have zero variance; Sharpe ratio undefined")
     trials = np.asarray(trial_sharpes, dtype=float)
     trials = trials[np.isfinite(trials)]
     if trials.size < 2:
         raise ValueError("need at least 2 finite trial Sharpe ratios for their variance")
-    return deflate(float(r.mean() / sd), n_trials or int(trials.size), float(trials.var(ddof=1)), int(r.size),
+    return deflate(sr, n_trials or int(trials.size), float(trials.var(ddof=1)), int(r.size),
                    float(stats.skew(r)), float(stats.kurtosis(r, fisher=False)))

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from auraquant.cta.backtest.metrics import table_daily_sharpe
 from auraquant.cta.experiment.deflated import deflate
 from auraquant.store import Store
 
@@ -45,19 +46,13 @@ def session_key(session_id: str | None) -> str:
     return session_id or NO_SESSION
 
 
-def _daily_sharpe(mean: Any, std: Any) -> np.ndarray:
-    m, s = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(s > 0, m / np.where(s > 0, s, 1.0), np.nan)
-
-
 def record_table(store: Store, content_hash: str, session_id: str | None, source_kind: str, source_id: str,
                  table: pd.DataFrame, keys: list[str]) -> int:
     """Record the rows of a trial table (columns daily_mean, daily_std, n_days) under `keys` (one per row).
     Returns how many trials were new for this session."""
     if len(keys) != len(table):
         raise ValueError(f"{len(keys)} keys for {len(table)} trials")
-    sr = _daily_sharpe(table["daily_mean"], table["daily_std"])
+    sr = table_daily_sharpe(table)  # undefined -> NULL; a ruined trial capped at 0, as in the sweep's DSR
     n = table["n_days"].to_numpy(dtype=float)
     rows = [(k, float(s) if math.isfinite(s) else None, int(d) if math.isfinite(d) else 0)
             for k, s, d in zip(keys, sr, n, strict=True)]

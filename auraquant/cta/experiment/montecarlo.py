@@ -25,6 +25,10 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
+from auraquant.cta.backtest.sharpe import sharpe_value
+
+_sharpe = njit(nogil=True, inline="always")(sharpe_value)  # the one Sharpe definition, compiled
+
 
 @dataclass(frozen=True)
 class MonteCarloResult:
@@ -63,7 +67,11 @@ def _path_stats(r: np.ndarray, idx: np.ndarray, ann: float) -> tuple[float, floa
         ss += x * x
     mean = s / n
     var = (ss - n * mean * mean) / (n - 1) if n > 1 else 0.0
-    sharpe = mean / np.sqrt(var) * ann if var > 1e-300 else 0.0
+    # The one Sharpe definition (`backtest.sharpe`); a path with no variance (rounding noise of the sums
+    # below 1e-300 counts as none) scores 0, so the distribution's statistics stay defined.
+    sharpe = _sharpe(mean, np.sqrt(var) if var > 1e-300 else 0.0, n, False, ann)
+    if sharpe != sharpe:
+        sharpe = 0.0
     return eq - 1.0, mdd, sharpe
 
 

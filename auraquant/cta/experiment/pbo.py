@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from auraquant.cta.backtest.sharpe import sharpe_ratio
+
 
 @dataclass(frozen=True)
 class PBOResult:
@@ -52,9 +54,9 @@ class PBOResult:
 def _sharpe_from_sums(s: np.ndarray, ss: np.ndarray, n: int) -> np.ndarray:
     mean = s / n
     var = np.maximum(ss - n * mean**2, 0.0) / (n - 1)
-    sd = np.sqrt(var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd > 0, mean / np.where(sd > 0, sd, 1.0), 0.0)
+    sr = sharpe_ratio(mean, np.sqrt(var), n)
+    # Ranks need a number for every trial: an undefined (zero-variance) Sharpe scores 0 here.
+    return np.where(np.isnan(sr), 0.0, sr)
 
 
 def pbo_cscv(returns: np.ndarray, n_splits: int = 16) -> PBOResult:

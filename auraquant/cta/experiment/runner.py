@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from auraquant.cta.backtest.lookahead import LookaheadFinding
 from auraquant.cta.backtest.lookahead_gate import custom_modules, require_causal, workspace_cache_dir
+from auraquant.cta.backtest.metrics import table_daily_sharpe
 from auraquant.cta.data import access
 from auraquant.cta.experiment import ledger
 from auraquant.cta.experiment.config import SearchConfig, WalkForwardConfig, plan_windows
@@ -268,8 +268,7 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
     e = run.spec.engine
     stitched = stitch_equity([o.equity for o in outcomes], e.initial_capital)
     trials = pd.concat([o.trials for o in outcomes], ignore_index=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        daily_sr = (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float)
+    daily_sr = table_daily_sharpe(trials)
     oos = summarize(stitched, e.initial_capital, e.annualization, sum(len(o.trades) for o in outcomes),
                     daily_sr, len(trials))
     windows = [o.result for o in outcomes]

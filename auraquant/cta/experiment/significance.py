@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from auraquant.cta.backtest.sharpe import sharpe_ratio
 from auraquant.cta.experiment import ledger
 from auraquant.cta.experiment.gates import NOT_SIGNIFICANT, SIGNIFICANT, GateConfig, gate_failures
 from auraquant.cta.experiment.models import Run, RunResult
@@ -67,6 +68,13 @@ def _judge(sig: Significance, cfg: GateConfig) -> Significance:
     return sig
 
 
+def _oos_daily_sharpe(o: Any) -> float | None:
+    """The per-day Sharpe of a stitched OOS summary (`auraquant.cta.backtest.sharpe`): None when undefined,
+    capped at 0 when the OOS curve was ruined (the Sharpe its DSR deflates)."""
+    sr = sharpe_ratio(o.daily_mean, o.daily_std, o.n_days, ruined=bool(o.ruined))
+    return sr if math.isfinite(sr) else None
+
+
 def assess_run(store: Store, run: Run, result: RunResult, session_id: str | None, cfg: GateConfig) -> Significance:
     """The significance block of a finished run for the session selecting it (module docstring). The run's
     trials are recorded for that session first: selecting a run makes its trials the session's."""
@@ -77,7 +85,7 @@ def assess_run(store: Store, run: Run, result: RunResult, session_id: str | None
     rob = result.robustness
     sig: Significance = {
         "session_id": sid, "data_content_hash": content,
-        "oos_daily_sharpe": (o.daily_mean / o.daily_std) if o.daily_std else None, "oos_n_days": o.n_days,
+        "oos_daily_sharpe": _oos_daily_sharpe(o), "oos_n_days": o.n_days,
         "oos_skew": o.skew, "oos_kurtosis": o.kurtosis, "oos_trades": o.trades,
         "dsr_run": o.dsr, "run_trials": result.total_trials,
         "pbo": _f(rob.get("pbo")), "spa_p": _f(rob.get("spa_consistent_median")),
@@ -116,7 +124,7 @@ def ledger_view(store: Store, run: Run, result: RunResult, session_id: str | Non
     sid = ledger.session_key(session_id)
     ledger.record_run(store, sid, run, result)
     o = result.oos
-    sig: Significance = {"oos_daily_sharpe": (o.daily_mean / o.daily_std) if o.daily_std else None,
+    sig: Significance = {"oos_daily_sharpe": _oos_daily_sharpe(o),
                          "oos_n_days": o.n_days, "oos_skew": o.skew, "oos_kurtosis": o.kurtosis}
     block = _dsr_block(store, ledger.content_hash_of(store, run.data.data_version_id, run.data.bars_hash), sid, sig,
                        cache)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold_from_nav, buy_and_hold_nav, nav_metrics
+from auraquant.cta.backtest.sharpe import sharpe_ratio
 from auraquant.cta.experiment.deflated import deflate
 from auraquant.cta.experiment.models import OOSSummary
 from auraquant.cta.strategy.spec import EngineSettings
@@ -68,7 +69,7 @@ def summarize(stitched: pd.DataFrame, initial_capital: float, basis: int, trades
     ruined = m["ruined"] > 0
     if sd > 0 and trial.size > 1 and d.size > 2:
         var = float(trial.var(ddof=1))
-        sr = min(mean / sd, 0.0) if ruined else mean / sd  # a ruined curve never deflates to a positive SR
+        sr = sharpe_ratio(mean, sd, d.size, ruined=ruined)  # a ruined curve never deflates to a positive SR
         dsr = _finite(deflate(sr, n_trials, var, int(d.size), m["skew"], m["kurtosis"]).dsr)
     return OOSSummary(
         total_return=m["total_return"], ann_return=_finite(m["ann_return"]), sharpe=_finite(m["sharpe"]),
