@@ -101,6 +101,9 @@ from auraquant.cta.strategy.loader import load_module
 from auraquant.cta.strategy.spec import Spec
 
 _SWEEP_CHUNK = 16
+# Prepared module outputs held at once by a sweep (the bars themselves and the indicator cache aside).
+_POOL_BYTES = 256 * 2**20
+_POOL_BYTES_PER_BAR = 10
 
 SEMANTICS = ("signal at bar close; stops/targets intrabar vs high/low, gap through a level fills at the open; "
              "opposite candidate exits and reverses in one step; commission and slippage per side; "
@@ -239,17 +242,34 @@ def sweep_matrix(b: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]], *
                  extra_dir: Path | str | None = None) -> np.ndarray:
     """The kernel's metric matrix (one row per set, columns `METRIC_NAMES`) computed in this process.
 
-    `run_sweep` calls it for built-in modules; the sandbox worker calls it for agent-written ones."""
-    prep = prepare(b, spec, param_sets, extra_dir, workers=threads or numba.get_num_threads())
+    `run_sweep` calls it for built-in modules; the sandbox worker calls it for agent-written ones. The sets
+    are prepared and swept in consecutive chunks (`sweep_chunk_sets`) so the prepared arrays held at once
+    stay bounded (a 100,000-set sweep would otherwise hold one candidate array per distinct set); every set
+    is computed independently, so the rows do not depend on the chunking."""
+    workers = threads or numba.get_num_threads()
+    step = sweep_chunk_sets(len(b), workers)
     prev = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(threads)
     try:
-        # Dynamic scheduling in chunks: sets differ in cost (trade counts) and the cores may be shared,
-        # so a static half-and-half split leaves one thread idle. Results do not depend on it.
-        with numba.parallel_chunksize(_SWEEP_CHUNK):
-            return kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
-                                prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams, prep.fill_mode,
-                                prep.policy, prep.sides, prep.comm, prep.slip, prep.initial, prep.basis)
+        parts = []
+        for start in range(0, len(param_sets), step):
+            prep = prepare(b, spec, param_sets[start:start + step], extra_dir, workers=workers)
+            # Dynamic scheduling in chunks: sets differ in cost (trade counts) and the cores may be shared,
+            # so a static half-and-half split leaves one thread idle. Results do not depend on it.
+            with numba.parallel_chunksize(_SWEEP_CHUNK):
+                parts.append(kernel.sweep(b.open, b.high, b.low, b.close, prep.day_id, prep.n_days, prep.sig_pool,
+                                          prep.allow_pool, prep.series_pool, prep.iparams, prep.fparams,
+                                          prep.fill_mode, prep.policy, prep.sides, prep.comm, prep.slip,
+                                          prep.initial, prep.basis))
+            del prep  # free this chunk's pools before the next one is prepared
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
     finally:
         numba.set_num_threads(prev)
+
+
+def sweep_chunk_sets(n_bars: int, threads: int) -> int:
+    """Parameter sets prepared and swept at once over `n_bars` bars: as many as fit `_POOL_BYTES` at
+    `_POOL_BYTES_PER_BAR` bytes per set and bar (a candidate array, an allow mask and one float series),
+    and never fewer than `_SWEEP_CHUNK` per thread, so a chunk still feeds every thread."""
+    return max(_SWEEP_CHUNK * max(threads, 1), _POOL_BYTES // (max(n_bars, 1) * _POOL_BYTES_PER_BAR))

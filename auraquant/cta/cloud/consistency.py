@@ -8,8 +8,8 @@ edit (a Sharpe raised alone, a NaN injected, a negative trade count) fail whethe
 
 - the columns are exactly `trial`, the parameters (in the bundle's order), `METRIC_NAMES`, `psr`, `dsr`;
 - no value is infinite; NaN only where the engine leaves a metric undefined (win rate, expectancy and
-  average trade return iff there are no trades; daily_std iff n_days <= 1; Sharpe iff daily_std is not
-  > 0; calmar iff max_drawdown is 0; profit factor and sortino may be undefined);
+  average trade return iff there are no trades; daily_std iff n_days <= 1; Sharpe iff there is no
+  variance (`auraquant.cta.backtest.sharpe`); calmar iff max_drawdown is 0; profit factor and sortino may be undefined);
 - counts are whole and non-negative (trades, n_days >= 1); ratios in range (win rate, exposure in [0, 1],
   max_drawdown <= 0, cvar_95 <= var_95); win_rate x trades is a whole number of wins;
 - for rows whose NAV stayed positive: total_return = final_nav / C - 1, years = n_days / B,
@@ -122,8 +122,8 @@ def metric_problems(table: pd.DataFrame, spec: Spec, param_sets: Sequence[dict[s
             (("profit_factor",), "profit_factor < 0", lambda: g["profit_factor"] < 0),
             (("daily_std", "n_days"), "daily_std undefined iff n_days <= 1, else >= 0",
              lambda: (np.isnan(g["daily_std"]) != (n_days <= 1)) | (g["daily_std"] < 0)),
-            (("sharpe", "daily_std"), "sharpe undefined iff daily_std is not > 0",
-             lambda: np.isnan(g["sharpe"]) != ~(g["daily_std"] > 0)),
+            (("sharpe", "daily_mean", "daily_std"), "sharpe undefined iff there is no variance",
+             lambda: np.isnan(g["sharpe"]) != np.isnan(sharpe_ratio(g["daily_mean"], g["daily_std"], np.inf))),
             (("calmar", "max_drawdown"), "calmar undefined iff max_drawdown is 0",
              lambda: np.isnan(g["calmar"]) != ~(g["max_drawdown"] < 0)),
             (("psr",), "psr outside [0, 1]", lambda: g["psr"] > 1 + 1e-12),
