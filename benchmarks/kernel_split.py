@@ -6,8 +6,8 @@ the commit before the split), written to a directory under the system temp dir a
 module (numba caches its compiled code there, so only the first run compiles it). Both kernels get the
 very same arrays:
 
-- `simulate`: one full-artifact backtest (record=True) of 43,800 1h BTC bars (the `backtest_speed.py`
-  Spec; synthetic bars when the shared data are absent);
+- `simulate`: full-artifact backtests (record=True) of 43,800 1h BTC bars (the `backtest_speed.py`
+  Spec; synthetic bars when the shared data are absent), 20 per timing;
 - `sweep`: the 900-set EMA-cross x trailing-stop grid of `sweep_vs_vectorbt.py` on the same bars,
   metrics only, on `--threads` numba threads (default 1: the ratio is about the compiled code, not the
   scheduler of a shared machine).
@@ -46,6 +46,7 @@ from auraquant.cta.strategy.bars import Bars, bars_from_frame
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_PATH = "auraquant/cta/backtest/kernel.py"
 BASELINE = "b544368"  # main before the split (the kernel's last change before it)
+SIM_BATCH = 20  # one backtest takes ~0.1 ms: timed in batches, above the clock's and the scheduler's noise
 
 
 def load_baseline(rev: str) -> ModuleType:
@@ -133,7 +134,8 @@ def main() -> None:
     print(f"  {'workload':<34} {'old ms':>9} {'new ms':>9} {'new/old':>8} {'range':>15}")
     worst = 0.0
     for name, fo, fn in (
-            ("simulate (1 set, record=True)", lambda: old.simulate(*single), lambda: kernel.simulate(*single)),
+            (f"simulate x{SIM_BATCH} (record=True)", lambda: [old.simulate(*single) for _ in range(SIM_BATCH)],
+             lambda: [kernel.simulate(*single) for _ in range(SIM_BATCH)]),
             (f"sweep ({len(_grid())} sets, {args.threads} thread)", lambda: old.sweep(*sweep_args),
              lambda: kernel.sweep(*sweep_args))):
         r = paired_ratio(fo, fn, args.rounds, args.inner)

@@ -2,7 +2,7 @@
 parameter sets, as time per bar-evaluation (one parameter set over one bar), and a walk-forward on 1 vs 2
 Dask worker processes.
 
-- Bars curve: `--sets-for-bars` sets (default 32) swept over 10 thousand to 10 million synthetic bars
+- Bars curve: `--sets-for-bars` sets (default 64) swept over 10 thousand to 10 million synthetic bars
   (`auraquant.cta.data.synthetic.generate`; 1m bars, since 10 million hourly bars would run past the
   year 2262 that pandas timestamps reach).
 - Sets curve: 10 to 100 thousand sets over `--bars-for-sets` bars (default 50,000).
@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a subset: bars up to 1M, sets up to 10k")
     ap.add_argument("--bars", type=_ints, help="comma-separated bar counts for the bars curve")
     ap.add_argument("--sets", type=_ints, help="comma-separated set counts for the sets curve")
-    ap.add_argument("--sets-for-bars", type=int, default=32)
+    ap.add_argument("--sets-for-bars", type=int, default=64)
     ap.add_argument("--bars-for-sets", type=int, default=50_000)
     ap.add_argument("--ema", action="store_true", help="EMA-cross sets (shared cached indicators) instead")
     ap.add_argument("--repeats", type=int, default=3)
