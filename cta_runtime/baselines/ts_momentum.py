@@ -1,8 +1,7 @@
 """Time-series momentum: the sign of close[i] / close[i - lookback] - 1 when its magnitude exceeds
 `threshold` (state-style: a candidate on every bar while momentum persists)."""
 
-import numpy as np
-
+from auraquant.cta.strategy.indicators import momentum_signs
 from auraquant.cta.strategy.protocols import Param
 
 
@@ -12,15 +11,7 @@ class TsMomentum:
               "threshold": Param(0.0, "float", 0.0, 10.0, "minimum |return| for a candidate")}
 
     def candidates(self, bars, params):
-        lb = int(params["lookback"])
-        c = bars.close
-        out = np.zeros(c.shape[0], dtype=np.int8)
-        if c.shape[0] > lb:
-            mom = c[lb:] / c[:-lb] - 1.0
-            thr = float(params["threshold"])
-            out[lb:][mom > thr] = 1
-            out[lb:][mom < -thr] = -1
-        return out
+        return momentum_signs(bars.close, int(params["lookback"]), float(params["threshold"]))
 
 
 MODULE = TsMomentum()

@@ -31,6 +31,25 @@ def ema(x: np.ndarray, period: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def momentum_signs(x: np.ndarray, lookback: int, threshold: float) -> np.ndarray:
+    """int8 sign of the momentum m = x[i] / x[i - lookback] - 1 where |m| exceeds `threshold`: -1 when
+    m < -threshold, else +1 when m > threshold, else 0 (0 for the first `lookback` bars; NaN never counts).
+    One pass and one output array: no temporaries of the input's size (10 million bars would allocate
+    hundreds of MB per call with array expressions)."""
+    n = x.shape[0]
+    out = np.zeros(n, dtype=np.int8)
+    if lookback < 1:
+        return out
+    for i in range(lookback, n):
+        m = x[i] / x[i - lookback] - 1.0
+        if m < -threshold:
+            out[i] = -1
+        elif m > threshold:
+            out[i] = 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def crossings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """int8 events of line `a` crossing line `b`: +1 at bar i when a[i-1] < b[i-1] and a[i] > b[i], -1
     when a[i-1] > b[i-1] and a[i] < b[i] (strict on both sides: touching is no cross; NaN never
