@@ -94,7 +94,7 @@ from auraquant.cta.backtest.metrics import (
     buy_and_hold_nav,
     metrics_dict,
 )
-from auraquant.cta.backtest.prepare import Prepared, prepare
+from auraquant.cta.backtest.prepare import Prepared, day_index, prepare
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.bars import Bars, bars_from_frame
 from auraquant.cta.strategy.loader import load_module
@@ -248,13 +248,14 @@ def sweep_matrix(b: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]], *
     is computed independently, so the rows do not depend on the chunking."""
     workers = threads or numba.get_num_threads()
     step = sweep_chunk_sets(len(b), workers)
+    days = day_index(b.time_ns)  # once: each chunk's preparation would allocate it anew (80 MB at 10M bars)
     prev = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(threads)
     try:
         parts = []
         for start in range(0, len(param_sets), step):
-            prep = prepare(b, spec, param_sets[start:start + step], extra_dir, workers=workers)
+            prep = prepare(b, spec, param_sets[start:start + step], extra_dir, workers=workers, days=days)
             # Dynamic scheduling in chunks: sets differ in cost (trade counts) and the cores may be shared,
             # so a static half-and-half split leaves one thread idle. Results do not depend on it.
             with numba.parallel_chunksize(_SWEEP_CHUNK):

@@ -106,19 +106,21 @@ class _Pool:
 
 
 def prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | None = None,
-            extra_dir: Path | str | None = None, workers: int = 1) -> Prepared:
+            extra_dir: Path | str | None = None, workers: int = 1,
+            days: tuple[np.ndarray, int] | None = None) -> Prepared:
     """Kernel inputs for `spec` with each of `param_sets` applied (default: the spec as written).
 
     Each distinct module output is computed once. With `workers` > 1 the distinct baseline candidate
     arrays are computed in that many threads while the parameter sets are still being resolved (modules
     are pure functions of bars and params; compiled indicators release the GIL); the result does not
     depend on it. A Spec using agent-written modules (from `extra_dir`) is prepared inside the sandbox
-    worker (`auraquant.cta.sandbox`); its arrays come back validated.
+    worker (`auraquant.cta.sandbox`); its arrays come back validated. `days` is `day_index(bars.time_ns)`
+    when the caller already has it (a chunked sweep prepares many times over the same bars).
     """
     if isolation.needed(spec, extra_dir):
         return isolation.prepare(bars, spec, param_sets, extra_dir)
     with _Jobs(workers) as jobs:
-        return _prepare(bars, spec, param_sets, extra_dir, jobs)
+        return _prepare(bars, spec, param_sets, extra_dir, jobs, days)
 
 
 class _Jobs:
@@ -169,7 +171,7 @@ def _no_values(vals: tuple) -> tuple:
 
 
 def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | None,
-             extra_dir: Path | str | None, jobs: _Jobs) -> Prepared:
+             extra_dir: Path | str | None, jobs: _Jobs, days: tuple[np.ndarray, int] | None = None) -> Prepared:
     sets = list(param_sets) if param_sets else [{}]
     n = len(bars)
     refs = {"baseline": [spec.baseline], "filters": list(spec.filters), "execution": list(spec.execution),
@@ -287,7 +289,7 @@ def _prepare(bars: Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]] | N
                       for m, j, over in zip(mods["filters"], f_slots, first_f_over, strict=True)]
 
     sig_pool.rows.extend(jobs.results())
-    day_id, n_days = day_index(bars.time_ns)
+    day_id, n_days = days if days is not None else day_index(bars.time_ns)
     e = spec.engine
     return Prepared(bars=bars, day_id=day_id, n_days=n_days, sig_pool=sig_pool.stack(np.int8),
                     allow_pool=allow_pool.stack(np.int8), series_pool=series_pool.stack(np.float64),
