@@ -28,6 +28,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from auraquant.cta.backtest.sharpe import sharpe_ratio
 from auraquant.cta.experiment.stitch import daily_returns as _stitched_daily_returns
 from auraquant.cta.report.model import EquityCurve
 
@@ -119,8 +120,7 @@ def rolling_stats(curve: EquityCurve, basis: int, window: int | None = None) -> 
     roll = ret.rolling(w, min_periods=w)
     std = roll.std(ddof=1).to_numpy()
     mean = roll.mean().to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(std > 0, mean / std * np.sqrt(basis), np.nan)
+    sharpe = sharpe_ratio(mean, std, w, periods_per_year=basis)  # the one definition (backtest.sharpe)
     return RollingStats(days=list(ret.index.to_pydatetime()), window=w, sharpe=sharpe,
                         volatility=std * np.sqrt(basis))
 
