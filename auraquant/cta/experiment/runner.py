@@ -155,6 +155,8 @@ def _window_paths(out: Path, k: int) -> dict[str, Path]:
 
 def _save_window(out: Path, o: WindowOutcome) -> None:
     p = _window_paths(out, o.result.window.index)
+    for name, data in sorted(o.files.items()):
+        _atomic_write(out / "windows" / f"w{o.result.window.index:03d}_{name}", lambda f, d=data: f.write_bytes(d))
     _write_parquet(p["trials"], o.trials)
     _write_parquet(p["equity"], o.equity)
     _write_parquet(p["trades"], o.trades)
@@ -268,10 +270,12 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
     e = run.spec.engine
     stitched = stitch_equity([o.equity for o in outcomes], e.initial_capital)
     trials = pd.concat([o.trials for o in outcomes], ignore_index=True)
+    learned = ledger.learned_trials(out)  # a learned baseline's extra trials count too (models/window.py)
+    counted = pd.concat([trials, learned], ignore_index=True) if len(learned) else trials
     with np.errstate(divide="ignore", invalid="ignore"):
-        daily_sr = (trials["daily_mean"] / trials["daily_std"]).to_numpy(dtype=float)
+        daily_sr = (counted["daily_mean"] / counted["daily_std"]).to_numpy(dtype=float)
     oos = summarize(stitched, e.initial_capital, e.annualization, sum(len(o.trades) for o in outcomes),
-                    daily_sr, len(trials))
+                    daily_sr, len(counted))
     windows = [o.result for o in outcomes]
     bh, bh_curve = stitch_buy_and_hold([bars.segment(w.window.target.start, w.window.target.stop)
                                         for w in windows], e, versus=oos)
