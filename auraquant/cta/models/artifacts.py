@@ -53,6 +53,9 @@ class ModelManifest(BaseModel):
     model_key: int
     metrics: dict[str, float | None]
     hp_trials: list[dict[str, Any]]
+    data_version_id: str | None = None
+    predicted_rows: tuple[int, int] | None = Field(None, description="[start, stop) of the predicted bars among "
+                                                   "the visible bars of the data version (model_train)")
     run_id: str | None = None
     window: int | None = None
 

@@ -207,19 +207,13 @@ def _span(frame: pd.DataFrame) -> tuple[str, str]:
     return (frame["time"].iloc[0].isoformat(), frame["time"].iloc[-1].isoformat())
 
 
-def run_model_window(task: Any) -> Any:
-    """Fit, search, select and evaluate one window of a learned baseline (see the module docstring).
-    Returns the window's `WindowOutcome`, with the model artifacts in `files` (`model/<name>`)."""
-    from auraquant.cta.experiment.window import run_window
-
-    fit = fit_window(task)
+def describe_fit(task: Any, fit: FittedWindow, predict_on: pd.DataFrame, **source: Any
+                 ) -> tuple[ModelManifest, pd.DataFrame]:
+    """The manifest of a window's chosen model and its predictions on `predict_on` (time, probability).
+    `source` sets where the model came from (`run_id`/`window`, or `data_version_id`/`predicted_rows`)."""
     chosen = fit.trials[fit.best]
-    key = fit.keys[fit.best]
-    spec = apply_params(task.spec, {"baseline.model_key": key})
-    outcome = run_window(replace(task, spec=spec))
-    extra = _model_trials(task, fit, outcome.trials)
-    target_p = probabilities(chosen.model, fit.feature_set, task.target)
-    predictions = pd.DataFrame({"time": task.target["time"].to_numpy(), "probability": target_p})
+    p = probabilities(chosen.model, fit.feature_set, predict_on)
+    predictions = pd.DataFrame({"time": predict_on["time"].to_numpy(), "probability": p})
     m = chosen.model.metrics
     manifest = ModelManifest(
         config=chosen.config, seed=fit.seed, n_features=chosen.model.n_features, feature_set=fit.feature_set,
@@ -229,12 +223,24 @@ def run_model_window(task: Any) -> Any:
         embargo=int(fit.params["horizon"]), train_data_hash=bars_content_hash(task.train),
         validation_data_hash=None if task.validation is None else bars_content_hash(task.validation),
         train_span=_span(task.train), n_train=len(fit.data.X_train), n_validation=len(fit.data.X_val),
-        weights_sha256=chosen.model.weights_sha256, model_key=key,
+        weights_sha256=chosen.model.weights_sha256, model_key=fit.keys[fit.best],
         metrics={k: (float(v) if np.isfinite(v) else None) for k, v in m.items()},
-        hp_trials=[t.summary() for t in fit.trials], run_id=task.run_id, window=task.window.index)
-    files = {f"model/{name}": data for name, data in
-             artifact_files(manifest, chosen.model.weights_bytes(), predictions, extra).items()}
-    summary = manifest.summary() | {"model_trials": int(len(extra)),
-                                    "kernel_trials": int(len(outcome.trials))}
+        hp_trials=[t.summary() for t in fit.trials], **source)
+    return manifest, predictions
+
+
+def run_model_window(task: Any) -> Any:
+    """Fit, search, select and evaluate one window of a learned baseline (see the module docstring).
+    Returns the window's `WindowOutcome`, with the model artifacts in `files` (`model/<name>`)."""
+    from auraquant.cta.experiment.window import run_window
+
+    fit = fit_window(task)
+    spec = apply_params(task.spec, {"baseline.model_key": fit.keys[fit.best]})
+    outcome = run_window(replace(task, spec=spec))
+    extra = _model_trials(task, fit, outcome.trials)
+    manifest, predictions = describe_fit(task, fit, task.target, run_id=task.run_id, window=task.window.index)
+    weights = fit.trials[fit.best].model.weights_bytes()
+    files = {f"model/{name}": data for name, data in artifact_files(manifest, weights, predictions, extra).items()}
+    summary = manifest.summary() | {"model_trials": int(len(extra)), "kernel_trials": int(len(outcome.trials))}
     result = outcome.result.model_copy(update={"model": summary})
     return replace(outcome, result=result, files=files)
