@@ -39,6 +39,7 @@ import contextlib
 import hashlib
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,9 @@ from auraquant.cta.models.config import TORCH_KINDS, ModelConfig
 GPU_TOLERANCE = 2e-2  # max |p_gpu - p_cpu| of predicted probabilities (same seed, config and data)
 _PREDICT_CHUNK = 4096
 _EPS = 1e-7
+# torch's thread count and deterministic flag are process-wide: windows fitted in parallel threads take
+# turns, so no fit ever runs while another thread has changed (or restored) them.
+_TORCH_LOCK = threading.RLock()
 
 
 class MissingDependency(RuntimeError):
@@ -182,7 +186,13 @@ def resolve_device(device: str) -> str:
 
 @contextlib.contextmanager
 def _torch_deterministic(torch: Any) -> Iterator[None]:
-    """Deterministic algorithms and one intra-op thread for the block; previous settings restored."""
+    """Deterministic algorithms and one intra-op thread for the block (one block at a time per process);
+    previous settings restored."""
+    with _TORCH_LOCK:
+        yield from _deterministic_block(torch)
+
+
+def _deterministic_block(torch: Any) -> Iterator[None]:
     threads = torch.get_num_threads()
     was = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)

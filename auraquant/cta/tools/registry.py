@@ -5,7 +5,7 @@ registry serves any workspace; build contexts with `research_context`."""
 from __future__ import annotations
 
 from aura.tools import Tool, ToolRegistry, disclosure_tools
-from auraquant.cta.tools import data, experiment, governance, lifecycle, strategy
+from auraquant.cta.tools import data, experiment, governance, lifecycle, models, strategy
 
 
 def groups() -> dict[str, list[Tool]]:
@@ -13,7 +13,7 @@ def groups() -> dict[str, list[Tool]]:
     # The cloud tools build on this package's deps, so they are imported after it has loaded.
     from auraquant.cta.cloud import tools as cloud
 
-    return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS,
+    return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS + models.TOOLS,
             "governance": governance.TOOLS, "lifecycle": lifecycle.TOOLS, "cloud": cloud.TOOLS}
 
 
