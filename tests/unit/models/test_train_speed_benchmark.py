@@ -11,6 +11,7 @@ pytest.importorskip("torch")
 pytest.importorskip("lightgbm")
 
 
+@pytest.mark.slow
 def test_train_speed_reports_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
     path = Path(__file__).resolve().parents[3] / "benchmarks" / "train_speed.py"
     spec = importlib.util.spec_from_file_location("train_speed", path)
