@@ -39,6 +39,7 @@ from auraquant.cta.experiment.sealed import SealedBars, bar_times, holdout_start
 from auraquant.cta.experiment.search import Timings
 from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
 from auraquant.cta.experiment.window import WindowOutcome, WindowTask, run_window
+from auraquant.cta.models.window import fitted_window_specs
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound
@@ -292,7 +293,8 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
         rob = run_robustness(run.spec, run.seed, bars,
                              [(w.window.index, w.window.train.start, w.window.train.stop, o.trials)
                               for w, o in zip(windows, outcomes, strict=True)],
-                             stitched, oos_trades, e.annualization, out, robustness, extra_dir)
+                             stitched, oos_trades, e.annualization, out, robustness, extra_dir,
+                             window_specs=fitted_window_specs(run.spec, out, windows))
     result = RunResult(run_id=run.id, windows=windows, oos=oos, total_trials=len(trials), artifacts=str(out),
                        finished_at=datetime.now(UTC), robustness=rob,
                        isolation=isolation.spec_isolation(run.spec, extra_dir))

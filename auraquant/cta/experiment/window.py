@@ -109,7 +109,7 @@ def run_window(task: WindowTask) -> WindowOutcome:
     if needs_fit(task.spec):
         from auraquant.cta.models.window import run_model_window
 
-        return run_model_window(task)
+        return run_model_window(task, run_window, evaluate)
     spec, cfg = task.spec, task.search
     found = search_window(task.train, spec, cfg, storage_url=task.storage_url, study_name=task.study_name,
                           seed=task.seed, window=task.window.index, engine_threads=task.engine_threads,

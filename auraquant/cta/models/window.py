@@ -32,7 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auraquant.cta.models.artifacts import ModelManifest, artifact_files, model_key, predictor, probabilities
+from auraquant.cta.models.artifacts import (
+    ModelArtifactError,
+    ModelManifest,
+    artifact_files,
+    load_model,
+    model_key,
+    predictor,
+    probabilities,
+)
 from auraquant.cta.models.config import ModelConfig
 from auraquant.cta.models.features import DEFAULT_FEATURE_SET, FeatureSet, feature_matrix, windows
 from auraquant.cta.models.hpsearch import HPTrial, search_hyperparameters
@@ -178,10 +186,8 @@ def fit_window(task: Any) -> FittedWindow:
     return FittedWindow(trials=trials, best=best, keys=keys, feature_set=fs, data=data, params=p, seed=seed)
 
 
-def _model_trials(task: Any, fit: FittedWindow, kernel_trials: pd.DataFrame) -> pd.DataFrame:
+def _model_trials(task: Any, fit: FittedWindow, kernel_trials: pd.DataFrame, evaluate: Any) -> pd.DataFrame:
     """Step 4: every non-chosen model with every kernel parameter set, on the train segment."""
-    from auraquant.cta.experiment.search import evaluate
-
     names = list(task.spec.search_space)
     sets = [{n: row[n] for n in names} for _, row in kernel_trials.iterrows()]
     frames = []
@@ -229,18 +235,37 @@ def describe_fit(task: Any, fit: FittedWindow, predict_on: pd.DataFrame, **sourc
     return manifest, predictions
 
 
-def run_model_window(task: Any) -> Any:
+def run_model_window(task: Any, run_window: Any, evaluate: Any) -> Any:
     """Fit, search, select and evaluate one window of a learned baseline (see the module docstring).
-    Returns the window's `WindowOutcome`, with the model artifacts in `files` (`model/<name>`)."""
-    from auraquant.cta.experiment.window import run_window
-
+    `run_window` and `evaluate` are the experiment layer's window runner and trial evaluator (passed in,
+    so this layer does not import the one that calls it). Returns the window's `WindowOutcome`, with the
+    model artifacts in `files` (`model/<name>`)."""
     fit = fit_window(task)
     spec = apply_params(task.spec, {"baseline.model_key": fit.keys[fit.best]})
     outcome = run_window(replace(task, spec=spec))
-    extra = _model_trials(task, fit, outcome.trials)
+    extra = _model_trials(task, fit, outcome.trials, evaluate)
     manifest, predictions = describe_fit(task, fit, task.target, run_id=task.run_id, window=task.window.index)
     weights = fit.trials[fit.best].model.weights_bytes()
     files = {f"model/{name}": data for name, data in artifact_files(manifest, weights, predictions, extra).items()}
     summary = manifest.summary() | {"model_trials": int(len(extra)), "kernel_trials": int(len(outcome.trials))}
     result = outcome.result.model_copy(update={"model": summary})
     return replace(outcome, result=result, files=files)
+
+
+def fitted_window_specs(spec: Spec, run_dir: Path, windows: list[Any]) -> dict[int, Spec]:
+    """For a learned baseline: each finished window's Spec with its fitted model, the model reloaded from
+    `run_dir/windows/wKKK_model/` (weights checked against their sha256) and registered in this process,
+    so trials can be re-evaluated after the window (robustness, a resumed run, windows run on Dask).
+    Empty for any other baseline."""
+    if learned_kind(spec) is None:
+        return {}
+    out: dict[int, Spec] = {}
+    for w in windows:
+        if not w.model:
+            continue
+        manifest, model = load_model(Path(run_dir) / "windows" / f"w{w.window.index:03d}_model")
+        if manifest.model_key != w.model["model_key"] or manifest.weights_sha256 != w.model["weights_sha256"]:
+            raise ModelArtifactError(f"window {w.window.index}: stored model differs from the window's result")
+        learned.register(manifest.model_key, predictor(model, manifest.feature_set))
+        out[w.window.index] = apply_params(spec, {"baseline.model_key": manifest.model_key})
+    return out

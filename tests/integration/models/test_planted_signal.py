@@ -87,6 +87,26 @@ def test_planted_signal_found_random_walk_not(workspace: Workspace, tmp_path: Pa
     keys = workspace.store.ledger_trials(content, "walk")["trial_key"].tolist()
     assert sum("/h" in k for k in keys) == 4 * 6 and len(keys) == 48  # 24 of them from the non-chosen models
     assert walk["sig"]["label"] == "not significant"
+
+    # robustness re-evaluates each window's trials with that window's fitted model (not an unfitted one)
+    run_dir = Path(planted["result"].artifacts)
+    mat = pd.read_parquet(run_dir / "robustness" / "w000_trial_returns.parquet").drop(columns="day")
+    assert (mat.to_numpy() != 0).any(axis=0).all()
+    assert planted["result"].robustness["pbo_spa_trials_per_window"]["w000"] >= 2
+
+    # the model artifacts of every window are pinned by sha256 in a record's artifacts map
+    from auraquant.cta.governance import evidence
+    from auraquant.cta.tools.governance import run_artifacts
+
+    run = planted["run"]
+    art = run_artifacts(workspace, run.id, planted["result"].artifacts, planted["dv"].id)
+    model_refs = sorted(k for k in art if "_model/" in k)
+    assert len(model_refs) == 4 * 4 and any(k.endswith("w002_model/weights.bin") for k in model_refs)
+    w = planted["result"].windows[2].model
+    assert art[next(k for k in model_refs if k.endswith("w002_model/weights.bin"))] == w["weights_sha256"]
+    weights = run_dir / "windows" / "w002_model" / "weights.bin"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    assert any("w002_model/weights.bin" in p for p in evidence.problems(workspace.root, workspace.store, art))
     print(f"planted: OOS Sharpe {planted['oos'].sharpe:.2f}, OOS accuracy {planted['oos_accuracy']:.3f}; "
           f"random walk: OOS Sharpe {walk['oos'].sharpe}, session DSR {walk['sig']['dsr_session']:.3f}, "
           f"OOS accuracy {walk['oos_accuracy']:.3f}")
