@@ -16,8 +16,9 @@ Determinism (CPU)
   runs with `use_deterministic_algorithms(True)`, one intra-op thread (restored afterwards), weights
   initialised after `torch.manual_seed(seed)`, mini-batches shuffled by a `torch.Generator` seeded with
   `seed`; LightGBM runs with `deterministic=True`, one thread, `seed=s`, row-wise histograms.
-- `predict_proba` runs on CPU with one thread in fixed 4096-row chunks, so a reloaded model predicts
-  bit-identical probabilities.
+- `predict_proba` runs on CPU with one thread in fixed 1024-row chunks (the last one zero-padded), so a
+  reloaded model predicts bit-identical probabilities, and the probabilities of the first k rows do not
+  depend on the rows after them (bit for bit).
 - GPU (`device` `cuda`, or `auto` with CUDA present): deterministic on one device, but float reductions
   differ from CPU, so probabilities agree with the CPU-trained model only within `GPU_TOLERANCE`
   (max absolute difference of predicted probabilities); the weights hash differs.
@@ -49,7 +50,7 @@ import numpy as np
 from auraquant.cta.models.config import TORCH_KINDS, ModelConfig
 
 GPU_TOLERANCE = 2e-2  # max |p_gpu - p_cpu| of predicted probabilities (same seed, config and data)
-_PREDICT_CHUNK = 4096
+_PREDICT_CHUNK = 1024
 _EPS = 1e-7
 # torch's thread count and deterministic flag are process-wide: windows fitted in parallel threads take
 # turns, so no fit ever runs while another thread has changed (or restored) them.
@@ -104,8 +105,15 @@ class TrainedModel:
         out = []
         with _torch_deterministic(torch), torch.no_grad():
             for a in range(0, len(X), _PREDICT_CHUNK):
-                xb = torch.from_numpy(np.ascontiguousarray(X[a:a + _PREDICT_CHUNK]))
-                out.append(torch.sigmoid(self.estimator(xb)).double().numpy())
+                # every chunk is padded to the full chunk size: CPU kernels pick their blocking by batch size,
+                # so a row's probability would otherwise depend (in the last bits) on how many rows come
+                # with it; padded, row i of X always meets the same kernels at the same position, so the
+                # predictions on a prefix of X are bit-identical to the first rows of those on X
+                part = X[a:a + _PREDICT_CHUNK]
+                xb = np.zeros((_PREDICT_CHUNK, *X.shape[1:]), dtype=np.float32)
+                xb[:len(part)] = part
+                p = torch.sigmoid(self.estimator(torch.from_numpy(xb))).double().numpy()
+                out.append(p[:len(part)])
         return np.concatenate(out)
 
     @classmethod

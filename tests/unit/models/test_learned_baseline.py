@@ -117,3 +117,31 @@ def test_model_train_then_show_reloads_exactly(tool_ctx) -> None:
     (d / "weights.bin").write_bytes((d / "weights.bin").read_bytes() + b" ")
     bad = _call(reg, ctx, "model_show", {"model_id": a.value.model_id})
     assert not bad.ok and "differs from the manifest" in bad.content
+
+
+@pytest.mark.parametrize("kind", ["nbeats", "lstm", "transformer", "lightgbm"])
+def test_fitted_predictor_is_causal_on_prefixes(kind: str) -> None:
+    """A fitted model's probability at bar i is the same whether later bars exist or not."""
+    pytest.importorskip("torch")
+    from auraquant.cta.models.artifacts import frame_of, probabilities
+    from auraquant.cta.models.config import ModelConfig
+    from auraquant.cta.models.features import DEFAULT_FEATURE_SET, feature_matrix, windows
+    from auraquant.cta.models.training import train_model
+
+    rng = np.random.default_rng(5)
+    n = 400
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    o = np.r_[c[0], c[:-1]]
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"), "open": o,
+                          "high": np.maximum(o, c) * 1.002, "low": np.minimum(o, c) * 0.998, "close": c,
+                          "volume": 1.0})
+    X, _ = windows(feature_matrix(frame, DEFAULT_FEATURE_SET).to_numpy(), 4)
+    y = (rng.random(len(X)) > 0.5).astype(np.int8)
+    model = train_model(ModelConfig(kind=kind, lookback=4, hidden=8, epochs=1, n_estimators=10), X, y, X[:0], y[:0],
+                        seed=0)
+    full = probabilities(model, DEFAULT_FEATURE_SET, frame)
+    assert np.isfinite(full[-100:]).all()
+    bars = bars_from_frame(frame)
+    for k in (60, 151, 152, 299, 400):
+        part = probabilities(model, DEFAULT_FEATURE_SET, frame_of(bars.head(k)))
+        assert np.array_equal(part, full[:k], equal_nan=True), k
