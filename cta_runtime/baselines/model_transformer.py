@@ -5,7 +5,7 @@ The model is fitted per walk-forward window on that window's train segment only 
 hyperparameters searched on validation; `auraquant.cta.models.window`), which sets `model_key`.
 With `model_key` 0 (not fitted, e.g. a single backtest) it gives no candidates. Every other param
 but `threshold` shapes the training: label horizon and kind (0 sign, 1 triple barrier), lookback
-window, network size, epochs, Optuna trials and the feature set (0 = the default set).
+window, network size, epochs, Optuna trials, device and the feature set (0 = the default set).
 """
 
 import numpy as np
@@ -23,6 +23,7 @@ class ModelTransformer:
                   layers=Param(1, "int", 1, 8, "layers (N-BEATS: blocks)"),
                   epochs=Param(4, "int", 1, 1000, "training epochs"),
                   hp_trials=Param(4, "int", 1, 100, "Optuna hyperparameter trials per window (on validation)"),
+                  device=Param(0, "int", 0, 1, "0 CPU (bit-identical), 1 auto (CUDA when present)"),
                   features=Param(0, "int", 0, 2**48, "feature set key (0 = default; feature_set_put)"),
                   model_key=Param(0, "int", 0, 2**48, "fitted model key, set per window (0 = not fitted)"))
 

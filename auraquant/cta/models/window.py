@@ -80,7 +80,8 @@ def baseline_params(spec: Spec) -> dict[str, Any]:
 def model_config(kind: str, p: dict[str, Any]) -> ModelConfig:
     hidden = int(p["hidden"])
     return ModelConfig(kind=kind, lookback=int(p["lookback"]), hidden=hidden, layers=int(p["layers"]),  # type: ignore[arg-type]
-                       heads=2 if hidden % 2 == 0 else 1, epochs=int(p["epochs"]))
+                       heads=2 if hidden % 2 == 0 else 1, epochs=int(p["epochs"]),
+                       device="auto" if int(p.get("device", 0)) == 1 else "cpu")
 
 
 def feature_set_for(key: int, runtime_dir: str | Path | None) -> FeatureSet:

@@ -72,7 +72,7 @@ def test_lstm_and_nbeats_on_btc_cli_and_tools_identical(btc_file: Path, tmp_path
         assert len(out["windows"]) == 3
         assert all(w["model"]["kind"] == kind and w["model"]["hp_trials"] == 2 for w in out["windows"])
         # robustness statistics of the run: PBO, SPA, Monte Carlo and parameter stability
-        assert {"pbo", "spa_consistent_median"} <= set(out["robustness"]), out["robustness"].keys()
+        assert {"pbo", "spa_consistent_median", "mc_block"} <= set(out["robustness"]), out["robustness"].keys()
         # the learned model's trials count: 2 hyperparameter trials x 6 threshold trials per window
         assert out["oos"]["dsr_n_trials"] == 3 * 2 * 6
         cli_runs[kind] = out
@@ -81,6 +81,9 @@ def test_lstm_and_nbeats_on_btc_cli_and_tools_identical(btc_file: Path, tmp_path
             shown = _cli(["model", "show", w["model"]["model_id"], "-w", str(root_a)])
             assert shown["reload_identical"] is True and shown["weights_sha256"] == w["model"]["weights_sha256"]
     assert cli_runs["lstm"]["run_id"] != cli_runs["nbeats"]["run_id"]
+    human = CliRunner().invoke(app, ["model", "show", cli_runs["lstm"]["windows"][0]["model"]["model_id"],
+                                     "-w", str(root_a)])
+    assert human.exit_code == 0 and "reload_identical" in human.output and "weights.bin" in human.output
 
     # -- agent tools, fresh workspace B: the same runs, bit-identical --------------------------------------------
     root_b = tmp_path / "b"

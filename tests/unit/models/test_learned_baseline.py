@@ -145,3 +145,22 @@ def test_fitted_predictor_is_causal_on_prefixes(kind: str) -> None:
     for k in (60, 151, 152, 299, 400):
         part = probabilities(model, DEFAULT_FEATURE_SET, frame_of(bars.head(k)))
         assert np.array_equal(part, full[:k], equal_nan=True), k
+
+
+def test_model_cli_errors_are_one_line(workspace) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from auraquant.cli import app
+
+    res = CliRunner().invoke(app, ["model", "show", "model_nope", "-w", str(workspace.root), "--json"])
+    assert res.exit_code == 1
+    err = json.loads(res.output)
+    assert "no model model_nope" in err["error"] and err["kind"] == "ModelNotFound"
+    res = CliRunner().invoke(app, ["model", "train", "--data", "dv_x", "--kind", "svm", "-w", str(workspace.root)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    bad = workspace.root / "fs.json"
+    bad.write_text('{"returns": [0]}')
+    res = CliRunner().invoke(app, ["model", "feature-set", str(bad), "-w", str(workspace.root), "--json"])
+    assert res.exit_code == 1 and json.loads(res.output)["error"]
