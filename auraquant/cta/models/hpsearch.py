@@ -64,6 +64,11 @@ def _base_values(base: ModelConfig) -> dict[str, Any]:
             "weight_decay": base.weight_decay if base.weight_decay in (0.0, 1e-4) else 0.0}
 
 
+def base_config(base: ModelConfig) -> ModelConfig:
+    """Trial 0's config: `base` with its searched values clamped into the search space."""
+    return base.model_copy(update=_base_values(base))
+
+
 def search_hyperparameters(base: ModelConfig, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
                            y_val: np.ndarray, *, n_trials: int, seed: int) -> tuple[list[HPTrial], int]:
     """(every trial in order, index of the best one). See the module docstring."""

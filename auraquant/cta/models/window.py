@@ -187,6 +187,23 @@ def fit_window(task: Any) -> FittedWindow:
     return FittedWindow(trials=trials, best=best, keys=keys, feature_set=fs, data=data, params=p, seed=seed)
 
 
+def window_payload(task: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The `training.train_from_payload` inputs of a window's base model (the Spec's own hyperparameters:
+    trial 0 of the window's search): what a remote training job of this window runs. The weights it
+    returns hash equal to trial 0's in `fit_window` on the same task."""
+    kind = learned_kind(task.spec)
+    if kind is None:
+        raise ModelWindowError(f"{task.spec.baseline.name} is not a learned baseline")
+    p = baseline_params(task.spec)
+    fs = feature_set_for(int(p["features"]), task.extra_dir)
+    cfg = model_config(kind, p)
+    data = training_set(task, fs, cfg.lookback, LABEL_CODES[int(p["label"])], int(p["horizon"]))
+    from auraquant.cta.models.hpsearch import base_config
+
+    payload = {"config": base_config(cfg).model_dump(mode="json"), "seed": model_seed(task.seed, task.window.index)}
+    return payload, {"X_train": data.X_train, "y_train": data.y_train, "X_val": data.X_val, "y_val": data.y_val}
+
+
 def _model_trials(task: Any, fit: FittedWindow, kernel_trials: pd.DataFrame, evaluate: Any) -> pd.DataFrame:
     """Step 4: every non-chosen model with every kernel parameter set, on the train segment."""
     names = list(task.spec.search_space)

@@ -76,3 +76,25 @@ def test_window_training_rows_never_reach_the_evaluation_window(with_validation:
     # and purging is tight: the last kept sample is the last one allowed
     assert data.train_rows_abs.max() == data.test_start_abs - 2 * h - 1
     assert len(data.X_train) == len(data.y_train) and len(data.X_val) == len(data.y_val) > 0
+
+
+def test_window_payload_trains_remotely_to_trial_zero_weights() -> None:
+    """The remote-training contract: a window's payload through `train_from_payload` gives the weights of
+    trial 0 of the in-process search on the same window."""
+    pytest.importorskip("torch")
+    from auraquant.cta.models.training import train_from_payload
+    from auraquant.cta.models.window import fit_window, window_payload
+    from auraquant.cta.strategy.spec import Spec
+
+    frame = _frame(1400)
+    w = Window(index=1, train=Segment(start=200, stop=1000), validation=Segment(start=1000, stop=1300),
+               target=Segment(start=1300, stop=1400))
+    task = _Task(frame, w)
+    task.spec = Spec(baseline={"name": "model_nbeats", "params": {"lookback": 8, "hidden": 8, "epochs": 1,
+                                                                  "hp_trials": 2, "horizon": 3}})
+    task.seed, task.extra_dir = 5, None
+    payload, arrays = window_payload(task)
+    remote = train_from_payload(payload, arrays)
+    fit = fit_window(task)
+    assert remote["weights_sha256"] == fit.trials[0].model.weights_sha256
+    assert len(fit.trials) == 2 and len(set(fit.keys)) == 2
