@@ -37,6 +37,17 @@ class ModelOut(BaseModel):
     details: dict[str, Any]
 
 
+def refuse_unfitted(spec: Any) -> None:
+    """A single backtest or sweep of an unfitted learned baseline would silently trade nothing (it has no
+    training window): refuse it, naming the tool that fits it."""
+    from auraquant.cta.models.window import needs_fit
+
+    if needs_fit(spec):
+        raise ToolFailure(f"missing step 'walk-forward fit': {spec.baseline.name} is fitted per walk-forward "
+                          "window on that window's train segment; a single backtest or sweep has none "
+                          "-> call experiment_run")
+
+
 def _model_errors(fn: Any) -> Any:
     from auraquant.cta.models.artifacts import ModelArtifactError, ModelNotFound
     from auraquant.cta.models.training import MissingDependency

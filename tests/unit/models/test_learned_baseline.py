@@ -164,3 +164,15 @@ def test_model_cli_errors_are_one_line(workspace) -> None:
     bad.write_text('{"returns": [0]}')
     res = CliRunner().invoke(app, ["model", "feature-set", str(bad), "-w", str(workspace.root), "--json"])
     assert res.exit_code == 1 and json.loads(res.output)["error"]
+
+
+def test_single_backtest_of_an_unfitted_model_is_refused(tool_ctx) -> None:
+    reg, ctx, _ = tool_ctx
+    dv = _call(reg, ctx, "data_synth", {"n": 600, "seed": 2}).value.version.id
+    spec = {"name": "m", "baseline": {"name": "model_nbeats"},
+            "search_space": {"baseline.threshold": {"kind": "float", "low": 0.5, "high": 0.6}}}
+    spec_id = _call(reg, ctx, "spec_put", {"spec": spec, "data_version_id": dv}).value.spec_id
+    for name, args in (("backtest_run", {"spec_id": spec_id}),
+                       ("sweep_run", {"spec_id": spec_id, "param_sets": [{"baseline.threshold": 0.55}]})):
+        out = _call(reg, ctx, name, args)
+        assert not out.ok and "missing step 'walk-forward fit'" in out.content and "experiment_run" in out.content
