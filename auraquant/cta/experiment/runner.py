@@ -39,7 +39,7 @@ from auraquant.cta.experiment.sealed import SealedBars, bar_times, holdout_start
 from auraquant.cta.experiment.search import Timings
 from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
 from auraquant.cta.experiment.window import WindowOutcome, WindowTask, run_window
-from auraquant.cta.models.window import fitted_window_specs
+from auraquant.cta.models.hooks import fitted_window_specs
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound

@@ -26,7 +26,7 @@ from auraquant.cta.backtest.engine import BacktestResult, run_backtest
 from auraquant.cta.experiment.config import SearchConfig, Window
 from auraquant.cta.experiment.models import WindowResult
 from auraquant.cta.experiment.search import Timings, evaluate, search_window
-from auraquant.cta.models.window import needs_fit
+from auraquant.cta.models.hooks import needs_fit
 from auraquant.cta.strategy.spec import Spec, apply_params
 
 

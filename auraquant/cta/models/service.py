@@ -16,7 +16,8 @@ import pandas as pd
 
 from auraquant.cta.models.artifacts import ModelManifest, artifact_files, find_model, show
 from auraquant.cta.models.features import FEATURE_SET_KIND, FeatureSet, feature_matrix
-from auraquant.cta.models.window import FEATURE_SETS_DIR, LEARNED_BASELINES, describe_fit, fit_window
+from auraquant.cta.models.hooks import LEARNED_BASELINES
+from auraquant.cta.models.window import FEATURE_SETS_DIR, describe_fit, fit_window
 from auraquant.cta.strategy.spec import Spec
 from auraquant.workspace import Workspace
 

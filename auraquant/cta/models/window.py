@@ -33,16 +33,15 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.models.artifacts import (
-    ModelArtifactError,
     ModelManifest,
     artifact_files,
-    load_model,
     model_key,
     predictor,
     probabilities,
 )
 from auraquant.cta.models.config import ModelConfig
 from auraquant.cta.models.features import DEFAULT_FEATURE_SET, FeatureSet, feature_matrix, windows
+from auraquant.cta.models.hooks import learned_kind
 from auraquant.cta.models.hpsearch import HPTrial, search_hyperparameters
 from auraquant.cta.models.labels import LABEL_CODES, assert_purged, make_label, purge_mask
 from auraquant.cta.strategy import learned
@@ -50,24 +49,12 @@ from auraquant.cta.strategy.protocols import resolve_params
 from auraquant.cta.strategy.spec import Spec, apply_params
 from auraquant.store import bars_content_hash
 
-LEARNED_BASELINES = {"model_lstm": "lstm", "model_transformer": "transformer", "model_nbeats": "nbeats",
-                     "model_lightgbm": "lightgbm"}
 FEATURE_SETS_DIR = "feature_sets"  # <workspace runtime dir>/feature_sets/<fset id>.json
 INNER_VALIDATION = 0.2
 
 
 class ModelWindowError(ValueError):
     """A learned baseline cannot be fitted on this window (too few samples, unknown feature set...)."""
-
-
-def learned_kind(spec: Spec) -> str | None:
-    """The model kind of a Spec's learned baseline, or None for any other baseline."""
-    return LEARNED_BASELINES.get(spec.baseline.name)
-
-
-def needs_fit(spec: Spec) -> bool:
-    """A learned baseline whose model is not fitted yet (`model_key` 0): the window must fit it."""
-    return learned_kind(spec) is not None and int(spec.baseline.params.get("model_key", 0)) == 0
 
 
 def baseline_params(spec: Spec) -> dict[str, Any]:
@@ -269,21 +256,3 @@ def run_model_window(task: Any, run_window: Any, evaluate: Any) -> Any:
     result = outcome.result.model_copy(update={"model": summary})
     return replace(outcome, result=result, files=files)
 
-
-def fitted_window_specs(spec: Spec, run_dir: Path, windows: list[Any]) -> dict[int, Spec]:
-    """For a learned baseline: each finished window's Spec with its fitted model, the model reloaded from
-    `run_dir/windows/wKKK_model/` (weights checked against their sha256) and registered in this process,
-    so trials can be re-evaluated after the window (robustness, a resumed run, windows run on Dask).
-    Empty for any other baseline."""
-    if learned_kind(spec) is None:
-        return {}
-    out: dict[int, Spec] = {}
-    for w in windows:
-        if not w.model:
-            continue
-        manifest, model = load_model(Path(run_dir) / "windows" / f"w{w.window.index:03d}_model")
-        if manifest.model_key != w.model["model_key"] or manifest.weights_sha256 != w.model["weights_sha256"]:
-            raise ModelArtifactError(f"window {w.window.index}: stored model differs from the window's result")
-        learned.register(manifest.model_key, predictor(model, manifest.feature_set))
-        out[w.window.index] = apply_params(spec, {"baseline.model_key": manifest.model_key})
-    return out

@@ -40,7 +40,7 @@ class ModelOut(BaseModel):
 def refuse_unfitted(spec: Any) -> None:
     """A single backtest or sweep of an unfitted learned baseline would silently trade nothing (it has no
     training window): refuse it, naming the tool that fits it."""
-    from auraquant.cta.models.window import needs_fit
+    from auraquant.cta.models.hooks import needs_fit
 
     if needs_fit(spec):
         raise ToolFailure(f"missing step 'walk-forward fit': {spec.baseline.name} is fitted per walk-forward "
