@@ -84,7 +84,8 @@ def train_cmd(data: Annotated[str, typer.Option(help="Data version id.")],
 @cli_errors
 def feature_set_cmd(file: Annotated[Path, typer.Argument(help="FeatureSet JSON file.")],
                     workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
-    """Store a feature set; its `key` is the value of a model baseline's `features` parameter."""
+    """Store a feature set; its `key` is the value of a model baseline's `features` parameter.
+    Fields left out of the file keep the default set's values."""
     from auraquant.cta.models.features import FeatureSet
     from auraquant.cta.models.service import put_feature_set
 

@@ -60,16 +60,19 @@ def _model_errors(fn: Any) -> Any:
 
 
 @tool(category=CAT, timeout_s=60)
-def feature_set_put(ctx: Ctx, returns: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 24], max_length=32),
-                    indicators: list[IndicatorFeature] = Field(default_factory=list, max_length=32),
-                    higher: list[HigherReturns] = Field(default_factory=list, max_length=8)) -> FeatureSetOut:
+def feature_set_put(ctx: Ctx, returns: list[int] | None = Field(None, max_length=32),
+                    indicators: list[IndicatorFeature] | None = Field(None, max_length=32),
+                    higher: list[HigherReturns] | None = Field(None, max_length=8)) -> FeatureSetOut:
     """Store the features a learned baseline sees: log returns over `returns` bars, pandas-ta `indicators`
     (name, params, optional higher `timeframe`, `scale` raw|close) and `higher` timeframe returns (shown
-    only once the higher bar has closed). All from closed bars. Returns the set's id and its `key`: put the
-    key in the model baseline's `features` param (0 = the default set)."""
+    only once the higher bar has closed). All from closed bars. A field left out keeps the default set's
+    value (returns 1, 2, 4, 8, 24; RSI 14 and ATR 14 / close; 4h returns over 1 and 6 bars); pass [] to
+    drop it. Returns the set's id and its `key`: put the key in the model baseline's `features` param
+    (0 = the default set)."""
     from auraquant.cta.models.service import put_feature_set
 
-    fs = _model_errors(lambda: FeatureSet(returns=returns, indicators=indicators, higher=higher))
+    given = {k: v for k, v in (("returns", returns), ("indicators", indicators), ("higher", higher)) if v is not None}
+    fs = _model_errors(lambda: FeatureSet(**given))
     return FeatureSetOut(**_model_errors(lambda: put_feature_set(ctx.deps.workspace, fs)))
 
 

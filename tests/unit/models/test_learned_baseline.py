@@ -74,6 +74,8 @@ def test_feature_set_put_valid_and_invalid(tool_ctx) -> None:
     reg, ctx, ws = tool_ctx
     out = _call(reg, ctx, "feature_set_put", {"returns": [1, 6], "indicators": [{"name": "rsi", "params": {"length": 7}}],
                                                "higher": [{"timeframe": "4h", "horizons": [1]}]})
+    default = _call(reg, ctx, "feature_set_put", {})
+    assert default.ok and default.value.key == 0  # every field left out: the default set
     assert out.ok, out.content
     v = out.value
     assert v.feature_set_id.startswith("fset_") and v.key > 0 and v.columns == ["ret_1", "ret_6", "RSI_7", "ret_1@4h"]
