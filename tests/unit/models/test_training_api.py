@@ -98,3 +98,18 @@ def test_gpu_matches_cpu_within_tolerance() -> None:
         gpu2 = train_model(ModelConfig(kind=kind, lookback=8, epochs=2, device="cuda"), X, y, X[:0], y[:0], seed=3)
         assert gpu.weights_sha256 == gpu2.weights_sha256
         assert np.max(np.abs(cpu.predict_proba(X) - gpu.predict_proba(X))) <= GPU_TOLERANCE
+
+
+def test_missing_ml_extra_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from auraquant.cta.models.training import MissingDependency
+
+    X, y = _data(50)
+    for mod, kind in (("lightgbm", "lightgbm"), ("torch", "nbeats")):
+        with monkeypatch.context() as m:
+            m.setitem(sys.modules, mod, None)  # `import mod` now raises ImportError, as when not installed
+            with pytest.raises(MissingDependency) as exc:
+                train_model(ModelConfig(kind=kind, lookback=8), X, y, X[:0], y[:0], seed=0)
+            assert str(exc.value) == (f"{mod} is not installed: learned baselines need the ml extra "
+                                      "(pip install 'auraquant[ml]')")
