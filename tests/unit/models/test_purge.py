@@ -64,13 +64,13 @@ class _Task:
         self.validation = None if v is None else frame.iloc[v.start:v.stop].reset_index(drop=True)
 
 
-@pytest.mark.parametrize("with_validation", [True, False])
-def test_window_training_rows_never_reach_the_evaluation_window(with_validation: bool) -> None:
+@pytest.mark.parametrize(("with_validation", "label"), [(True, "sign"), (False, "sign"), (True, "triple_barrier")])
+def test_window_training_rows_never_reach_the_evaluation_window(with_validation: bool, label: str) -> None:
     frame = _frame(1400)
     h = 6
     val = Segment(start=1000, stop=1300) if with_validation else None
     w = Window(index=0, train=Segment(start=200, stop=1000), validation=val, target=Segment(start=1300, stop=1400))
-    data = training_set(_Task(frame, w), DEFAULT_FEATURE_SET, 8, "sign", h)
+    data = training_set(_Task(frame, w), DEFAULT_FEATURE_SET, 8, label, h)
     # every kept sample's label window ends before the embargo that precedes the evaluation window
     assert np.all(data.train_rows_abs + h < data.test_start_abs - h)
     # and purging is tight: the last kept sample is the last one allowed
