@@ -116,3 +116,12 @@ def test_lstm_and_nbeats_on_btc_cli_and_tools_identical(btc_file: Path, tmp_path
         assert rob is not None
         shown = ok("model_show", {"model_id": res["windows"][0]["model"]["model_id"]})
         assert shown.details["reload_identical"] is True
+
+    # a signed record of the last run pins every window's model files by sha256 and verifies
+    rec = ok("archive_candidate", {"run_id": st.run_id, "family": "btc-nbeats", "goal": {"trades": {"min": 0}}})
+    assert rec.significance == "not significant"  # tiny nets on one year of BTC: nothing to freeze
+    arts = ok("archive_show", {"record_id": rec.record_id}).record["artifacts"]
+    for w in res["windows"]:
+        ref = next(k for k in arts if k.endswith(f"w{w['window']['index']:03d}_model/weights.bin"))
+        assert arts[ref] == w["model"]["weights_sha256"]
+    assert ok("artifact_verify", {"record_id": rec.record_id}).ok
