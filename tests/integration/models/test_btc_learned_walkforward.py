@@ -81,6 +81,8 @@ def test_lstm_and_nbeats_on_btc_cli_and_tools_identical(btc_file: Path, tmp_path
             shown = _cli(["model", "show", w["model"]["model_id"], "-w", str(root_a)])
             assert shown["reload_identical"] is True and shown["weights_sha256"] == w["model"]["weights_sha256"]
     assert cli_runs["lstm"]["run_id"] != cli_runs["nbeats"]["run_id"]
+    listing = CliRunner().invoke(app, ["experiment", "show", cli_runs["nbeats"]["run_id"], "-w", str(root_a)])
+    assert listing.exit_code == 0 and cli_runs["nbeats"]["windows"][2]["model"]["model_id"] in listing.output
     human = CliRunner().invoke(app, ["model", "show", cli_runs["lstm"]["windows"][0]["model"]["model_id"],
                                      "-w", str(root_a)])
     assert human.exit_code == 0 and "reload_identical" in human.output and "weights.bin" in human.output
