@@ -97,6 +97,8 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("cloud", "auraquant.cta.cloud.cli", "app", "app",
                 "Offload heavy jobs: estimate, run, verify, status, doctor."),
     LazyCommand("job", "auraquant.cta.cloud.cli", "job_app", "app", "Portable job bundles."),
+    LazyCommand("model", "auraquant.cta.models.cli", "app", "app",
+                "Learned baselines: fitted models, training, feature sets."),
     LazyCommand("mcp", "auraquant.mcp_server", "mcp_command", "command",
                 "Serve the research tools over the Model Context Protocol (stdio) for Claude Code, Claude "
                 "Desktop, Cursor or Codex."),

@@ -107,6 +107,10 @@ def _show(run: Run, res: RunResult) -> None:
     short = [n.rsplit(".", 1)[-1] for n in names]  # full paths are in --json and selection.parquet
     console.print(table("window selection", ["w", "target from", *short, "train", "valid", "target SR",
                                              "target ret"], rows))
+    if any(w.model for w in res.windows):  # a learned baseline: one fitted model per window (`auraquant model show`)
+        console.print(table("models (auraquant model show ID)", ["w", "model", "val acc", "weights sha256"], [
+            (w.window.index, w.model["model_id"], _fmt(w.model.get("val_accuracy")), w.model["weights_sha256"][:16])
+            for w in res.windows if w.model]))
     r = res.robustness
     if r:
         rrows = [("PBO (mean over windows)", _fmt(r.get("pbo"))),

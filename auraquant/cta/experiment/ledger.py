@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -134,14 +135,31 @@ def content_hash_of(store: Store, data_version_id: str | None, fallback: str) ->
     return store.get_data_version(data_version_id).content_hash if data_version_id else fallback
 
 
-def record_run(store: Store, session_id: str | None, run: Any, result: Any) -> int:
-    """Record every trial of a finished walk-forward `run` (its `trials.parquet`) for `session_id` (a no-op
-    when the session recorded it already)."""
-    from pathlib import Path
+def learned_trials(run_artifacts: Path) -> pd.DataFrame:
+    """The trials a learned baseline's hyperparameter search added to a run (every non-chosen model with
+    every kernel parameter set of its window; `auraquant.cta.models.window`): columns window, hp_trial,
+    batch, slot, daily_mean, daily_std, n_days. Empty for any other baseline."""
+    cols = ["window", "hp_trial", "batch", "slot", "daily_mean", "daily_std", "n_days"]
+    frames = [pd.read_parquet(f, columns=cols)
+              for f in sorted(Path(run_artifacts).glob("windows/w*_model/trials.parquet"))]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
+
+def record_run(store: Store, session_id: str | None, run: Any, result: Any) -> int:
+    """Record every trial of a finished walk-forward `run` (its `trials.parquet`, plus the trials a learned
+    baseline's hyperparameter search added: `windows/wKKK_model/trials.parquet`, see
+    `auraquant.cta.models.window`) for `session_id` (a no-op when the session recorded it already)."""
     key = content_hash_of(store, run.data.data_version_id, run.data.bars_hash)
     if store.ledger_has(key, session_key(session_id), RUN, run.id):
         return 0
     trials = pd.read_parquet(Path(result.artifacts) / "trials.parquet",
                              columns=["window", "batch", "slot", "daily_mean", "daily_std", "n_days"])
-    return record_run_trials(store, key, session_id, run.id, trials)
+    keys = [f"w{int(w):03d}/b{int(b)}s{int(s)}" for w, b, s in
+            zip(trials["window"], trials["batch"], trials["slot"], strict=True)]
+    # a learned baseline's other hyperparameter trials, each with every kernel trial (one source, one call)
+    extra = learned_trials(Path(result.artifacts))
+    keys += [f"w{int(w):03d}/h{int(h)}/b{int(b)}s{int(s)}" for w, h, b, s in
+             zip(extra["window"], extra["hp_trial"], extra["batch"], extra["slot"], strict=True)]
+    trials = pd.concat([trials, extra[list(trials.columns)]], ignore_index=True) if len(extra) else trials
+    return record_table(store, key, session_id, RUN, run.id, trials, keys)

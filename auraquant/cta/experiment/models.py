@@ -71,6 +71,8 @@ class WindowResult(BaseModel):
     train_rank: int
     n_trials: int
     target_report: dict[str, Any]
+    # a learned baseline's fitted model: ids and sha256 of its artifacts (auraquant.cta.models.artifacts)
+    model: dict[str, Any] | None = None
 
 
 class OOSSummary(BaseModel):

@@ -73,9 +73,11 @@ def _finite(x: float) -> float | None:
 
 def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[int, int, int, pd.DataFrame]],
                    stitched: pd.DataFrame, trades: pd.DataFrame, basis: int, out_dir: Path,
-                   cfg: RobustnessConfig = RobustnessConfig(), extra_dir: str | None = None) -> dict[str, Any]:
+                   cfg: RobustnessConfig = RobustnessConfig(), extra_dir: str | None = None,
+                   window_specs: dict[int, Spec] | None = None) -> dict[str, Any]:
     """The robustness entries of a run (see the module docstring). `windows` holds (index, train start,
-    train stop, trial table) per window."""
+    train stop, trial table) per window; `window_specs` replaces `spec` for the windows it names (a learned
+    baseline's spec with that window's fitted model)."""
     from auraquant.cta.experiment.pbo import pbo_cscv  # arch/scipy: imported only when needed
     from auraquant.cta.experiment.spa import snooping_test
 
@@ -86,7 +88,8 @@ def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[
     mdir = out_dir / "robustness"
     mdir.mkdir(parents=True, exist_ok=True)
     for k, start, stop, trials in windows:
-        mat = trial_return_matrix(bars.segment(start, stop), spec, trials, cfg.pbo_trials, extra_dir)
+        mat = trial_return_matrix(bars.segment(start, stop), (window_specs or {}).get(k, spec), trials,
+                                  cfg.pbo_trials, extra_dir)
         mat.reset_index(names="day").to_parquet(mdir / f"w{k:03d}_trial_returns.parquet", index=False)
         r = mat.to_numpy(dtype=float)
         used[f"w{k:03d}"] = int(r.shape[1])

@@ -39,6 +39,7 @@ from auraquant.cta.experiment.sealed import SealedBars, bar_times, holdout_start
 from auraquant.cta.experiment.search import Timings
 from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
 from auraquant.cta.experiment.window import WindowOutcome, WindowTask, run_window
+from auraquant.cta.models.hooks import fitted_window_specs
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.strategy.spec import Spec
 from auraquant.store import NotFound
@@ -155,6 +156,8 @@ def _window_paths(out: Path, k: int) -> dict[str, Path]:
 
 def _save_window(out: Path, o: WindowOutcome) -> None:
     p = _window_paths(out, o.result.window.index)
+    for name, data in sorted(o.files.items()):
+        _atomic_write(out / "windows" / f"w{o.result.window.index:03d}_{name}", lambda f, d=data: f.write_bytes(d))
     _write_parquet(p["trials"], o.trials)
     _write_parquet(p["equity"], o.equity)
     _write_parquet(p["trades"], o.trades)
@@ -268,9 +271,11 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
     e = run.spec.engine
     stitched = stitch_equity([o.equity for o in outcomes], e.initial_capital)
     trials = pd.concat([o.trials for o in outcomes], ignore_index=True)
-    daily_sr = table_daily_sharpe(trials)
+    learned = ledger.learned_trials(out)  # a learned baseline's extra trials count too (models/window.py)
+    counted = pd.concat([trials, learned], ignore_index=True) if len(learned) else trials
+    daily_sr = table_daily_sharpe(counted)
     oos = summarize(stitched, e.initial_capital, e.annualization, sum(len(o.trades) for o in outcomes),
-                    daily_sr, len(trials))
+                    daily_sr, len(counted))
     windows = [o.result for o in outcomes]
     bh, bh_curve = stitch_buy_and_hold([bars.segment(w.window.target.start, w.window.target.stop)
                                         for w in windows], e, versus=oos)
@@ -287,7 +292,8 @@ def _finish(run: Run, bars: SealedBars, out: Path, outcomes: list[WindowOutcome]
         rob = run_robustness(run.spec, run.seed, bars,
                              [(w.window.index, w.window.train.start, w.window.train.stop, o.trials)
                               for w, o in zip(windows, outcomes, strict=True)],
-                             stitched, oos_trades, e.annualization, out, robustness, extra_dir)
+                             stitched, oos_trades, e.annualization, out, robustness, extra_dir,
+                             window_specs=fitted_window_specs(run.spec, out, windows))
     result = RunResult(run_id=run.id, windows=windows, oos=oos, total_trials=len(trials), artifacts=str(out),
                        finished_at=datetime.now(UTC), robustness=rob,
                        isolation=isolation.spec_isolation(run.spec, extra_dir))

@@ -16,7 +16,7 @@ so Dask can pickle it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from auraquant.cta.backtest.engine import BacktestResult, run_backtest
 from auraquant.cta.experiment.config import SearchConfig, Window
 from auraquant.cta.experiment.models import WindowResult
 from auraquant.cta.experiment.search import Timings, evaluate, search_window
+from auraquant.cta.models.hooks import needs_fit
 from auraquant.cta.strategy.spec import Spec, apply_params
 
 
@@ -55,6 +56,8 @@ class WindowOutcome:
     equity: pd.DataFrame
     trades: pd.DataFrame
     timings: Timings
+    # extra window artifacts (name -> bytes), written under windows/wKKK_<name> before the window's JSON
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def _span(frame: pd.DataFrame) -> tuple[Any, Any]:
@@ -101,7 +104,12 @@ def run_target(target: pd.DataFrame, spec: Spec, chosen: dict[str, int | float],
 
 
 def run_window(task: WindowTask) -> WindowOutcome:
-    """Search, select and evaluate one window (see the module docstring)."""
+    """Search, select and evaluate one window (see the module docstring). A learned baseline is first
+    fitted on the window's train segment (`auraquant.cta.models.window`)."""
+    if needs_fit(task.spec):
+        from auraquant.cta.models.window import run_model_window
+
+        return run_model_window(task, run_window, evaluate)
     spec, cfg = task.spec, task.search
     found = search_window(task.train, spec, cfg, storage_url=task.storage_url, study_name=task.study_name,
                           seed=task.seed, window=task.window.index, engine_threads=task.engine_threads,

@@ -81,10 +81,24 @@ class Bars:
         """Nominal bars per calendar day (24 for 1h bars): the unit converter for annualizing per-bar stats."""
         return _NS_PER_DAY / self.bar_ns
 
+    def learned_probability(self, model_key: int) -> np.ndarray:
+        """P(up) per bar from the learned model registered under `model_key` (`strategy.learned`): fitted
+        on earlier bars only and computed from closed bars; NaN during its warm-up. Cached per Bars."""
+
+        return self.cached(_learned_probability, int(model_key), self.time_ns, self.open, self.high, self.low,
+                           self.close, self.volume, self.bar_ns)
+
     def head(self, n: int) -> Bars:
         """The first `n` bars (a prefix: what a live system would have seen after bar n-1 closed)."""
         return Bars(self.time_ns[:n], self.open[:n], self.high[:n], self.low[:n], self.close[:n],
                     self.volume[:n], self.bar_ns)
+
+
+def _learned_probability(key: int, time_ns: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray,
+                         c: np.ndarray, v: np.ndarray, bar_ns: int) -> np.ndarray:
+    from auraquant.cta.strategy import learned
+
+    return learned.predict(key, Bars(time_ns, o, h, lo, c, v, bar_ns))
 
 
 def bars_from_frame(frame: pd.DataFrame) -> Bars:

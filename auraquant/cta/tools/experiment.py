@@ -37,6 +37,7 @@ from auraquant.cta.sandbox import isolation
 from auraquant.cta.sandbox.errors import ModuleSandboxError
 from auraquant.cta.tools import modules, state
 from auraquant.cta.tools.deps import Ctx
+from auraquant.cta.tools.models import refuse_unfitted
 from auraquant.cta.tools.preflight import (
     holdout_declared,
     holdout_untouched,
@@ -182,6 +183,7 @@ def backtest_run(ctx: Ctx, spec_id: str, data_version_id: str | None = None, sta
     hypothesis with experiment_run (walk-forward) before archiving anything."""
     store = ctx.deps.workspace.store
     spec = state.spec(store, spec_id)
+    refuse_unfitted(spec)
     dv_id = _dv_for(ctx, spec_id, data_version_id)
     bars = state.research_bars(store, dv_id, start, end)
     _require_causal(lambda: require_causal(spec, bars, _engine_dir(ctx, spec),
@@ -229,6 +231,7 @@ def sweep_run(ctx: Ctx, spec_id: str, param_sets: list[dict[str, int | float]] =
     deflated by the number of sets. Prefer experiment_run for evidence: a sweep's best row is selection-biased."""
     store = ctx.deps.workspace.store
     spec = state.spec(store, spec_id)
+    refuse_unfitted(spec)
     dv_id = _dv_for(ctx, spec_id, data_version_id)
     bars = state.research_bars(store, dv_id, start, end)
     _require_causal(lambda: require_causal(spec, bars, _engine_dir(ctx, spec),

@@ -117,7 +117,8 @@ def _summary(rec: ArchiveRecord, signed: bool, check: RecordCheck | None = None)
 
 def run_artifacts(ws: Workspace, run_id: str, artifacts_dir: str, data_version_id: str) -> dict[str, str]:
     """The signed `artifacts` map of a record made from run `run_id`: the files a report of it shows
-    (stitched equity, trades, selection, trials, per-window reports, result), the run and its result rows,
+    (stitched equity, trades, selection, trials, per-window reports, result; for a learned baseline each
+    window's model manifest, weights, predictions and extra trials), the run and its result rows,
     and the data version's content hash (see `governance.evidence`). Raises `ToolFailure` when the data no
     longer matches its hash."""
     art = run_dir(ws, run_id)  # the same precedence as the report, which must find these files pinned
@@ -125,6 +126,7 @@ def run_artifacts(ws: Workspace, run_id: str, artifacts_dir: str, data_version_i
         art = Path(artifacts_dir)
     files = [art / n for n in ("oos_equity.parquet", "oos_trades.parquet", "selection.parquet", "trials.parquet",
                                "reports.json", "result.json")]
+    files += sorted(art.glob("windows/w*_model/*"))  # a learned baseline's per-window model artifacts
     try:
         return evidence.collect(ws.root, ws.store, files, [(RUN_KIND, run_id), (RESULT_KIND, run_id)],
                                 data_version_id)

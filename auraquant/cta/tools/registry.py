@@ -5,12 +5,12 @@ registry serves any workspace; build contexts with `research_context`."""
 from __future__ import annotations
 
 from aura.tools import Tool, ToolRegistry, disclosure_tools
-from auraquant.cta.tools import cloud, data, experiment, governance, lifecycle, strategy
+from auraquant.cta.tools import cloud, data, experiment, governance, lifecycle, models, strategy
 
 
 def groups() -> dict[str, list[Tool]]:
     """Tool groups in research-phase order (the registry's categories)."""
-    return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS,
+    return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS + models.TOOLS,
             "governance": governance.TOOLS, "lifecycle": lifecycle.TOOLS, "cloud": cloud.TOOLS}
 
 

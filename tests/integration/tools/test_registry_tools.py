@@ -68,6 +68,11 @@ CASES: dict[str, tuple[Args, Args]] = {
                        lambda i: {"source_id": i["report"], "method": "trade_order"}),
     "robustness_report": (lambda i: {"run_id": i["run"]}, lambda i: {"run_id": i["report"]}),
     "trials_table": (lambda i: {"run_id": i["run"], "top": 3}, lambda i: {"run_id": i["run"], "sort_by": "nope"}),
+    "feature_set_put": (lambda i: {"returns": [1, 3]}, lambda i: {"returns": [0]}),
+    "model_train": (lambda i: {"data_version_id": i["dv"], "kind": "lightgbm", "train_bars": 300,
+                               "validation_bars": 100, "params": {"lookback": 2, "hp_trials": 1}},
+                    lambda i: {"data_version_id": i["dv"], "kind": "svm"}),
+    "model_show": (None, lambda i: {"model_id": "model_nope"}),
     # governance
     "archive_candidate": (lambda i: {"run_id": i["run2"], "family": "ema-cross", "goal": GOAL},
                           lambda i: {"run_id": i["run2"], "family": "ema-cross",
@@ -113,7 +118,8 @@ NOT_IN_LAB = {"data_fetch": "needs an exchange emulator: test_data_fetch_tool ca
               "cloud_estimate": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
               "cloud_run": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
               "cloud_doctor": "needs the Managed Agents emulator: tests/integration/cloud covers orphan listing",
-              "tool_output_get": "needs a truncated result: tests/unit/aura/test_aura_tool_limits.py pages one"}
+              "tool_output_get": "needs a truncated result: tests/unit/aura/test_aura_tool_limits.py pages one",
+              "model_show": "needs a fitted model: tests/unit/models/test_learned_baseline.py trains one and shows it"}
 
 
 def test_at_least_40_tools_each_with_schema_doc_and_case() -> None:
