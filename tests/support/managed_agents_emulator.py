@@ -4,7 +4,18 @@ Served on 127.0.0.1 (ephemeral port) from a daemon thread; point `anthropic.Anth
 it. Shapes follow anthropic 2.12.0 (`types/beta/...`): environments, agents, sessions, session events (send,
 cursor-paged list, SSE stream) and files (multipart upload, scoped list, metadata, content, delete).
 Every managed-agents request must carry `anthropic-beta: managed-agents-2026-04-01` and an API key (2.12.0 sends it as
-`Authorization: Bearer`, older clients as `x-api-key`).
+`Authorization: Bearer`, older clients as `x-api-key`). Listing files (`GET /v1/files`) must carry both betas the
+Managed Agents files docs show, `files-api-2025-04-14,managed-agents-2026-04-01` (the SDK adds neither to Files
+calls by itself).
+
+Service rules modelled (each answered with the real status code):
+- environment names are unique among the live environments: creating a second one answers 409;
+- a file resource's `mount_path` is relative to `/mnt/session/uploads` (the documented form: `"/data.csv"` is read at
+  `/mnt/session/uploads/data.csv`; omitted, the file lands at `/mnt/session/uploads/<file_id>`); it must start with
+  `/`, have no empty, `.` or `..` segment, be at most 4096 characters and not repeat in one session (else 400);
+- uploads may set `expires_in_seconds` (3600 to 7776000, else 400); the metadata then carries `expires_at`, and an
+  expired file's content is gone (404);
+- `reject_key` answers every request 401, `beta_disabled` answers every managed-agents request 403.
 
 The "agent" is scripted, not a model, but the container is real: for each `user.message` it takes the
 commands of the message's ```bash fenced block(s), one per line, and runs them one by one in a subprocess
@@ -20,9 +31,12 @@ package is already importable here). Environment `packages.pip` pins are checked
 versions at session start: a mismatch is a `session.error`, as a failed install would be.
 
 Billing as documented: running time only (`usage.active_seconds`) at $0.08/hour + tokens at list price, in
-`usage.list_cost` (minor units). A session `budget` is a hard cap: when the list cost reaches it, the agent
-issues no further model requests, a running command is killed, and the session goes idle with stop reason
-`budget_reached`.
+`usage.list_cost` (minor units). Each model request also reads `cache_read_tokens_per_turn` and writes
+`cache_write_tokens_per_turn` prompt-cache tokens (5-minute entries), priced at 0.1x and 1.25x the input price and
+reported as `usage.cache_read_input_tokens` / `usage.cache_creation.ephemeral_5m_input_tokens`. A session
+`budget` is a hard cap on new model requests: once the list cost reaches it, the agent issues no further model
+request and the session goes idle with stop reason `budget_reached`; a command already running is not killed, it
+finishes (its container time still bills).
 
 Faults: `error_after_tool_uses` (emit a terminal `session.error`, then idle with `retries_exhausted`),
 `drop_stream_after_events` (the next SSE connection is cut mid-body after that many events, once).
@@ -53,7 +67,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 BETA = "managed-agents-2026-04-01"
+FILES_BETA = "files-api-2025-04-14"
 SESSION_HOUR_USD = 0.08
+CACHE_READ_FACTOR, CACHE_WRITE_5M_FACTOR = 0.1, 1.25  # of the input price
+MIN_EXPIRY_S, MAX_EXPIRY_S, MAX_MOUNT_PATH = 3600, 7_776_000, 4096
+UPLOADS = "/mnt/session/uploads"
 PRICES = {"claude-haiku-4-5": (1.0, 5.0), "claude-sonnet-4-5": (3.0, 15.0), "claude-sonnet-4-6": (3.0, 15.0)}
 
 _PIP_SHIM = r'''#!{python}
@@ -104,9 +122,14 @@ class ManagedAgentsEmulator:
     """Context manager: `with ManagedAgentsEmulator() as emu: client = Anthropic(base_url=emu.url, ...)`."""
 
     def __init__(self, *, input_tokens_per_turn: int = 2_000, output_tokens_per_turn: int = 150,
+                 cache_read_tokens_per_turn: int = 1_500, cache_write_tokens_per_turn: int = 400,
                  events_page_limit: int = 20) -> None:
         self.input_tokens_per_turn = input_tokens_per_turn
         self.output_tokens_per_turn = output_tokens_per_turn
+        self.cache_read_tokens_per_turn = cache_read_tokens_per_turn
+        self.cache_write_tokens_per_turn = cache_write_tokens_per_turn
+        self.reject_key = False  # every request answers 401 (a revoked or mistyped key)
+        self.beta_disabled = False  # every managed-agents request answers 403 (no beta access)
         self.events_page_limit = events_page_limit
         self.error_after_tool_uses: int | None = None
         self.drop_stream_after_events: int | None = None
@@ -179,7 +202,9 @@ class ManagedAgentsEmulator:
         model = s.body["agent"]["model"]["id"]
         pin, pout = next((p for n, p in PRICES.items() if model == n or model.startswith(n + "-")), (3.0, 15.0))
         u = s.body["usage"]
-        return (self._active(s) / 3600 * SESSION_HOUR_USD + u["input_tokens"] / 1e6 * pin
+        cache_in = (u["cache_read_input_tokens"] * CACHE_READ_FACTOR
+                    + u["cache_creation"]["ephemeral_5m_input_tokens"] * CACHE_WRITE_5M_FACTOR)
+        return (self._active(s) / 3600 * SESSION_HOUR_USD + (u["input_tokens"] + cache_in) / 1e6 * pin
                 + u["output_tokens"] / 1e6 * pout)
 
     def _over_budget(self, s: _Session) -> bool:
@@ -218,10 +243,15 @@ class ManagedAgentsEmulator:
             self._set_status(s, "idle", stop_reason={"type": "budget_reached"})
             return False
         self._emit(s, {"type": "span.model_request_start"})
-        s.body["usage"]["input_tokens"] += self.input_tokens_per_turn
-        s.body["usage"]["output_tokens"] += self.output_tokens_per_turn
+        u = s.body["usage"]
+        u["input_tokens"] += self.input_tokens_per_turn
+        u["output_tokens"] += self.output_tokens_per_turn
+        u["cache_read_input_tokens"] += self.cache_read_tokens_per_turn
+        u["cache_creation"]["ephemeral_5m_input_tokens"] += self.cache_write_tokens_per_turn
         self._emit(s, {"type": "span.model_request_end", "model_usage": {
-            "input_tokens": self.input_tokens_per_turn, "output_tokens": self.output_tokens_per_turn}})
+            "input_tokens": self.input_tokens_per_turn, "output_tokens": self.output_tokens_per_turn,
+            "cache_read_input_tokens": self.cache_read_tokens_per_turn,
+            "cache_creation_input_tokens": self.cache_write_tokens_per_turn}})
         return True
 
     def _work(self, s: _Session) -> None:
@@ -256,10 +286,7 @@ class ManagedAgentsEmulator:
             use = self._emit(s, {"type": "agent.tool_use", "name": "bash", "input": {"command": cmd},
                                  "evaluated_permission": "allow"})
             rc, out = self._run(s, cmd)
-            if rc is None:  # killed: budget, interrupt or delete
-                if self._over_budget(s):
-                    self._set_status(s, "idle", stop_reason={"type": "budget_reached"})
-                    return
+            if rc is None:  # killed: interrupt or delete
                 break
             self._emit(s, {"type": "agent.tool_result", "tool_use_id": use["id"], "is_error": rc != 0,
                            "content": [{"type": "text", "text": out[-4000:]}]})
@@ -293,7 +320,8 @@ class ManagedAgentsEmulator:
             s.proc = subprocess.Popen(["bash", "-c", self._map(s, cmd)], cwd=s.sandbox / "work", env=env,
                                       stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
             while s.proc.poll() is None:
-                if s.deleted or s.interrupted or self._over_budget(s):
+                # The budget caps model requests, not tools: a command running when the cap is hit finishes.
+                if s.deleted or s.interrupted:
                     self._kill(s)
                     return None, ""
                 time.sleep(0.05)
@@ -317,13 +345,26 @@ class ManagedAgentsEmulator:
                 s.known_outputs.add(str(p))
                 self._add_file(p.name, p.read_bytes(), scope=s.body["id"])
 
-    def _add_file(self, name: str, data: bytes, scope: str | None = None) -> dict[str, Any]:
+    def _add_file(self, name: str, data: bytes, scope: str | None = None,
+                  expires_in_seconds: int | None = None) -> dict[str, Any]:
         fid = self._id("file")
+        now = datetime.now(UTC)
+        expires = (now.timestamp() + expires_in_seconds) if expires_in_seconds is not None else None
         meta = {"id": fid, "type": "file", "filename": name, "mime_type": "application/octet-stream",
                 "size_bytes": len(data), "created_at": _now(), "downloadable": True,
+                "expires_at": (datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
+                               if expires is not None else None),
                 "scope": {"id": scope, "type": "session"} if scope else None}
-        self.files[fid] = {"meta": meta, "data": data}
+        self.files[fid] = {"meta": meta, "data": data, "expires_in_seconds": expires_in_seconds,
+                           "_expires": expires}
         return meta
+
+    def expire_file(self, file_id: str) -> None:
+        """Let `file_id`'s expiry pass now (its bytes become unavailable, as at the real expiry)."""
+        self.files[file_id]["_expires"] = time.time() - 1
+
+    def _expired(self, f: dict[str, Any]) -> bool:
+        return f.get("_expires") is not None and time.time() >= f["_expires"]
 
     # -- resources ---------------------------------------------------------------------------------------------------
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -331,6 +372,9 @@ class ManagedAgentsEmulator:
         pk = cfg.get("packages") or {}
         cfg = {**cfg, "packages": {"type": "packages", **{k: list(pk.get(k, [])) for k in
                                                           ("apt", "cargo", "gem", "go", "npm", "pip")}}}
+        if any(e["name"] == body["name"] and not e.get("_deleted") for e in self.environments.values()):
+            raise ApiError(409, "invalid_request_error",
+                           f"an environment named {body['name']!r} already exists in this workspace")
         env = {"id": self._id("env"), "type": "environment", "name": body["name"], "config": cfg,
                "description": body.get("description"), "metadata": body.get("metadata") or {},
                "scope": body.get("scope"), "archived_at": None, "created_at": _now(), "updated_at": _now()}
@@ -370,24 +414,30 @@ class ManagedAgentsEmulator:
         sandbox = self._root / sid
         for d in ("work", "mnt/session/uploads", "mnt/session/outputs"):
             (sandbox / d).mkdir(parents=True)
-        resources = []
+        resources, mounts = [], set()
         for r in body.get("resources") or []:
             f = self.files.get(r.get("file_id", ""))
-            if r.get("type") != "file" or f is None:
+            if r.get("type") != "file" or f is None or self._expired(f):
                 raise ApiError(400, "invalid_request_error", f"bad resource {r!r}")
-            mount = r.get("mount_path") or f"/mnt/session/uploads/{f['meta']['filename']}"
+            given = r.get("mount_path")
+            mount = UPLOADS + _check_mount_path(given if given is not None else f"/{r['file_id']}")
+            if mount in mounts:
+                raise ApiError(400, "invalid_request_error", f"mount_path {given!r} is already mounted in this session")
+            mounts.add(mount)
             target = Path(self._map_path(sandbox, mount))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(f["data"])
             resources.append({"id": self._id("sesrsc"), "type": "file", "file_id": r["file_id"],
-                              "mount_path": mount, "created_at": _now(), "updated_at": _now()})
+                              "mount_path": given if given is not None else mount, "created_at": _now(),
+                              "updated_at": _now()})
         view = {k: v for k, v in agent.items() if k not in ("metadata", "archived_at", "created_at", "updated_at")}
         s = _Session({"id": sid, "type": "session", "agent": view, "environment_id": env["id"],
                       "budget": body.get("budget"), "metadata": body.get("metadata") or {},
                       "title": body.get("title"), "resources": resources, "outcome_evaluations": [],
                       "vault_ids": list(body.get("vault_ids") or []), "status": "idle", "archived_at": None,
                       "created_at": _now(), "updated_at": _now(),
-                      "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0},
+                      "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
+                                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}},
                       "stats": {}, "_env_error": self._pip_mismatch(env["config"]["packages"].get("pip", []))},
                      sandbox)
         self.sessions[sid] = s
@@ -422,6 +472,16 @@ class ManagedAgentsEmulator:
             self._set_status(s, "terminated")
         self._emit(s, {"type": "session.deleted"})
         shutil.rmtree(s.sandbox, ignore_errors=True)
+
+
+def _check_mount_path(path: Any) -> str:
+    """`path` if it is a valid mount path in the documented form (relative to the uploads directory), else 400."""
+    ok = (isinstance(path, str) and path.startswith("/") and 1 < len(path) <= MAX_MOUNT_PATH
+          and all(seg not in ("", ".", "..") for seg in path[1:].split("/")))
+    if not ok:
+        raise ApiError(400, "invalid_request_error", f"mount_path {path!r} is invalid: give a path under the uploads "
+                       "directory such as '/data.csv' (no empty, '.' or '..' segments)")
+    return path
 
 
 def _page(items: list[dict[str, Any]], query: dict[str, Any], default_limit: int) -> dict[str, Any]:
@@ -468,10 +528,19 @@ class _Handler(BaseHTTPRequestHandler):
         emu.targets.append(f"{method} {self.path}")
         status = 200
         try:
-            if not (self.headers.get("x-api-key") or (self.headers.get("authorization") or "").startswith("Bearer ")):
-                raise ApiError(401, "authentication_error", "an API key (x-api-key or Authorization) is required")
-            if not path.startswith("/v1/files") and BETA not in (self.headers.get("anthropic-beta") or ""):
-                raise ApiError(400, "invalid_request_error", f"this endpoint requires anthropic-beta: {BETA}")
+            if emu.reject_key or not (self.headers.get("x-api-key")
+                                      or (self.headers.get("authorization") or "").startswith("Bearer ")):
+                raise ApiError(401, "authentication_error", "invalid x-api-key")
+            betas = {b.strip() for b in (self.headers.get("anthropic-beta") or "").split(",")}
+            if not path.startswith("/v1/files"):
+                if BETA not in betas:
+                    raise ApiError(400, "invalid_request_error", f"this endpoint requires anthropic-beta: {BETA}")
+                if emu.beta_disabled:
+                    raise ApiError(403, "permission_error",
+                                   f"your organization does not have access to the {BETA} beta")
+            elif method == "GET" and path == "/v1/files" and not {FILES_BETA, BETA} <= betas:
+                raise ApiError(400, "invalid_request_error",
+                               f"listing files requires anthropic-beta: {FILES_BETA},{BETA}")
             if method == "GET" and path.endswith("/events/stream"):
                 self._stream(self._live_session(path.split("/")[3]))  # long-lived: outside the lock
                 return
@@ -621,11 +690,18 @@ class _Handler(BaseHTTPRequestHandler):
             ctype = self.headers.get("Content-Type", "")
             msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
                 f"Content-Type: {ctype}\r\n\r\n".encode() + self._body())
-            for part in msg.iter_parts():
-                if part.get_param("name", header="content-disposition") == "file":
-                    name = Path(part.get_filename() or "unnamed").name
-                    return emu._add_file(name, part.get_payload(decode=True))
-            raise ApiError(400, "invalid_request_error", "multipart body has no `file` part")
+            fields = {part.get_param("name", header="content-disposition"): part for part in msg.iter_parts()}
+            if "file" not in fields:
+                raise ApiError(400, "invalid_request_error", "multipart body has no `file` part")
+            expires = None
+            if "expires_in_seconds" in fields:
+                raw = fields["expires_in_seconds"].get_payload(decode=True).decode().strip()
+                if not raw.isdigit() or not MIN_EXPIRY_S <= int(raw) <= MAX_EXPIRY_S:
+                    raise ApiError(400, "invalid_request_error",
+                                   f"expires_in_seconds must be between {MIN_EXPIRY_S} and {MAX_EXPIRY_S}")
+                expires = int(raw)
+            name = Path(fields["file"].get_filename() or "unnamed").name
+            return emu._add_file(name, fields["file"].get_payload(decode=True), expires_in_seconds=expires)
         if len(parts) == 1:
             files = [f["meta"] for f in emu.files.values()]
             if q.get("scope_id"):
@@ -639,6 +715,8 @@ class _Handler(BaseHTTPRequestHandler):
             del emu.files[parts[1]]
             return {"id": parts[1], "type": "file_deleted"}
         if len(parts) == 3 and parts[2] == "content":
+            if emu._expired(f):
+                raise ApiError(404, "not_found_error", f"file {parts[1]!r} has expired")
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(f["data"])))

@@ -9,7 +9,9 @@ batches (threads, a Dask cluster, another machine) equals `run_sweep(bars, spec,
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,9 +31,26 @@ def split(param_sets: Sequence[Mapping[str, Any]], n_batches: int) -> list[list[
 
 
 def run_batch(bars: pd.DataFrame, spec_json: str, param_sets: list[dict[str, Any]],
-              threads: int | None = None) -> pd.DataFrame:
-    """One batch's sweep table (its `dsr` column is batch-local; `merge_batches` replaces it)."""
-    return run_sweep(bars, Spec.model_validate_json(spec_json), param_sets, threads=threads)
+              threads: int | None = None, modules: dict[tuple[str, str], bytes] | None = None) -> pd.DataFrame:
+    """One batch's sweep table (its `dsr` column is batch-local; `merge_batches` replaces it).
+
+    `modules` (a bundle's workspace modules, by `(kind, name)`) are laid out in a scratch module root for the
+    sandbox worker, wherever this batch runs (here, a Dask worker, a container)."""
+    spec = Spec.model_validate_json(spec_json)
+    if not modules:
+        return run_sweep(bars, spec, param_sets, threads=threads)
+    with tempfile.TemporaryDirectory(prefix="aq-modules-") as tmp:
+        extra = write_module_root(modules, Path(tmp))
+        return run_sweep(bars, spec, param_sets, threads=threads, extra_dir=extra)
+
+
+def write_module_root(modules: dict[tuple[str, str], bytes], root: Path) -> Path:
+    """`<root>/cta_runtime/<kind>/<name>.py` for each module source; returns the `cta_runtime` directory."""
+    extra = root / "cta_runtime"
+    for (kind, name), src in modules.items():
+        (extra / kind).mkdir(parents=True, exist_ok=True)
+        (extra / kind / f"{name}.py").write_bytes(src)
+    return extra
 
 
 def merge_batches(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -3,7 +3,12 @@
 A bundle is a directory (or an uncompressed tar of one, `<job id>.tar`) holding exactly:
 
 - `job.json`: the `JobSpec` (canonical JSON), whose id is the hash of everything in it;
-- `bars.parquet`: the OHLCV bars (columns time, open, high, low, close, volume).
+- `bars.parquet`: the OHLCV bars (columns time, open, high, low, close, volume);
+- `module.<kind>.<name>.py`, one per workspace (agent-written) module the spec uses: its exact source, listed in
+  `JobSpec.modules` with its sha256. Opening a bundle checks every digest and refuses a missing, extra or altered
+  module, so the code that runs remotely and the code re-run here are the code that was bundled. Such modules
+  still run only inside the sandbox worker (`auraquant.cta.sandbox`), here and in the container
+  (`materialize_modules` lays them out as a module root for it).
 
 The bars are bound to the spec by `DataRef.content_hash` (`auraquant.content_hash.bars_content_hash`: a hash of the
 values, not of the Parquet encoding), so a bundle whose data was swapped or edited does not open. Nothing in
@@ -15,10 +20,12 @@ the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +41,7 @@ SCHEMA = "auraquant-job/v1"
 JOB_FILE = "job.json"
 BARS_FILE = "bars.parquet"
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume"]
+MODULE_MEMBER = re.compile(r"^module\.(baselines|filters|executions|risks)\.([a-z][a-z0-9_]*)\.py$")
 
 JobKind = Literal["sweep", "walkforward"]
 
@@ -69,6 +77,26 @@ class DataRef(BaseModel):
     last: str
 
 
+class ModuleRef(BaseModel):
+    """A workspace module shipped in the bundle: kind, name and the sha256 of its source bytes."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+    kind: Literal["baselines", "filters", "executions", "risks"]
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def member(self) -> str:
+        """Its file name inside the bundle."""
+        return f"module.{self.kind}.{self.name}.py"
+
+
+def module_refs(sources: dict[tuple[str, str], bytes]) -> list[ModuleRef]:
+    """`ModuleRef`s (sorted by kind, name) for `(kind, name) -> source bytes`."""
+    return [ModuleRef(kind=k, name=n, sha256=hashlib.sha256(src).hexdigest())  # type: ignore[arg-type]
+            for (k, n), src in sorted(sources.items())]
+
+
 class JobSpec(ContentModel):
     """A heavy job: `kind` over `spec` and `data`, deterministic given `seed`.
 
@@ -89,6 +117,8 @@ class JobSpec(ContentModel):
     top_k: int = Field(3, ge=1)
     rank_by: str = "sharpe"
     engine: EngineVersion
+    # Omitted when empty, so bundles of built-in-only specs keep the ids they always had.
+    modules: list[ModuleRef] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _kind_inputs(self) -> JobSpec:
@@ -96,6 +126,8 @@ class JobSpec(ContentModel):
             raise ValueError("a sweep job needs at least one parameter set")
         if self.kind == "walkforward" and not self.search:
             raise ValueError("a walkforward job needs its `search` config")
+        if self.kind == "walkforward" and self.modules:
+            raise ValueError("walk-forward bundles run built-in modules only; offload a workspace module as a sweep")
         return self
 
     @property
@@ -106,10 +138,11 @@ class JobSpec(ContentModel):
 
 @dataclass
 class Bundle:
-    """An opened, verified bundle: the job and its bars."""
+    """An opened, verified bundle: the job, its bars and the sources of its workspace modules (by `(kind, name)`)."""
 
     job: JobSpec
     bars: pd.DataFrame
+    modules: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
 
 def _canonical_bars(bars: pd.DataFrame) -> pd.DataFrame:
@@ -124,27 +157,37 @@ def _canonical_bars(bars: pd.DataFrame) -> pd.DataFrame:
 def make_job(bars: pd.DataFrame, spec: Spec, *, kind: JobKind = "sweep",
              param_sets: list[dict[str, int | float]] | None = None, search: dict[str, Any] | None = None,
              seed: int = 0, top_k: int = 3, rank_by: str = "sharpe", data_version_id: str | None = None,
-             symbol: str = "", timeframe: str = "") -> JobSpec:
-    """A `JobSpec` for `bars` (hashing their values) under the current engine version."""
+             symbol: str = "", timeframe: str = "", modules: dict[tuple[str, str], bytes] | None = None) -> JobSpec:
+    """A `JobSpec` for `bars` (hashing their values) under the current engine version; `modules` are the sources of
+    the workspace modules the spec uses, by `(kind, name)` (their digests go into the job)."""
     b = _canonical_bars(bars)
     data = DataRef(data_version_id=data_version_id, symbol=symbol, timeframe=timeframe,
                    content_hash=bars_content_hash(b), bars=len(b), first=b["time"].iloc[0].isoformat(),
                    last=b["time"].iloc[-1].isoformat())
     return JobSpec(kind=kind, spec=spec, data=data, param_sets=list(param_sets or []), search=search,
-                   seed=seed, top_k=top_k, rank_by=rank_by, engine=current_engine_version())
+                   seed=seed, top_k=top_k, rank_by=rank_by, engine=current_engine_version(),
+                   modules=module_refs(modules or {}))
 
 
-def write_bundle(job: JobSpec, bars: pd.DataFrame, out_dir: Path | str, *, tar: bool = True) -> Path:
-    """Write the bundle under `out_dir`: `<job id>.tar` (default) or the directory `<job id>/`. Returns it."""
+def write_bundle(job: JobSpec, bars: pd.DataFrame, out_dir: Path | str, *, tar: bool = True,
+                 modules: dict[tuple[str, str], bytes] | None = None) -> Path:
+    """Write the bundle under `out_dir`: `<job id>.tar` (default) or the directory `<job id>/`. Returns it.
+
+    `modules` must hold exactly the sources `job.modules` lists (same digests)."""
     b = _canonical_bars(bars)
     if bars_content_hash(b) != job.data.content_hash:
         raise BundleError(f"bars do not match job {job.id}: content hash differs from the job's data ref")
+    if module_refs(modules or {}) != job.modules:
+        raise BundleError(f"module sources do not match job {job.id}: the job lists "
+                          f"{[f'{m.kind}/{m.name}' for m in job.modules]} with other digests")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     job_bytes = canonical_json(job)
     buf = io.BytesIO()
     b.to_parquet(buf, index=False, compression="zstd")
     members = {JOB_FILE: job_bytes, BARS_FILE: buf.getvalue()}
+    for ref in job.modules:
+        members[ref.member] = (modules or {})[(ref.kind, ref.name)]
     if not tar:
         d = out_dir / job.id
         d.mkdir(exist_ok=True)
@@ -202,7 +245,31 @@ def open_bundle(path: Path | str) -> Bundle:
     bars = pd.read_parquet(io.BytesIO(members[BARS_FILE]))
     if bars_content_hash(bars) != job.data.content_hash or len(bars) != job.data.bars:
         raise BundleError(f"{path}: {BARS_FILE} does not match the job's data hash (altered or wrong data)")
-    return Bundle(job=job, bars=bars)
+    return Bundle(job=job, bars=bars, modules=_checked_modules(path, job, members))
+
+
+def _checked_modules(path: Path | str, job: JobSpec, members: dict[str, bytes]) -> dict[tuple[str, str], bytes]:
+    """The module sources of a bundle, after checking them against the job's digests (refusing anything else)."""
+    listed = {ref.member: ref for ref in job.modules}
+    unknown = sorted(n for n in members if n not in (JOB_FILE, BARS_FILE) and n not in listed)
+    if unknown:
+        raise BundleError(f"{path}: members {unknown} are not listed in the job (only its modules may be shipped)")
+    out = {}
+    for name, ref in listed.items():
+        if name not in members:
+            raise BundleError(f"{path}: module {ref.kind}/{ref.name} is listed but missing")
+        if hashlib.sha256(members[name]).hexdigest() != ref.sha256:
+            raise BundleError(f"{path}: module {ref.kind}/{ref.name} was altered (sha256 differs from the job)")
+        out[(ref.kind, ref.name)] = members[name]
+    return out
+
+
+def materialize_modules(bundle: Bundle, root: Path | str) -> Path | None:
+    """Write the bundle's modules as a module root `<root>/cta_runtime/<kind>/<name>.py` and return it (the
+    `extra_dir` the engine hands to the sandbox worker), or None when the bundle has none."""
+    from auraquant.cta.cloud.batches import write_module_root
+
+    return write_module_root(bundle.modules, Path(root)) if bundle.modules else None
 
 
 def smoke_job(job: JobSpec, bars: pd.DataFrame, *, max_bars: int = 2000) -> tuple[JobSpec, pd.DataFrame]:
@@ -212,7 +279,8 @@ def smoke_job(job: JobSpec, bars: pd.DataFrame, *, max_bars: int = 2000) -> tupl
     broken environment fails before the real batch starts billing.
     """
     tail = _canonical_bars(bars).iloc[-max_bars:].reset_index(drop=True)
-    return make_job(tail, job.spec, kind="sweep", param_sets=job.param_sets[:1] or [{}], seed=job.seed,
-                    top_k=1, rank_by=job.rank_by, data_version_id=job.data.data_version_id,
-                    symbol=job.data.symbol, timeframe=job.data.timeframe), tail
+    smoke = make_job(tail, job.spec, kind="sweep", param_sets=job.param_sets[:1] or [{}], seed=job.seed,
+                     top_k=1, rank_by=job.rank_by, data_version_id=job.data.data_version_id,
+                     symbol=job.data.symbol, timeframe=job.data.timeframe)
+    return smoke.model_copy(update={"modules": job.modules}), tail
 

@@ -36,16 +36,32 @@ BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Managed Agen
 
 
 def _cloud_errors(fn: Any) -> Any:
+    """One-line errors for cloud commands: domain refusals as they are, `anthropic` SDK errors turned into an
+    actionable line (`api_errors.explain`), and an interrupt (Ctrl-C, SIGTERM) after cleanup as exit 130/143."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from auraquant.cta.cloud.interrupts import Interrupted
         from auraquant.cta.governance.errors import GovernanceError
 
+        as_json = bool(kwargs.get("json_out"))
         try:
             return fn(*args, **kwargs)
         except (CloudError, GovernanceError) as e:
-            fail(str(e), as_json=bool(kwargs.get("json_out")), kind=type(e).__name__)
+            fail(str(e), as_json=as_json, kind=type(e).__name__)
+        except Interrupted as e:
+            fail(f"interrupted by {e}: the run stopped and its remote session, uploads and throwaway environment "
+                 "were cleaned up (`auraquant cloud doctor` lists anything left)", as_json=as_json,
+                 kind="Interrupted", code=128 + e.signum)
+        except Exception as e:
+            anthropic = sys.modules.get("anthropic")
+            if anthropic is not None and isinstance(e, anthropic.APIError):
+                from auraquant.cta.cloud.api_errors import explain
+
+                err = explain(e, kwargs.get("base_url"))
+                fail(str(err), as_json=as_json, kind=type(err).__name__)
+            raise
     return cli_errors(wrapper)
 
 
@@ -160,26 +176,55 @@ def estimate_cmd(
         _show_estimate(e)
 
 
-def _client(base_url: str | None) -> Any:
-    import anthropic
-
+def _require_key() -> str:
     key = os.environ.get("ANTHROPIC_API_KEY")
     if not key:
         raise CloudError("the Managed Agents backend needs ANTHROPIC_API_KEY (and Managed Agents beta access); "
-                         "run locally or on Dask instead")
+                         "export it, or run with --backend local or --backend dask")
+    return key
+
+
+def _client(base_url: str | None) -> Any:
+    import anthropic
+
+    key = _require_key()
     return anthropic.Anthropic(api_key=key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL"))
 
 
+# What a wheel is built from: the build configuration and the packages `pyproject.toml` declares.
+_WHEEL_FILES = ("pyproject.toml", "README.md", "setup.cfg", "setup.py", "MANIFEST.in", "LICENSE")
+_WHEEL_PACKAGES = ("aura", "auraquant", "cta_runtime")
+
+
 def build_wheel(dest: Path) -> Path:
-    """Build the auraquant wheel from the source checkout this package was imported from."""
+    """Build the auraquant wheel from the source checkout this package was imported from, into `dest`.
+
+    The build runs on a copy of the sources in a scratch directory: setuptools writes `build/` and
+    `*.egg-info` next to the sources it builds, and the checkout (possibly read-only, or a repository whose
+    status must stay clean) is never written to."""
+    import shutil
+
     import auraquant
 
     root = Path(auraquant.__file__).resolve().parents[1]
     if not (root / "pyproject.toml").is_file():
         raise CloudError("auraquant is not running from a source checkout; pass --wheel PATH")
     dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(dest), str(root)], check=True)
+    with tempfile.TemporaryDirectory(prefix="aq-wheel-src-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in _WHEEL_FILES:
+            if (root / name).is_file():
+                shutil.copy2(root / name, src / name)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc", "*.egg-info", "build")
+        for pkg in _WHEEL_PACKAGES:
+            if (root / pkg).is_dir():
+                shutil.copytree(root / pkg, src / pkg, ignore=ignore, symlinks=False)
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                               "-w", str(dest), str(src)], capture_output=True, text=True, cwd=tmp)
+    if proc.returncode != 0:
+        raise CloudError(f"building the auraquant wheel failed: {(proc.stderr or proc.stdout).strip()[-400:]}; "
+                         "pass --wheel PATH")
     wheels = sorted(dest.glob("auraquant-*.whl"))
     if not wheels:
         raise CloudError(f"pip wheel produced no auraquant wheel in {dest}")
@@ -215,6 +260,8 @@ def run_cmd(
     from auraquant.cta.cloud.jobs import unsealed_bundle
     from auraquant.cta.governance.record import GoalThresholds, Threshold
 
+    if backend == "managed":
+        _require_key()  # before anything is built, calibrated or uploaded
     ws = Workspace.open(workspace)
     unsealed_bundle(ws, bundle)  # before anything runs or leaves the machine
     est = _estimate(bundle, model, cost.Policy(offload_above_s=offload_above_s, confirm_above_s=confirm_above_s,
@@ -222,38 +269,32 @@ def run_cmd(
     chosen = est.route if backend == "auto" else backend
     if chosen == "offload":
         chosen = "dask" if address else "managed"
+    if chosen == "managed":
+        _require_key()
     if est.needs_confirmation and not yes:
         if json_out or not sys.stdin.isatty() or not typer.confirm(f"{'; '.join(est.reasons)}. Run anyway?"):
             raise ConfirmationRequired(f"not started: {'; '.join(est.reasons)}; pass --yes to run it")
     out = ws.artifacts / "cloud" / "runs"
     remote: dict[str, Any] = {}
-    if chosen == "local":
-        from auraquant.cta.cloud.runner import run_job
+    from auraquant.cta.cloud.interrupts import terminate_like_interrupt
 
-        result_dir = run_job(bundle, out / est.job_id).out_dir
-    elif chosen == "dask":
-        from auraquant.cta.cloud.dask_backend import DaskBackend
+    with terminate_like_interrupt():  # SIGTERM unwinds like Ctrl-C: every backend's cleanup runs
+        if chosen == "local":
+            from auraquant.cta.cloud.runner import run_job
 
-        if not address:
-            raise CloudError("--backend dask needs --address tcp://host:8786")
-        result_dir = DaskBackend(address).run(bundle, out / est.job_id).out_dir
-    elif chosen == "managed":
-        from auraquant.cta.cloud.managed import ManagedAgentsBackend, ManagedConfig
+            result_dir = run_job(bundle, out / est.job_id).out_dir
+        elif chosen == "dask":
+            from auraquant.cta.cloud.dask_backend import DaskBackend
 
-        if est.total_usd > budget:
-            raise CloudError(f"the estimate (${est.total_usd:.4f}) exceeds the session budget (${budget:.2f}): the "
-                             f"run would stop at budget_reached; raise --budget or shrink the job")
-
-        whl = wheel or build_wheel(Path(tempfile.mkdtemp(prefix="aq-wheel-")))
-        mb = ManagedAgentsBackend(_client(base_url), workspace_tag=tags.workspace_tag(ws.root), wheel=whl,
-                                  store=ws.store, config=ManagedConfig(model=model, budget_usd=budget,
-                                                                       keep_environment=keep_environment))
-        rr = mb.run(bundle, out)
-        result_dir = rr.result.out_dir
-        remote = {"session_id": rr.session_id, "active_seconds": rr.active_seconds, "cost_usd": rr.cost_usd,
-                  "input_tokens": rr.input_tokens, "output_tokens": rr.output_tokens, "stream_drops": rr.stream_drops}
-    else:
-        raise CloudError(f"unknown backend {backend!r}; use auto, local, dask or managed")
+            if not address:
+                raise CloudError("--backend dask needs --address tcp://host:8786")
+            result_dir = DaskBackend(address).run(bundle, out / est.job_id).out_dir
+        elif chosen == "managed":
+            remote = _run_managed(ws, bundle, out, est, base_url=base_url, wheel=wheel, budget=budget, model=model,
+                                  keep_environment=keep_environment)
+            result_dir = Path(remote.pop("result_dir"))
+        else:
+            raise CloudError(f"unknown backend {backend!r}; use auto, local, dask or managed")
     goal = GoalThresholds(thresholds={"sharpe": Threshold(min=goal_sharpe)}) if goal_sharpe is not None else None
     acc = trust.accept_results(ws, bundle, result_dir, backend=chosen, goal=goal, model_id=model, audit_n=audit_n,
                                replay_n=replay_n)
@@ -263,6 +304,33 @@ def run_cmd(
         print_json(summary)
         return
     _show_acceptance(acc)
+
+
+def _run_managed(ws: Workspace, bundle: Path, out: Path, est: cost.Estimate, *, base_url: str | None,
+                 wheel: Path | None, budget: float, model: str, keep_environment: bool) -> dict[str, Any]:
+    """One Managed Agents run of `bundle`; the wheel, when built here, lives in a scratch directory removed after."""
+    import shutil
+
+    from auraquant.cta.cloud.managed import ManagedAgentsBackend, ManagedConfig
+
+    if est.total_usd > budget:
+        raise CloudError(f"the estimate (${est.total_usd:.4f}) exceeds the session budget (${budget:.2f}): the "
+                         f"run would stop at budget_reached; raise --budget or shrink the job")
+    client = _client(base_url)
+    scratch = None if wheel is not None else Path(tempfile.mkdtemp(prefix="aq-wheel-"))
+    try:
+        whl = wheel or build_wheel(scratch)  # type: ignore[arg-type]
+        mb = ManagedAgentsBackend(client, workspace_tag=tags.workspace_tag(ws.root), wheel=whl, store=ws.store,
+                                  config=ManagedConfig(model=model, budget_usd=budget,
+                                                       keep_environment=keep_environment))
+        rr = mb.run(bundle, out)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return {"result_dir": str(rr.result.out_dir), "run_id": rr.run_id, "session_id": rr.session_id,
+            "active_seconds": rr.active_seconds, "cost_usd": rr.cost_usd, "input_tokens": rr.input_tokens,
+            "output_tokens": rr.output_tokens, "cache_read_tokens": rr.cache_read_tokens,
+            "cache_write_tokens": rr.cache_write_tokens, "stream_drops": rr.stream_drops}
 
 
 def _acceptance_summary(acc: Any) -> dict[str, Any]:
@@ -344,8 +412,9 @@ def doctor_cmd(
     found = (clean_orphans(client, tag, ws.store, include_kept=include_kept) if clean
              else find_orphans(client, tag, ws.store))
     body = {"workspace_tag": tag, "sessions": found.sessions, "active": found.active,
-            "environments": found.environments,
-            "kept_environments": found.kept_environments, "files": found.files, "removed": found.removed}
+            "environments": found.environments, "kept_environments": found.kept_environments, "files": found.files,
+            "expired_files": found.expired, "removed": found.removed, "orphan_costs": found.costs,
+            "orphan_cost_usd": found.cost_usd}
     if json_out:
         print_json(body)
         return
@@ -354,6 +423,9 @@ def doctor_cmd(
                         + [("session (active run)", s["id"], s["status"]) for s in found.active]
                         + [("environment", e["id"], e["name"]) for e in found.environments]
                         + [("environment (kept)", e["id"], e["name"]) for e in found.kept_environments]
-                        + [("file", f, "upload") for f in found.files]))
+                        + [("file", f, "upload") for f in found.files]
+                        + [("file (expired)", f, "already removed by the service") for f in found.expired]))
     if clean:
         console.print(f"removed {len(found.removed)}: {', '.join(found.removed) or 'nothing'}")
+        if found.costs:
+            console.print(f"the orphan sessions cost ${found.cost_usd:.4f} (recorded under `cost`, see cloud status)")

@@ -243,7 +243,22 @@ def _walkforward_work(job: JobSpec, cal: Calibration, p: Policy) -> tuple[int, i
     return units, trials, seconds
 
 
-def session_cost_usd(active_seconds: float, input_tokens: int, output_tokens: int, model: str) -> float:
-    """What a finished session cost at list prices: running time x hourly rate + tokens."""
+# Prompt-cache prices as multiples of the model's input price (Anthropic list pricing): reading a cached prefix,
+# writing a 5-minute entry, writing a 1-hour entry. Sessions cache their growing transcript, so these tokens are
+# a large share of an agent loop's input and must be billed, not ignored.
+CACHE_READ_FACTOR = 0.1
+CACHE_WRITE_5M_FACTOR = 1.25
+CACHE_WRITE_1H_FACTOR = 2.0
+
+
+def session_cost_usd(active_seconds: float, input_tokens: int, output_tokens: int, model: str, *,
+                     cache_read_tokens: int = 0, cache_write_5m_tokens: int = 0,
+                     cache_write_1h_tokens: int = 0) -> float:
+    """What a finished session cost at list prices: running time x hourly rate + tokens, where the prompt-cache
+    tokens (`usage.cache_read_input_tokens`, `usage.cache_creation.ephemeral_{5m,1h}_input_tokens`) are priced
+    at `CACHE_READ_FACTOR`, `CACHE_WRITE_5M_FACTOR` and `CACHE_WRITE_1H_FACTOR` times the input price."""
     pin, pout = model_price(model)
-    return active_seconds / 3600.0 * SESSION_HOUR_USD + input_tokens / 1e6 * pin + output_tokens / 1e6 * pout
+    cache_in = (cache_read_tokens * CACHE_READ_FACTOR + cache_write_5m_tokens * CACHE_WRITE_5M_FACTOR
+                + cache_write_1h_tokens * CACHE_WRITE_1H_FACTOR)
+    return (active_seconds / 3600.0 * SESSION_HOUR_USD + (input_tokens + cache_in) / 1e6 * pin
+            + output_tokens / 1e6 * pout)

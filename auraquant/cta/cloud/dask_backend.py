@@ -49,8 +49,9 @@ class DaskBackend:
         try:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
 
-            def execute(bars: pd.DataFrame, spec_json: str, parts: list[list[dict[str, Any]]]) -> list[pd.DataFrame]:
-                return _run_parts(client, bars, spec_json, parts, self.max_rescatters)
+            def execute(bars: pd.DataFrame, spec_json: str, parts: list[list[dict[str, Any]]],
+                        modules: dict[tuple[str, str], bytes]) -> list[pd.DataFrame]:
+                return _run_parts(client, bars, spec_json, parts, self.max_rescatters, modules)
 
             return run_job(bundle_path, out_dir, executor=execute, n_batches=n_workers * self.batches_per_worker,
                            archive=archive)
@@ -69,7 +70,7 @@ class DaskBackend:
 
 
 def _run_parts(client: Any, bars: pd.DataFrame, spec_json: str, parts: list[list[dict[str, Any]]],
-               max_rescatters: int) -> list[pd.DataFrame]:
+               max_rescatters: int, modules: dict[tuple[str, str], bytes] | None = None) -> list[pd.DataFrame]:
     """`batches.run_batch` of every part on the cluster, results in part order.
 
     Tolerates workers dying mid-run. Dask reschedules a lost task by itself, but scattered data cannot be
@@ -83,7 +84,7 @@ def _run_parts(client: Any, bars: pd.DataFrame, spec_json: str, parts: list[list
     done: dict[int, pd.DataFrame] = {}
     for _ in range(max_rescatters + 1):
         [bars_f] = client.scatter([bars], broadcast=True, hash=False)
-        futures = {client.submit(batches.run_batch, bars_f, spec_json, part, pure=False): i
+        futures = {client.submit(batches.run_batch, bars_f, spec_json, part, None, modules or None, pure=False): i
                    for i, part in enumerate(parts) if i not in done}
         for f in futures:  # in order: a result done early waits on its worker (Dask reruns it if lost)
             try:

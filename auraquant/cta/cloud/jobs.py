@@ -3,7 +3,11 @@ the cloud package that reads the workspace catalog to build a job; bundles thems
 
 Both directions go through the data access layer (`auraquant.cta.data.access`): a bundle holds only the bars
 before the version's sealed holdout, and `unsealed_bundle` refuses to run (or ship) a bundle, wherever it
-came from, whose bars contain a bar sealed in this workspace."""
+came from, whose bars contain a bar sealed in this workspace.
+
+A spec that uses the workspace's own modules (`<workspace>/cta_runtime/<kind>/<name>.py`) gets their sources
+bundled with their digests (`workspace_modules`); they must pass the look-ahead gate on the bundled bars before
+the bundle is written, as before any local sweep."""
 
 from __future__ import annotations
 
@@ -30,9 +34,35 @@ def bundle_from_workspace(ws: Workspace, spec_id: str, data_version_id: str, *, 
     spec = ws.store.get_object(SPEC_KIND, spec_id, Spec)
     dv = ws.store.get_data_version(data_version_id)
     bars = access.research_bars(ws.store, data_version_id)
+    modules = workspace_modules(ws, spec)
     job = make_job(bars, spec, kind=kind, param_sets=param_sets, search=search, seed=seed, top_k=top_k,
-                   rank_by=rank_by, data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe)
-    return write_bundle(job, bars, bundles_dir(ws))
+                   rank_by=rank_by, data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe,
+                   modules=modules)
+    if modules:
+        from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
+
+        require_causal(spec, bars, ws.runtime_dir, cache_dir=workspace_cache_dir(ws), data_hash=job.data.content_hash,
+                       extra_sets=job.param_sets)
+    return write_bundle(job, bars, bundles_dir(ws), modules=modules)
+
+
+def workspace_modules(ws: Workspace, spec: Spec) -> dict[tuple[str, str], bytes]:
+    """Sources of the spec's modules that are not built in, from the workspace's `cta_runtime/` (by kind, name).
+
+    Raises `LookupError` for a module that is neither built in nor in the workspace."""
+    from auraquant.cta.strategy.loader import is_builtin
+
+    used = [("baselines", spec.baseline.name)] + [("filters", r.name) for r in spec.filters] + \
+        [("executions", r.name) for r in spec.execution] + [("risks", r.name) for r in spec.risk]
+    out = {}
+    for kind, name in used:
+        if is_builtin(kind, name):
+            continue
+        path = ws.runtime_dir / kind / f"{name}.py"
+        if not path.is_file():
+            raise LookupError(f"module {kind}/{name} is neither built in nor in {ws.runtime_dir}")
+        out[(kind, name)] = path.read_bytes()
+    return out
 
 
 def unsealed_bundle(ws: Workspace, bundle_path: Path | str) -> Path:

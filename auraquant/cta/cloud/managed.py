@@ -1,18 +1,28 @@
 """The Claude Managed Agents backend: run a job bundle in a cloud container through the `anthropic` SDK.
 
-One run (`ManagedAgentsBackend.run`):
+One run (`ManagedAgentsBackend.run`), identified by a fresh run id (`<job id>-<8 hex>`), so two runs of the same
+job never share a record:
 
 1. reuse this workspace's environment whose pinned pip packages match (metadata `aq_packages`), or create
-   one; reuse (or create) one orchestration agent (agents cannot be deleted, only archived);
-2. upload the bundle, a smoke bundle (first parameter set, last bars) and the auraquant wheel;
-3. create ONE session with a hard `budget`, the uploads mounted under `/mnt/session/uploads/`, tagged with
-   the workspace (see `tags`); record it as in flight in the workspace memory;
+   one. Environment names are unique on the service (a second create answers 409): the first free name of
+   `auraquant-<workspace tag>`, `...-2`, `...-3` is used, and a 409 from a concurrent creator moves on to the next
+   (after checking whether that creator's environment is now reusable). Reuse (or create) one orchestration agent
+   (agents cannot be deleted, only archived);
+2. upload the bundle, a smoke bundle and the auraquant wheel, each with an expiry (`ManagedConfig.upload_expiry_s`,
+   covering both turns), so even a run nobody cleans up leaves no upload behind for long; they are mounted at
+   the documented relative paths (`"/<name>"`, read by the agent at `/mnt/session/uploads/<name>`);
+3. create ONE session with a hard `budget`, tagged with the workspace (see `tags`); record the run as in flight
+   in the workspace memory (`cloud`/`inflight:<run id>`: session, environment, uploads and their expiry);
 4. turn 1, the smoke job: install the wheel and run the smoke bundle; its result must come back and
    reproduce locally (`trust.verify_results`), else the batch is never started;
 5. turn 2, the batch: run the real bundle; the result tar comes back as a session output file;
-6. always, in `finally`: interrupt the session if it is still running, record its container time and tokens
-   in the memory namespace `cost`, delete it, delete the uploaded and output files, and delete the
-   environment unless it is kept for reuse; clear the in-flight record only when all of that succeeded.
+6. always, in `finally` (also on Ctrl-C, and on SIGTERM, which the CLI turns into the same interrupt): interrupt
+   the session if it is still running, record its container time and tokens (prompt-cache reads and writes
+   included) in the memory namespace `cost`, delete it, delete the uploaded and output files, and delete the
+   environment unless it is kept for reuse; mark the in-flight record cleaned only when all of that succeeded.
+
+Files API calls send the beta headers the Managed Agents files docs show (`FILES_BETAS`); the SDK adds none to
+them by itself.
 
 Each turn opens the event stream BEFORE sending the message, then reads until the first terminal event
 after our own `user.message` (`session.status_idle` / `status_terminated` / `deleted`). A dropped stream is
@@ -24,6 +34,7 @@ the session (`session.error`), a failed command, `budget_reached`, or a missing 
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import threading
@@ -44,6 +55,9 @@ from auraquant.store import Store
 
 UPLOADS = "/mnt/session/uploads"
 OUTPUTS = "/mnt/session/outputs"
+FILES_BETAS = ["files-api-2025-04-14", "managed-agents-2026-04-01"]
+MIN_UPLOAD_EXPIRY_S, MAX_UPLOAD_EXPIRY_S = 3600, 7_776_000  # the Files API's accepted range
+MAX_NAME_ATTEMPTS = 20
 SYSTEM_PROMPT = ("You operate the `auraquant` CLI in this container. Run exactly the commands you are given, in "
                  "order, each as one bash tool call. Stop at the first command that fails and report its "
                  "output. Do not edit files, do not retry with changed arguments, do not install anything "
@@ -64,6 +78,10 @@ def pinned_packages(dist: str = "auraquant") -> list[str]:
     return sorted(pins)
 
 
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    return getattr(obj, name, default) if not isinstance(obj, dict) else obj.get(name, default)
+
+
 @dataclass
 class ManagedConfig:
     """Knobs of a managed run. `budget_usd` is the session's hard spend cap (list prices)."""
@@ -75,6 +93,11 @@ class ManagedConfig:
     smoke_bars: int = 2_000
     turn_timeout_s: float = 6 * 3600.0
     poll_s: float = 0.5
+
+    @property
+    def upload_expiry_s(self) -> int:
+        """Seconds an upload lives: both turns at their timeout plus an hour, within the Files API's range."""
+        return int(min(MAX_UPLOAD_EXPIRY_S, max(MIN_UPLOAD_EXPIRY_S, 2 * self.turn_timeout_s + 3600)))
 
 
 @dataclass
@@ -94,17 +117,38 @@ class RemoteRun:
     """A finished remote job: its (hash-checked, not yet trusted) result and what it cost."""
 
     result: JobResult
+    run_id: str
     session_id: str
     environment_id: str
     active_seconds: float
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
     cost_usd: float
     stream_drops: int
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    return getattr(obj, name, default) if not isinstance(obj, dict) else obj.get(name, default)
+def session_usage(session: Any, model: str) -> dict[str, Any]:
+    """Container time, tokens (prompt-cache reads and writes included) and their list-price cost, of a session."""
+    u = session.usage
+    cc = u.cache_creation
+    w5 = int((cc.ephemeral_5m_input_tokens or 0) if cc is not None else 0)
+    w1 = int((cc.ephemeral_1h_input_tokens or 0) if cc is not None else 0)
+    active = float(u.active_seconds or 0.0)
+    tin, tout, tread = int(u.input_tokens or 0), int(u.output_tokens or 0), int(u.cache_read_input_tokens or 0)
+    try:
+        usd = session_cost_usd(active, tin, tout, model, cache_read_tokens=tread, cache_write_5m_tokens=w5,
+                               cache_write_1h_tokens=w1)
+    except ValueError:  # a model without a known list price here: the service's own list cost, if it has one
+        usd = float(u.list_cost.amount) / 100 if u.list_cost is not None else float("nan")
+    return {"active_seconds": active, "input_tokens": tin, "output_tokens": tout, "cache_read_tokens": tread,
+            "cache_write_tokens": w5 + w1, "cost_usd": usd}
+
+
+def session_model(session: Any, default: str = DEFAULT_MODEL) -> str:
+    """The model id a session's agent runs (priced by `cost.model_price`), or `default`."""
+    return str(_get(_get(session.agent, "model"), "id") or default)
 
 
 class ManagedAgentsBackend:
@@ -123,23 +167,48 @@ class ManagedAgentsBackend:
     def _packages_hash(self) -> str:
         return sha256_hex(canonical_json(sorted(self.config.pip_packages)))[:16]
 
+    def _reusable(self, env: Any, packages_hash: str) -> bool:
+        md = env.metadata or {}
+        return (self.config.keep_environment and md.get(tags.WORKSPACE) == self.tag and md.get(tags.KEEP) == "true"
+                and md.get(tags.PACKAGES) == packages_hash and not env.archived_at)
+
     def ensure_environment(self) -> tuple[str, bool]:
-        """(environment id, created). Reuses a kept environment of this workspace with the same pins."""
+        """(environment id, created). Reuses a kept environment of this workspace with the same pins; otherwise
+        creates one under the first free name (see the module docstring), never a duplicate name."""
+        from anthropic import ConflictError
+
         ph = self._packages_hash()
-        if self.config.keep_environment:
-            for env in self.client.beta.environments.list():
-                md = env.metadata or {}
-                if (md.get(tags.WORKSPACE) == self.tag and md.get(tags.KEEP) == "true"
-                        and md.get(tags.PACKAGES) == ph and not env.archived_at):
+        envs = self.client.beta.environments
+        taken: set[str] = set()
+        for _ in range(MAX_NAME_ATTEMPTS):
+            listed = list(envs.list(include_archived=True))
+            for env in listed:
+                if self._reusable(env, ph):
                     return env.id, False
-        env = self.client.beta.environments.create(
-            name=f"auraquant-{self.tag}", description="AuraQuant job runner (pinned auraquant runtime deps)",
-            config={"type": "cloud", "networking": {"type": "limited", "allowed_hosts": [],
-                                                    "allow_package_managers": True},
-                    "packages": {"type": "packages", "pip": list(self.config.pip_packages)}},
-            metadata={tags.WORKSPACE: self.tag, tags.ROLE: tags.ROLE_ENV, tags.PACKAGES: ph,
-                      tags.KEEP: "true" if self.config.keep_environment else "false"})
-        return env.id, True
+            taken |= {env.name for env in listed}
+            name = next(n for n in self._env_names() if n not in taken)
+            try:
+                env = envs.create(
+                    name=name, description="AuraQuant job runner (pinned auraquant runtime deps)",
+                    config={"type": "cloud", "networking": {"type": "limited", "allowed_hosts": [],
+                                                            "allow_package_managers": True},
+                            "packages": {"type": "packages", "pip": list(self.config.pip_packages)}},
+                    metadata={tags.WORKSPACE: self.tag, tags.ROLE: tags.ROLE_ENV, tags.PACKAGES: ph,
+                              tags.KEEP: "true" if self.config.keep_environment else "false"})
+            except ConflictError:
+                taken.add(name)  # created meanwhile (or not listed to us): look again, then take the next name
+                continue
+            return env.id, True
+        raise RemoteJobFailed(f"no free environment name after {MAX_NAME_ATTEMPTS} attempts "
+                              f"(auraquant-{self.tag}, -2, ...); run `auraquant cloud doctor --clean --include-kept`")
+
+    def _env_names(self) -> Any:
+        base = f"auraquant-{self.tag}"
+        yield base
+        n = 2
+        while True:
+            yield f"{base}-{n}"
+            n += 1
 
     def ensure_agent(self) -> str:
         for agent in self.client.beta.agents.list():
@@ -239,10 +308,10 @@ class ManagedAgentsBackend:
 
     def _fetch(self, session_id: str, job_id: str, dest: Path) -> JobResult:
         name = f"result-{job_id}.tar"
-        for f in self.client.beta.files.list(scope_id=session_id):
+        for f in self.client.beta.files.list(scope_id=session_id, betas=FILES_BETAS):
             if f.filename == name:
                 path = dest / name
-                path.write_bytes(self.client.beta.files.download(f.id).read())
+                path.write_bytes(self.client.beta.files.download(f.id, betas=FILES_BETAS).read())
                 result = open_results(path)
                 if result.job_id != job_id:
                     raise RemoteJobFailed(f"{name} holds results of {result.job_id}, not {job_id}")
@@ -261,13 +330,9 @@ class ManagedAgentsBackend:
             raise RemoteJobFailed(f"smoke job: the container's result does not reproduce here, so the batch was "
                                   f"not started: {e}") from e
 
-    def _remember(self, job_id: str, body: dict[str, Any] | None) -> None:
-        if self.store is None:
-            return
-        if body is None:
-            self.store.memory_put(tags.MEMORY_NAMESPACE, tags.inflight_key(job_id), {"state": "cleaned"})
-        else:
-            self.store.memory_put(tags.MEMORY_NAMESPACE, tags.inflight_key(job_id), body)
+    def _remember(self, run_id: str, body: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.memory_put(tags.MEMORY_NAMESPACE, tags.inflight_key(run_id), body)
 
     def run(self, bundle_path: Path | str, out_dir: Path | str) -> RemoteRun:
         """Run the bundle remotely; results land in `out_dir/result-<job id>/` (hash-checked, untrusted)."""
@@ -275,34 +340,43 @@ class ManagedAgentsBackend:
         job = bundle.job
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        run_id = f"{job.id}-{secrets.token_hex(4)}"
         tmp = Path(tempfile.mkdtemp(prefix="aq-managed-"))
         files = self.client.beta.files
         uploaded: list[str] = []
+        expiry: dict[str, str | None] = {}
         session_id: str | None = None
-        env_id, _ = self.ensure_environment()
-        inflight: dict[str, Any] = {"state": "running", "environment_id": env_id, "files": uploaded,
-                                    "session_id": None, "keep_environment": self.config.keep_environment,
+        env_id: str | None = None
+        inflight: dict[str, Any] = {"state": "running", "run_id": run_id, "job_id": job.id, "environment_id": None,
+                                    "files": uploaded, "file_expiry": expiry, "session_id": None,
+                                    "keep_environment": self.config.keep_environment,
                                     "started_at": datetime.now(UTC).isoformat(), **tags.owner()}
+        self._remember(run_id, inflight)  # on record before anything exists remotely
         try:
+            env_id, _ = self.ensure_environment()
+            inflight["environment_id"] = env_id
+            self._remember(run_id, inflight)
             agent_id = self.ensure_agent()
             sjob, sbars = smoke_job(job, bundle.bars, max_bars=self.config.smoke_bars)
-            smoke_path = write_bundle(sjob, sbars, tmp)
-            main_path = write_bundle(job, bundle.bars, tmp)
+            smoke_path = write_bundle(sjob, sbars, tmp, modules=bundle.modules)
+            main_path = write_bundle(job, bundle.bars, tmp, modules=bundle.modules)
             resources = []
-            self._remember(job.id, inflight)
             for p in (main_path, smoke_path, self.wheel):
-                meta = files.upload(file=(p.name, p.read_bytes(), "application/octet-stream"))
+                meta = files.upload(file=(p.name, p.read_bytes(), "application/octet-stream"),
+                                    expires_in_seconds=self.config.upload_expiry_s, betas=FILES_BETAS)
                 uploaded.append(meta.id)
-                self._remember(job.id, inflight)  # every upload is on record before the next step
-                resources.append({"type": "file", "file_id": meta.id, "mount_path": f"{UPLOADS}/{p.name}"})
+                expiry[meta.id] = meta.expires_at.isoformat() if meta.expires_at else None
+                self._remember(run_id, inflight)  # every upload is on record before the next step
+                # The documented form: relative to the uploads directory, read at f"{UPLOADS}/{p.name}".
+                resources.append({"type": "file", "file_id": meta.id, "mount_path": f"/{p.name}"})
             session = self.client.beta.sessions.create(
                 agent=agent_id, environment_id=env_id, title=f"auraquant job {job.id}", resources=resources,
                 budget={"type": "limit", "max_list_cost": {"amount": str(max(1, round(self.config.budget_usd * 100))),
                                                            "currency": "USD"}},
-                metadata={tags.WORKSPACE: self.tag, tags.ROLE: tags.ROLE_SESSION, tags.JOB: job.id})
+                metadata={tags.WORKSPACE: self.tag, tags.ROLE: tags.ROLE_SESSION, tags.JOB: job.id, tags.RUN: run_id})
             session_id = session.id
             inflight["session_id"] = session_id
-            self._remember(job.id, inflight)
+            self._remember(run_id, inflight)
             smoke = self._turn(session_id, "Smoke test. Run:\n```bash\n"
                                f"pip install --no-deps {UPLOADS}/{self.wheel.name}\n"
                                f"{self._command(smoke_path.name, sjob.id)}\n```\nThen stop.")
@@ -317,28 +391,22 @@ class ManagedAgentsBackend:
                 shutil.rmtree(final)
             shutil.copytree(fetched.out_dir, final)
             result = open_results(final)
-            usage = self._usage(session_id)
-            return RemoteRun(result=result, session_id=session_id, environment_id=env_id,
+            usage = session_usage(self.client.beta.sessions.retrieve(session_id), self.config.model)
+            return RemoteRun(result=result, run_id=run_id, session_id=session_id, environment_id=env_id,
                              stream_drops=self.stream_drops, **usage)
         finally:
-            self._cleanup(job.id, session_id, env_id, uploaded)
+            self._cleanup(run_id, job.id, session_id, env_id, uploaded, inflight)
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _usage(self, session_id: str) -> dict[str, Any]:
-        s = self.client.beta.sessions.retrieve(session_id)
-        u = s.usage
-        active = float(u.active_seconds or 0.0)
-        tin, tout = int(u.input_tokens or 0), int(u.output_tokens or 0)
-        return {"active_seconds": active, "input_tokens": tin, "output_tokens": tout,
-                "cost_usd": session_cost_usd(active, tin, tout, self.config.model)}
-
-    def _record_cost(self, job_id: str, session_id: str, usage: dict[str, Any]) -> None:
+    def _record_cost(self, job_id: str, session_id: str, usage: dict[str, Any], run_id: str) -> None:
         if self.store is not None:
             self.store.memory_put(tags.COST_NAMESPACE, f"managed:{session_id}", {
-                "backend": "managed_agents", "job_id": job_id, "session_id": session_id, "model": self.config.model,
-                "recorded_at": datetime.now(UTC).isoformat(), **usage})
+                "backend": "managed_agents", "job_id": job_id, "run_id": run_id, "session_id": session_id,
+                "model": self.config.model, "recorded_by": "run", "recorded_at": datetime.now(UTC).isoformat(),
+                **usage})
 
-    def _cleanup(self, job_id: str, session_id: str | None, env_id: str, uploaded: list[str]) -> None:
+    def _cleanup(self, run_id: str, job_id: str, session_id: str | None, env_id: str | None, uploaded: list[str],
+                 inflight: dict[str, Any]) -> None:
         sessions, files = self.client.beta.sessions, self.client.beta.files
         if session_id is not None:
             s = sessions.retrieve(session_id)
@@ -347,13 +415,14 @@ class ManagedAgentsBackend:
                 deadline = time.monotonic() + 30
                 while sessions.retrieve(session_id).status == "running" and time.monotonic() < deadline:
                     time.sleep(0.1)
-            self._record_cost(job_id, session_id, self._usage(session_id))
-            outputs = [f.id for f in files.list(scope_id=session_id)]
+            self._record_cost(job_id, session_id, session_usage(sessions.retrieve(session_id), self.config.model),
+                              run_id)
+            outputs = [f.id for f in files.list(scope_id=session_id, betas=FILES_BETAS)]
             sessions.delete(session_id)
             for fid in outputs:
-                files.delete(fid)
+                files.delete(fid, betas=FILES_BETAS)
         for fid in uploaded:
-            files.delete(fid)
-        if not self.config.keep_environment:
+            files.delete(fid, betas=FILES_BETAS)
+        if env_id is not None and not self.config.keep_environment:
             self.client.beta.environments.delete(env_id)
-        self._remember(job_id, None)
+        self._remember(run_id, {**inflight, "state": "cleaned", "cleaned_at": datetime.now(UTC).isoformat()})

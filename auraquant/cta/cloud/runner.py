@@ -12,12 +12,18 @@ Result directory (flat, so it travels as one tar and maps 1:1 onto uploaded/down
 
 Walk-forward jobs run through the experiment layer (`auraquant.cta.experiment.runner.execute`) and write its
 artifacts instead (see `_run_walkforward`); `top` then lists each window's chosen params and target metrics.
+
+A bundle with workspace modules (`bundle.ModuleRef`) runs them from a scratch module root, in the sandbox worker
+only, after their digests were checked on opening and after they pass the look-ahead gate on the bundle's bars
+(`backtest.lookahead_gate.require_causal`, with every parameter set of the job): the container re-checks what the
+workspace checked.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +37,14 @@ from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.content_hash import frame_digest
 from auraquant.cta.backtest.engine import run_backtest
 from auraquant.cta.cloud import batches
-from auraquant.cta.cloud.bundle import Bundle, JobSpec, current_engine_version, open_bundle, write_tar
+from auraquant.cta.cloud.bundle import (
+    Bundle,
+    JobSpec,
+    current_engine_version,
+    materialize_modules,
+    open_bundle,
+    write_tar,
+)
 from auraquant.cta.cloud.errors import BundleError
 from auraquant.cta.strategy.spec import apply_params
 from auraquant.jsonsafe import json_safe
@@ -41,8 +54,10 @@ MANIFEST = "manifest.json"
 METRICS_FILE = "metrics.parquet"
 TRIALS_FILE = "trials.parquet"
 
-# A sweep executor maps (bars, spec JSON, batches of parameter sets) to one table per batch, in order.
-SweepExecutor = Callable[[pd.DataFrame, str, list[list[dict[str, Any]]]], list[pd.DataFrame]]
+# A sweep executor maps (bars, spec JSON, batches of parameter sets, workspace module sources) to one table per
+# batch, in order.
+SweepExecutor = Callable[[pd.DataFrame, str, list[list[dict[str, Any]]], dict[tuple[str, str], bytes]],
+                         list[pd.DataFrame]]
 
 
 def equity_file(rank: int) -> str:
@@ -68,8 +83,9 @@ def rank_trials(objective: Sequence[float]) -> np.ndarray:
 
 
 def _local_executor(threads: int | None) -> SweepExecutor:
-    def run(bars: pd.DataFrame, spec_json: str, parts: list[list[dict[str, Any]]]) -> list[pd.DataFrame]:
-        return [batches.run_batch(bars, spec_json, p, threads) for p in parts]
+    def run(bars: pd.DataFrame, spec_json: str, parts: list[list[dict[str, Any]]],
+            modules: dict[tuple[str, str], bytes]) -> list[pd.DataFrame]:
+        return [batches.run_batch(bars, spec_json, p, threads, modules) for p in parts]
     return run
 
 
@@ -96,7 +112,7 @@ def sweep_tables(bundle: Bundle, executor: SweepExecutor | None = None, n_batche
     """(metrics table, trial table) of a sweep job, computed in `n_batches` batches by `executor`."""
     job = bundle.job
     parts = batches.split(job.param_sets, n_batches)
-    tables = (executor or _local_executor(threads))(bundle.bars, job.spec.model_dump_json(), parts)
+    tables = (executor or _local_executor(threads))(bundle.bars, job.spec.model_dump_json(), parts, bundle.modules)
     metrics = batches.merge_batches(tables)
     metrics.insert(0, "trial", np.arange(len(metrics), dtype=np.int64))
     if job.rank_by not in metrics.columns:
@@ -114,11 +130,26 @@ def top_trials(trials: pd.DataFrame, k: int) -> list[int]:
     return [int(t) for t in trials.sort_values("rank", kind="stable")["trial"].iloc[:k]]
 
 
-def artifacts_for(bundle: Bundle, params: dict[str, Any]) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
-    """(metrics, equity, trades) of one parameter set, recorded in full."""
-    res = run_backtest(bundle.bars, apply_params(bundle.job.spec, params), record=True)
+def artifacts_for(bundle: Bundle, params: dict[str, Any],
+                  extra_dir: Path | None = None) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+    """(metrics, equity, trades) of one parameter set, recorded in full (`extra_dir`: the bundle's module root)."""
+    if bundle.modules and extra_dir is None:
+        with tempfile.TemporaryDirectory(prefix="aq-modules-") as tmp:
+            return artifacts_for(bundle, params, materialize_modules(bundle, tmp))
+    res = run_backtest(bundle.bars, apply_params(bundle.job.spec, params), record=True, extra_dir=extra_dir)
     assert res.equity is not None and res.trades is not None
     return res.metrics, res.equity, res.trades
+
+
+def check_modules_causal(bundle: Bundle, extra_dir: Path | None) -> None:
+    """The look-ahead gate on the bundle's workspace modules, over its bars and every parameter set it runs
+    (`LookaheadError` names the first leak). Built-in-only bundles pass at once."""
+    if extra_dir is None:
+        return
+    from auraquant.cta.backtest.lookahead_gate import require_causal
+
+    job = bundle.job
+    require_causal(job.spec, bundle.bars, extra_dir, data_hash=job.data.content_hash, extra_sets=job.param_sets)
 
 
 def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExecutor | None = None,
@@ -133,17 +164,20 @@ def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExec
     t0 = time.perf_counter()
     bundle = open_bundle(bundle_path)
     job = bundle.job
-    if job.kind == "walkforward":
-        return _run_walkforward(bundle, out_dir, archive, window_executor, t0)
-    metrics, trials = sweep_tables(bundle, executor, n_batches, threads)
-    files: dict[str, pd.DataFrame] = {METRICS_FILE: metrics, TRIALS_FILE: trials}
-    top = []
-    for rank, trial in enumerate(top_trials(trials, job.top_k), start=1):
-        params = job.param_sets[trial]
-        _, equity, trades = artifacts_for(bundle, params)
-        files[equity_file(rank)] = equity
-        files[trades_file(rank)] = trades
-        top.append(top_entry(job, rank, trial, metrics.iloc[trial].to_dict()))
+    with tempfile.TemporaryDirectory(prefix="aq-job-") as tmp:
+        extra = materialize_modules(bundle, tmp)
+        check_modules_causal(bundle, extra)
+        if job.kind == "walkforward":
+            return _run_walkforward(bundle, out_dir, archive, window_executor, t0, extra)
+        metrics, trials = sweep_tables(bundle, executor, n_batches, threads)
+        files: dict[str, pd.DataFrame] = {METRICS_FILE: metrics, TRIALS_FILE: trials}
+        top = []
+        for rank, trial in enumerate(top_trials(trials, job.top_k), start=1):
+            params = job.param_sets[trial]
+            _, equity, trades = artifacts_for(bundle, params, extra)
+            files[equity_file(rank)] = equity
+            files[trades_file(rank)] = trades
+            top.append(top_entry(job, rank, trial, metrics.iloc[trial].to_dict()))
     return _write_results(job, files, top, out_dir, archive, time.perf_counter() - t0)
 
 
@@ -189,14 +223,12 @@ WALKFORWARD_FILES = ("selection.parquet", "trials.parquet", "oos_equity.parquet"
 
 
 def _run_walkforward(bundle: Bundle, out_dir: Path | str, archive: Path | str | None,
-                     window_executor: Any = None, t0: float | None = None) -> JobResult:
+                     window_executor: Any = None, t0: float | None = None, extra_dir: Path | None = None) -> JobResult:
     """A walk-forward job through the experiment layer (Optuna journal in a scratch dir, no robustness pass).
 
     Files: the experiment's `selection.parquet` (params and scores per window), `trials.parquet` (every
     trial of every window), `oos_equity.parquet` and `oos_trades.parquet` (stitched out-of-sample).
     """
-    import tempfile
-
     from auraquant.cta.experiment.runner import execute
 
     job = bundle.job
@@ -205,7 +237,7 @@ def _run_walkforward(bundle: Bundle, out_dir: Path | str, archive: Path | str | 
     run = plan.run
     with tempfile.TemporaryDirectory(prefix="aq-wf-") as tmp:
         out = execute(run, plan.bars, out_dir=Path(tmp) / "run", storage_url=f"journal:{tmp}/optuna.journal",
-                      executor=window_executor, robustness=None)
+                      executor=window_executor, robustness=None, extra_dir=extra_dir)
         files = {name: pd.read_parquet(Path(tmp) / "run" / name) for name in WALKFORWARD_FILES}
     top = walkforward_top(out.result.windows)
     return _write_results(job, files, top, out_dir, archive, time.perf_counter() - start,

@@ -7,10 +7,12 @@ Every environment and session AuraQuant creates carries metadata:
 - `aq_role`: `job-env` (an environment) or `job-session` (a session);
 - `aq_keep`: on environments, `true` when kept for reuse (not an orphan), else `false`;
 - `aq_packages`: on environments, a hash of the pinned packages, so a reused environment always matches;
-- `aq_job`: on sessions, the job id.
+- `aq_job`: on sessions, the job id; `aq_run`: on sessions, the run id (`<job id>-<8 hex>`, one per attempt).
 
-Uploaded files cannot carry metadata; the backend records them (with the session and environment ids, and
-its host and pid) in the workspace memory namespace `cloud` under `inflight:<job id>` until cleanup succeeds.
+Uploaded files cannot carry metadata; the backend records them (with their expiry, the session and environment
+ids, and its host and pid) in the workspace memory namespace `cloud` under `inflight:<run id>` until cleanup
+succeeds. Records are per run, not per job: two runs of one job (concurrent, or one crashed and one retried)
+never overwrite each other's list of uploads.
 A session whose in-flight record belongs to a live process on this host is `active`, not an orphan.
 """
 
@@ -28,6 +30,7 @@ ROLE = "aq_role"
 KEEP = "aq_keep"
 PACKAGES = "aq_packages"
 JOB = "aq_job"
+RUN = "aq_run"
 ROLE_ENV = "job-env"
 ROLE_SESSION = "job-session"
 MEMORY_NAMESPACE = "cloud"
@@ -40,8 +43,9 @@ def workspace_tag(root: Path | str) -> str:
     return "ws_" + sha256_hex(marker.read_bytes())[:16]
 
 
-def inflight_key(job_id: str) -> str:
-    return f"inflight:{job_id}"
+def inflight_key(run_id: str) -> str:
+    """The memory key (namespace `MEMORY_NAMESPACE`) of one run's in-flight record."""
+    return f"inflight:{run_id}"
 
 
 def owner() -> dict[str, Any]:

@@ -44,6 +44,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +57,7 @@ from auraquant.canonical import canonical_json, sha256_hex
 from auraquant.cta.backtest.engine import buy_and_hold_of, run_sweep
 from auraquant.cta.backtest.metrics import buy_and_hold_metrics
 from auraquant.cta.cloud import audit, runner, tags
-from auraquant.cta.cloud.bundle import Bundle, JobSpec, open_bundle, read_members
+from auraquant.cta.cloud.bundle import Bundle, JobSpec, materialize_modules, open_bundle, read_members
 from auraquant.cta.cloud.consistency import bits_equal, param_names, sweep_table_problems
 from auraquant.cta.cloud.errors import BundleError, TrustRefused
 from auraquant.cta.governance.actors import Actor
@@ -254,10 +255,22 @@ def _verify_sweep(bundle: Bundle, jid: str, result: runner.JobResult, audit_n: i
     _sweep_structure(bundle, jid, metrics, trials)
     names = set(param_names(job.param_sets)) | {"trial"}
     metric_cols = [c for c in metrics.columns if c not in names]
+    with tempfile.TemporaryDirectory(prefix="aq-verify-") as tmp:
+        # Workspace modules re-run from the bundle's own (digest-checked) sources, in the sandbox worker only,
+        # after the look-ahead gate here: what is signed never depends on the remote side's checks.
+        extra = materialize_modules(bundle, tmp)
+        runner.check_modules_causal(bundle, extra)
+        return _reproduce_sweep(bundle, jid, result, audit_n, secret, metrics, metric_cols, extra)
+
+
+def _reproduce_sweep(bundle: Bundle, jid: str, result: runner.JobResult, audit_n: int | None, secret: bytes,
+                     metrics: pd.DataFrame, metric_cols: list[str], extra: Path | None) -> Verification:
+    job = bundle.job
+    trials = runner.read_frame(result, runner.TRIALS_FILE)
     top = runner.top_trials(trials, job.top_k)
     local_top = []
     for rank, trial in enumerate(top, start=1):
-        local, equity, trades = runner.artifacts_for(bundle, job.param_sets[trial])
+        local, equity, trades = runner.artifacts_for(bundle, job.param_sets[trial], extra)
         # dsr depends on the whole table; it was recomputed locally from it above (consistency check 3).
         local = {**local, "dsr": float(metrics["dsr"].iloc[trial])}
         bad = _diff(metrics.iloc[trial], local, metric_cols)
@@ -272,7 +285,7 @@ def _verify_sweep(bundle: Bundle, jid: str, result: runner.JobResult, audit_n: i
     k = audit.default_audit_count(len(others)) if audit_n is None else max(0, min(audit_n, len(others)))
     audited = audit.draw(others, k, audit.audit_seed(secret, jid, manifest_digest(result), "sweep"))
     if audited:
-        local_rows = run_sweep(bundle.bars, job.spec, [job.param_sets[t] for t in audited])
+        local_rows = run_sweep(bundle.bars, job.spec, [job.param_sets[t] for t in audited], extra_dir=extra)
         cols = [c for c in metric_cols if c not in ("psr", "dsr")]
         claimed_rows = metrics.iloc[audited]
         if not bits_equal(claimed_rows[cols].to_numpy(dtype=np.float64), local_rows[cols].to_numpy(dtype=np.float64)):
@@ -367,9 +380,12 @@ def _archive(ws: Workspace, bundle: Bundle, body: dict[str, Any], goal: GoalThre
              actor: Actor | None) -> list[str]:
     job = bundle.job
     spec = job.spec
-    modules = [f"cta_runtime.baselines.{spec.baseline.name}"] + \
-        [f"cta_runtime.filters.{r.name}" for r in spec.filters] + \
-        [f"cta_runtime.executions.{r.name}" for r in spec.execution] + [f"cta_runtime.risks.{r.name}" for r in spec.risk]
+    used = [("baselines", spec.baseline.name)] + [("filters", r.name) for r in spec.filters] + \
+        [("executions", r.name) for r in spec.execution] + [("risks", r.name) for r in spec.risk]
+    shipped = {(m.kind, m.name): m.sha256 for m in job.modules}
+    # Built-ins by their installed source; workspace modules by the digest of the bundled (and re-run) source.
+    hashes = code_hashes([f"cta_runtime.{k}.{n}" for k, n in used if (k, n) not in shipped])
+    hashes |= {f"workspace:{k}/{n}": digest for (k, n), digest in shipped.items()}
     archive = Archive(ws.store, ws.aura)
     ids = []
     for top in body["top"]:  # local recomputations only (see verify_results)
@@ -379,7 +395,7 @@ def _archive(ws: Workspace, bundle: Bundle, body: dict[str, Any], goal: GoalThre
             spec_id=spec.id, spec_hash=sha256_hex(canonical_json(spec)),
             data_version_id=job.data.data_version_id or f"external:{job.data.content_hash[:16]}",
             data_hash=job.data.content_hash, run_id=job.id, family=spec.baseline.name,
-            code_hashes=code_hashes(modules), params=top["params"],
+            code_hashes=hashes, params=top["params"],
             metrics=top["metrics"] | buy_and_hold_metrics(bh), buy_and_hold=bh.numbers(),
             trial_count=len(job.param_sets), model_id=model_id, created_at=datetime.now(UTC))
         if goal.failures(record.metrics):

@@ -66,7 +66,8 @@ def test_full_path_estimate_run_verify_sign_cleanup(workspace: Workspace, emulat
     env = emulator.environments[run.environment_id]
     assert env["metadata"][tags.WORKSPACE] == tags.workspace_tag(workspace.root)
     assert "numba==0.61.2" in env["config"]["packages"]["pip"]
-    assert workspace.store.memory_get("cloud", f"inflight:{b.job.id}") == {"state": "cleaned"}
+    record = workspace.store.memory_get("cloud", f"inflight:{run.run_id}")
+    assert record["state"] == "cleaned" and record["job_id"] == b.job.id and record["session_id"] == run.session_id
     assert find_orphans(client, tags.workspace_tag(workspace.root), workspace.store).empty
 
     # trust: reproduced locally -> signed attestation that verifies against the pinned key, and archived
@@ -97,17 +98,22 @@ def test_full_path_estimate_run_verify_sign_cleanup(workspace: Workspace, emulat
 def test_budget_reached_stops_the_session_and_cleans_up(workspace: Workspace, bundle_path: Path, wheel: Path,
                                                         tmp_path: Path) -> None:
     # one model request costs $1 of input tokens at haiku list price; the cap is $1.50
-    with ManagedAgentsEmulator(input_tokens_per_turn=1_000_000) as emu:
+    with ManagedAgentsEmulator(input_tokens_per_turn=1_000_000, cache_read_tokens_per_turn=0,
+                               cache_write_tokens_per_turn=0) as emu:
         client = anthropic.Anthropic(api_key="k", base_url=emu.url, max_retries=0)
         with pytest.raises(BudgetReached, match="budget"):
             _backend(client, workspace, wheel, budget_usd=1.5, keep_environment=False).run(bundle_path, tmp_path)
         [sid] = list(emu.sessions)
-        idle = [e for e in emu.sessions[sid].events if e["type"] == "session.status_idle"]
+        events = emu.sessions[sid].events
+        idle = [e for e in events if e["type"] == "session.status_idle"]
         assert idle[-1]["stop_reason"] == {"type": "budget_reached"}
-        # $1.00 after the first request (< cap), $2.00 after the second: no third request, the job was killed
+        # $1.00 after the first request (< cap), $2.00 after the second: no third model request ...
         assert emu.sessions[sid].body["usage"]["input_tokens"] == 2_000_000
-        results = [e for e in emu.sessions[sid].events if e["type"] == "agent.tool_result"]
-        assert len(results) == 1 and "Successfully installed" in results[0]["content"][0]["text"]
+        assert sum(e["type"] == "span.model_request_start" for e in events) == 2
+        # ... but the command running when the cap was crossed was not killed: it finished, with its result
+        results = [e for e in events if e["type"] == "agent.tool_result"]
+        assert len(results) == 2 and "Successfully installed" in results[0]["content"][0]["text"]
+        assert results[1]["is_error"] is False and len(emu.commands) == 2 and "job run" in emu.commands[1]
         assert emu.live_sessions() == [] and emu.live_environments() == [] and emu.files == {}
         assert workspace.store.memory_get("cost", f"managed:{sid}")["input_tokens"] == 2_000_000
 

@@ -63,8 +63,8 @@ def test_calibration_is_measured(job, bars) -> None:
     assert cal.unit_s > 0 and cal.module_s > 0 and cal.record_s > 0 and cal.io_s > 0 and cal.measured_s > 0
 
 
-def test_cli_run_local_verifies_signs_and_refuses_long_runs_without_yes(workspace: Workspace,
-                                                                         bundle_path: Path) -> None:
+def test_cli_run_local_verifies_signs_and_refuses_long_runs_without_yes(workspace: Workspace, bundle_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     ws = ["--workspace", str(workspace.root), "--json"]
     refused = CliRunner().invoke(app, ["run", str(bundle_path), "--backend", "local", "--confirm-above-s", "0", *ws])
     assert refused.exit_code == 1 and json.loads(refused.output)["kind"] == "ConfirmationRequired"
@@ -76,6 +76,7 @@ def test_cli_run_local_verifies_signs_and_refuses_long_runs_without_yes(workspac
     assert body["backend"] == "local" and Path(body["attestation"]).is_file() and len(body["archived"]) == 2
     est = CliRunner().invoke(app, ["estimate", str(bundle_path), "--json"])
     assert est.exit_code == 0 and json.loads(est.output)["units"] == body["estimate"]["units"]
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")  # past the key check, the budget check refuses
     over = CliRunner().invoke(app, ["run", str(bundle_path), "--backend", "managed", "--budget", "0.0001", "--yes",
                                     *ws])
     assert over.exit_code == 1 and "exceeds the session budget" in json.loads(over.output)["error"]

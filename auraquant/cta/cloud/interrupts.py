@@ -1,0 +1,48 @@
+"""SIGTERM handled like Ctrl-C while a remote run is in flight, so `finally` cleanup always runs.
+
+A service manager, `timeout`, a CI runner or `kill` ends a process with SIGTERM, whose default action kills it
+without unwinding: the remote session, its uploads and a throwaway environment would be left running and
+billing. Inside `terminate_like_interrupt()` the first SIGTERM (or SIGINT) raises `Interrupted` (a
+`KeyboardInterrupt`) in the main thread, so every `finally` block runs exactly as after Ctrl-C; further
+SIGTERM/SIGINT signals are ignored until the block is left, so cleanup is not cut short by an impatient
+second signal. Outside the main thread (where Python cannot install handlers) it does nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (`signum`); cleanup ran in the unwinding."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def terminate_like_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT raise `Interrupted` once; repeats are ignored until it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in watched}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for s in watched:  # cleanup runs next: a second signal must not abandon it halfway
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    for s in watched:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
