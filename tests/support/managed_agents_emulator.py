@@ -140,6 +140,7 @@ class ManagedAgentsEmulator:
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
         self.targets: list[str] = []  # raw request targets (path + query), in order
         self.commands: list[str] = []
+        self.uploads: list[tuple[str, int | None]] = []  # (filename, expires_in_seconds) of every upload
         self.streams_dropped = 0
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -701,6 +702,7 @@ class _Handler(BaseHTTPRequestHandler):
                                    f"expires_in_seconds must be between {MIN_EXPIRY_S} and {MAX_EXPIRY_S}")
                 expires = int(raw)
             name = Path(fields["file"].get_filename() or "unnamed").name
+            emu.uploads.append((name, expires))
             return emu._add_file(name, fields["file"].get_payload(decode=True), expires_in_seconds=expires)
         if len(parts) == 1:
             files = [f["meta"] for f in emu.files.values()]

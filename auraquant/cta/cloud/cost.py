@@ -15,6 +15,10 @@ container_s = local_s x `container_speed` (the remote/local speed ratio, 1 unles
 (install + smoke job). Tokens are the agent loop's: turns x (input, output) tokens at the model's list
 price per million. Dask costs no money here (an existing cluster); only time is estimated.
 
+A training job (`training.py`) is calibrated on its first window (one and two epochs, sample building,
+prediction) and estimated per window: per-window overhead + train samples x epochs x per-sample-epoch cost +
+sample building + target prediction; its `units` are training sample-epochs and `param_sets` its windows.
+
 Routing: `local` when the local estimate is under `offload_above_s`, else `offload`; asking for a backend
 explicitly overrides it. Anything whose estimated wall time exceeds `confirm_above_s` or whose cost exceeds
 `confirm_above_usd` needs an explicit yes (`--yes` or an interactive prompt).
@@ -163,6 +167,10 @@ def calibrate(job: JobSpec, bars: pd.DataFrame, *, sample_bars: int = 100_000, s
     distinct module configuration) -> the per-module cost; the remainder is the per-call overhead.
     A recorded backtest and a Parquet round trip of the bars give the rest.
     """
+    if job.kind == "train":  # no sweep to time: a training job is timed on its own first window
+        from auraquant.cta.cloud.training import calibrate_training
+
+        return calibrate_training(job, bars)
     t_start = time.perf_counter()
     sets = job.param_sets or [{}]
     picked = [sets[i] for i in _sample_indices(len(sets), sample_sets)]
@@ -198,6 +206,10 @@ def estimate_job(job: JobSpec, cal: Calibration, *, policy: Policy | None = None
     bars = job.data.bars
     if job.kind == "walkforward":
         units, n_sets, local_s = _walkforward_work(job, cal, p)
+    elif job.kind == "train":
+        from auraquant.cta.cloud.training import training_work
+
+        units, n_sets, local_s = training_work(job, cal, p.fixed_s)
     else:
         n_sets = max(1, len(job.param_sets))
         units = bars * n_sets

@@ -43,8 +43,11 @@ class DaskBackend:
 
     def run(self, bundle_path: Path | str, out_dir: Path | str, *, archive: Path | str | None = None) -> JobResult:
         """Run the bundle with its sweep spread over the cluster's workers; files as `runner.run_job`."""
-        if open_bundle(bundle_path).job.kind == "walkforward":
+        kind = open_bundle(bundle_path).job.kind
+        if kind == "walkforward":
             return self._walkforward(bundle_path, out_dir, archive)
+        if kind == "train":
+            return self._train(bundle_path, out_dir, archive)
         client, owned = self._connect()
         try:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -55,6 +58,27 @@ class DaskBackend:
 
             return run_job(bundle_path, out_dir, executor=execute, n_batches=n_workers * self.batches_per_worker,
                            archive=archive)
+        finally:
+            if owned:
+                client.close()
+
+    def _train(self, bundle_path: Path | str, out_dir: Path | str, archive: Path | str | None) -> JobResult:
+        """A training job: one task per window (`training.train_window`), the bars scattered once, results
+        gathered in window order, so the files equal a local run's (same weights hashes)."""
+
+        client, owned = self._connect()
+        try:
+            def mapper(fn: Any, bars: pd.DataFrame, job_json: str, indices: list[int]) -> list[dict[str, Any]]:
+                [bars_f] = client.scatter([bars], broadcast=True, hash=False)
+                futures = [client.submit(fn, bars_f, job_json, i, pure=False) for i in indices]
+                try:
+                    return client.gather(futures)
+                finally:
+                    for f in futures:
+                        f.release()
+                    bars_f.release()
+
+            return run_job(bundle_path, out_dir, archive=archive, window_executor=mapper)
         finally:
             if owned:
                 client.close()

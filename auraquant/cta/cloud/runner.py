@@ -169,6 +169,10 @@ def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExec
         check_modules_causal(bundle, extra)
         if job.kind == "walkforward":
             return _run_walkforward(bundle, out_dir, archive, window_executor, t0, extra)
+        if job.kind == "train":
+            from auraquant.cta.cloud.training import run_training
+
+            return run_training(bundle, out_dir, archive, window_executor, t0)
         metrics, trials = sweep_tables(bundle, executor, n_batches, threads)
         files: dict[str, pd.DataFrame] = {METRICS_FILE: metrics, TRIALS_FILE: trials}
         top = []
@@ -178,7 +182,7 @@ def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExec
             files[equity_file(rank)] = equity
             files[trades_file(rank)] = trades
             top.append(top_entry(job, rank, trial, metrics.iloc[trial].to_dict()))
-    return _write_results(job, files, top, out_dir, archive, time.perf_counter() - t0)
+    return write_results(job, files, top, out_dir, archive, time.perf_counter() - t0)
 
 
 def top_entry(job: JobSpec, rank: int, trial: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -240,21 +244,25 @@ def _run_walkforward(bundle: Bundle, out_dir: Path | str, archive: Path | str | 
                       executor=window_executor, robustness=None, extra_dir=extra_dir)
         files = {name: pd.read_parquet(Path(tmp) / "run" / name) for name in WALKFORWARD_FILES}
     top = walkforward_top(out.result.windows)
-    return _write_results(job, files, top, out_dir, archive, time.perf_counter() - start,
+    return write_results(job, files, top, out_dir, archive, time.perf_counter() - start,
                           extra={"run_id": run.id, "n_trials": int(out.result.total_trials)})
 
 
-def _write_results(job: JobSpec, files: dict[str, pd.DataFrame], top: list[dict[str, Any]],
-                   out_dir: Path | str, archive: Path | str | None, elapsed: float,
-                   extra: dict[str, Any] | None = None) -> JobResult:
+def write_results(job: JobSpec, files: dict[str, pd.DataFrame | bytes], top: list[dict[str, Any]],
+                  out_dir: Path | str, archive: Path | str | None, elapsed: float,
+                  extra: dict[str, Any] | None = None) -> JobResult:
+    """Write `files` (frames as Parquet; bytes verbatim, e.g. model weights) and the manifest into `out_dir`
+    (and the tar `archive`). A frame's entry has its value digest and row count; a blob's digest is its sha256
+    and `rows` its length in bytes."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    blobs = {name: _parquet_bytes(frame) for name, frame in files.items()}
+    blobs = {name: f if isinstance(f, bytes) else _parquet_bytes(f) for name, f in files.items()}
     entries = {}
     for name, data in blobs.items():
         (out / name).write_bytes(data)
-        entries[name] = {"sha256": sha256_hex(data), "digest": frame_digest(files[name]),
-                         "rows": len(files[name])}
+        f = files[name]
+        entries[name] = {"sha256": sha256_hex(data),
+                         "digest": sha256_hex(data) if isinstance(f, bytes) else frame_digest(f), "rows": len(f)}
     manifest = {"schema": RESULT_SCHEMA, "job_id": job.id, "kind": job.kind, "spec_id": job.spec.id,
                 "data_hash": job.data.content_hash, "n_trials": len(job.param_sets), "rank_by": job.rank_by,
                 "engine": current_engine_version().model_dump(), "top": top, "files": entries,

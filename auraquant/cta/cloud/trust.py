@@ -23,6 +23,9 @@ recomputation or the whole result is refused (`TrustRefused`, nothing written).
    received manifest under a local secret the remote side never sees (never the job's seed), so the
    remote cannot know which rows to keep honest.
 
+**Training** jobs are verified by `training.verify_training` (returned weights re-predict a secret sample and
+give the claimed metrics here; a secret-drawn window is retrained from scratch, within a stated tolerance).
+
 **Walk-forward** jobs are verified per window by `walkforward_check.verify_walkforward` (the selected
 parameters re-run on each target segment, the selection re-derived on validation, an audit sample of the
 search trials re-run on train, the stitched curve rebuilt locally) at a fraction of the job's cost.
@@ -234,6 +237,10 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
             from auraquant.cta.cloud.walkforward_check import verify_walkforward
 
             v = verify_walkforward(bundle, jid, result, audit_n=audit_n, secret=secret, replay_n=replay_n)
+        elif job.kind == "train":
+            from auraquant.cta.cloud.training import verify_training
+
+            v = verify_training(bundle, jid, result, audit_n=audit_n, secret=secret)
         else:
             v = _verify_sweep(bundle, jid, result, audit_n, secret)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -357,7 +364,8 @@ def accept_results(ws: Workspace, bundle_path: Path | str, result_path: Path | s
             "dsr_basis": "received trial table, recomputed locally" if job.kind == "sweep" else None,
             "top": [{"trial": t["trial"], "params": t["params"],
                      "metrics": {k: _finite_or_none(x) for k, x in t["metrics"].items()}} for t in v.top],
-            **({"walkforward": v.details["walkforward"]} if "walkforward" in v.details else {})}
+            **({"walkforward": v.details["walkforward"]} if "walkforward" in v.details else {}),
+            **({"training": v.details["training"]} if "training" in v.details else {})}
     envelope = sign_envelope(ATTESTATION_SCHEMA, json.loads(canonical_json(body)), witness_signer(ws.aura))
     dest = ws.artifacts / "cloud" / jid
     if dest.exists():
