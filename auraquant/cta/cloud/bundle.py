@@ -43,7 +43,7 @@ BARS_FILE = "bars.parquet"
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume"]
 MODULE_MEMBER = re.compile(r"^module\.(baselines|filters|executions|risks)\.([a-z][a-z0-9_]*)\.py$")
 
-JobKind = Literal["sweep", "walkforward", "train"]
+JobKind = Literal["sweep", "walkforward", "train", "montecarlo"]
 
 
 class EngineVersion(BaseModel):
@@ -105,6 +105,8 @@ class JobSpec(ContentModel):
     walkforward: `search` is the experiment layer's walk-forward config (passed through verbatim).
     train: a learned baseline's model trained per window of `search["walk_forward"]`, with the feature set and
       window selection in `train` (`auraquant.cta.cloud.training`).
+    montecarlo: a block bootstrap of `param_sets[0]`'s daily returns in seeded chunks, sized by `montecarlo`
+      (`auraquant.cta.cloud.montecarlo_job`).
     """
 
     _id_prefix = "job"
@@ -122,6 +124,7 @@ class JobSpec(ContentModel):
     # Omitted when empty, so bundles of built-in-only specs keep the ids they always had.
     modules: list[ModuleRef] = Field(default_factory=list, exclude_if=lambda v: not v)
     train: dict[str, Any] | None = Field(None, exclude_if=lambda v: v is None)
+    montecarlo: dict[str, Any] | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _kind_inputs(self) -> JobSpec:
@@ -132,6 +135,8 @@ class JobSpec(ContentModel):
         if self.kind == "train" and not (self.search and self.search.get("walk_forward") and self.train
                                          and self.train.get("feature_set")):
             raise ValueError("a train job needs search.walk_forward and train.feature_set")
+        if self.kind == "montecarlo" and not (self.montecarlo and len(self.param_sets) == 1):
+            raise ValueError("a montecarlo job needs its `montecarlo` sizes and exactly one parameter set")
         if self.kind != "sweep" and self.modules:
             raise ValueError(f"{self.kind} bundles run built-in modules only; offload a workspace module as a sweep")
         return self
@@ -164,7 +169,7 @@ def make_job(bars: pd.DataFrame, spec: Spec, *, kind: JobKind = "sweep",
              param_sets: list[dict[str, int | float]] | None = None, search: dict[str, Any] | None = None,
              seed: int = 0, top_k: int = 3, rank_by: str = "sharpe", data_version_id: str | None = None,
              symbol: str = "", timeframe: str = "", modules: dict[tuple[str, str], bytes] | None = None,
-             train: dict[str, Any] | None = None) -> JobSpec:
+             train: dict[str, Any] | None = None, montecarlo: dict[str, Any] | None = None) -> JobSpec:
     """A `JobSpec` for `bars` (hashing their values) under the current engine version; `modules` are the sources of
     the workspace modules the spec uses, by `(kind, name)` (their digests go into the job)."""
     b = _canonical_bars(bars)
@@ -173,7 +178,7 @@ def make_job(bars: pd.DataFrame, spec: Spec, *, kind: JobKind = "sweep",
                    last=b["time"].iloc[-1].isoformat())
     return JobSpec(kind=kind, spec=spec, data=data, param_sets=list(param_sets or []), search=search,
                    seed=seed, top_k=top_k, rank_by=rank_by, engine=current_engine_version(),
-                   modules=module_refs(modules or {}), train=train)
+                   modules=module_refs(modules or {}), train=train, montecarlo=montecarlo)
 
 
 def write_bundle(job: JobSpec, bars: pd.DataFrame, out_dir: Path | str, *, tar: bool = True,
@@ -281,7 +286,7 @@ def materialize_modules(bundle: Bundle, root: Path | str) -> Path | None:
 
 def smoke_job(job: JobSpec, bars: pd.DataFrame, *, max_bars: int = 2000) -> tuple[JobSpec, pd.DataFrame]:
     """A tiny job of the same spec: the first parameter set on the last `max_bars` bars (a training job: its
-    first window for one epoch, `training.smoke_training_job`).
+    first window for one epoch, `training.smoke_training_job`; a Monte Carlo job: one small chunk).
 
     It exercises the whole path (install, data, spec, engine, output files) in seconds, so a bad spec or a
     broken environment fails before the real batch starts billing.
@@ -290,6 +295,10 @@ def smoke_job(job: JobSpec, bars: pd.DataFrame, *, max_bars: int = 2000) -> tupl
         from auraquant.cta.cloud.training import smoke_training_job
 
         return smoke_training_job(job, _canonical_bars(bars))
+    if job.kind == "montecarlo":
+        from auraquant.cta.cloud.montecarlo_job import smoke_montecarlo_job
+
+        return smoke_montecarlo_job(job, _canonical_bars(bars))
     tail = _canonical_bars(bars).iloc[-max_bars:].reset_index(drop=True)
     smoke = make_job(tail, job.spec, kind="sweep", param_sets=job.param_sets[:1] or [{}], seed=job.seed,
                      top_k=1, rank_by=job.rank_by, data_version_id=job.data.data_version_id,

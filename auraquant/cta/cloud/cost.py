@@ -18,6 +18,8 @@ price per million. Dask costs no money here (an existing cluster); only time is 
 A training job (`training.py`) is calibrated on its first window (one and two epochs, sample building,
 prediction) and estimated per window: per-window overhead + train samples x epochs x per-sample-epoch cost +
 sample building + target prediction; its `units` are training sample-epochs and `param_sets` its windows.
+A Monte Carlo job (`montecarlo_job.py`) is timed by its backtest and one 50-path chunk: backtest + paths x days
+x per-path-day cost; its `units` are simulated path-days and `param_sets` its chunks.
 
 Routing: `local` when the local estimate is under `offload_above_s`, else `offload`; asking for a backend
 explicitly overrides it. Anything whose estimated wall time exceeds `confirm_above_s` or whose cost exceeds
@@ -171,6 +173,10 @@ def calibrate(job: JobSpec, bars: pd.DataFrame, *, sample_bars: int = 100_000, s
         from auraquant.cta.cloud.training import calibrate_training
 
         return calibrate_training(job, bars)
+    if job.kind == "montecarlo":
+        from auraquant.cta.cloud.montecarlo_job import calibrate_montecarlo
+
+        return calibrate_montecarlo(job, bars)
     t_start = time.perf_counter()
     sets = job.param_sets or [{}]
     picked = [sets[i] for i in _sample_indices(len(sets), sample_sets)]
@@ -210,6 +216,10 @@ def estimate_job(job: JobSpec, cal: Calibration, *, policy: Policy | None = None
         from auraquant.cta.cloud.training import training_work
 
         units, n_sets, local_s = training_work(job, cal, p.fixed_s)
+    elif job.kind == "montecarlo":
+        from auraquant.cta.cloud.montecarlo_job import montecarlo_work
+
+        units, n_sets, local_s = montecarlo_work(job, cal, p.fixed_s)
     else:
         n_sets = max(1, len(job.param_sets))
         units = bars * n_sets

@@ -7,7 +7,8 @@ mid-run costs time only: Dask reruns its tasks elsewhere, and batches lost with 
 resubmitted (see `_run_parts`). Recorded artifacts of
 the top trials are computed on the client (a handful of backtests). Workers need auraquant importable at the
 same version as the client (a cluster whose engine differs will be caught by the trust gate anyway).
-Walk-forward jobs send their windows to the cluster through the experiment layer's `DaskExecutor`.
+Walk-forward jobs send their windows to the cluster through the experiment layer's `DaskExecutor`; training
+jobs one task per window and Monte Carlo jobs one task per chunk (`_tasks`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class DaskBackend:
         kind = open_bundle(bundle_path).job.kind
         if kind == "walkforward":
             return self._walkforward(bundle_path, out_dir, archive)
-        if kind == "train":
-            return self._train(bundle_path, out_dir, archive)
+        if kind in ("train", "montecarlo"):
+            return self._tasks(bundle_path, out_dir, archive)
         client, owned = self._connect()
         try:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -62,21 +63,23 @@ class DaskBackend:
             if owned:
                 client.close()
 
-    def _train(self, bundle_path: Path | str, out_dir: Path | str, archive: Path | str | None) -> JobResult:
-        """A training job: one task per window (`training.train_window`), the bars scattered once, results
-        gathered in window order, so the files equal a local run's (same weights hashes)."""
-
+    def _tasks(self, bundle_path: Path | str, out_dir: Path | str, archive: Path | str | None) -> JobResult:
+        """A training job (one task per window, `training.train_window`) or a Monte Carlo job (one task per
+        chunk, `montecarlo_job.simulate_chunk`): the shared input (bars, returns) scattered once, results
+        gathered in order, so the files equal a local run's (same weights hashes, same paths)."""
         client, owned = self._connect()
         try:
-            def mapper(fn: Any, bars: pd.DataFrame, job_json: str, indices: list[int]) -> list[dict[str, Any]]:
-                [bars_f] = client.scatter([bars], broadcast=True, hash=False)
-                futures = [client.submit(fn, bars_f, job_json, i, pure=False) for i in indices]
+            def mapper(fn: Any, data: Any, *args: Any) -> list[Any]:
+                *fixed, todo = args
+                [data_f] = client.scatter([data], broadcast=True, hash=False)
+                futures = [client.submit(fn, data_f, *fixed, *(t if isinstance(t, tuple) else (t,)), pure=False)
+                           for t in todo]
                 try:
                     return client.gather(futures)
                 finally:
                     for f in futures:
                         f.release()
-                    bars_f.release()
+                    data_f.release()
 
             return run_job(bundle_path, out_dir, archive=archive, window_executor=mapper)
         finally:

@@ -26,6 +26,9 @@ recomputation or the whole result is refused (`TrustRefused`, nothing written).
 **Training** jobs are verified by `training.verify_training` (returned weights re-predict a secret sample and
 give the claimed metrics here; a secret-drawn window is retrained from scratch, within a stated tolerance).
 
+**Monte Carlo** jobs by `montecarlo_job.verify_montecarlo` (returns recomputed, a secret sample of chunks
+re-simulated bit for bit, the summary recomputed from the paths).
+
 **Walk-forward** jobs are verified per window by `walkforward_check.verify_walkforward` (the selected
 parameters re-run on each target segment, the selection re-derived on validation, an audit sample of the
 search trials re-run on train, the stitched curve rebuilt locally) at a fraction of the job's cost.
@@ -241,6 +244,10 @@ def verify_results(bundle_path: Path | str, result_path: Path | str, *, audit_n:
             from auraquant.cta.cloud.training import verify_training
 
             v = verify_training(bundle, jid, result, audit_n=audit_n, secret=secret)
+        elif job.kind == "montecarlo":
+            from auraquant.cta.cloud.montecarlo_job import verify_montecarlo
+
+            v = verify_montecarlo(bundle, jid, result, audit_n=audit_n, secret=secret)
         else:
             v = _verify_sweep(bundle, jid, result, audit_n, secret)
     except (KeyError, TypeError, AttributeError, ValueError) as e:

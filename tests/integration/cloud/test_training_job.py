@@ -1,5 +1,6 @@
-"""The training job kind: one bundle gives the same weight hashes through `job run`, a 2-worker Dask cluster and
-the Managed Agents emulator (estimate, smoke, run, pull, verify, terminate); forged weights are refused."""
+"""The training and Monte Carlo job kinds: one bundle gives the same weight hashes (the same paths) through
+`job run`, a 2-worker Dask cluster and the Managed Agents emulator (estimate, smoke, run, pull, verify,
+terminate); forged weights and forged chunks are refused."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from auraquant.cta.cloud import runner, training
+from auraquant.cta.cloud import montecarlo_job, runner, tags, training
 from auraquant.cta.cloud.bundle import open_bundle, smoke_job, write_bundle
 from auraquant.cta.cloud.cli import app as cloud_app
 from auraquant.cta.cloud.cost import calibrate, estimate_job
@@ -184,3 +185,47 @@ def test_training_bundles_are_validated(train_bars: pd.DataFrame) -> None:
     smoke, _ = smoke_job(job, train_bars)
     plan = training.train_plan(smoke, len(train_bars))
     assert [w.index for w in plan.windows] == [1] and plan.config.epochs == 1 and smoke.id != job.id
+
+
+@pytest.mark.slow
+def test_one_montecarlo_bundle_gives_the_same_paths_via_job_run_dask_and_managed_agents(
+        workspace: Workspace, cluster: DaskCluster, tmp_path: Path) -> None:
+    import anthropic
+
+    from auraquant.cta.cloud.managed import ManagedAgentsBackend, ManagedConfig
+    from auraquant.cta.cloud.trust import accept_results
+    from tests.support.managed_agents_emulator import make_wheel
+    from tests.support.specs import SWEEP_SPEC
+
+    bars = generate(3_000, seed=11)
+    job = montecarlo_job.make_montecarlo_job(bars, SWEEP_SPEC, {"baseline.fast": 5}, n_sims=1_200, chunk_sims=200,
+                                             seed=3)
+    bundle = write_bundle(job, bars, tmp_path / "bundles")
+    est = estimate_job(job, calibrate(job, bars))
+    assert est.param_sets == 6 and est.units == 1_200 * len(montecarlo_job.returns_of(open_bundle(bundle))[0])
+    local = runner.run_job(bundle, tmp_path / "local")
+    digest = local.manifest["files"][montecarlo_job.PATHS_FILE]["digest"]
+    dask = DaskBackend(cluster.address).run(bundle, tmp_path / "dask")
+    assert dask.manifest["files"][montecarlo_job.PATHS_FILE]["digest"] == digest
+    assert len(processing_counts(cluster.address, "simulate_chunk")) == 6
+    with ManagedAgentsEmulator() as emu:
+        client = anthropic.Anthropic(api_key="k", base_url=emu.url, max_retries=0)
+        run = ManagedAgentsBackend(client, workspace_tag=tags.workspace_tag(workspace.root),
+                                   wheel=make_wheel(tmp_path), store=workspace.store,
+                                   config=ManagedConfig(poll_s=0.1, keep_environment=False)).run(bundle, tmp_path / "r")
+        assert emu.live_sessions() == [] and emu.live_environments() == [] and emu.files == {}
+    assert run.result.manifest["files"][montecarlo_job.PATHS_FILE]["digest"] == digest
+    acc = accept_results(workspace, bundle, run.result.out_dir, backend="managed")
+    assert acc.verification.top == local.manifest["top"] and len(acc.verification.audited_trials) == 2
+
+    # a forged chunk (better paths) is caught when its chunk is audited
+    paths = pd.read_parquet(local.out_dir / montecarlo_job.PATHS_FILE)
+    paths.loc[paths["chunk"] == 4, "final_return"] += 0.05
+    forged = tmp_path / "forged"
+    runner.write_results(job, {montecarlo_job.PATHS_FILE: paths,
+                               montecarlo_job.RETURNS_FILE: pd.read_parquet(local.out_dir / montecarlo_job.RETURNS_FILE)},
+                         [{"rank": 1, "trial": 0, "params": job.param_sets[0],
+                           "metrics": montecarlo_job.summary(paths) | {"mean_block": local.manifest["top"][0]["metrics"][
+                               "mean_block"]}}], forged, None, 0.0)
+    with pytest.raises(TrustRefused, match="audited chunk 4 does not reproduce"):
+        verify_results(bundle, forged, audit_n=FULL_AUDIT)
