@@ -107,7 +107,7 @@ def job_run(
 
 def _estimate(bundle_path: Path, model: str, policy: cost.Policy) -> cost.Estimate:
     b = open_bundle(bundle_path)
-    return cost.estimate_job(b.job, cost.calibrate(b.job, b.bars), policy=policy, model=model)
+    return cost.estimate_job(b.job, cost.calibrate(b.job, b.bars, modules=b.modules), policy=policy, model=model)
 
 
 def _show_estimate(e: cost.Estimate) -> None:
@@ -129,6 +129,10 @@ def bundle_cmd(
     data_version_id: Annotated[str, typer.Option("--data", help="Stored DataVersion id.")],
     params: Annotated[Path | None, typer.Option(help="JSON file: a list of flat parameter dicts (sweep).")] = None,
     walkforward: Annotated[Path | None, typer.Option(help="JSON file: {walk_forward, search} (walk-forward).")] = None,
+    train: Annotated[Path | None, typer.Option(help="JSON file: {walk_forward, holdout_bars?, windows?} (training "
+                                               "of a learned baseline's model per window).")] = None,
+    montecarlo: Annotated[Path | None, typer.Option(help="JSON file: {params?, n_sims?, chunk_sims?, mean_block?} "
+                                                    "(Monte Carlo of one configuration).")] = None,
     top_k: Annotated[int, typer.Option(help="Trials that get full artifacts and local re-verification.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed (search, audit sampling).")] = 0,
     workspace: WorkspaceOpt = Path("."),
@@ -137,12 +141,21 @@ def bundle_cmd(
     """Bundle a stored spec over a stored data version as a portable job (`.aura/artifacts/cloud/bundles/`)."""
     import json
 
-    from auraquant.cta.cloud.jobs import bundle_from_workspace
+    from auraquant.cta.cloud.jobs import (
+        bundle_from_workspace,
+        montecarlo_bundle_from_workspace,
+        training_bundle_from_workspace,
+    )
 
-    if (params is None) == (walkforward is None):
-        raise CloudError("give exactly one of --params (sweep) or --walkforward")
+    if sum(x is not None for x in (params, walkforward, train, montecarlo)) != 1:
+        raise CloudError("give exactly one of --params (sweep), --walkforward, --train or --montecarlo")
     ws = Workspace.open(workspace)
-    if params is not None:
+    if train is not None:
+        path = training_bundle_from_workspace(ws, spec_id, data_version_id, json.loads(train.read_text()), seed=seed)
+    elif montecarlo is not None:
+        path = montecarlo_bundle_from_workspace(ws, spec_id, data_version_id, json.loads(montecarlo.read_text()),
+                                                seed=seed)
+    elif params is not None:
         path = bundle_from_workspace(ws, spec_id, data_version_id, param_sets=json.loads(params.read_text()),
                                      top_k=top_k, seed=seed)
     else:

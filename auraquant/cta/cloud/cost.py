@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -159,7 +160,7 @@ def _timed(fn: Callable[[], object], repeat: int = 3) -> float:
 
 
 def calibrate(job: JobSpec, bars: pd.DataFrame, *, sample_bars: int = 100_000, sample_sets: int = 16,
-              threads: int | None = None) -> Calibration:
+              threads: int | None = None, modules: dict[tuple[str, str], bytes] | None = None) -> Calibration:
     """Time the engine on a slice of `bars` with an evenly spaced sample of the job's own parameter sets.
 
     The sample covers the job's own bars (up to `sample_bars`, so per-set costs are measured at the job's
@@ -167,7 +168,8 @@ def calibrate(job: JobSpec, bars: pd.DataFrame, *, sample_bars: int = 100_000, s
     sets; the same sets repeated 8x (same preparation, 8x the kernel work) -> the kernel's per-unit cost;
     the engine's preparation step alone (`backtest.prepare`: indicators, filters, stop series, one per
     distinct module configuration) -> the per-module cost; the remainder is the per-call overhead.
-    A recorded backtest and a Parquet round trip of the bars give the rest.
+    A recorded backtest and a Parquet round trip of the bars give the rest. `modules`: the bundle's workspace
+    module sources (timed as they run: in the sandbox worker).
     """
     if job.kind == "train":  # no sweep to time: a training job is timed on its own first window
         from auraquant.cta.cloud.training import calibrate_training
@@ -177,22 +179,34 @@ def calibrate(job: JobSpec, bars: pd.DataFrame, *, sample_bars: int = 100_000, s
         from auraquant.cta.cloud.montecarlo_job import calibrate_montecarlo
 
         return calibrate_montecarlo(job, bars)
+    if modules:
+        import tempfile
+
+        from auraquant.cta.cloud.batches import write_module_root
+
+        with tempfile.TemporaryDirectory(prefix="aq-calibrate-") as tmp:
+            return _calibrate(job, bars, sample_bars, sample_sets, threads, write_module_root(modules, Path(tmp)))
+    return _calibrate(job, bars, sample_bars, sample_sets, threads, None)
+
+
+def _calibrate(job: JobSpec, bars: pd.DataFrame, sample_bars: int, sample_sets: int, threads: int | None,
+               extra: Path | None) -> Calibration:
     t_start = time.perf_counter()
     sets = job.param_sets or [{}]
     picked = [sets[i] for i in _sample_indices(len(sets), sample_sets)]
     big = bars.iloc[-sample_bars:].reset_index(drop=True)
     n = len(big)
     warm = big.iloc[-500:].reset_index(drop=True)  # warm-up: load (or compile) both kernels before timing
-    run_sweep(warm, job.spec, picked[:1], threads=threads)
-    run_backtest(warm, apply_params(job.spec, picked[0]), record=True)
+    run_sweep(warm, job.spec, picked[:1], threads=threads, extra_dir=extra)
+    run_backtest(warm, apply_params(job.spec, picked[0]), record=True, extra_dir=extra)
     frame = bars_from_frame(big)
-    t_sweep = _timed(lambda: run_sweep(frame, job.spec, picked, threads=threads))
-    t_sweep8 = _timed(lambda: run_sweep(frame, job.spec, picked * 8, threads=threads))
-    t_prep = _timed(lambda: prepare(frame, job.spec, picked, None))
+    t_sweep = _timed(lambda: run_sweep(frame, job.spec, picked, threads=threads, extra_dir=extra))
+    t_sweep8 = _timed(lambda: run_sweep(frame, job.spec, picked * 8, threads=threads, extra_dir=extra))
+    t_prep = _timed(lambda: prepare(frame, job.spec, picked, extra))
     unit = max(t_sweep8 - t_sweep, 0.0) / (7 * n * len(picked)) or t_sweep8 / (8 * n * len(picked))
     module = t_prep / (n * distinct_modules(job, picked))
     call = max(0.0, t_sweep - t_prep - unit * n * len(picked))
-    record = _timed(lambda: run_backtest(big, apply_params(job.spec, picked[0]), record=True), 1) / n
+    record = _timed(lambda: run_backtest(big, apply_params(job.spec, picked[0]), record=True, extra_dir=extra), 1) / n
 
     def io() -> None:
         buf = io_mod.BytesIO()

@@ -77,3 +77,38 @@ def find_bundle(ws: Workspace, job_id: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no bundle {job_id} in {bundles_dir(ws)}; make one with cloud_bundle first")
     return path
+
+
+def training_bundle_from_workspace(ws: Workspace, spec_id: str, data_version_id: str, config: dict[str, Any], *,
+                                   seed: int = 0) -> Path:
+    """A training bundle (`training.make_training_job`) of a stored learned-baseline spec over a stored version's
+    research bars. `config`: {"walk_forward": {...}, "holdout_bars"?: int, "windows"?: [int]}. A stored feature
+    set the spec names (`features` param) is resolved here and travels in the job."""
+    from auraquant.cta.cloud.training import make_training_job
+    from auraquant.cta.models.window import baseline_params, feature_set_for, learned_kind
+
+    spec = ws.store.get_object(SPEC_KIND, spec_id, Spec)
+    if learned_kind(spec) is None:
+        raise ValueError(f"spec {spec_id} has baseline {spec.baseline.name}, not a learned one: nothing to train")
+    dv = ws.store.get_data_version(data_version_id)
+    bars = access.research_bars(ws.store, data_version_id)
+    fs = feature_set_for(int(baseline_params(spec)["features"]), ws.runtime_dir)
+    job = make_training_job(bars, spec, config["walk_forward"], seed=seed, feature_set=fs,
+                            holdout_bars=int(config.get("holdout_bars", 0)), windows=config.get("windows"),
+                            data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe)
+    return write_bundle(job, bars, bundles_dir(ws))
+
+
+def montecarlo_bundle_from_workspace(ws: Workspace, spec_id: str, data_version_id: str, config: dict[str, Any], *,
+                                     seed: int = 0) -> Path:
+    """A Monte Carlo bundle (`montecarlo_job.make_montecarlo_job`) of a stored spec over a stored version's
+    research bars. `config`: {"params"?: {...}, "n_sims"?: int, "chunk_sims"?: int, "mean_block"?: float}."""
+    from auraquant.cta.cloud.montecarlo_job import make_montecarlo_job
+
+    spec = ws.store.get_object(SPEC_KIND, spec_id, Spec)
+    dv = ws.store.get_data_version(data_version_id)
+    bars = access.research_bars(ws.store, data_version_id)
+    job = make_montecarlo_job(bars, spec, config.get("params"), n_sims=int(config.get("n_sims", 10_000)),
+                              chunk_sims=int(config.get("chunk_sims", 1_000)), mean_block=config.get("mean_block"),
+                              seed=seed, data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe)
+    return write_bundle(job, bars, bundles_dir(ws))

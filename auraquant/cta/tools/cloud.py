@@ -84,7 +84,7 @@ def cloud_estimate(ctx: Ctx, job_id: str) -> cost.Estimate:
     """Calibrate the engine here and estimate a bundled job: local seconds, container time and cost at
     $0.08 per session-hour plus tokens, the route (local / offload) and whether a human must confirm it."""
     b = open_bundle(_bundle_path(ctx, job_id))
-    return cost.estimate_job(b.job, cost.calibrate(b.job, b.bars))
+    return cost.estimate_job(b.job, cost.calibrate(b.job, b.bars, modules=b.modules))
 
 
 @tool(category=CAT, timeout_s=3600, exclusive=True)
@@ -95,7 +95,7 @@ def cloud_run(ctx: Ctx, job_id: str, backend: Literal["local", "dask"] = "local"
     ws = _ws(ctx)
     path = _bundle_path(ctx, job_id)
     b = open_bundle(path)
-    est = cost.estimate_job(b.job, cost.calibrate(b.job, b.bars))
+    est = cost.estimate_job(b.job, cost.calibrate(b.job, b.bars, modules=b.modules))
     if est.needs_confirmation:
         raise ToolFailure("this job needs a human's confirmation (" + "; ".join(est.reasons) + "); ask the user "
                           f"to run `auraquant cloud run {path} --yes`")
