@@ -87,7 +87,7 @@ def reforge_sweep(result_dir: Path, bundle_path: Path, metrics: pd.DataFrame) ->
         top.append(runner.top_entry(job, rank, trial, metrics.iloc[trial].to_dict()))
     for p in result_dir.iterdir():
         p.unlink()
-    runner._write_results(job, files, top, result_dir, None, 0.0)
+    runner.write_results(job, files, top, result_dir, None, 0.0)
 
 
 def reforge_walkforward(result_dir: Path, bundle_path: Path, trials: pd.DataFrame) -> None:
@@ -139,7 +139,7 @@ def reforge_walkforward(result_dir: Path, bundle_path: Path, trials: pd.DataFram
              "oos_trades.parquet": parquet(pd.concat(trade_frames, ignore_index=True))}
     for p in result_dir.iterdir():
         p.unlink()
-    runner._write_results(bundle.job, files, runner.walkforward_top(windows), result_dir, None, 0.0,
+    runner.write_results(bundle.job, files, runner.walkforward_top(windows), result_dir, None, 0.0,
                           extra={"run_id": plan.run.id, "n_trials": len(all_trials)})
 
 

@@ -205,7 +205,13 @@ def test_doctor_leaves_a_live_run_alone(workspace: Workspace, emulator: ManagedA
 
     backend = _backend(client, workspace, wheel, keep_environment=False)
     box: dict[str, object] = {}
-    worker = threading.Thread(target=lambda: box.update(run=backend.run(bundle_path, tmp_path)))
+    def work() -> None:
+        try:
+            box["run"] = backend.run(bundle_path, tmp_path)
+        except BaseException as e:  # surfaced below: a failure in the thread must not look like a timeout
+            box["error"] = e
+
+    worker = threading.Thread(target=work)
     worker.start()
     try:
         deadline = time.monotonic() + 60
@@ -217,6 +223,7 @@ def test_doctor_leaves_a_live_run_alone(workspace: Workspace, emulator: ManagedA
         assert found.sessions == [] and found.environments == [] and found.files == [] and found.removed == []
         assert [s["id"] for s in found.active] == emulator.live_sessions()
     finally:
-        worker.join(120)
+        worker.join(300)
+    assert "error" not in box, box.get("error")
     assert box["run"].result.job_id == open_bundle(bundle_path).job.id  # type: ignore[attr-defined]
     assert emulator.live_sessions() == [] and emulator.live_environments() == []
