@@ -6,6 +6,10 @@ billing. Inside `terminate_like_interrupt()` the first SIGTERM (or SIGINT) raise
 `KeyboardInterrupt`) in the main thread, so every `finally` block runs exactly as after Ctrl-C; further
 SIGTERM/SIGINT signals are ignored until the block is left, so cleanup is not cut short by an impatient
 second signal. Outside the main thread (where Python cannot install handlers) it does nothing.
+
+`deferred_signals()` protects a cleanup from being cut short by a signal that arrives while it runs (say, a
+SIGTERM just as a finished run deletes its session): within it SIGTERM/SIGINT are only noted; when it ends, the
+previous handlers are back and the first noted signal is raised again, so it then has its usual effect.
 """
 
 from __future__ import annotations
@@ -46,3 +50,27 @@ def terminate_like_interrupt() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Within the block SIGTERM and SIGINT are held; the first one is re-delivered when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in watched}
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    for s in watched:
+        signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if pending:
+            signal.raise_signal(pending[0])

@@ -407,6 +407,13 @@ class ManagedAgentsBackend:
 
     def _cleanup(self, run_id: str, job_id: str, session_id: str | None, env_id: str | None, uploaded: list[str],
                  inflight: dict[str, Any]) -> None:
+        from auraquant.cta.cloud.interrupts import deferred_signals
+
+        with deferred_signals():  # a signal arriving now takes effect after the cleanup, not halfway through it
+            self._clean(run_id, job_id, session_id, env_id, uploaded, inflight)
+
+    def _clean(self, run_id: str, job_id: str, session_id: str | None, env_id: str | None, uploaded: list[str],
+               inflight: dict[str, Any]) -> None:
         sessions, files = self.client.beta.sessions, self.client.beta.files
         if session_id is not None:
             s = sessions.retrieve(session_id)
