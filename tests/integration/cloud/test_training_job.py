@@ -31,8 +31,6 @@ from auraquant.workspace import Workspace
 from tests.support.dask_cluster import DaskCluster, dask_cluster, processing_counts
 from tests.support.managed_agents_emulator import ManagedAgentsEmulator
 
-pytest.importorskip("torch")
-
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = Spec(name="lstm-train", baseline={"name": "model_lstm", "params": {"lookback": 8, "hidden": 8, "epochs": 2,
                                                                          "horizon": 4}})
@@ -46,6 +44,7 @@ def train_bars() -> pd.DataFrame:
 
 @pytest.fixture
 def train_bundle(tmp_path: Path, train_bars: pd.DataFrame) -> Path:
+    pytest.importorskip("torch")  # the ml extra (Monte Carlo tests below do not need it)
     job = training.make_training_job(train_bars, SPEC, WF, seed=7, symbol="SYNTH/USDT", timeframe="1h")
     return write_bundle(job, train_bars, tmp_path / "bundles")
 
@@ -178,6 +177,7 @@ def test_a_weights_file_swapped_for_another_windows_is_refused(train_bundle: Pat
 
 
 def test_training_bundles_are_validated(train_bars: pd.DataFrame) -> None:
+    pytest.importorskip("torch")
     with pytest.raises(ValueError, match="not a learned baseline"):
         training.make_training_job(train_bars, Spec(name="x", baseline={"name": "ema_cross", "params": {}}), WF)
     job = training.make_training_job(train_bars, SPEC, WF, seed=7, windows=[1])
