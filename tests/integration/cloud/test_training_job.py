@@ -229,3 +229,49 @@ def test_one_montecarlo_bundle_gives_the_same_paths_via_job_run_dask_and_managed
                                "mean_block"]}}], forged, None, 0.0)
     with pytest.raises(TrustRefused, match="audited chunk 4 does not reproduce"):
         verify_results(bundle, forged, audit_n=FULL_AUDIT)
+
+
+def _perturb_window(bundle: Path, result: Path, out: Path, window: int, rel: float) -> Path:
+    """`result` with window `window`'s weights scaled by (1 + rel) and everything derived from them (predictions,
+    metrics, hashes, manifest) made consistent: what another CPU's float noise (small rel) or a model trained
+    on something else (large rel) looks like."""
+    import numpy as np
+
+    from auraquant.cta.models.training import TrainedModel
+
+    b = open_bundle(bundle)
+    plan = training.train_plan(b.job, len(b.bars))
+    table = pd.read_parquet(result / training.WINDOWS_FILE)
+    preds = pd.read_parquet(result / training.PREDICTIONS_FILE)
+    files: dict[str, pd.DataFrame | bytes] = {}
+    for w in plan.windows:
+        files[training.weights_file(w.index)] = (result / training.weights_file(w.index)).read_bytes()
+    raw = np.frombuffer(files[training.weights_file(window)], dtype="<f4") * np.float32(1 + rel)
+    data = raw.astype("<f4").tobytes()
+    files[training.weights_file(window)] = data
+    row = table["window"] == window
+    model = TrainedModel.from_bytes(plan.config, int(table.loc[row, "n_features"].iloc[0]), data)
+    [w] = [x for x in plan.windows if x.index == window]
+    ts, X_target, _ = training.window_data(b.bars, plan, w)
+    local = training._metrics_of(model, ts)
+    table.loc[row, "weights_sha256"] = hashlib.sha256(data).hexdigest()
+    for k in training.METRIC_KEYS:
+        table.loc[row, k] = local[k]
+    preds.loc[preds["window"] == window, "probability"] = model.predict_proba(X_target)
+    files |= {training.WINDOWS_FILE: table, training.PREDICTIONS_FILE: preds}
+    runner.write_results(b.job, files, training.training_top(table), out, None, 0.0)
+    return out
+
+
+def test_retrained_weights_that_differ_by_float_noise_pass_within_the_stated_tolerance(train_bundle: Path,
+                                                                                      tmp_path: Path) -> None:
+    honest = runner.run_job(train_bundle, tmp_path / "honest").out_dir
+    noisy = _perturb_window(train_bundle, honest, tmp_path / "noisy", window=1, rel=1e-6)
+    v = verify_results(train_bundle, noisy, audit_n=FULL_AUDIT)
+    outcome = v.details["training"]["retrained"]["1"]
+    assert outcome["weights"] == "within tolerance"
+    assert 0 < outcome["max_abs_probability_diff"] <= training.RETRAIN_TOLERANCE
+    assert all(o["weights"] == "bit-identical" for k, o in v.details["training"]["retrained"].items() if k != "1")
+    off = _perturb_window(train_bundle, honest, tmp_path / "off", window=1, rel=0.2)
+    with pytest.raises(TrustRefused, match="window 1 retrained here gives other weights"):
+        verify_results(train_bundle, off, audit_n=FULL_AUDIT)
