@@ -12,8 +12,8 @@ estimate honest: nothing is assumed about the hardware.
 Money model (USD), Claude Managed Agents: a container bills only while the session is `running`, at
 `SESSION_HOUR_USD` per hour, metered by the second (the Managed Agents published pricing);
 container_s = local_s x `container_speed` (the remote/local speed ratio, 1 unless measured) + setup_s
-(install + smoke job). Tokens are the agent loop's: turns x (input, output) tokens at the model's list
-price per million. Dask costs no money here (an existing cluster); only time is estimated.
+(install + smoke job). Tokens are the agent loop's: turns x (input, output, prompt-cache read and write) tokens
+at the model's list price per million (cache reads at 0.1x, 5-minute cache writes at 1.25x the input price). Dask costs no money here (an existing cluster); only time is estimated.
 
 A training job (`training.py`) is calibrated on its first window (one and two epochs, sample building,
 prediction) and estimated per window: per-window overhead + train samples x epochs x per-sample-epoch cost +
@@ -88,12 +88,22 @@ class Calibration(BaseModel):
 
 
 class TokenModel(BaseModel):
-    """Token use of the orchestrating agent: `turns` model requests of about this size each."""
+    """Token use of the orchestrating agent: `turns` model requests of about this size each, of which the
+    growing transcript is mostly read from the prompt cache (`cache_read_per_turn`) after being written to it
+    (`cache_write_per_turn`, 5-minute entries): both are billed (`session_cost_usd`)."""
 
     model_config = {"frozen": True}
     turns: int = 8
     input_per_turn: int = 6_000
     output_per_turn: int = 400
+    cache_read_per_turn: int = 6_000
+    cache_write_per_turn: int = 1_500
+
+    def usd(self, model: str) -> float:
+        """List price of `turns` requests on `model`, prompt-cache tokens included."""
+        return session_cost_usd(0.0, self.turns * self.input_per_turn, self.turns * self.output_per_turn, model,
+                                cache_read_tokens=self.turns * self.cache_read_per_turn,
+                                cache_write_5m_tokens=self.turns * self.cache_write_per_turn)
 
 
 class Estimate(BaseModel):
@@ -241,9 +251,8 @@ def estimate_job(job: JobSpec, cal: Calibration, *, policy: Policy | None = None
                    + job.top_k * bars * (cal.record_s + cal.io_s / 2) + bars * cal.io_s + p.fixed_s)
     container_s = local_s * p.container_speed + p.setup_s
     runtime_usd = container_s / 3600.0 * SESSION_HOUR_USD
-    pin, pout = model_price(model)
     in_tok, out_tok = tk.turns * tk.input_per_turn, tk.turns * tk.output_per_turn
-    tokens_usd = in_tok / 1e6 * pin + out_tok / 1e6 * pout
+    tokens_usd = tk.usd(model)
     total = runtime_usd + tokens_usd
     route: Literal["local", "offload"] = "offload" if local_s > p.offload_above_s else "local"
     reasons = [f"estimated local run {local_s:,.1f}s "

@@ -28,7 +28,9 @@ CAL = Calibration(call_s=0.01, unit_s=1e-6, module_s=3e-7, record_s=2e-6, io_s=4
 
 def test_estimate_arithmetic(job) -> None:
     e = estimate_job(job, CAL, policy=Policy(setup_s=90, fixed_s=0.5), tokens=TokenModel(turns=2, input_per_turn=1000,
-                                                                                         output_per_turn=100))
+                                                                                         output_per_turn=100,
+                                                                                         cache_read_per_turn=3000,
+                                                                                         cache_write_per_turn=500))
     b = job.data.bars
     units = b * len(job.param_sets)
     assert e.units == units
@@ -37,7 +39,8 @@ def test_estimate_arithmetic(job) -> None:
     assert e.local_s == pytest.approx(0.01 + units * 1e-6 + 6 * b * 3e-7 + 2 * b * (2e-6 + 2e-7) + b * 4e-7 + 0.5)
     assert e.container_s == pytest.approx(e.local_s + 90)
     assert e.runtime_usd == pytest.approx(e.container_s / 3600 * SESSION_HOUR_USD)
-    assert e.tokens_usd == pytest.approx(2000 / 1e6 * 1.0 + 200 / 1e6 * 5.0)  # haiku list prices
+    # haiku list prices; prompt-cache reads at 0.1x and 5-minute writes at 1.25x the input price
+    assert e.tokens_usd == pytest.approx(2000 / 1e6 * 1.0 + 200 / 1e6 * 5.0 + (6000 * 0.1 + 1000 * 1.25) / 1e6 * 1.0)
     assert e.total_usd == pytest.approx(e.runtime_usd + e.tokens_usd)
     assert (e.route, e.needs_confirmation) == ("local", False)
 
