@@ -29,27 +29,51 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_fired: list[int] = []  # signals caught by the active `terminate_like_interrupt` block (main thread only)
+
+
 @contextmanager
 def terminate_like_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT raise `Interrupted` once; repeats are ignored until it ends."""
+    """Within the block, SIGTERM and SIGINT raise `Interrupted` once; repeats are ignored until it ends.
+
+    A handler's exception can be swallowed when the signal lands in code that ignores exceptions (a finalizer,
+    a `__del__`): the signal is also recorded, `checkpoint()` raises it again from the main flow, and a block
+    that ends without it having propagated raises it at its end (after the body, hence after its cleanup)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     watched = (signal.SIGTERM, signal.SIGINT)
     previous = {s: signal.getsignal(s) for s in watched}
+    _fired.clear()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         for s in watched:  # cleanup runs next: a second signal must not abandon it halfway
             signal.signal(s, signal.SIG_IGN)
+        _fired.append(signum)
         raise Interrupted(signum)
 
     for s in watched:
         signal.signal(s, handler)
     try:
         yield
+    except Interrupted:
+        raise
+    except BaseException as e:
+        if _fired:
+            raise Interrupted(_fired[0]) from e
+        raise
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+    if _fired:  # the body finished although a signal arrived: its exception was swallowed somewhere
+        raise Interrupted(_fired.pop(0))
+
+
+def checkpoint() -> None:
+    """Raise `Interrupted` if a signal was caught in this block but its exception did not propagate (call from
+    the main flow of a long operation, never from cleanup)."""
+    if _fired and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_fired[0])
 
 
 @contextmanager

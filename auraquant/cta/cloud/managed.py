@@ -50,6 +50,7 @@ from auraquant.cta.cloud import tags
 from auraquant.cta.cloud.bundle import open_bundle, smoke_job, write_bundle
 from auraquant.cta.cloud.cost import DEFAULT_MODEL, session_cost_usd
 from auraquant.cta.cloud.errors import BudgetReached, RemoteJobFailed
+from auraquant.cta.cloud.interrupts import checkpoint
 from auraquant.cta.cloud.runner import JobResult, open_results
 from auraquant.store import Store
 
@@ -237,6 +238,7 @@ class ManagedAgentsBackend:
         watchdog.start()
         try:
             for ev in stream:
+                checkpoint()
                 if ev.id == mine:
                     seen_mine = True
                     continue
@@ -264,12 +266,14 @@ class ManagedAgentsBackend:
             out = TurnOutcome(stream_dropped=True)
             seen_mine = mine is None
             for ev in self.client.beta.sessions.events.list(session_id, order="asc"):
+                checkpoint()
                 if ev.id == mine:
                     seen_mine = True
                     continue
                 if seen_mine and self._absorb(out, ev):
                     return out
             time.sleep(self.config.poll_s)
+            checkpoint()
         raise RemoteJobFailed(f"session {session_id} did not stop within {self.config.turn_timeout_s:g}s")
 
     @staticmethod
@@ -382,6 +386,7 @@ class ManagedAgentsBackend:
                                f"{self._command(smoke_path.name, sjob.id)}\n```\nThen stop.")
             self._check(smoke, "smoke job")
             self._preflight(smoke_path, self._fetch(session_id, sjob.id, tmp))
+            checkpoint()
             batch = self._turn(session_id, f"Run the job:\n```bash\n{self._command(main_path.name, job.id)}\n```\n"
                                            "Then stop.")
             self._check(batch, "batch job")

@@ -232,7 +232,8 @@ def test_sigterm_cleans_up_like_ctrl_c(workspace: Workspace, emulator: ManagedAg
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM
+    kinds_seen = [e["type"] for s in emulator.sessions.values() for e in s.events]
+    assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err.decode()[-2000:], kinds_seen)
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "interrupted by SIGTERM" in lines[0], err
     [s] = emulator.sessions.values()
