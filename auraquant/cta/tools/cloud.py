@@ -139,10 +139,16 @@ def cloud_doctor(ctx: Ctx) -> dict[str, Any]:
     from auraquant.cta.cloud.doctor import find_orphans
 
     ws = _ws(ctx)
+    import anthropic
+
+    from auraquant.cta.cloud.api_errors import explain
+
     try:
         found = find_orphans(_client(None), tags.workspace_tag(ws.root), ws.store)
     except CloudError as e:
         raise ToolFailure(str(e)) from e
+    except anthropic.APIError as e:  # 401 / 403 / 404 / unreachable: the same one actionable line as the CLI
+        raise ToolFailure(str(explain(e))) from e
     return {"sessions": found.sessions, "environments": found.environments,
             "kept_environments": found.kept_environments, "files": found.files}
 

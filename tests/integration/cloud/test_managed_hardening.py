@@ -370,3 +370,19 @@ def test_a_workspace_module_is_bundled_with_its_digest_offloaded_and_reproduced(
     write_tar(extra, {**members, ref.member: WS_SOURCE, "module.filters.sneaky.py": b"x = 1\n"})
     with pytest.raises(BundleError, match="not listed"):
         open_bundle(extra)
+
+
+def test_the_agents_doctor_tool_gives_the_same_actionable_line(workspace: Workspace, emulator: ManagedAgentsEmulator,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from aura.tools import ToolRegistry
+    from auraquant.cta.cloud.tools import TOOLS
+    from auraquant.cta.tools.deps import research_context
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "revoked-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", emulator.url)
+    emulator.reject_key = True
+    out = asyncio.run(ToolRegistry(TOOLS).call("cloud_doctor", "{}", research_context(workspace, model_id="m")))
+    assert not out.ok and "401" in out.content and "ANTHROPIC_API_KEY" in out.content
+    assert "Traceback" not in out.content
