@@ -18,7 +18,7 @@ at the model's list price per million (cache reads at 0.1x, 5-minute cache write
 A training job (`training.py`) is calibrated on its first window (one and two epochs, sample building,
 prediction) and estimated per window: per-window overhead + train samples x epochs x per-sample-epoch cost +
 sample building + target prediction; its `units` are training sample-epochs and `param_sets` its windows.
-A Monte Carlo job (`montecarlo_job.py`) is timed by its backtest and one 50-path chunk: backtest + paths x days
+A Monte Carlo job (`montecarlo_job.py`) is timed by its backtest and a 200-path chunk: backtest + paths x days
 x per-path-day cost; its `units` are simulated path-days and `param_sets` its chunks.
 
 Routing: `local` when the local estimate is under `offload_above_s`, else `offload`; asking for a backend

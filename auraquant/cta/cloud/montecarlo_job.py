@@ -191,19 +191,25 @@ def verify_montecarlo(bundle: Bundle, jid: str, result: Any, *, audit_n: int | N
 
 
 def calibrate_montecarlo(job: JobSpec, bars: pd.DataFrame) -> Any:
-    """A `cost.Calibration` for a Monte Carlo job, measured here: the backtest and returns (`call_s`) and one
-    small chunk (`unit_s` per simulated day)."""
+    """A `cost.Calibration` for a Monte Carlo job, measured here after a warm-up: the backtest and returns
+    (`call_s`) and one 200-path chunk, best of 3 (`unit_s` per simulated path-day)."""
     from auraquant.cta.cloud.bundle import Bundle
     from auraquant.cta.cloud.cost import Calibration
 
     t_start = time.perf_counter()
-    r, mb, per_year = returns_of(Bundle(job=job, bars=bars))
-    call_s = time.perf_counter() - t_start
-    sims = 50
-    simulate_chunk(r, mb, per_year, 0, 0, 5)  # warm-up (numba)
+    bundle = Bundle(job=job, bars=bars)
+    returns_of(bundle)  # warm-up: loads (or compiles) the engine once, which a run does not pay per chunk
     t0 = time.perf_counter()
-    simulate_chunk(r, mb, per_year, 0, 0, sims)
-    unit = (time.perf_counter() - t0) / (sims * r.size)
+    r, mb, per_year = returns_of(bundle)
+    call_s = time.perf_counter() - t0
+    sims = 200
+    simulate_chunk(r, mb, per_year, 0, 0, 5)  # warm-up (numba)
+    best = float("inf")
+    for _ in range(3):  # best of 3: a shared machine's hiccups would otherwise scale with the job
+        t0 = time.perf_counter()
+        simulate_chunk(r, mb, per_year, 0, 0, sims)
+        best = min(best, time.perf_counter() - t0)
+    unit = best / (sims * r.size)
     return Calibration(call_s=call_s, unit_s=unit, module_s=0.0, record_s=0.0, io_s=0.0, sample_bars=int(r.size),
                        sample_sets=sims, measured_s=time.perf_counter() - t_start)
 

@@ -342,7 +342,8 @@ def _close(a: float, b: float, tol: float) -> bool:
 
 
 def calibrate_training(job: JobSpec, bars: pd.DataFrame) -> Any:
-    """A `cost.Calibration` for a training job, measured on its first window here: building its samples (per bar,
+    """A `cost.Calibration` for a training job, measured on its first window here after a warm-up on a few rows:
+    building its samples (per bar,
     `module_s`), one and two epochs of training (the difference per training sample and epoch, `unit_s`; the rest
     per window, `call_s`) and predicting its target samples (per sample, `record_s`)."""
     from auraquant.cta.cloud.cost import Calibration
@@ -355,6 +356,8 @@ def calibrate_training(job: JobSpec, bars: pd.DataFrame) -> Any:
     ts, X_target, _ = window_data(bars, plan, w)
     span = max(1, (w.target.stop - w.train.start))
     module_s = (time.perf_counter() - t0) / span
+    warm = plan.config.model_copy(update={"epochs": 1})  # loads torch / lightgbm once: not a per-window cost
+    train_model(warm, ts.X_train[:32], ts.y_train[:32], ts.X_val[:0], ts.y_val[:0], seed=0)
     times = []
     for epochs in (1, 2):
         cfg = plan.config.model_copy(update={"epochs": epochs})
