@@ -24,7 +24,6 @@ chance that one forged chunk escapes (1 - k/n).
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from auraquant.cta.cloud.bundle import Bundle, JobSpec, make_job
+from auraquant.jsonsafe import json_safe
 
 PATHS_FILE = "paths.parquet"
 RETURNS_FILE = "returns.parquet"
@@ -117,7 +117,7 @@ def summary(paths: pd.DataFrame) -> dict[str, float | None]:
         v = paths[s].to_numpy(dtype=np.float64)
         for name, x in (("mean", np.mean(v)), ("median", np.median(v)), ("p2_5", np.percentile(v, 2.5)),
                         ("p97_5", np.percentile(v, 97.5))):
-            out[f"{s}_{name}"] = float(x) if math.isfinite(x) else None
+            out[f"{s}_{name}"] = json_safe(float(x))
     return out
 
 

@@ -47,6 +47,7 @@ import pandas as pd
 
 from auraquant.canonical import sha256_hex
 from auraquant.cta.cloud.bundle import Bundle, JobSpec, make_job
+from auraquant.jsonsafe import json_safe
 
 WINDOWS_FILE = "windows.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
@@ -216,14 +217,10 @@ def predictions_table(fits: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _finite(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
-
-
 def training_top(windows: pd.DataFrame) -> list[dict[str, Any]]:
     """The manifest's `top` of a training job: per window, its weights hash and metrics (NaN as None)."""
     return [{"rank": i + 1, "trial": int(r["window"]), "params": {"weights_sha256": r["weights_sha256"]},
-             "metrics": {k: _finite(float(r[k])) for k in METRIC_KEYS}}
+             "metrics": {k: json_safe(float(r[k])) for k in METRIC_KEYS}}
             for i, (_, r) in enumerate(windows.iterrows())]
 
 
@@ -292,7 +289,7 @@ def verify_training(bundle: Bundle, jid: str, result: Any, *, audit_n: int | Non
                               f"{diff:.3g} (> {PREDICT_TOLERANCE:g})")
         worst_predict = max(worst_predict, diff)
         entries.append({"rank": len(entries) + 1, "trial": w, "params": {"weights_sha256": row["weights_sha256"]},
-                        "metrics": {m: _finite(local[m]) for m in METRIC_KEYS}})
+                        "metrics": {m: json_safe(float(local[m])) for m in METRIC_KEYS}})
     if not same_json(result.manifest.get("top"), entries):
         raise refuse(jid, "the manifest's per-window entries differ from the local recomputation")
     indices = [w.index for w in plan.windows]

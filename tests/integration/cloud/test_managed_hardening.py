@@ -377,7 +377,7 @@ def test_the_agents_doctor_tool_gives_the_same_actionable_line(workspace: Worksp
     import asyncio
 
     from aura.tools import ToolRegistry
-    from auraquant.cta.cloud.tools import TOOLS
+    from auraquant.cta.tools.cloud import TOOLS
     from auraquant.cta.tools.deps import research_context
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "revoked-key")
