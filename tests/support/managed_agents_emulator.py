@@ -60,11 +60,11 @@ import threading
 import time
 import zipfile
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.http_harness import Exchange, HttpHarness
 
 BETA = "managed-agents-2026-04-01"
 FILES_BETA = "files-api-2025-04-14"
@@ -118,12 +118,15 @@ class _Session:
         self.known_outputs: set[str] = set()
 
 
-class ManagedAgentsEmulator:
-    """Context manager: `with ManagedAgentsEmulator() as emu: client = Anthropic(base_url=emu.url, ...)`."""
+class ManagedAgentsEmulator(HttpHarness):
+    """Context manager: `with ManagedAgentsEmulator() as emu: client = Anthropic(base_url=emu.url, ...)`.
+
+    Served by the shared test HTTP harness (`tests/support/http_harness.py`); `respond` is the API's router."""
 
     def __init__(self, *, input_tokens_per_turn: int = 2_000, output_tokens_per_turn: int = 150,
                  cache_read_tokens_per_turn: int = 1_500, cache_write_tokens_per_turn: int = 400,
                  events_page_limit: int = 20) -> None:
+        super().__init__()
         self.input_tokens_per_turn = input_tokens_per_turn
         self.output_tokens_per_turn = output_tokens_per_turn
         self.cache_read_tokens_per_turn = cache_read_tokens_per_turn
@@ -152,32 +155,21 @@ class ManagedAgentsEmulator:
         # A wrapper, not a symlink: a venv interpreter only finds its site-packages from its own path.
         (self._bin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
         (self._bin / "python").chmod(0o755)
-        self._server: ThreadingHTTPServer | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
+    # -- lifecycle (serving: `HttpHarness`) ---------------------------------------------------------------------
     def __enter__(self) -> ManagedAgentsEmulator:
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         for s in list(self.sessions.values()):
             self._kill(s)
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        self.stop()
         shutil.rmtree(self._root, ignore_errors=True)
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def respond(self, ex: Exchange) -> None:
+        """Answer one request (the harness calls this on its handler thread)."""
+        _Api(self, ex).dispatch()
 
     def live_sessions(self) -> list[str]:
         return [sid for sid, s in self.sessions.items() if not s.deleted]
@@ -493,46 +485,40 @@ def _page(items: list[dict[str, Any]], query: dict[str, Any], default_limit: int
     return {"data": chunk, "next_page": nxt, "prev_page": f"p{max(0, start - limit)}" if start else None}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    emulator: ManagedAgentsEmulator
-    protocol_version = "HTTP/1.1"
+def _query(ex: Exchange) -> dict[str, Any]:
+    q: dict[str, Any] = {}
+    for k, v in ex.query_items:
+        if k.endswith("[]"):
+            q.setdefault(k[:-2], []).append(v)
+        else:
+            q[k] = v
+    return q
 
-    def log_message(self, *args: object) -> None:  # quiet
-        pass
 
-    # -- plumbing ------------------------------------------------------------------------------------------------------
+class _Api:
+    """The Managed Agents routes, answering one `Exchange` on behalf of the emulator."""
+
+    def __init__(self, emulator: ManagedAgentsEmulator, ex: Exchange) -> None:
+        self.emulator = emulator
+        self.ex = ex
+
     def _json(self, status: int, body: Any) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("request-id", f"req_{time.monotonic_ns()}")
-        self.end_headers()
-        self.wfile.write(raw)
+        self.ex.send_json(status, body, headers={"request-id": f"req_{time.monotonic_ns()}"})
 
     def _body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return self.ex.body()
 
-    def _query(self) -> dict[str, Any]:
-        q: dict[str, Any] = {}
-        for k, v in parse_qsl(urlsplit(self.path).query):
-            if k.endswith("[]"):
-                q.setdefault(k[:-2], []).append(v)
-            else:
-                q[k] = v
-        return q
-
-    def _dispatch(self, method: str) -> None:
-        emu = self.emulator
-        path = urlsplit(self.path).path.rstrip("/")
-        emu.targets.append(f"{method} {self.path}")
+    def dispatch(self) -> None:
+        emu, ex = self.emulator, self.ex
+        method = ex.method
+        path = ex.path.rstrip("/")
+        emu.targets.append(f"{method} {ex.target}")
         status = 200
         try:
-            if emu.reject_key or not (self.headers.get("x-api-key")
-                                      or (self.headers.get("authorization") or "").startswith("Bearer ")):
+            if emu.reject_key or not (ex.headers.get("x-api-key")
+                                      or (ex.headers.get("authorization") or "").startswith("Bearer ")):
                 raise ApiError(401, "authentication_error", "invalid x-api-key")
-            betas = {b.strip() for b in (self.headers.get("anthropic-beta") or "").split(",")}
+            betas = {b.strip() for b in (ex.headers.get("anthropic-beta") or "").split(",")}
             if not path.startswith("/v1/files"):
                 if BETA not in betas:
                     raise ApiError(400, "invalid_request_error", f"this endpoint requires anthropic-beta: {BETA}")
@@ -556,20 +542,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             emu.requests.append((method, path, status))
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    # -- routes ----------------------------------------------------------------------------------------------------------
     def _route(self, method: str, path: str) -> Any:
         emu = self.emulator
         parts = path.split("/")[2:]
-        q = self._query()
+        q = _query(self.ex)
         if parts[0] == "environments":
             if len(parts) == 1 and method == "POST":
                 return emu.create_environment(json.loads(self._body()))
@@ -646,13 +622,9 @@ class _Handler(BaseHTTPRequestHandler):
         return s
 
     def _stream(self, s: _Session) -> None:
-        emu = self.emulator
+        emu, ex = self.emulator, self.ex
         drop_after, emu.drop_stream_after_events = emu.drop_stream_after_events, None
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
+        ex.start_stream(200, "text/event-stream")
         with s.cond:
             cursor = len(s.events)  # live events from the moment the stream opened
         sent = 0
@@ -665,30 +637,25 @@ class _Handler(BaseHTTPRequestHandler):
                     cursor += len(batch)
                     gone = s.deleted and not batch
                 if gone:
-                    self.wfile.write(b"0\r\n\r\n")
+                    ex.end_stream()
                     return
                 if not batch:
-                    self._chunk(b"event: ping\ndata: {}\n\n")
+                    ex.chunk(b"event: ping\ndata: {}\n\n")
                 for ev in batch:
                     if drop_after is not None and sent >= drop_after:
                         emu.streams_dropped += 1
-                        self._chunk(b"event: message\ndata: {\"type\": \"agent.mes")  # cut mid-event
-                        self.close_connection = True
-                        self.connection.shutdown(2)
+                        ex.chunk(b"event: message\ndata: {\"type\": \"agent.mes")  # cut mid-event
+                        ex.cut()
                         return
-                    self._chunk(f"event: message\ndata: {json.dumps(ev)}\n\n".encode())
+                    ex.chunk(f"event: message\ndata: {json.dumps(ev)}\n\n".encode())
                     sent += 1
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            self.close_connection = True
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
+        except OSError:  # the client went away
+            ex.handler.close_connection = True
 
     def _files(self, method: str, parts: list[str], q: dict[str, Any]) -> Any:
         emu = self.emulator
         if len(parts) == 1 and method == "POST":
-            ctype = self.headers.get("Content-Type", "")
+            ctype = self.ex.headers.get("content-type", "")
             msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
                 f"Content-Type: {ctype}\r\n\r\n".encode() + self._body())
             fields = {part.get_param("name", header="content-disposition"): part for part in msg.iter_parts()}
@@ -719,11 +686,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 3 and parts[2] == "content":
             if emu._expired(f):
                 raise ApiError(404, "not_found_error", f"file {parts[1]!r} has expired")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(f["data"])))
-            self.end_headers()
-            self.wfile.write(f["data"])
+            self.ex.send_bytes(200, f["data"], "application/octet-stream")
             return None
         return f["meta"]
 
