@@ -165,6 +165,11 @@ def backtest(
     if spec_file is not None and spec_opt is not None and spec_file != spec_opt:
         raise typer.BadParameter(f"two Spec files given: {spec_file} and --spec {spec_opt}; give one")
     spec_file = spec_file or spec_opt
+    if modules_dir is not None and not modules_dir.is_dir():
+        raise typer.BadParameter(f"--modules-dir {modules_dir}: " + ("not a directory" if modules_dir.exists()
+                                                                     else "no such directory"))
+    if out is not None and out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"--out {out}: a file is there; give a directory")
 
     engine = {"fill": fill, "intrabar": intrabar, "commission_bps": commission_bps, "slippage_bps": slippage_bps,
               "initial_capital": capital, "annualization": annualization, "sides": sides}

@@ -25,6 +25,15 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
+def check_symbol(symbol: str) -> str:
+    """`symbol` when it can name an instrument (e.g. BTC/USDT, BTCUSDT): non-empty, at most 40 characters, no
+    whitespace or control characters; otherwise a one-line refusal (it becomes part of ids, paths and goals)."""
+    if not symbol or len(symbol) > 40 or any(ch.isspace() or not ch.isprintable() for ch in symbol):
+        raise typer.BadParameter(f"--symbol {symbol!r}: expected an instrument name such as BTC/USDT "
+                                 "(1-40 characters, no spaces)")
+    return symbol
+
+
 def version_json(dv: DataVersion, created: bool | None = None, store: Store | None = None) -> dict[str, Any]:
     """A version as JSON; with `store`, the quality examples stop at its sealed holdout and `holdout_from` says
     where that is."""
@@ -87,6 +96,7 @@ def import_cmd(
     """Import bars from a file into a new (or existing, identical) DataVersion."""
     from auraquant.cta.data.ingest import parse_mapping
 
+    check_symbol(symbol)
     ws = Workspace.open(workspace)
     dv, created = service.import_file(ws.store, file, symbol=symbol, timeframe=timeframe, mapping=parse_mapping(map_))
     _report(dv, created, json_out, ws.store)
@@ -104,6 +114,7 @@ def synth_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate labelled synthetic bars (regime-switching trends, volatility clustering)."""
+    check_symbol(symbol)
     ws = Workspace.open(workspace)
     dv, created = service.synth(ws.store, symbol=symbol, timeframe=timeframe, n=bars, seed=seed, start=start)
     _report(dv, created, json_out, ws.store)
@@ -122,6 +133,7 @@ def fetch_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Fetch closed bars from an exchange through CCXT (paginated, rate limited, retried, resumable)."""
+    check_symbol(symbol)
     ws = Workspace.open(workspace)
     with Progress(TextColumn("fetching {task.description}"), BarColumn(), TextColumn("{task.completed:,} bars"),
                   TimeElapsedColumn(), console=console, disable=json_out, transient=True) as bar:

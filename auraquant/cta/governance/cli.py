@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.markup import escape
@@ -50,7 +50,7 @@ from auraquant.cta.governance.keys import (
     trust_sig_path,
     witness_status,
 )
-from auraquant.cta.governance.record import ArchiveRecord, holdout_look_text
+from auraquant.cta.governance.record import ArchiveRecord, LifecycleState, holdout_look_text
 from auraquant.cta.governance.userconfig import check_private_file, config_dir
 from auraquant.workspace import Workspace
 
@@ -69,13 +69,29 @@ PassFdOpt = Annotated[int | None, typer.Option("--passphrase-fd", help="Read the
                                                "inherited file descriptor (first line) instead of the terminal.")]
 
 
-def read_passphrase(file: Path | None, fd: int | None, *, confirm: bool = False) -> str:
-    """The approver passphrase from `file`, `fd`, or the terminal (asked twice when `confirm`)."""
+def check_passphrase_source(file: Path | None, fd: int | None) -> None:
+    """Refuse an unusable passphrase source up front (before any question is asked or anything changes): both
+    given, or a file that is missing, not a regular file, readable by others or not UTF-8 text."""
     if file is not None and fd is not None:
         raise KeyManagementError("give --passphrase-file or --passphrase-fd, not both")
+    if file is None:
+        return
+    if not file.is_file():
+        raise KeyManagementError(f"passphrase file {file}: " + ("is a directory" if file.is_dir() else
+                                                                "no such file"))
+    check_private_file(file, "passphrase file")
+    try:
+        file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyManagementError(f"passphrase file {file} is not UTF-8 text") from None
+
+
+def read_passphrase(file: Path | None, fd: int | None, *, confirm: bool = False) -> str:
+    """The approver passphrase from `file`, `fd`, or the terminal (asked twice when `confirm`)."""
+    check_passphrase_source(file, fd)
     if file is not None:
-        check_private_file(file, "passphrase file")
-        return file.read_text().splitlines()[0] if file.read_text() else ""
+        text = file.read_text(encoding="utf-8")
+        return text.splitlines()[0] if text else ""
     if fd is not None:
         data = b""
         while not data.endswith(b"\n"):
@@ -156,6 +172,9 @@ def archive_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Archived records, oldest first, each verified first (failures are shown as UNVERIFIED)."""
+    states = get_args(LifecycleState)
+    if state is not None and state not in states:
+        raise typer.BadParameter(f"--state must be one of {', '.join(states)}; got {state!r}")
     records = [_summary(s, c) for s, c in _archive(workspace).checked(state)]  # type: ignore[arg-type]
     if json_out:
         print_json(records)
@@ -335,6 +354,7 @@ def archive_anchor(
     approver exists (configured here, or the workspace's trust list is signed)."""
     ws = Workspace.open(workspace)
     arch = Archive(ws.store, ws.aura)
+    check_passphrase_source(passphrase_file, passphrase_fd)
     _confirm_or_abort("Anchor the current lifecycle chain head as trusted?", yes, json_out)
     key = _trust_approver(ws.aura, passphrase_file, passphrase_fd)
     seq = arch.anchor(key if key is not None else Actor.human())
@@ -365,6 +385,7 @@ def approve(
     """Promote a frozen record to production (a human with the approver key; everything is verified first,
     fail closed, and the decision is signed with the approver key)."""
     arch = _archive(workspace)
+    check_passphrase_source(passphrase_file, passphrase_fd)
     check = arch.verify(record_id)
     stored = arch.get(record_id)
     roots = approver_roots()
@@ -411,6 +432,8 @@ def reject(
     """Decline promotion of a frozen record (it stays frozen; the decision is signed with the approver key
     and chained)."""
     arch = _archive(workspace)
+    check_passphrase_source(passphrase_file, passphrase_fd)
+    arch.get(record_id)  # an unknown record is refused before anyone is asked anything
     _confirm_or_abort(f"Reject promotion of {record_id}?", yes, json_out)
     req = arch.reject(record_id, _unlock(passphrase_file, passphrase_fd), note=note)
     if json_out:
@@ -502,6 +525,9 @@ def keys_revoke(
 ) -> None:
     """Revoke a pinned key: every artifact it signed is refused from now on (permanent)."""
     ws = Workspace.open(workspace)
+    check_passphrase_source(passphrase_file, passphrase_fd)
+    if TrustList.load(ws.aura).get(key_id) is None:  # refused before the question, not after
+        raise KeyManagementError(f"no key {key_id} in trust.json (`auraquant keys show` lists them)")
     _confirm_or_abort(f"Revoke key {key_id}? Artifacts it signed will no longer verify.", yes, json_out)
     entry = revoke_key(ws.aura, key_id, note=note,
                        approver=_trust_approver(ws.aura, passphrase_file, passphrase_fd))
@@ -523,6 +549,7 @@ def keys_rotate(
 ) -> None:
     """Make a new witness key and pin it; the old public key stays trusted unless `--revoke-old`."""
     ws = Workspace.open(workspace)
+    check_passphrase_source(passphrase_file, passphrase_fd)
     old, new = rotate_witness_key(ws.aura, revoke_old=revoke_old,
                                   approver=_trust_approver(ws.aura, passphrase_file, passphrase_fd))
     if json_out:

@@ -38,7 +38,7 @@ from aura.runtime.messages import Message
 from aura.runtime.sessions import SessionState, SessionStore
 from aura.tools import ToolContext
 from aura.tools.limits import clip_middle
-from auraquant.console import error_message, fail
+from auraquant.console import error_message, fail, one_line
 from auraquant.cta.experiment.gates import load_gates
 from auraquant.cta.research import iter_state
 from auraquant.cta.research.cli import DEMO_GOAL, _select, show_outcome
@@ -51,6 +51,7 @@ from auraquant.cta.research.loop import (
     goal_request,
     offline_autopilot,
 )
+from auraquant.cta.research.tool_summary import summarize_tool_result
 from auraquant.workspace import Workspace
 
 HELP = """\
@@ -62,6 +63,7 @@ HELP = """\
 /approve [ID]      promote a frozen record to production (you are the human gate; asks to confirm)
 /save [NAME]       save the agent state (agent_state_save) and print how to resume
 /resume [ID]       switch to another saved session (default: the latest other one)
+/verbose           show tool calls as raw JSON panels (again: short summaries)
 /help              this list
 /quit              leave (the session is saved; `auraquant chat --resume last` continues)
 Ctrl-C interrupts a running turn (state is saved); twice exits."""
@@ -87,10 +89,14 @@ def preview(text: str, max_chars: int = PREVIEW_CHARS, max_lines: int = PREVIEW_
 
 
 class ChatUI:
-    """Renders engine events: streamed markdown, tool panels, a spinner while tools run."""
+    """Renders engine events: streamed markdown, a live status line per running tool (spinner, elapsed time,
+    the tool's name), then one line per finished call with a short human summary of its result. With
+    `verbose` (the `/verbose` chat command) each call is shown as panels with its raw JSON arguments and
+    result instead."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, verbose: bool = False) -> None:
         self.c = console
+        self.verbose = verbose
         self._buf = ""
         self._live: Live | None = None
         self._status: Any = None
@@ -112,9 +118,11 @@ class ChatUI:
             self.c.print(f"[yellow]model call failed ({escape(str(ev.error))}); retry {ev.attempt} in {ev.delay_s:.1f}s[/]")
         elif isinstance(ev, ToolStart):
             self._end_text()
-            args = ev.arguments if len(ev.arguments) <= ARGS_PREVIEW_CHARS else (
-                ev.arguments[: ARGS_PREVIEW_CHARS - 1] + f"… ({len(ev.arguments)} characters)")
-            self.c.print(Panel(Text(args), title=Text(f"⚙ {ev.name}"), title_align="left", border_style="blue", expand=False))
+            if self.verbose:
+                args = ev.arguments if len(ev.arguments) <= ARGS_PREVIEW_CHARS else (
+                    ev.arguments[: ARGS_PREVIEW_CHARS - 1] + f"… ({len(ev.arguments)} characters)")
+                self.c.print(Panel(Text(args), title=Text(f"⚙ {ev.name}"), title_align="left", border_style="blue",
+                                   expand=False))
             self._started[ev.call_id] = time.perf_counter()
             self._names[ev.call_id] = ev.name
             self._spin()
@@ -123,10 +131,15 @@ class ChatUI:
             # The call's own duration (the registry timed it), not the batch's: calls of a batch run together.
             dt = ev.trace.duration_ms / 1000.0
             self._stop_status()
-            body = ev.trace.result_summary if ev.ok else (ev.error.message if ev.error else ev.content)
             style, mark = ("green", "✓") if ev.ok else ("red", "✗")
-            self.c.print(Panel(Text(preview(str(body))), title=Text(f"{mark} {ev.name} · {_seconds(dt)}"), title_align="left", border_style=style,
-                               expand=False))
+            if self.verbose:
+                body = ev.trace.result_summary if ev.ok else (ev.error.message if ev.error else ev.content)
+                self.c.print(Panel(Text(preview(str(body))), title=Text(f"{mark} {ev.name} · {_seconds(dt)}"),
+                                   title_align="left", border_style=style, expand=False))
+            else:
+                self.c.print(Text.assemble(
+                    (f"  {mark} ", style), (f"{ev.name} {_seconds(dt)}", "bold"),
+                    (" · " + self._summary(ev), "" if ev.ok else "red")))
             if self._started:
                 self._spin()
             else:
@@ -143,6 +156,13 @@ class ChatUI:
             if ev.reason.value != "completed":
                 self.c.print(f"[yellow]stopped: {ev.reason.value} — {escape(str(ev.detail))}[/]")
 
+    def _summary(self, ev: ToolEnd) -> str:
+        """The one-line gist of a finished call, sized to fit the terminal after the name and duration."""
+        room = max(30, self.c.width - len(ev.name) - 14)
+        if not ev.ok:
+            return summarize_tool_result(ev.error.message if ev.error else ev.content, room)
+        return summarize_tool_result(ev.content or ev.trace.result_summary, room)
+
     def thinking(self) -> None:
         """A spinner while the model works on its next turn (until its first token or tool call)."""
         self._stop_status()
@@ -153,7 +173,7 @@ class ChatUI:
         """A transient progress line per running tool with its elapsed time (experiments take a while)."""
         self._stop_status()
         prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.c,
-                        transient=True)
+                        transient=True, refresh_per_second=4)
         for call_id, name in self._names.items():
             if call_id in self._started:
                 prog.add_task(f"running {name}", total=None)
@@ -296,6 +316,10 @@ class Chat:
             return False
         if name == "help":
             self.c.print(HELP, markup=False)
+        elif name == "verbose":
+            self.ui.verbose = not self.ui.verbose
+            self.c.print("verbose: tool calls shown as raw JSON panels" if self.ui.verbose
+                         else "verbose off: tool calls shown as one-line summaries", highlight=False)
         elif name == "status":
             st = iter_state.current(self.ws.store)
             eng = self.session.engine
@@ -315,7 +339,10 @@ class Chat:
                          f"output {u.output_tokens} · cache read {u.cache_read_tokens} tokens", highlight=False)
         elif name == "budget":
             out = await self._tool("budget_status", {})
-            self.c.print_json(json.dumps(out, default=str))
+            if self.ui.verbose:
+                self.c.print_json(json.dumps(out, default=str))
+            else:
+                self.c.print(_key_values(out), markup=False, highlight=False)
         elif name == "approve":
             await self._approve(arg)
         elif name == "save":
@@ -467,8 +494,46 @@ def _one_line(text: str) -> str:
     return clip_middle(" ".join(text.split()), RESUME_TEXT_CHARS)
 
 
+def _key_values(obj: Any) -> str:
+    """A tool's JSON result as `key: value` lines for people (nested objects one level deep, flattened)."""
+    if not isinstance(obj, dict):
+        return summarize_tool_result(json.dumps(obj, default=str))
+    lines = []
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{ik}={iv}" for ik, iv in v.items())
+        lines.append(f"{k}: {v}")
+    return "\n".join(lines)
+
+
 def _seconds(s: float) -> str:
     return f"{s * 1000:.0f}ms" if s < 1.0 else f"{s:.1f}s"
+
+
+GOAL_EXAMPLE = "BTC/USDT 1h Sharpe >= 1.2, max drawdown >= -15%"
+
+
+def _ask(question: str) -> str | None:
+    """One line typed by the user (terminal or pipe); None at end of input."""
+    try:
+        return input(question)
+    except EOFError:
+        return None
+
+
+def _ask_goal(console: Console) -> Goal | None:
+    """Ask for a research goal until one parses; None when the user gives none (empty line or end of input).
+    The offline autopilot never starts on a goal the user did not state."""
+    console.print(f'What should the research aim for? e.g. "{GOAL_EXAMPLE}" (empty line to quit)',
+                  markup=False, highlight=False)
+    while True:
+        text = _ask("goal> ")
+        if text is None or not text.strip():
+            return None
+        try:
+            return parse_goal(text)
+        except GoalError as exc:
+            console.print(f"not a goal: {one_line(str(exc))}", markup=False, highlight=False)
 
 
 def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume: str | None, goal: str | None,
@@ -488,6 +553,9 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
         resume = SessionStore(ws.sessions).latest()
         if resume is None:
             fail("no session to resume in this workspace", as_json=False)
+    elif resume is not None and resume not in SessionStore(ws.sessions).ids():
+        fail(f"no session {resume} in this workspace (`auraquant chat --resume last` continues the latest)",
+             as_json=False)
     try:
         llm, why = _select(ws, provider, model)
     except (ValueError, FileNotFoundError) as exc:
@@ -496,13 +564,16 @@ def run_chat(workspace: Path, *, provider: str | None, model: str | None, resume
     if llm is None:
         if why:
             console.print(why, markup=False)
-            if sys.stdin.isatty():
-                answer = input("Run the offline autopilot instead? [Y/n] ").strip().lower()
-                if answer not in ("", "y", "yes"):
-                    return 1
-            else:
-                console.print("Running the offline autopilot instead.")
-        g = g or parse_goal(DEMO_GOAL)
+            answer = _ask("Run the offline autopilot instead? [Y/n] ")
+            if answer is None or answer.strip().lower() not in ("", "y", "yes"):
+                console.print("nothing started: no model key and the offline autopilot was declined", markup=False)
+                return 0
+        if g is None and resume is None:
+            g = _ask_goal(console)
+            if g is None:
+                console.print("nothing started: no research goal given", markup=False)
+                return 0
+        g = g or parse_goal(DEMO_GOAL)  # a resumed session keeps researching; its own goal is shown on resume
         autopilot, llm = offline_autopilot(g, max_iters=max_iters, windows=windows, trials=trials,
                                            holdout_tolerance=load_gates(ws.config).holdout_tolerance)
         console.print(f"offline autopilot: researching toward '{escape(g.text)}' (type another goal afterwards)")

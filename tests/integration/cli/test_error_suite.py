@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -24,6 +26,7 @@ class Env:
     ws: Path
     dv: str
     tmp: Path
+    spec: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +208,259 @@ def test_version_and_backtest_spec_option(env: Env) -> None:
     assert by_option.exit_code == 0, by_option.output
     assert json.loads(by_option.stdout) == json.loads(by_argument.stdout)
     assert json.loads(by_option.stdout)["spec_id"] == spec.id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The generated matrix: every leaf command of the real command tree (lazy commands loaded, so a command added
+# tomorrow is covered without editing this file) x every parameter x the malformed values of its kind, with and
+# without --json. Required parameters other than the one under attack get a plausible filler (a real workspace,
+# data version and Spec where the name asks for one) so the attack reaches the command's own checks.
+# ---------------------------------------------------------------------------------------------------------------
+
+import typer  # noqa: E402
+from typer._click.core import Command as ClickCommand  # noqa: E402
+from typer._click.core import Context as ClickContext  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+       b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def leaf_commands() -> list[tuple[tuple[str, ...], ClickCommand]]:
+    """Every runnable command under the root app, as (path, command), walking groups recursively."""
+    out: list[tuple[tuple[str, ...], ClickCommand]] = []
+
+    def walk(cmd: ClickCommand, path: tuple[str, ...]) -> None:
+        if isinstance(cmd, TyperGroup):
+            ctx = ClickContext(cmd)
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None, (path, name)
+                walk(sub, (*path, name))
+        else:
+            out.append((path, cmd))
+
+    walk(typer.main.get_command(app), ())
+    return out
+
+
+LEAVES = leaf_commands()
+
+# Parameters that name an object in the store, by parameter name -> the kind of id expected.
+DV_PARAMS = {"data_version", "dv_id", "data"}
+SPEC_PARAMS = {"spec", "spec_opt", "spec_file"}
+ID_PARAMS = {"run_id", "record_run_or_record_id", "run_or_record_id", "record_id", "key_id", "ds_id", "slice_",
+             "a", "b", "resume", "public_key", "session_id"}
+DATE_PARAMS = {"start", "end", "since", "until"}
+WORKSPACE_PARAMS = {"workspace", "directory"}
+
+# (command path, parameter, attack) that are *valid* input the command accepts and then does real, slow work
+# with (a new directory for `demo` runs the whole demo): not errors, so not part of the error matrix.
+ACCEPTED: set[tuple[str, str, str]] = {
+    ("demo", "directory", "missing-path"), ("demo", "directory", "directory"),
+    ("init", "directory", "missing-path"), ("init", "directory", "directory"),
+    ("backtest", "out", "missing-path"), ("backtest", "out", "directory"),  # created / written into
+    ("mcp", "session_id", "bad-id"), ("mcp", "session_id", "wrong-kind-id"),  # names a new session log
+    ("keys approver init", "name", "bogus"),  # any display name; the command then asks for a passphrase
+    ("backtest", "modules_dir", "directory"),  # an empty module root is a module root
+    ("chat", "model", "bogus"),  # a model id override; without a key chat asks first (and gets end of input)
+}
+
+
+def _annotation(p: Any) -> Any:
+    return p.type_descriptor.annotation
+
+
+def _is_flag(p: Any) -> bool:
+    return bool(getattr(p, "is_flag", False)) or _annotation(p) is bool
+
+
+def _filler(path: tuple[str, ...], p: Any, env: Env) -> str:
+    """A plausible value for a required parameter that is not under attack."""
+    name, ann = p.name, _annotation(p)
+    if name in DV_PARAMS:
+        return env.dv
+    if name in SPEC_PARAMS:
+        return env.spec
+    if name == "goal":
+        return "not a readable goal"  # refused at once: nothing long starts whatever else is given
+    if ann is int:
+        return "50"
+    if ann is float:
+        return "1.0"
+    if ann is Path:
+        return str(env.tmp / "missing-input")
+    if name == "timeframe":
+        return "1h"
+    if name == "symbol":
+        return "BTC/USDT"
+    if name == "indicator":
+        return "ema"
+    return "zz_nope_1234"
+
+
+def _attacks(p: Any, env: Env) -> list[tuple[str, str]]:
+    """The malformed values for `p`, by its type and name, as (attack id, value)."""
+    name, ann = p.name, _annotation(p)
+    if _is_flag(p):
+        return []
+    if ann is int:
+        return [("not-a-number", "many"), ("fraction", "1.5")]
+    if ann is float:
+        return [("not-a-number", "cheap")]
+    if ann is datetime or name in DATE_PARAMS:
+        return [("bad-date", "yesterday-ish"), ("impossible-date", "2024-13-45")]
+    if ann is Path:
+        return [("missing-path", str(env.tmp / "missing" / "file.json")), ("directory", str(env.tmp / "a-dir")),
+                ("png-file", str(env.tmp / "image.png"))]
+    if name in DV_PARAMS:
+        return [("bad-id", "dv_0000000000"), ("wrong-kind-id", env.spec), ("empty", "")]
+    if name in SPEC_PARAMS:
+        return [("bad-id", "spec_0000000000"), ("wrong-kind-id", env.dv), ("png-file", str(env.tmp / "image.png"))]
+    if name in ID_PARAMS:
+        return [("bad-id", "zz_0000000000"), ("wrong-kind-id", env.dv)]
+    if name == "symbol":
+        return [("empty", ""), ("bogus", "not a symbol")]
+    if name == "timeframe":
+        return [("bogus", "7x")]
+    return [("bogus", "zz_bogus_value")]
+
+
+def _opt(p: Any) -> str:
+    return max(p.opts, key=len)  # the long spelling
+
+
+# Each command's base arguments beyond its required parameters, so an attack reaches deep code paths; and
+# the parameters that exclude each other (an attack on one drops the others from the base).
+BASE: dict[tuple[str, ...], dict[str, str]] = {
+    ("backtest",): {"data_version": "{dv}", "baseline": "ema_cross", "no_artifacts": ""},
+    ("data", "fetch"): {"exchange": "zz_no_such_exchange"},  # refused before any network call
+}
+EXCLUSIVE: dict[tuple[str, ...], set[str]] = {
+    ("backtest",): {"spec_file", "spec_opt", "data", "data_version", "slice_", "baseline"},
+}
+
+
+def _argv_for(path: tuple[str, ...], cmd: ClickCommand, env: Env, target: Any | None, value: str) -> list[str]:
+    args: list[str] = []
+    positional: list[str] = []
+    base = {k: v.format(dv=env.dv, spec=env.spec) for k, v in BASE.get(path, {}).items()}
+    excl = EXCLUSIVE.get(path, set())
+    if target is not None and target.name in excl:
+        base = {k: v for k, v in base.items() if k not in excl or k == target.name}
+    for p in cmd.params:
+        if p.name == "help":
+            continue
+        if target is not None and p.name == target.name:
+            val: str | None = value
+        elif p.name in base:
+            val = base[p.name]
+        elif p.required:
+            val = _filler(path, p, env)
+        elif p.name == "workspace":
+            val = str(env.ws)  # never the current directory
+        else:
+            continue
+        if p.param_type_name == "argument":
+            positional.append(val)
+        elif _is_flag(p):
+            args.append(_opt(p))
+        else:
+            args += [_opt(p), val]
+    return [*path, *positional, *args]
+
+
+def _matrix(env_placeholder: bool = True) -> list[tuple[str, tuple[str, ...], str | None, str | None]]:
+    """(case id, command path, parameter name or None for 'missing arguments', attack id)."""
+    cases: list[tuple[str, tuple[str, ...], str | None, str | None]] = []
+    for path, cmd in LEAVES:
+        if any(p.required for p in cmd.params):
+            cases.append((f"{' '.join(path)}:missing-arguments", path, None, None))
+        cases.append((f"{' '.join(path)}:unknown-option", path, None, "unknown-option"))
+        for p in cmd.params:
+            if p.name == "help" or _is_flag(p):
+                continue
+            for attack, _ in _attacks(p, _DUMMY_ENV):
+                if (" ".join(path), p.name, attack) in ACCEPTED:
+                    continue
+                cases.append((f"{' '.join(path)}:{p.name}:{attack}", path, p.name, attack))
+    return cases
+
+
+_DUMMY_ENV = Env(Path("/ws"), "dv_x", Path("/tmp"))
+MATRIX = _matrix()
+
+
+@pytest.fixture(scope="module")
+def matrix_env(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Env:
+    from auraquant.cta.strategy.spec import Spec
+
+    spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 5, "slow": 20}})
+    Workspace.open(env.ws).store.put_object("spec", spec)
+    (env.tmp / "a-dir").mkdir(exist_ok=True)
+    (env.tmp / "image.png").write_bytes(PNG)
+    return Env(env.ws, env.dv, env.tmp, spec.id)
+
+
+@pytest.fixture
+def isolated(matrix_env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """No command may touch the real home, the current directory or a provider."""
+    home = matrix_env.tmp / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "AURAQUANT_DEBUG"):
+        monkeypatch.delenv(key, raising=False)
+    cwd = matrix_env.tmp / "cwd"
+    cwd.mkdir(exist_ok=True)
+    monkeypatch.chdir(cwd)
+    return matrix_env
+
+
+def _run_case(path: tuple[str, ...], param: str | None, attack: str | None, env: Env, as_json: bool) -> Any:
+    cmd = dict(LEAVES)[path]
+    target = None if param is None else next(p for p in cmd.params if p.name == param)
+    value = "" if target is None else dict(_attacks(target, env))[attack]
+    argv = _argv_for(path, cmd, env, target, value)
+    if param is None and attack == "unknown-option":  # otherwise valid arguments plus an option nobody has
+        argv = [*argv, "--zz-no-such-option"]
+    elif param is None:  # missing arguments: nothing but the workspace
+        argv = [*path, *(["--workspace", str(env.ws)] if any(p.name == "workspace" for p in cmd.params) else [])]
+    argv += ["--json"] if as_json else []
+    return argv, CliRunner().invoke(app, argv, input="")
+
+
+def test_the_matrix_covers_every_command() -> None:
+    covered = {path for _, path, _, _ in MATRIX}
+    assert covered == {path for path, _ in LEAVES}
+    assert len(LEAVES) >= 40 and len(MATRIX) > 300
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("case", "path", "param", "attack"), MATRIX, ids=[c[0] for c in MATRIX])
+def test_matrix_error_is_one_line(case: str, path: tuple[str, ...], param: str | None, attack: str | None,
+                                  isolated: Env) -> None:
+    argv, res = _run_case(path, param, attack, isolated, as_json=False)
+    shown = f"{argv}\n--stdout--\n{res.stdout}\n--stderr--\n{res.stderr}"
+    assert res.exception is None or isinstance(res.exception, SystemExit), f"{res.exception!r}\n{shown}"
+    assert "Traceback" not in res.stdout + res.stderr, shown
+    assert res.exit_code != 0, shown
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), shown
+    assert "unexpected" not in lines[0], shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("case", "path", "param", "attack"), MATRIX, ids=[c[0] for c in MATRIX])
+def test_matrix_json_error_is_one_object(case: str, path: tuple[str, ...], param: str | None, attack: str | None,
+                                         isolated: Env) -> None:
+    argv, res = _run_case(path, param, attack, isolated, as_json=True)
+    shown = f"{argv}\n--stdout--\n{res.stdout}\n--stderr--\n{res.stderr}"
+    assert res.exception is None or isinstance(res.exception, SystemExit), f"{res.exception!r}\n{shown}"
+    assert "Traceback" not in res.stdout + res.stderr, shown
+    assert res.exit_code != 0, shown
+    lines = res.stdout.splitlines()
+    assert len(lines) == 1, shown
+    body = json.loads(lines[0])
+    assert isinstance(body, dict) and body["error"] and "\n" not in body["error"], shown
+    assert body["kind"] != "internal", shown

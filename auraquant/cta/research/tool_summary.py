@@ -1,0 +1,82 @@
+"""One-line, human summaries of tool results for the terminal (`auraquant chat`, `auraquant research`).
+
+A tool returns JSON meant for the model. A person watching a session needs the gist: which object was made
+or read (its id), its state, and the few numbers that decide the next step. `summarize_tool_result` derives
+that from the result's own fields, for every tool (no per-tool table to keep in sync): ids first, then
+status-like fields, then the headline metrics present, then list sizes. The raw JSON stays available behind
+`/verbose` in chat and in the session log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: status-like fields, shown as `key value` right after the ids
+STATUS_KEYS = ("status", "state", "verdict", "label", "ok", "created", "significance")
+#: headline numbers in the order a researcher reads them
+METRIC_KEYS = ("sharpe", "oos_sharpe", "total_return", "max_drawdown", "trades", "dsr", "pbo", "spa_p", "bars",
+               "windows", "trials", "total_trials", "excess_sharpe", "bh_sharpe", "win_rate", "score")
+#: at most this many parts in one summary
+MAX_PARTS = 6
+
+
+def summarize_tool_result(content: str, limit: int = 100) -> str:
+    """`content` (a tool's result text) as one line of at most `limit` characters. JSON objects become
+    `id … · status … · sharpe 0.45 · trades 31`; lists `N items (first: id)`; other text its first line."""
+    text = content.strip()
+    try:
+        obj = json.loads(text) if text[:1] in "{[" else None
+    except ValueError:
+        obj = None
+    if obj is None:
+        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "(empty result)")
+        return _clip(line, limit)
+    return _clip(_describe(obj) or "done", limit)
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, list):
+        first = _first_id(obj[0]) if obj and isinstance(obj[0], dict) else None
+        return f"{len(obj)} item{'s' if len(obj) != 1 else ''}" + (f" (first: {first})" if first else "")
+    if not isinstance(obj, dict):
+        return _value(obj)
+    parts: list[str] = []
+    for key, value in obj.items():  # ids: the objects to cite
+        if isinstance(value, str) and (key == "id" or key.endswith("_id")) and value:
+            parts.append(value)
+    for key in STATUS_KEYS:
+        if key in obj and isinstance(obj[key], str | bool) and obj[key] != "":
+            parts.append(f"{key} {_value(obj[key])}")
+    metrics = obj.get("metrics") if isinstance(obj.get("metrics"), dict) else {}
+    oos = obj.get("oos") if isinstance(obj.get("oos"), dict) else {}
+    for key in METRIC_KEYS:
+        for source in (obj, metrics, oos):
+            if key in source and isinstance(source[key], int | float) and not isinstance(source[key], bool):
+                parts.append(f"{key} {_value(source[key])}")
+                break
+    for key, value in obj.items():
+        if isinstance(value, list) and key not in METRIC_KEYS:
+            parts.append(f"{len(value)} {key}")
+    if not parts:  # nothing recognised: the first few scalar fields
+        parts = [f"{k} {_value(v)}" for k, v in obj.items() if isinstance(v, str | int | float | bool)]
+    return " · ".join(dict.fromkeys(parts[:MAX_PARTS]))
+
+
+def _first_id(item: dict[str, Any]) -> str | None:
+    for key, value in item.items():
+        if isinstance(value, str) and (key == "id" or key.endswith("_id")):
+            return value
+    return None
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return " ".join(str(v).split())
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
