@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -19,8 +21,26 @@ from rich.table import Table
 
 from auraquant.jsonsafe import json_safe
 
-console = Console()
-err_console = Console(stderr=True)
+#: width of output that goes to a pipe or file (no terminal, no COLUMNS): wide, so that ids, paths and table
+#: rows are never cut or wrapped for the program reading them (rich would otherwise assume 80 columns)
+PIPE_WIDTH = 240
+
+
+def _width(stream: Any) -> int | None:
+    """None (rich decides: the terminal's width, or COLUMNS) unless `stream` is not a terminal and COLUMNS is
+    unset, then `PIPE_WIDTH`."""
+    if os.environ.get("COLUMNS"):
+        return None
+    try:
+        return None if stream.isatty() else PIPE_WIDTH
+    except (AttributeError, ValueError):
+        return PIPE_WIDTH
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
+
+_ID_RE = re.compile(r"^[a-z]{2,6}_[0-9a-f]{8,}$")
 
 
 def say(text: str) -> None:
@@ -35,11 +55,21 @@ def print_json(obj: Any) -> None:
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    """A rich table for people. Columns holding ids (`dv_…`, `run_…`) or paths are never wrapped or cut (they
+    get the width of their longest value: copied into the next command); other text wraps at word boundaries
+    and folds long words rather than ending them with an ellipsis."""
+    cols = list(columns)
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
     t = Table(title=title, title_justify="left", header_style="bold cyan")
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+    for i, c in enumerate(cols):
+        values = [r[i] for r in cells if i < len(r) and r[i]]
+        whole = bool(values) and all(_ID_RE.match(v) or v.startswith(("/", "./", "~/")) for v in values)
+        if whole:
+            t.add_column(c, no_wrap=True, overflow="fold", min_width=max(len(v) for v in values))
+        else:
+            t.add_column(c, overflow="fold")
+    for r in cells:
+        t.add_row(*r)
     return t
 
 

@@ -137,9 +137,10 @@ class ChatUI:
                 self.c.print(Panel(Text(preview(str(body))), title=Text(f"{mark} {ev.name} · {_seconds(dt)}"),
                                    title_align="left", border_style=style, expand=False))
             else:
-                self.c.print(Text.assemble(
-                    (f"  {mark} ", style), (f"{ev.name} {_seconds(dt)}", "bold"),
-                    (" · " + self._summary(ev), "" if ev.ok else "red")))
+                head = f"{ev.name} {_seconds(dt)}"
+                room = max(30, self.c.width - len(head) - 7)  # "  ✓ " before, " · " after the head
+                self.c.print(Text.assemble((f"  {mark} ", style), (head, "bold"),
+                                           (" · " + self._summary(ev, room), "" if ev.ok else "red")))
             if self._started:
                 self._spin()
             else:
@@ -156,9 +157,9 @@ class ChatUI:
             if ev.reason.value != "completed":
                 self.c.print(f"[yellow]stopped: {ev.reason.value} — {escape(str(ev.detail))}[/]")
 
-    def _summary(self, ev: ToolEnd) -> str:
-        """The one-line gist of a finished call, sized to fit the terminal after the name and duration."""
-        room = max(30, self.c.width - len(ev.name) - 14)
+    @staticmethod
+    def _summary(ev: ToolEnd, room: int) -> str:
+        """The one-line gist of a finished call in at most `room` characters."""
         if not ev.ok:
             return summarize_tool_result(ev.error.message if ev.error else ev.content, room)
         return summarize_tool_result(ev.content or ev.trace.result_summary, room)

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
+from rich.table import Table
 
 from aura.config.models import MissingApiKey
 from aura.providers import Provider, build_provider
@@ -84,13 +86,29 @@ class _Printer:
                           f"{ev.tool_calls} tool calls[/]")
 
 
+def outcome_table(out: ResearchOutcome) -> Table:
+    """The rounds of a research session, readable at 80 columns: one short row per round (run id whole, never
+    cut or wrapped, and the numbers that decide), the label and verdict printed below the table."""
+    t = Table(title=f"research {out.session_id}: {out.iterations} / {out.max_iters} rounds", title_justify="left",
+              header_style="bold cyan", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("#", justify="right")
+    t.add_column("run", no_wrap=True, overflow="fold", min_width=max([3, *(len(r["evaluation_id"])
+                                                                          for r in out.tried)]))
+    # excess SR = Sharpe - buy-and-hold Sharpe (the B&H figures themselves are in the best-run line below)
+    for name in ("sharpe", "max DD", "DSR", "trades", "excess SR"):
+        t.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    for i, r in enumerate(out.tried, 1):
+        t.add_row(str(i), r["evaluation_id"], _f(r.get("sharpe")), _f(r.get("max_drawdown")), _f(r.get("dsr")),
+                  _count(r.get("trades")), _f(r.get("excess_sharpe")))
+    return t
+
+
 def show_outcome(out: ResearchOutcome) -> None:
-    rows = [(t.get("label", "")[:70], t["evaluation_id"], _f(t.get("sharpe")), _f(t.get("max_drawdown")),
-             _f(t.get("dsr")), t.get("trades"), _f(t.get("total_return")), _f(t.get("bh_total_return")),
-             _f(t.get("bh_sharpe")), _f(t.get("excess_sharpe")), (t.get("verdict") or "")[:60]) for t in out.tried]
-    console.print(table(f"research {out.session_id}: {out.iterations} / {out.max_iters} rounds",
-                        ["round", "run", "OOS sharpe", "max DD", "DSR", "trades", "OOS return", "B&H return",
-                         "B&H sharpe", "excess sharpe", "verdict"], rows))
+    console.print(outcome_table(out))
+    for i, r in enumerate(out.tried, 1):
+        verdict = r.get("verdict") or ""
+        console.print(f"  #{i} {r.get('label', '')}" + (f" — {verdict}" if verdict else ""), markup=False,
+                      highlight=False)
     colour = {"GOAL_MET": "green", "INTERRUPTED": "yellow", "ERROR": "red"}.get(out.status, "cyan")
     console.print(f"[bold {colour}]stop: {out.status}[/] — {escape(str(out.detail))}", highlight=False)
     for n in out.notes:

@@ -30,7 +30,8 @@ def summarize_tool_result(content: str, limit: int = 100) -> str:
     except ValueError:
         obj = None
     if obj is None:
-        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "(empty result)")
+        # the first line with words (a Markdown rule or front-matter fence such as `---` says nothing)
+        line = next((ln.strip() for ln in text.splitlines() if any(ch.isalnum() for ch in ln)), "(empty result)")
         return _clip(line, limit)
     return _clip(_describe(obj) or "done", limit)
 

@@ -312,7 +312,8 @@ def _attacks(p: Any, env: Env) -> list[tuple[str, str]]:
         return [("bad-date", "yesterday-ish"), ("impossible-date", "2024-13-45")]
     if ann is Path:
         return [("missing-path", str(env.tmp / "missing" / "file.json")), ("directory", str(env.tmp / "a-dir")),
-                ("png-file", str(env.tmp / "image.png"))]
+                ("png-file", str(env.tmp / "image.png")), ("png-as-csv", str(env.tmp / "image.csv")),
+                ("png-as-json", str(env.tmp / "image.json"))]
     if name in DV_PARAMS:
         return [("bad-id", "dv_0000000000"), ("wrong-kind-id", env.spec), ("empty", "")]
     if name in SPEC_PARAMS:
@@ -398,7 +399,8 @@ def matrix_env(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Env:
     spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 5, "slow": 20}})
     Workspace.open(env.ws).store.put_object("spec", spec)
     (env.tmp / "a-dir").mkdir(exist_ok=True)
-    (env.tmp / "image.png").write_bytes(PNG)
+    for name in ("image.png", "image.csv", "image.json"):  # a picture, also under a data file's name
+        (env.tmp / name).write_bytes(PNG)
     return Env(env.ws, env.dv, env.tmp, spec.id)
 
 
@@ -464,3 +466,34 @@ def test_matrix_json_error_is_one_object(case: str, path: tuple[str, ...], param
     body = json.loads(lines[0])
     assert isinstance(body, dict) and body["error"] and "\n" not in body["error"], shown
     assert body["kind"] != "internal", shown
+
+
+SUBPROCESS_CASES = [
+    ["data", "show", "dv_0000000000", "-w", "{ws}"],
+    ["backtest", "--data", "{tmp}/image.csv", "--baseline", "ema_cross"],
+    ["backtest", "--spec", "{tmp}/image.json", "--data-version", "{dv}", "-w", "{ws}"],
+    ["experiment", "run", "--data", "{spec}", "--spec", "{dv}", "--train", "10", "--target", "5", "-w", "{ws}"],
+    ["bactest"],
+]
+
+
+@pytest.mark.parametrize("args", SUBPROCESS_CASES, ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_a_real_process_fails_in_one_line(args: list[str], as_json: bool, matrix_env: Env) -> None:
+    """The installed entry point (`python -m auraquant`), not the in-process runner: exit code, streams."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    argv = [a.format(ws=matrix_env.ws, dv=matrix_env.dv, tmp=matrix_env.tmp, spec=matrix_env.spec) for a in args]
+    env = {k: v for k, v in os.environ.items() if k != "AURAQUANT_DEBUG"} | {"PYTHONPATH": str(root)}
+    res = subprocess.run([sys.executable, "-m", "auraquant", *argv, *(["--json"] if as_json else [])],
+                         capture_output=True, text=True, env=env, cwd=matrix_env.tmp, timeout=120)
+    assert res.returncode not in (0, None) and "Traceback" not in res.stdout + res.stderr, res
+    if as_json:
+        lines = res.stdout.splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["kind"] != "internal", res
+    else:
+        assert res.stdout == "" and len(res.stderr.strip().splitlines()) == 1, res
+        assert res.stderr.startswith("error: "), res

@@ -24,7 +24,7 @@ def _trace(ok: bool) -> RunTrace:
 
 def test_tool_panels_retries_and_stops_render_brackets_literally() -> None:
     out = io.StringIO()
-    ui = ChatUI(Console(file=out, width=200, force_terminal=False, color_system=None))
+    ui = ChatUI(Console(file=out, width=200, force_terminal=False, color_system=None), verbose=True)
     ui(ToolStart(turn=1, call_id="c1", name="run_backtest", arguments=f'{{"note": "{HOSTILE}"}}'))
     ui(ToolEnd(turn=1, call_id="c1", name="run_backtest", ok=True, content="", error=None, trace=_trace(True)))
     ui(ToolStart(turn=1, call_id="c2", name="run_backtest", arguments="{}"))
@@ -65,7 +65,7 @@ def test_tool_panels_show_the_calls_own_duration_and_a_short_preview() -> None:
     """Calls of one batch end together; each panel shows the duration the registry measured for it, and
     a result or error of any size as a few lines with a note of what was left out."""
     out = io.StringIO()
-    ui = ChatUI(Console(file=out, width=120, force_terminal=False, color_system=None))
+    ui = ChatUI(Console(file=out, width=120, force_terminal=False, color_system=None), verbose=True)
     ui(ToolStart(turn=1, call_id="c1", name="slow_tool", arguments='{"source": "' + "s" * 300_000 + '"}'))
     fast = _trace(True).model_copy(update={"duration_ms": 12.0})
     huge = ToolError(tool="slow_tool", kind="tool_failed", message="line\n" * 50_000)
@@ -98,3 +98,35 @@ def test_last_turns_lists_requests_answers_and_call_outcomes() -> None:
                          ("tools", "spec_put ✓, backtest_run ✗")]
     assert rows[4][0] == "model" and len(rows[4][1]) < 400
     assert last_turns(msgs, limit=2) == rows[-2:]
+
+
+def test_by_default_a_call_is_one_summary_line_without_raw_json() -> None:
+    """Without /verbose: no argument panel, and the result as `✓ name time · ids · status · headline numbers`
+    on one line that fits the terminal; an error as its message."""
+    out = io.StringIO()
+    ui = ChatUI(Console(file=out, width=80, force_terminal=False, color_system=None))
+    result = ('{"run_id": "run_0123456789abcdef0123", "status": "finished", "oos": {"sharpe": 0.44512, '
+              '"max_drawdown": -0.2519, "trades": 55}, "windows": [1, 2, 3, 4], "note": "' + "n" * 500 + '"}')
+    ui(ToolStart(turn=1, call_id="c1", name="experiment_run", arguments='{"spec_id": "spec_1", "trials": 4}'))
+    ui(ToolEnd(turn=1, call_id="c1", name="experiment_run", ok=True, content=result, error=None,
+               trace=_trace(True).model_copy(update={"duration_ms": 6_700.0})))
+    ui(ToolStart(turn=1, call_id="c2", name="spec_get", arguments="{}"))
+    err = ToolError(tool="spec_get", kind="tool_failed", message="no spec 'spec_x' in the store\nsecond line")
+    ui(ToolEnd(turn=1, call_id="c2", name="spec_get", ok=False, content="", error=err, trace=_trace(False)))
+    ui.close()
+    lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    assert lines[0].startswith("  ✓ experiment_run 6.7s · run_0123456789abcdef0123 · status finished · sharpe")
+    assert lines[1].startswith("  ✗ spec_get 1ms · no spec 'spec_x' in the store")
+    assert all(len(ln) <= 80 for ln in lines) and '{"' not in out.getvalue()
+
+
+def test_summaries_of_lists_plain_text_and_unknown_objects() -> None:
+    from auraquant.cta.research.tool_summary import summarize_tool_result
+
+    assert summarize_tool_result('[{"id": "dv_1", "bars": 10}, {"id": "dv_2"}]') == "2 items (first: dv_1)"
+    assert summarize_tool_result("[]") == "0 items"
+    assert summarize_tool_result("\n  stored the note\nmore") == "stored the note"
+    assert summarize_tool_result('{"name": "ema", "kind": "baseline"}') == "name ema · kind baseline"
+    assert summarize_tool_result('{"created": true, "spec_id": "spec_9"}') == "spec_9 · created yes"
+    assert summarize_tool_result('{"x": "' + "y" * 500 + '"}', limit=40).endswith("…")
+    assert len(summarize_tool_result('{"x": "' + "y" * 500 + '"}', limit=40)) == 40
