@@ -88,6 +88,10 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
                 "The offline demo: a workspace with embedded synthetic data, an autopilot research run, its "
                 "summary, the archived candidate (when one qualifies) and the tearsheet."),
     LazyCommand("data", "auraquant.cta.data.cli", "app", "app", "Market data: versions, slices, features."),
+    LazyCommand("modules", "auraquant.cta.tools.cli", "modules_app", "app",
+                "Strategy modules: built-in and workspace, kinds, params."),
+    LazyCommand("spec", "auraquant.cta.tools.cli", "spec_app", "app",
+                "Strategy Specs: an example, the JSON schema, validation."),
     LazyCommand("experiment", "auraquant.cta.experiment.cli", "app", "app",
                 "Walk-forward experiments: Optuna search, sealed holdout, robustness."),
     LazyCommand("archive", "auraquant.cta.governance.cli", "archive_app", "app",
@@ -99,6 +103,8 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("job", "auraquant.cta.cloud.cli", "job_app", "app", "Portable job bundles."),
     LazyCommand("model", "auraquant.cta.models.cli", "app", "app",
                 "Learned baselines: fitted models, training, feature sets."),
+    LazyCommand("tools", "auraquant.cta.tools.cli", "tools_app", "app",
+                "The research tools the agent calls (the real registry)."),
     LazyCommand("mcp", "auraquant.mcp_server", "mcp_command", "command",
                 "Serve the research tools over the Model Context Protocol (stdio) for Claude Code, Claude "
                 "Desktop, Cursor or Codex."),

@@ -62,6 +62,20 @@ def _bars(data: Path | None, data_version: str | None, slice_id: str | None, wor
     return access.research_bars(ws.store, str(data_version), start, end), ws
 
 
+#: costs of a Spec built from flags when --commission-bps / --slippage-bps are not given: a liquid crypto
+#: pair's taker fee and a small market-impact allowance, per side (a Spec file keeps its own engine costs)
+FLAGS_MODE_COSTS = {"commission_bps": 5.0, "slippage_bps": 2.0}
+
+
+def zero_cost_warning(spec: object) -> str | None:
+    """The warning shown when a Spec trades for free (both costs 0), else None."""
+    eng = spec.engine  # type: ignore[attr-defined]
+    if eng.commission_bps == 0 and eng.slippage_bps == 0:
+        return ("warning: zero trading costs (commission and slippage 0 bps per side): results overstate what "
+                "trading earns; set --commission-bps / --slippage-bps or the Spec's engine costs")
+    return None
+
+
 def _parse_value(text: str) -> int | float:
     try:
         return int(text)
@@ -84,7 +98,7 @@ def _build_spec(spec_file: Path | None, baseline: str | None, filters: list[str]
             raise typer.BadParameter("give a SPEC file or --baseline NAME")
         spec = Spec(baseline={"name": baseline}, filters=[{"name": f} for f in filters],
                     execution=[{"name": e} for e in executions], risk=[{"name": r} for r in risks],
-                    engine={k: v for k, v in engine.items() if v is not None})
+                    engine=FLAGS_MODE_COSTS | {k: v for k, v in engine.items() if v is not None})
     flat = {}
     for item in params:
         if "=" not in item:
@@ -142,8 +156,10 @@ def backtest(
     param: Annotated[list[str] | None, typer.Option(help="path=value, e.g. baseline.fast=12 (repeatable)")] = None,
     fill: Annotated[str | None, typer.Option(help="next_open | same_close")] = None,
     intrabar: Annotated[str | None, typer.Option(help="stop_first | ohlc_path | candle_color")] = None,
-    commission_bps: Annotated[float | None, typer.Option(help="commission per side, bps")] = None,
-    slippage_bps: Annotated[float | None, typer.Option(help="slippage per side, bps")] = None,
+    commission_bps: Annotated[float | None, typer.Option(help="commission per side, bps (flags mode default "
+                                                         f"{FLAGS_MODE_COSTS['commission_bps']:g})")] = None,
+    slippage_bps: Annotated[float | None, typer.Option(help="slippage per side, bps (flags mode default "
+                                                       f"{FLAGS_MODE_COSTS['slippage_bps']:g})")] = None,
     capital: Annotated[float | None, typer.Option(help="initial capital")] = None,
     annualization: Annotated[int | None, typer.Option(help="365 (24/7) or 252 (exchange calendar)")] = None,
     sides: Annotated[str | None, typer.Option(help="both | long | short")] = None,
@@ -189,6 +205,9 @@ def backtest(
         level = isolation.spec_isolation(spec, extra_dir)
     except (ValueError, LookupError, TypeError, ModuleSandboxError) as exc:  # refused Spec or module: exit 2
         fail(error_message(exc), as_json=as_json, kind=type(exc).__name__, code=2)
+    warning = zero_cost_warning(spec)
+    if warning:  # stderr: --json output stays one document
+        typer.echo(warning, err=True)
     out_dir = None
     if not no_artifacts:
         out_dir = (out or Path("artifacts")) / f"backtest-{spec.id}"

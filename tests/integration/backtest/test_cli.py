@@ -34,7 +34,8 @@ def test_flags_mode_json_and_artifacts(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     body = json.loads(res.output)
     spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 4, "slow": 15}},
-                execution=[{"name": "fixed_sltp", "params": {"sl_pct": 0.01}}], engine={"commission_bps": 5})
+                execution=[{"name": "fixed_sltp", "params": {"sl_pct": 0.01}}],
+                engine={"commission_bps": 5, "slippage_bps": 2})  # flags mode: 2 bps slippage unless given
     expected = run_backtest(frame, spec).report
     assert body["spec_id"] == spec.id and body["sharpe"] == expected.sharpe and body["trades"] == expected.trades
     out = Path(body["artifacts"])
@@ -68,7 +69,8 @@ def test_data_version_from_a_workspace(workspace, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     body = json.loads(res.output)
     expected = run_backtest(workspace.store.load_bars(dv.id),
-                            Spec(baseline={"name": "ema_cross", "params": {"fast": 5, "slow": 20}})).report
+                            Spec(baseline={"name": "ema_cross", "params": {"fast": 5, "slow": 20}},
+                                 engine={"commission_bps": 5, "slippage_bps": 2})).report  # flags-mode costs
     assert body["id"] == expected.id and body["bars"] == 800
     # artifacts land in the workspace; the workspace's copies of the built-ins resolve to the built-ins
     assert Path(body["artifacts"]).is_relative_to(workspace.artifacts)
@@ -92,3 +94,26 @@ def test_output_carries_buy_and_hold_of_the_same_bars(tmp_path: Path) -> None:
     assert text.exit_code == 0, text.output
     assert "bh_total_return" in text.output and "excess_sharpe" in text.output
     assert f"{bh.total_return:.2%}" in text.output
+
+
+def test_flags_mode_costs_are_realistic_and_zero_costs_are_warned(tmp_path: Path) -> None:
+    from auraquant.cta.backtest.cli import FLAGS_MODE_COSTS
+
+    frame = random_bars(np.random.default_rng(7), 300)
+    data = tmp_path / "bars.parquet"
+    frame.to_parquet(data)
+    base = ["backtest", "--data", str(data), "--baseline", "ema_cross", "--no-artifacts", "--json"]
+    res = CliRunner().invoke(root, base)
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.stdout)
+    assert FLAGS_MODE_COSTS == {"commission_bps": 5.0, "slippage_bps": 2.0}
+    assert (body["commission_bps"], body["slippage_bps"]) == (5.0, 2.0) and "zero trading costs" not in res.stderr
+    free = CliRunner().invoke(root, [*base, "--commission-bps", "0", "--slippage-bps", "0"])
+    assert free.exit_code == 0 and json.loads(free.stdout)["commission_bps"] == 0.0  # stdout stays one document
+    assert free.stderr.startswith("warning: zero trading costs")
+    spec_file = tmp_path / "spec.json"  # a Spec file keeps its own (here default, zero) costs: warned too
+    spec_file.write_text(Spec(baseline={"name": "ema_cross"}).model_dump_json())
+    from_file = CliRunner().invoke(root, ["backtest", "--spec", str(spec_file), "--data", str(data),
+                                          "--no-artifacts", "--json"])
+    assert from_file.exit_code == 0 and json.loads(from_file.stdout)["commission_bps"] == 0.0
+    assert "warning: zero trading costs" in from_file.stderr

@@ -37,7 +37,7 @@ def test_chat_without_key_offers_autopilot_and_slash_commands(workspace: Path) -
     child.expect("offline/autopilot")
     child.expect("research>")
     child.sendline("/budget")
-    child.expect("max_iters: 1")
+    child.expect("max_iters=1")
     child.expect("research>")
     child.sendline("/approve")
     child.expect("no frozen record awaits approval")
