@@ -36,6 +36,7 @@ def _bars(data: Path | None, data_version: str | None, slice_id: str | None, wor
     """The bars to test and the workspace (if any), through the data access layer: a stored version or slice
     stops at its sealed holdout, and a file's rows from the first sealed bar of the workspace on are cut."""
     from auraquant.cta.data import access, service
+    from auraquant.ids import resolve_id
     from auraquant.workspace import NotAWorkspace, Workspace
 
     if sum(x is not None for x in (data, data_version, slice_id)) != 1:
@@ -55,11 +56,12 @@ def _bars(data: Path | None, data_version: str | None, slice_id: str | None, wor
         return frame, ws
     ws = Workspace.open(workspace or Path("."))
     if slice_id is not None:
-        return service.slice_bars(ws.store, ws.store.get_data_slice(slice_id)), ws
-    sealed = access.holdout_start(ws.store, str(data_version))
+        return service.slice_bars(ws.store, ws.store.get_data_slice(resolve_id(ws.store, slice_id))), ws
+    data_version = resolve_id(ws.store, str(data_version))  # a unique prefix names the full id from here on
+    sealed = access.holdout_start(ws.store, data_version)
     if sealed is not None and end is None:
         typer.echo(f"note: bars stop at the sealed holdout of {data_version} (from {sealed})", err=True)
-    return access.research_bars(ws.store, str(data_version), start, end), ws
+    return access.research_bars(ws.store, data_version, start, end), ws
 
 
 #: costs of a Spec built from flags when --commission-bps / --slippage-bps are not given: a liquid crypto

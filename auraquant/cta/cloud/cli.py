@@ -126,7 +126,6 @@ def _show_estimate(e: cost.Estimate) -> None:
 @_cloud_errors
 def bundle_cmd(
     spec_id: Annotated[str, typer.Option("--spec", help="Stored Spec id.")],
-    data_version_id: Annotated[str, typer.Option("--data", help="Stored DataVersion id.")],
     params: Annotated[Path | None, typer.Option(help="JSON file: a list of flat parameter dicts (sweep).")] = None,
     walkforward: Annotated[Path | None, typer.Option(help="JSON file: {walk_forward, search} (walk-forward).")] = None,
     train: Annotated[Path | None, typer.Option(help="JSON file: {walk_forward, holdout_bars?, windows?} (training "
@@ -135,6 +134,8 @@ def bundle_cmd(
                                                     "(Monte Carlo of one configuration).")] = None,
     top_k: Annotated[int, typer.Option(help="Trials that get full artifacts and local re-verification.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed (search, audit sampling).")] = 0,
+    data_version: Annotated[str | None, typer.Option("--data-version", help="Stored DataVersion id.")] = None,
+    data: Annotated[str | None, typer.Option("--data", hidden=True, help="Old name of --data-version.")] = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -146,10 +147,14 @@ def bundle_cmd(
         montecarlo_bundle_from_workspace,
         training_bundle_from_workspace,
     )
+    from auraquant.cta.experiment.cli import data_version_arg
+    from auraquant.ids import resolve_id
 
+    dv_arg = data_version_arg(data_version, data)
     if sum(x is not None for x in (params, walkforward, train, montecarlo)) != 1:
         raise CloudError("give exactly one of --params (sweep), --walkforward, --train or --montecarlo")
     ws = Workspace.open(workspace)
+    spec_id, data_version_id = resolve_id(ws.store, spec_id), resolve_id(ws.store, dv_arg)
     if train is not None:
         path = training_bundle_from_workspace(ws, spec_id, data_version_id, json.loads(train.read_text()), seed=seed)
     elif montecarlo is not None:

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auraquant.console import cli_errors, console, print_json, table
 from auraquant.cta.data.models import DataVersion
+from auraquant.ids import resolve_id
 from auraquant.lazy import lazy_module
 from auraquant.store import Store
 from auraquant.workspace import Workspace
@@ -163,7 +164,7 @@ def list_cmd(workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> 
 def show_cmd(dv_id: str, workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
     """Show a data version with its quality report."""
     store = Workspace.open(workspace).store
-    dv = store.get_data_version(dv_id)
+    dv = store.get_data_version(resolve_id(store, dv_id))
     if json_out:
         print_json(version_json(dv, store=store))
     else:
@@ -184,7 +185,8 @@ def slice_cmd(
 
     `--role holdout` seals the data content from START on (the final segment). Other roles may not reach
     into a sealed holdout: pass an --end at or before its start."""
-    ds = service.make_slice(Workspace.open(workspace).store, dv_id, start=start, end=end, role=role)  # type: ignore[arg-type]
+    store = Workspace.open(workspace).store
+    ds = service.make_slice(store, resolve_id(store, dv_id), start=start, end=end, role=role)  # type: ignore[arg-type]
     if json_out:
         print_json(ds.model_dump(mode="json") | {"id": ds.id})
     else:
@@ -208,7 +210,8 @@ def features_cmd(
             raise ValueError(f"bad --param {p!r}: use name=value")
         k, v = p.split("=", 1)
         params[k] = int(v) if v.lstrip("-").isdigit() else float(v) if _is_float(v) else v
-    fs, values = service.make_features(Workspace.open(workspace).store, ds_id, indicator, params, timeframe)
+    store = Workspace.open(workspace).store
+    fs, values = service.make_features(store, resolve_id(store, ds_id), indicator, params, timeframe)
     if json_out:
         print_json(fs.model_dump(mode="json") | {"id": fs.id, "rows": len(values)})
     else:

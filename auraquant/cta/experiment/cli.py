@@ -24,6 +24,7 @@ from auraquant.cta.experiment.runner import (
     run_status,
 )
 from auraquant.cta.strategy.spec import Spec
+from auraquant.ids import resolve_id
 from auraquant.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True, help="Walk-forward experiments: Optuna search, sealed holdout, robustness.")
@@ -35,10 +36,26 @@ SPEC_KIND = "spec"
 
 
 def _load_spec(ws: Workspace, spec: str) -> Spec:
+    """A Spec from a JSON file, or a stored one by id (or unique id prefix)."""
     p = Path(spec)
+    if p.is_dir():
+        raise ValueError(f"--spec {spec} is a directory; give a Spec JSON file or a stored spec id")
     if p.is_file():
-        return Spec.model_validate_json(p.read_text())
-    return ws.store.get_object(SPEC_KIND, spec, Spec)
+        try:
+            return Spec.model_validate_json(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"--spec {spec} is not a text file (a Spec is JSON)") from None
+    return ws.store.get_object(SPEC_KIND, resolve_id(ws.store, spec), Spec)
+
+
+def data_version_arg(primary: str | None, alias: str | None) -> str:
+    """The data version given with `--data-version` (or its old spelling `--data`, kept as a hidden alias)."""
+    if primary is not None and alias is not None and primary != alias:
+        raise typer.BadParameter(f"two data versions given: --data-version {primary} and --data {alias}; give one")
+    value = primary if primary is not None else alias
+    if value is None:
+        raise typer.BadParameter("missing option '--data-version ID' (`auraquant data list` shows them)")
+    return value
 
 
 def _fmt(v: Any) -> str:
@@ -137,7 +154,6 @@ def _finished(ws: Workspace, run_id: str) -> tuple[Run, RunResult]:
 @app.command("run")
 @cli_errors
 def run_cmd(
-    data: Annotated[str, typer.Option(help="Data version id.")],
     spec: Annotated[str, typer.Option(help="Spec JSON file or a stored spec id.")],
     train: Annotated[int, typer.Option(help="Train bars per window.")],
     target: Annotated[int, typer.Option(help="Target (out-of-sample) bars per window.")],
@@ -157,16 +173,20 @@ def run_cmd(
     executor: ExecutorOpt = "threads",
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default: journal in .aura/optuna).")] = None,
     robustness: Annotated[bool, typer.Option(help="Compute PBO, SPA and Monte Carlo at the end.")] = True,
+    data_version: Annotated[str | None, typer.Option("--data-version", help="Data version id.")] = None,
+    data: Annotated[str | None, typer.Option("--data", hidden=True, help="Old name of --data-version.")] = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Run a walk-forward experiment (resumes automatically if the same run was interrupted)."""
+    dv_arg = data_version_arg(data_version, data)
     ws = Workspace.open(workspace)
+    dv_id = resolve_id(ws.store, dv_arg)
     wf = WalkForwardConfig(train_bars=train, validation_bars=validation, target_bars=target, step_bars=step,
                            mode=mode, embargo_bars=embargo, n_windows=windows)  # type: ignore[arg-type]
     obj: Objective = objective  # type: ignore[assignment]
     sc = SearchConfig(n_trials=trials, batch_size=batch, objective=obj, min_trades=min_trades, top_k=top_k)
-    run, bars = run_from_store(ws, _load_spec(ws, spec), data, wf, sc, seed=seed, holdout_bars=holdout_bars)
+    run, bars = run_from_store(ws, _load_spec(ws, spec), dv_id, wf, sc, seed=seed, holdout_bars=holdout_bars)
     if not json_out:
         console.print(f"run [bold]{run.id}[/] on {len(bars):,} bars ({executor})")
     out = _run_with_progress(lambda p: run_experiment(
@@ -185,6 +205,7 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], executor:
                workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
     """Continue an interrupted run: finished windows and persisted trials are reused."""
     ws = Workspace.open(workspace)
+    run_id = resolve_id(ws.store, run_id)
     out = _run_with_progress(lambda p: resume_experiment(ws, run_id, executor=executor, progress=p), json_out)
     run = ws.store.get_object(RUN_KIND, run_id, Run)
     if json_out:
@@ -199,7 +220,9 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], executor:
 def status_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], workspace: WorkspaceOpt = Path("."),
                json_out: JsonOpt = False) -> None:
     """Progress of a run: windows complete and trials persisted per window."""
-    st = run_status(Workspace.open(workspace), run_id)
+    ws = Workspace.open(workspace)
+    run_id = resolve_id(ws.store, run_id)
+    st = run_status(ws, run_id)
     if json_out:
         print_json(st)
         return
@@ -214,7 +237,8 @@ def status_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], workspace
 def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")], workspace: WorkspaceOpt = Path("."),
              json_out: JsonOpt = False) -> None:
     """A finished run: OOS summary, window selection table, robustness."""
-    run, res = _finished(Workspace.open(workspace), run_id)
+    ws = Workspace.open(workspace)
+    run, res = _finished(ws, resolve_id(ws.store, run_id))
     if json_out:
         print_json(_summary_json(run, res))
         return
@@ -227,6 +251,7 @@ def compare_cmd(a: Annotated[str, typer.Argument(help="Run id A.")], b: Annotate
                 workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
     """Per-metric deltas (B - A) and the windows whose selection changed."""
     ws = Workspace.open(workspace)
+    a, b = resolve_id(ws.store, a), resolve_id(ws.store, b)
     ra, xa = _finished(ws, a)
     rb, xb = _finished(ws, b)
     cmp = compare_runs(ra, xa, rb, xb)

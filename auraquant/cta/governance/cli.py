@@ -52,6 +52,7 @@ from auraquant.cta.governance.keys import (
 )
 from auraquant.cta.governance.record import ArchiveRecord, LifecycleState, holdout_look_text
 from auraquant.cta.governance.userconfig import check_private_file, config_dir
+from auraquant.ids import resolve_id
 from auraquant.workspace import Workspace
 
 archive_app = typer.Typer(no_args_is_help=True, help="Signed research records: list, show, verify, export.")
@@ -219,6 +220,7 @@ def _buy_and_hold(r: ArchiveRecord) -> str:
 def archive_show(record_id: str, workspace: WorkspaceOpt = Path("."), json_out: JsonOpt = False) -> None:
     """One record: contents (only once verified), verification, approval status and its lifecycle events."""
     arch = _archive(workspace)
+    record_id = record_id if record_id is None else resolve_id(arch.store, record_id)
     check = arch.verify(record_id)
     stored = arch.get(record_id)
     status = arch.approval_status(record_id)
@@ -273,6 +275,7 @@ def archive_verify(
 ) -> None:
     """Verify signatures against the pinned keys and the lifecycle chain. Exit code 1 if anything fails."""
     arch = _archive(workspace)
+    record_id = record_id if record_id is None else resolve_id(arch.store, record_id)
     if file is not None:
         try:
             rec = arch.verify_artifact(file.read_bytes())
@@ -327,6 +330,7 @@ def archive_export(
 ) -> None:
     """Write the verified signed artifact (canonical JSON). Refuses unsigned or invalid artifacts."""
     ws = Workspace.open(workspace)
+    record_id = resolve_id(ws.store, record_id)
     dest = out
     if dest is None:
         dest = ws.artifacts / "governance"
@@ -385,6 +389,7 @@ def approve(
     """Promote a frozen record to production (a human with the approver key; everything is verified first,
     fail closed, and the decision is signed with the approver key)."""
     arch = _archive(workspace)
+    record_id = record_id if record_id is None else resolve_id(arch.store, record_id)
     check_passphrase_source(passphrase_file, passphrase_fd)
     check = arch.verify(record_id)
     stored = arch.get(record_id)
@@ -432,6 +437,7 @@ def reject(
     """Decline promotion of a frozen record (it stays frozen; the decision is signed with the approver key
     and chained)."""
     arch = _archive(workspace)
+    record_id = record_id if record_id is None else resolve_id(arch.store, record_id)
     check_passphrase_source(passphrase_file, passphrase_fd)
     arch.get(record_id)  # an unknown record is refused before anyone is asked anything
     _confirm_or_abort(f"Reject promotion of {record_id}?", yes, json_out)

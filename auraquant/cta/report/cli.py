@@ -270,6 +270,11 @@ def report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the paths as JSON.")] = False,
 ) -> None:
     """Write a self-contained HTML tearsheet and a PNG of the equity curve."""
+    from auraquant.ids import ID_PREFIX, resolve_id
+    from auraquant.workspace import Workspace
+
+    if ID_PREFIX.match(run_or_record_id):  # a unique id prefix (a directory argument needs no workspace)
+        run_or_record_id = resolve_id(Workspace.open(workspace).store, run_or_record_id)
     r = build_report(run_or_record_id, workspace, out)  # ReportSourceError is a ValueError: cli_errors renders it
     if json_out:
         print_json(r.as_json())

@@ -4,6 +4,8 @@ registry serves any workspace; build contexts with `research_context`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aura.tools import Tool, ToolRegistry, disclosure_tools
 from auraquant.cta.tools import cloud, data, experiment, governance, lifecycle, models, strategy
 
@@ -20,7 +22,10 @@ def all_tools() -> list[Tool]:
 
 
 def build_registry() -> ToolRegistry:
-    """A registry with every CTA tool and the `list_tools` / `tool_reference` meta tools."""
-    reg = ToolRegistry(all_tools())
+    """A registry with every CTA tool and the `list_tools` / `tool_reference` meta tools. Every tool first
+    resolves unique id prefixes in its `*_id` arguments (`auraquant/ids.py`), before its own checks."""
+    from auraquant.ids import resolve_id_prefixes
+
+    reg = ToolRegistry([replace(t, preflight=(resolve_id_prefixes, *t.preflight)) for t in all_tools()])
     reg.register(*disclosure_tools(reg))
     return reg

@@ -248,7 +248,7 @@ LEAVES = leaf_commands()
 
 # Parameters that name an object in the store, by parameter name -> the kind of id expected.
 DV_PARAMS = {"data_version", "dv_id", "data"}
-SPEC_PARAMS = {"spec", "spec_opt", "spec_file"}
+SPEC_PARAMS = {"spec", "spec_opt", "spec_file", "spec_id"}
 ID_PARAMS = {"run_id", "record_run_or_record_id", "run_or_record_id", "record_id", "key_id", "ds_id", "slice_",
              "a", "b", "resume", "public_key", "session_id"}
 DATE_PARAMS = {"start", "end", "since", "until"}
@@ -336,9 +336,13 @@ def _opt(p: Any) -> str:
 BASE: dict[tuple[str, ...], dict[str, str]] = {
     ("backtest",): {"data_version": "{dv}", "baseline": "ema_cross", "no_artifacts": ""},
     ("data", "fetch"): {"exchange": "zz_no_such_exchange"},  # refused before any network call
+    ("experiment", "run"): {"data_version": "{dv}"},
+    ("cloud", "bundle"): {"data_version": "{dv}"},
 }
 EXCLUSIVE: dict[tuple[str, ...], set[str]] = {
     ("backtest",): {"spec_file", "spec_opt", "data", "data_version", "slice_", "baseline"},
+    ("experiment", "run"): {"data_version", "data"},  # `--data` is the hidden old name of --data-version
+    ("cloud", "bundle"): {"data_version", "data"},
 }
 
 
