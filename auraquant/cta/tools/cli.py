@@ -140,6 +140,7 @@ def example_spec() -> Any:
 @cli_errors
 def spec_example(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write it to this file instead of stdout.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Print an example Spec (JSON) that validates and runs: edit it, then `auraquant spec validate FILE` and
@@ -151,6 +152,8 @@ def spec_example(
         return
     if out.is_dir():
         raise typer.BadParameter(f"--out {out} is a directory; give a file name")
+    if out.exists() and not force:
+        raise typer.BadParameter(f"--out {out} exists; pass --force to overwrite it")
     out.write_text(text, encoding="utf-8")
     if json_out:
         print_json({"path": str(out), "spec_id": spec.id})
