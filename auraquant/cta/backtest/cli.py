@@ -35,12 +35,58 @@ def _bars(data: Path | None, data_version: str | None, slice_id: str | None, wor
           start: str | None, end: str | None) -> tuple[pd.DataFrame, object | None]:
     """The bars to test and the workspace (if any), through the data access layer: a stored version or slice
     stops at its sealed holdout, and a file's rows from the first sealed bar of the workspace on are cut."""
+    from auraquant.cta.data import access
+    from auraquant.ids import resolve_id
+    from auraquant.workspace import Workspace
+
+    if sum(x is not None for x in (data, data_version, slice_id)) != 1:
+        raise typer.BadParameter("give exactly one of --data FILE, --data-version ID or --slice ID (with --workspace)")
+    for text, flag in ((start, "--start"), (end, "--end")):
+        if text is not None:
+            _utc(text, flag)  # a malformed bound is refused before any data is read
+    if data is not None or slice_id is not None:  # a version applies the range in the access layer itself
+        frame, ws = _source_bars(data, slice_id, workspace)
+        return _time_range(frame, start, end), ws
+    ws = Workspace.open(workspace or Path("."))
+    data_version = resolve_id(ws.store, str(data_version))  # a unique prefix names the full id from here on
+    sealed = access.holdout_start(ws.store, data_version)
+    if sealed is not None and end is None:
+        typer.echo(f"note: bars stop at the sealed holdout of {data_version} (from {sealed})", err=True)
+    return access.research_bars(ws.store, data_version, start, end), ws
+
+
+def _time_range(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
+    """Bars with `start <= time < end` (UTC; either bound optional); refuses a range that leaves no bar."""
+    if start is None and end is None:
+        return frame
+    lo, hi = (None if t is None else _utc(t, flag) for t, flag in ((start, "--start"), (end, "--end")))
+    keep = pd.Series(True, index=frame.index)
+    if lo is not None:
+        keep &= frame["time"] >= lo
+    if hi is not None:
+        keep &= frame["time"] < hi
+    out = frame.loc[keep].reset_index(drop=True)
+    if out.empty:
+        raise ValueError(f"no bars in [{start or 'first'}, {end or 'last'})")
+    return out
+
+
+def _utc(text: str, flag: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise typer.BadParameter(f"{flag} {text!r} is not a date or time (e.g. 2023-01-01 or 2023-01-01T12:00)") \
+            from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _source_bars(data: Path | None, slice_id: str | None, workspace: Path | None
+                 ) -> tuple[pd.DataFrame, object | None]:
+    """The bars of a file or a stored slice (see `_bars`)."""
     from auraquant.cta.data import access, service
     from auraquant.ids import resolve_id
     from auraquant.workspace import NotAWorkspace, Workspace
 
-    if sum(x is not None for x in (data, data_version, slice_id)) != 1:
-        raise typer.BadParameter("give exactly one of --data FILE, --data-version ID or --slice ID (with --workspace)")
     if data is not None:
         try:  # a file is checked against the holdouts of the workspace it is used in, when there is one
             ws = Workspace.open(workspace or Path("."))
@@ -55,13 +101,7 @@ def _bars(data: Path | None, data_version: str | None, slice_id: str | None, wor
                        "sealed holdout bars of this workspace and were not read", err=True)
         return frame, ws
     ws = Workspace.open(workspace or Path("."))
-    if slice_id is not None:
-        return service.slice_bars(ws.store, ws.store.get_data_slice(resolve_id(ws.store, slice_id))), ws
-    data_version = resolve_id(ws.store, str(data_version))  # a unique prefix names the full id from here on
-    sealed = access.holdout_start(ws.store, data_version)
-    if sealed is not None and end is None:
-        typer.echo(f"note: bars stop at the sealed holdout of {data_version} (from {sealed})", err=True)
-    return access.research_bars(ws.store, data_version, start, end), ws
+    return service.slice_bars(ws.store, ws.store.get_data_slice(resolve_id(ws.store, str(slice_id)))), ws
 
 
 #: costs of a Spec built from flags when --commission-bps / --slippage-bps are not given: a liquid crypto
@@ -147,8 +187,8 @@ def backtest(
     data: Annotated[Path | None, typer.Option(help="bars file: .parquet or .csv (time, open, high, low, close, volume)")] = None,
     data_version: Annotated[str | None, typer.Option(help="DataVersion id in --workspace")] = None,
     slice_: Annotated[str | None, typer.Option("--slice", help="DataSlice id in --workspace")] = None,
-    start: Annotated[str | None, typer.Option(help="first bar time (UTC) with --data-version")] = None,
-    end: Annotated[str | None, typer.Option(help="exclusive end time (UTC) with --data-version")] = None,
+    start: Annotated[str | None, typer.Option(help="first bar time (UTC), for any data source")] = None,
+    end: Annotated[str | None, typer.Option(help="exclusive end time (UTC), for any data source")] = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w",
                                                    help="workspace directory (data versions, cta_runtime/)")] = None,
     baseline: Annotated[str | None, typer.Option(help="baseline module name (flags mode)")] = None,

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from auraquant.console import cli_errors, console, print_json, table
 from auraquant.cta.backtest.metrics import BuyAndHold, buy_and_hold_metrics
@@ -67,14 +74,17 @@ def _fmt(v: Any) -> str:
 
 
 def _run_with_progress(fn: Any, json_out: bool) -> RunOutput:
+    """Run `fn(progress)` under a live status line: windows done / total with the elapsed time, then, once
+    every window is done, the robustness phase (PBO, SPA, Monte Carlo) that follows it."""
     if json_out:
         return fn(None)
-    with Progress(TextColumn("[bold]walk-forward windows"), BarColumn(), MofNCompleteColumn(),
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("windows", total=None)
+        task = bar.add_task("walk-forward windows", total=None)
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            phase = "robustness: PBO, SPA, Monte Carlo" if total and done >= total else "walk-forward windows"
+            bar.update(task, completed=done, total=total, description=phase)
 
         return fn(progress)
 

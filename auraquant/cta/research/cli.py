@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aura.config.models import MissingApiKey
@@ -32,6 +33,7 @@ from auraquant.cta.research.loop import (
     offline_autopilot,
     run_research,
 )
+from auraquant.cta.research.tool_summary import summarize_tool_result
 from auraquant.cta.sandbox import isolation
 from auraquant.cta.workspace_init import init_workspace
 from auraquant.workspace import Workspace
@@ -66,24 +68,51 @@ def _select(ws: Workspace, provider: str | None, model: str | None) -> tuple[Pro
 
 
 class _Printer:
-    """Compact live output of a research run for people."""
+    """Compact live output of a research run for people: a transient status line (spinner, elapsed time, the
+    tools running) while tools work, then one line per finished call with a short summary of its result."""
 
     def __init__(self) -> None:
         self._t: dict[str, float] = {}
+        self._names: dict[str, str] = {}
+        self._status: Any = None
 
     def __call__(self, ev: EngineEvent) -> None:
         if isinstance(ev, TextDeltaEvent):
+            self._stop()
             console.print(ev.text, markup=False, highlight=False)
         elif isinstance(ev, ToolStart):
             self._t[ev.call_id] = time.perf_counter()
+            self._names[ev.call_id] = ev.name
+            self._show()
         elif isinstance(ev, ToolEnd):
             dt = time.perf_counter() - self._t.pop(ev.call_id, time.perf_counter())
+            self._names.pop(ev.call_id, None)
+            self._stop()
             mark = "[green]✓[/]" if ev.ok else "[red]✗[/]"
-            why = "" if ev.ok else escape(f" — {ev.error.message if ev.error else ev.content}"[:200])
-            console.print(f"  {mark} [dim]{ev.name} {dt:.1f}s{why}[/]", highlight=False)
+            text = ev.content if ev.ok else (ev.error.message if ev.error else ev.content)
+            gist = escape(summarize_tool_result(text, max(30, console.width - len(ev.name) - 16)))
+            console.print(f"  {mark} [dim]{ev.name} {dt:.1f}s · {gist}[/]", highlight=False)
+            if self._names:
+                self._show()
         elif isinstance(ev, Stopped):
+            self._stop()
             console.print(f"[dim]engine stopped: {ev.reason.value} after {ev.turns} turns, "
                           f"{ev.tool_calls} tool calls[/]")
+
+    def _show(self) -> None:
+        self._stop()
+        started = min(self._t.values(), default=time.perf_counter())
+        self._status = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                console=console, transient=True, refresh_per_second=4)
+        task = self._status.add_task("running " + ", ".join(dict.fromkeys(self._names.values())), total=None)
+        self._status.tasks[0].start_time = self._status.get_time() - (time.perf_counter() - started)
+        del task
+        self._status.start()
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
 
 def outcome_table(out: ResearchOutcome) -> Table:

@@ -117,3 +117,24 @@ def test_flags_mode_costs_are_realistic_and_zero_costs_are_warned(tmp_path: Path
                                           "--no-artifacts", "--json"])
     assert from_file.exit_code == 0 and json.loads(from_file.stdout)["commission_bps"] == 0.0
     assert "warning: zero trading costs" in from_file.stderr
+
+
+def test_start_and_end_apply_to_files_slices_and_versions(workspace, tmp_path: Path) -> None:
+    from auraquant.cta.data.service import make_slice, synth
+
+    dv, _ = synth(workspace.store, n=600, seed=8)
+    bars = workspace.store.load_bars(dv.id)
+    data = tmp_path / "bars.parquet"
+    bars.to_parquet(data)
+    ds = make_slice(workspace.store, dv.id, start=None, end=None, role="full")
+    rng = ["--start", "2022-01-05", "--end", "2022-01-10T12:00"]
+    common = ["--baseline", "ema_cross", "--no-artifacts", "--json", *rng]
+    by_file = CliRunner().invoke(root, ["backtest", "--data", str(data), *common])
+    by_version = CliRunner().invoke(root, ["backtest", "--data-version", dv.id, "-w", str(workspace.root), *common])
+    by_slice = CliRunner().invoke(root, ["backtest", "--slice", ds.id, "-w", str(workspace.root), *common])
+    reports = [json.loads(r.stdout) for r in (by_file, by_version, by_slice)]
+    expected = ((bars["time"] >= "2022-01-05") & (bars["time"] < "2022-01-10T12:00")).sum()
+    assert {r["bars"] for r in reports} == {int(expected)}
+    assert reports[0]["sharpe"] == reports[1]["sharpe"] == reports[2]["sharpe"]
+    bad = CliRunner().invoke(root, ["backtest", "--data", str(data), "--baseline", "ema_cross", "--end", "soon"])
+    assert bad.exit_code != 0 and "--end 'soon' is not a date" in bad.output
