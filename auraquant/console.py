@@ -54,6 +54,11 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def is_whole_value(text: str) -> bool:
+    """True for an id (`dv_…`, `run_…`) or a path: values a table must show whole (never cut or wrapped)."""
+    return bool(_ID_RE.match(text)) or (text.startswith(("/", "./", "~/")) and " " not in text)
+
+
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     """A rich table for people. Columns holding ids (`dv_…`, `run_…`) or paths are never wrapped or cut (they
     get the width of their longest value: copied into the next command); other text wraps at word boundaries
@@ -63,7 +68,7 @@ def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> 
     t = Table(title=title, title_justify="left", header_style="bold cyan")
     for i, c in enumerate(cols):
         values = [r[i] for r in cells if i < len(r) and r[i]]
-        whole = bool(values) and all(_ID_RE.match(v) or v.startswith(("/", "./", "~/")) for v in values)
+        whole = bool(values) and all(is_whole_value(v) for v in values)
         if whole:
             t.add_column(c, no_wrap=True, overflow="fold", min_width=max(len(v) for v in values))
         else:

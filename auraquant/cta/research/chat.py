@@ -23,12 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
-from rich.markdown import Markdown
+from rich.markdown import Markdown, TableElement
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from rich.text import Text
 
 from aura.providers import Provider
@@ -38,7 +39,7 @@ from aura.runtime.messages import Message
 from aura.runtime.sessions import SessionState, SessionStore
 from aura.tools import ToolContext
 from aura.tools.limits import clip_middle
-from auraquant.console import error_message, fail, one_line
+from auraquant.console import error_message, fail, is_whole_value, one_line
 from auraquant.cta.experiment.gates import load_gates
 from auraquant.cta.research import iter_state
 from auraquant.cta.research.cli import DEMO_GOAL, _select, show_outcome
@@ -88,6 +89,30 @@ def preview(text: str, max_chars: int = PREVIEW_CHARS, max_lines: int = PREVIEW_
     return out
 
 
+class _IdSafeTable(TableElement):
+    """A Markdown table whose id and path columns are never cut or wrapped (rich's default ends a word that
+    does not fit with `…`, which turns `run_defeafc7b5ea4aae5f4f` into `run_def…`)."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for table in super().__rich_console__(console, options):
+            if isinstance(table, Table):
+                for i, col in enumerate(table.columns):
+                    cells = [str(c) for c in col.cells]
+                    if cells and all(is_whole_value(c) for c in cells if c):
+                        col.no_wrap, col.overflow = True, "fold"
+                        col.min_width = max(len(c) for c in cells)
+                    else:
+                        col.overflow = "fold"
+                    del i
+            yield table
+
+
+class ChatMarkdown(Markdown):
+    """Markdown for the chat: tables keep ids and paths whole (see `_IdSafeTable`)."""
+
+    elements = {**Markdown.elements, "table_open": _IdSafeTable}
+
+
 class ChatUI:
     """Renders engine events: streamed markdown, a live status line per running tool (spinner, elapsed time,
     the tool's name), then one line per finished call with a short human summary of its result. With
@@ -108,11 +133,11 @@ class ChatUI:
             self._stop_status()
             self._buf += ev.text
             if self._live is None:
-                self._live = Live(Markdown(self._buf), console=self.c, refresh_per_second=12,
+                self._live = Live(ChatMarkdown(self._buf), console=self.c, refresh_per_second=12,
                                   vertical_overflow="visible")
                 self._live.start()
             else:
-                self._live.update(Markdown(self._buf))
+                self._live.update(ChatMarkdown(self._buf))
         elif isinstance(ev, Retrying):
             self._end_text()
             self.c.print(f"[yellow]model call failed ({escape(str(ev.error))}); retry {ev.attempt} in {ev.delay_s:.1f}s[/]")
@@ -188,7 +213,7 @@ class ChatUI:
 
     def _end_text(self) -> None:
         if self._live is not None:
-            self._live.update(Markdown(self._buf))
+            self._live.update(ChatMarkdown(self._buf))
             self._live.stop()
             self._live = None
         self._buf = ""
