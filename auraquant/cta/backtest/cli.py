@@ -125,12 +125,29 @@ def _parse_value(text: str) -> int | float:
         return float(text)
 
 
+def _stored_or_file_spec(spec_file: Path, ws: object | None) -> object:
+    """The Spec in `spec_file`, or, when no such file exists and a workspace is open, the stored Spec of that
+    id (or unique id prefix): `--spec` takes either, as in `experiment run`."""
+    from auraquant.cta.strategy.spec import Spec
+    from auraquant.ids import resolve_id
+
+    if spec_file.is_dir():
+        raise ValueError(f"--spec {spec_file} is a directory; give a Spec JSON file or a stored spec id")
+    if not spec_file.exists() and ws is not None and str(spec_file).startswith("spec_"):
+        store = ws.store  # type: ignore[attr-defined]
+        return store.get_object("spec", resolve_id(store, str(spec_file)), Spec)
+    try:
+        return Spec.model_validate_json(spec_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"--spec {spec_file} is not a text file (a Spec is JSON)") from None
+
+
 def _build_spec(spec_file: Path | None, baseline: str | None, filters: list[str], executions: list[str],
-                risks: list[str], params: list[str], engine: dict) -> object:
+                risks: list[str], params: list[str], engine: dict, ws: object | None = None) -> object:
     from auraquant.cta.strategy.spec import Spec, apply_params
 
     if spec_file is not None:
-        spec = Spec.model_validate_json(spec_file.read_text())
+        spec = _stored_or_file_spec(spec_file, ws)
         if any(v is not None for v in engine.values()):
             spec = spec.model_copy(update={"engine": spec.engine.model_copy(
                 update={k: v for k, v in engine.items() if v is not None})})
@@ -183,7 +200,8 @@ def _print_report(report, out_dir: Path | None) -> None:
 
 def backtest(
     spec_file: Annotated[Path | None, typer.Argument(help="Spec JSON file (omit to build one from flags)")] = None,
-    spec_opt: Annotated[Path | None, typer.Option("--spec", help="Spec JSON file (same as the SPEC argument)")] = None,
+    spec_opt: Annotated[Path | None, typer.Option("--spec", help="Spec JSON file or stored spec id (same as the "
+                                                  "SPEC argument)")] = None,
     data: Annotated[Path | None, typer.Option(help="bars file: .parquet or .csv (time, open, high, low, close, volume)")] = None,
     data_version: Annotated[str | None, typer.Option(help="DataVersion id in --workspace")] = None,
     slice_: Annotated[str | None, typer.Option("--slice", help="DataSlice id in --workspace")] = None,
@@ -240,7 +258,8 @@ def backtest(
         cache_dir = workspace_cache_dir(ws)  # type: ignore[arg-type]
         out = out or (ws.artifacts / "backtests" if data is None else None)  # type: ignore[attr-defined]
     try:
-        spec = _build_spec(spec_file, baseline, filter_ or [], execution or [], risk or [], param or [], engine)
+        spec = _build_spec(spec_file, baseline, filter_ or [], execution or [], risk or [], param or [], engine,
+                           ws)
         # mandatory: modules that are not built in must pass the look-ahead check on these very bars
         require_causal(spec, frame, extra_dir, cache_dir=cache_dir)
         result = run_backtest(frame, spec, record=not no_artifacts, extra_dir=extra_dir)

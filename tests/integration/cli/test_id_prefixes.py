@@ -78,3 +78,15 @@ def test_tools_take_prefixes_through_the_same_resolver(stocked: tuple[Workspace,
     assert json.loads(ok.content)["version"]["id"] == dv
     amb = asyncio.run(reg.call("spec_get", {"spec_id": "spec_abcdef"}, ctx))
     assert not amb.ok and "ambiguous" in amb.content and "spec_abcdef11111111111111" in amb.content
+
+
+def test_backtest_spec_takes_a_stored_id_like_experiment_run(stocked: tuple[Workspace, str]) -> None:
+    from auraquant.cta.strategy.spec import Spec
+
+    ws, dv = stocked
+    res = CliRunner().invoke(app, ["backtest", "--spec", "spec_abcdef1", "--data-version", dv[:8], "-w",
+                                   str(ws.root), "--no-artifacts", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["spec_id"] == Spec(baseline={"name": "ema_cross"}).id
+    amb = CliRunner().invoke(app, ["backtest", "--spec", "spec_abcdef", "--data-version", dv, "-w", str(ws.root)])
+    assert amb.exit_code != 0 and "ambiguous" in amb.stderr and len(amb.stderr.strip().splitlines()) == 1
