@@ -96,14 +96,13 @@ class _IdSafeTable(TableElement):
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for table in super().__rich_console__(console, options):
             if isinstance(table, Table):
-                for i, col in enumerate(table.columns):
+                for col in table.columns:
                     cells = [str(c) for c in col.cells]
                     if cells and all(is_whole_value(c) for c in cells if c):
                         col.no_wrap, col.overflow = True, "fold"
                         col.min_width = max(len(c) for c in cells)
                     else:
                         col.overflow = "fold"
-                    del i
             yield table
 
 
