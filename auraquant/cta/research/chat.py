@@ -1,16 +1,18 @@
 """`auraquant chat`: the interactive research session in a terminal.
 
 - input with history (prompt_toolkit, `.aura/chat_history`; plain `input()` when stdin is not a terminal);
-- the model's answer streams as markdown (rich Live); each tool call is a compact panel; a spinner with the
-  elapsed time runs while tools work;
-- slash commands: /status /iter /compact /cost /budget /approve /save /resume /help /quit;
+- the model's answer streams as markdown (rich Live); while a tool runs a live status line shows a spinner, the
+  elapsed time and the tool's name; each finished call is one line with a short summary of its result
+  (`tool_summary.py`); `/verbose` shows the raw JSON arguments and results as panels instead;
+- slash commands: /status /iter /compact /cost /budget /approve /save /resume /verbose /help /quit;
 - Ctrl-C during a turn cancels it (the engine saves the session: calls in flight get a `cancelled` result);
   a second Ctrl-C within 2 s, or Ctrl-C twice at the prompt, exits. `--resume [ID|last]` continues, and
   first shows where the session was: the goal, the ITER_STATE, the budget used and the last turns;
-- tool panels are previews: arguments, results and errors are cut to a few lines (the model reads the
+- verbose panels are previews: arguments, results and errors are cut to a few lines (the model reads the
   full, size-capped result; `run_trace_query` and `tool_output_get` reach the rest);
-- without a configured key it says how to add one and offers the offline autopilot (which then researches
-  toward the goal typed or given with --goal).
+- without a configured key it says how to add one and offers the offline autopilot; "n" exits (status 0)
+  with one line; otherwise it asks for the research goal unless --goal gave one (it never starts on a
+  default goal; an empty answer exits).
 """
 
 from __future__ import annotations
