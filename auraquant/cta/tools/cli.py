@@ -173,18 +173,31 @@ def spec_schema(json_out: JsonOpt = False) -> None:
 def check_spec(spec: Any, runtime: Path | None) -> None:
     """Every module of `spec` exists and validates, its params are declared and within bounds, and every
     search-space path names a declared param with in-bound ranges (the checks `spec_put` makes). Raises
-    ValueError naming the field path."""
+    ValueError starting with the Spec field path at fault (`execution[0].params: …`, `search_space: …`)."""
     from aura.tools import ToolFailure
+    from auraquant.cta.strategy.protocols import resolve_params
+    from auraquant.cta.tools import modules
     from auraquant.cta.tools.strategy import _check_params
 
     root = runtime if runtime is not None else Path("/nonexistent-auraquant-runtime")
+    for field, kind in modules.SPEC_FIELDS:
+        refs = [spec.baseline] if field == "baseline" else getattr(spec, field)
+        for i, ref in enumerate(refs):
+            where = field if field == "baseline" else f"{field}[{i}]"
+            try:
+                mod = modules.load(root, kind, ref.name)
+            except LookupError:
+                raise ValueError(f"{where}.name: no {kind} module {ref.name!r} (`auraquant modules list --kind "
+                                 f"{kind}`)") from None
+            try:
+                resolve_params(ref.name, mod.params, ref.params)
+            except ValueError as exc:
+                raise ValueError(f"{where}.params: {exc}") from None
     ctx = SimpleNamespace(deps=SimpleNamespace(runtime_dir=root))  # _check_params reads only the module root
     try:
-        _check_params(ctx, spec)  # type: ignore[arg-type]
+        _check_params(ctx, spec)  # type: ignore[arg-type]  # the search space, as spec_put checks it
     except ToolFailure as exc:
-        raise ValueError(str(exc)) from None
-    except LookupError as exc:
-        raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
+        raise ValueError(f"search_space: {exc}") from None
 
 
 @spec_app.command("validate")

@@ -81,10 +81,11 @@ def test_spec_validate_names_the_field_path_in_one_line(tmp_path: Path, monkeypa
     cases = {
         "engine.fill": good | {"engine": good["engine"] | {"fill": "tomorrow"}},
         "baseline.name": good | {"baseline": {"name": "Not-A-Name"}},
-        "param 'fast'=0 outside": good | {"baseline": {"name": "ema_cross", "params": {"fast": 0}}},
-        "search path baseline.nope": good | {"search_space": {"baseline.nope": {"kind": "int", "low": 1,
-                                                                               "high": 3}}},
-        "no module": good | {"risk": [{"name": "no_such_risk"}]},
+        "baseline.params: param 'fast'=0 outside": good | {"baseline": {"name": "ema_cross",
+                                                                        "params": {"fast": 0}}},
+        "search_space: search path baseline.nope": good | {"search_space": {"baseline.nope": {
+            "kind": "int", "low": 1, "high": 3}}},
+        "risk[1].name: no risks module 'no_such_risk'": good | {"risk": [*good["risk"], {"name": "no_such_risk"}]},
     }
     for expected, body in cases.items():
         path = tmp_path / "spec.json"
