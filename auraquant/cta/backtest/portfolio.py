@@ -23,13 +23,15 @@ is in the tests):
      members with a defined sigma_i (sample std of the member's last `vol_lookback` close-to-close
      returns on its own closed bars). Live at t: listed (t >= its first bar) and not delisted (t < its
      last bar, or its last bar is the calendar's last). A delisted member's sleeve is sold at the close
-     of its last bar.
+     of its last bar. Only members with a bar at t trade at a rebalance: a member without one keeps its
+     units (a missing bar is never a price to trade at).
    - Portfolio volatility target (`target_vol`, annualized): s(t) = target_vol / (sample std of the last
      `target_lookback` bar returns of the base basket sum_i w_i(t-1) (E_i(t)/E_i(t-1) - 1), times
      sqrt(bars per year)); s = 0 until `target_lookback` returns exist; without a target s = 1.
-   - Gross exposure cap (`gross_cap`): at a rebalance the targets are scaled down so that sum_i u_i X_i
-     <= gross_cap x P; between rebalances, a close where the held units exceed it scales every unit down
-     to the cap.
+   - Gross exposure cap (`gross_cap`): at a rebalance the available members' targets are scaled down so
+     that sum_i u_i X_i <= gross_cap x P (the units of members without a bar count as they are); between
+     rebalances (and under fixed sizing), a close where the held units exceed it scales the available
+     members' units down by the excess (to 0 at most). P here is before that rebalance's costs.
    Every unit change trades |delta u_i| X_i of member i's position, paying its commission + slippage;
    the cost leaves the NAV and is charged to that member's contribution.
 4. **Ruin.** P <= 0 at a close ends the portfolio at 0 (as the engine's rule 10); metrics by the same
@@ -223,7 +225,7 @@ def pack(au: AlignedUniverse, spec: Spec, sizing: Sizing, param_sets: Sequence[M
          workers: int = 1) -> _Packed:
     """Prepare every member (`prepare`, module outputs computed once per distinct parameter value) and
     lay the results out as the portfolio kernel's flat inputs."""
-    unknown = sorted(set(member_costs or {}) | set(member_params or {}) - set(au.symbols))
+    unknown = sorted((set(member_costs or {}) | set(member_params or {})) - set(au.symbols))
     if unknown:
         raise ValueError(f"per-member settings name symbols outside the universe: {unknown}")
     preps = [prepare(b, spec, _member_sets(spec, s, param_sets, member_params), extra_dir, workers=workers)
@@ -249,7 +251,7 @@ def pack(au: AlignedUniverse, spec: Spec, sizing: Sizing, param_sets: Sequence[M
     cal_ix = np.ascontiguousarray(np.concatenate(au.cal_index).astype(np.int64))
     dynamic = sizing.dynamic
     base_w = np.ascontiguousarray(base_weights(au, sizing) if sizing.rebalance != "none"
-                                  else np.zeros((1, au.n)))
+                                  else np.zeros((len(au) if dynamic else 1, au.n)))
     reb = rebalance_bars(au, sizing, cal_day_end)
     bars_per_year = float(e.annualization) * au.bars[0].bars_per_day()
     p0 = preps[0]

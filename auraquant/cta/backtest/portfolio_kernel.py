@@ -101,6 +101,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     mat = dynamic or record
     E = np.empty((n_cal if mat else 1, n_mem))
     X = np.zeros((n_cal if mat else 1, n_mem))
+    A = np.zeros((n_cal if mat else 1, n_mem), dtype=np.uint8)
     mem_trades = []
     for i in range(n_mem):
         res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
@@ -136,6 +137,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
             if mat:
                 E[t, i] = last_e
                 X[t, i] = last_x
+                A[t, i] = 1
             if not dynamic:
                 nav_sum[t] += w * last_e
             if held:
@@ -186,24 +188,29 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
             for i in range(n_mem):
                 units_at[t, i] = units[i]
             if nav > 0.0 and ruin_bar < 0:
-                gross_now = 0.0
-                for i in range(n_mem):
-                    gross_now += units[i] * X[t, i]
-                scale = -1.0
+                # Only members with a bar at t trade (a missing bar is never a price to trade at): the
+                # others keep their units and their exposure counts against the cap as it stands.
+                cost = 0.0
                 if reb[t]:
                     s = 1.0
                     if target_vol == target_vol:
                         sd = _rolling_std(rb_buf, rb_count, tv_len) if rb_count >= tv_len else nan
                         s = target_vol / (sd * np.sqrt(bars_per_year)) if sd == sd and sd > 0.0 else 0.0
-                    gross_new = 0.0
+                    tgt = 0.0  # gross exposure / NAV of the available members' targets per unit of s
+                    frozen = 0.0  # gross notional of members without a bar at t
                     for i in range(n_mem):
-                        if E[t, i] > 0.0:
-                            gross_new += base_w[t, i] * s * X[t, i] / E[t, i]
+                        if A[t, i]:
+                            if E[t, i] > 0.0:
+                                tgt += base_w[t, i] * X[t, i] / E[t, i]
+                        else:
+                            frozen += units[i] * X[t, i]
                     f = s
-                    if gross_cap == gross_cap and gross_new > gross_cap:
-                        f = s * gross_cap / gross_new
-                    cost = 0.0
+                    if gross_cap == gross_cap and (s * tgt * nav + frozen > gross_cap * nav):
+                        room = gross_cap * nav - frozen
+                        f = room / (tgt * nav) if room > 0.0 else 0.0
                     for i in range(n_mem):
+                        if not A[t, i]:
+                            continue
                         e = E[t, i]
                         u_new = base_w[t, i] * f * nav / e if e > 0.0 else 0.0
                         d = abs(u_new - units[i]) * X[t, i]
@@ -212,24 +219,30 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
                         cost += ci
                         contrib[i] -= ci
                         units[i] = u_new
-                    nav -= cost
-                    cash = nav
+                elif gross_cap == gross_cap:
+                    gross_now = 0.0
+                    g_av = 0.0
                     for i in range(n_mem):
-                        cash -= units[i] * E[t, i]
-                elif gross_cap == gross_cap and gross_now > gross_cap * nav:
-                    scale = gross_cap * nav / gross_now
-                    cost = 0.0
-                    for i in range(n_mem):
-                        d = units[i] * (1.0 - scale) * X[t, i]
-                        ci = d * (comm[i] + slip[i])
-                        traded += d
-                        cost += ci
-                        contrib[i] -= ci
-                        units[i] *= scale
-                    nav -= cost
-                    cash = nav
-                    for i in range(n_mem):
-                        cash -= units[i] * E[t, i]
+                        g = units[i] * X[t, i]
+                        gross_now += g
+                        if A[t, i]:
+                            g_av += g
+                    excess = gross_now - gross_cap * nav
+                    if excess > 0.0 and g_av > 0.0:
+                        scale = (g_av - excess) / g_av if g_av > excess else 0.0
+                        for i in range(n_mem):
+                            if not A[t, i]:
+                                continue
+                            d = units[i] * (1.0 - scale) * X[t, i]
+                            ci = d * (comm[i] + slip[i])
+                            traded += d
+                            cost += ci
+                            contrib[i] -= ci
+                            units[i] *= scale
+                nav -= cost
+                cash = nav
+                for i in range(n_mem):
+                    cash -= units[i] * E[t, i]
         else:
             nav = cash + nav_sum[t]
         if ruin_bar >= 0:
