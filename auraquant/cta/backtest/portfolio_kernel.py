@@ -155,6 +155,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     daily = np.empty(n_cal_days)
     day_nav = capital
     peak_nav = capital
+    seg_min = capital
     mdd = 0.0
     sum_nav = 0.0
     ruin_bar = -1
@@ -253,11 +254,14 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
         sum_nav += nav
         if in_pos[t]:
             bars_in_pos += 1
+        # max drawdown per peak segment (one division per new peak, as the engine's kernel does)
+        seg_min = nav if nav < seg_min else seg_min
         if nav > peak_nav:
+            dd = seg_min / peak_nav - 1.0
+            if dd < mdd:
+                mdd = dd
             peak_nav = nav
-        dd = nav / peak_nav - 1.0
-        if dd < mdd:
-            mdd = dd
+            seg_min = nav
         if cal_day_end[t]:
             daily[cal_day_id[t]] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
             day_nav = nav
@@ -318,6 +322,9 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
                 scale[r] = units_at[cal_ix[a + xb], i] if dynamic else static_w[i]
             trades_out.append(tr)
             scales_out.append(scale)
+    dd = seg_min / peak_nav - 1.0
+    if dd < mdd:
+        mdd = dd
     metrics = np.empty(N_METRICS)
     if ruin_bar >= 0:
         for d in range(cal_day_id[ruin_bar] + 1, n_cal_days):
