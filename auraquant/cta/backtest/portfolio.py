@@ -298,12 +298,12 @@ def _headline(r: Report) -> dict[str, Any]:
 def consistency(member_metrics: Mapping[str, Mapping[str, float]], *, metric: str = "sharpe",
                 threshold: float = 0.0) -> dict[str, Any]:
     """How many members carry the edge: members whose `metric` is > `threshold` (NaN counts as not)."""
-    vals = {s: float(m.get(metric, np.nan)) for s, m in member_metrics.items()}
+    vals = {s: float(v) if isinstance(v := m.get(metric), int | float) else np.nan for s, m in member_metrics.items()}
     carriers = sorted(s for s, v in vals.items() if np.isfinite(v) and v > threshold)
     n = len(vals)
     return {"metric": metric, "threshold": threshold, "members": n, "carriers": len(carriers),
             "share": (len(carriers) / n) if n else None, "carrier_symbols": carriers,
-            "min": _fin(min(vals.values())) if vals else None}
+            "min": _fin(min(vals.values())) if vals and not any(np.isnan(v) for v in vals.values()) else None}
 
 
 def _fin(x: float) -> float | None:
