@@ -360,3 +360,18 @@ def score_universe_holdout(store: Store, run_id: str) -> UniverseHoldoutScore:
         look=max(r.look for r in reads), bars=len(au), scored_at=datetime.now(UTC))
     store.put_object(HOLDOUT_KIND, score, obj_id=run_id)
     return score
+
+
+def current_gate_failures(store: Store, run_id: str, result: UniverseRunResult, session_id: str | None,
+                          gates: GateConfig) -> list[str]:
+    """The gates a universe run fails now: its DSR re-deflated with the ledger's current count (the largest
+    among the members' contents: trials made after the run count too), its PBO, SPA p and OOS trades."""
+    run = store.get_object(RUN_KIND, run_id, UniverseRun)
+    counts = [ledger.count(store, h, gates.dsr_scope, session_id) for h in run.data_hashes.values()]
+    cnt = max(counts, key=lambda c: c.n_trials)
+    oos = result.oos
+    dm, ds = oos.get("daily_mean"), oos.get("daily_std")
+    sr = dm / ds if dm is not None and ds and ds > 0 else None
+    d = ledger.ledger_dsr(sr, int(oos.get("n_days") or 0), oos.get("skew"), oos.get("kurtosis"), cnt)
+    sig = result.significance
+    return gate_failures(d.dsr, sig.get("pbo"), sig.get("spa_p"), sig.get("oos_trades"), gates)
