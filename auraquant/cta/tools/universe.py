@@ -20,7 +20,7 @@ from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest
 from auraquant.cta.data.access import HoldoutSealed
 from auraquant.cta.experiment import ledger, runner
 from auraquant.cta.experiment import universe_walkforward as uwf
-from auraquant.cta.sandbox.client import ModuleSandboxError
+from auraquant.cta.sandbox.errors import ModuleSandboxError
 from auraquant.cta.tools import modules, state
 from auraquant.cta.tools.deps import Ctx
 from auraquant.cta.universe import service

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from auraquant.cta.data import access
 from auraquant.cta.data.models import HoldoutRead
@@ -46,8 +47,8 @@ def create(store: Store, name: str, data_version_ids: Sequence[str]) -> tuple[Un
         raise UniverseError(f"members have different timeframes {sorted(timeframes)}: a universe has one")
     try:
         uv = Universe(name=name, timeframe=timeframes.pop(), members=members)
-    except ValueError as exc:
-        raise UniverseError(str(exc).splitlines()[-1] if str(exc) else "invalid universe") from None
+    except ValidationError as exc:
+        raise UniverseError("; ".join(e["msg"] for e in exc.errors())) from None
     created = store.put_universe(uv.id, uv.name, uv.timeframe, [(m.symbol, m.data_version_id) for m in members],
                                  uv.model_dump_json())
     return uv, created
