@@ -99,6 +99,8 @@ class UniverseRunResult(BaseModel):
     robustness: dict[str, Any]
     significance: dict[str, Any]
     total_trials: int
+    trials: list[dict[str, Any]] = Field(default_factory=list, description="every trial as the ledger counts it: "
+                                         "content hash, key, daily mean/std, days (re-counted for a new session)")
     stitched: dict[str, list[Any]] = Field(description="daily closes of the stitched OOS curves (time, portfolio, "
                                                        "each member, equal-weight basket buy and hold)")
     finished_at: datetime
@@ -190,9 +192,15 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
     run = UniverseRun(universe_id=uv.id, spec=spec, config=cfg, members=list(au.symbols), data_hashes=hashes,
                       holdout_start=None if hs is None else hs.to_pydatetime(), calendar_bars=len(au))
     try:
-        return run, store.get_object(RESULT_KIND, run.id, UniverseRunResult)
+        found = store.get_object(RESULT_KIND, run.id, UniverseRunResult)
     except NotFound:
-        pass
+        found = None
+    if found is not None:
+        # the same run found again: its trials count for this session too (the ledger is per session)
+        _record(store, session_id, run.id, found.trials)
+        sig = _significance(store, run, found.oos, found.robustness.get("pbo"),
+                            found.robustness.get("spa_consistent_median"), session_id, gates or GateConfig())
+        return run, found.model_copy(update={"significance": sig})
     gates = gates or GateConfig()
     sets = sample_sets(spec, cfg.n_trials, cfg.seed)
     C = spec.engine.initial_capital
@@ -201,6 +209,7 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
     pbos: list[float] = []
     spas: list[float] = []
     total = 0
+    trial_rows: list[dict[str, Any]] = []
     for k in range(cfg.n_windows):
         a = k * cfg.target_bars
         b = a + cfg.train_bars
@@ -211,7 +220,7 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
         if cfg.selection == "portfolio":
             table = run_portfolio_sweep(train, spec, sets, cfg.sizing, extra_dir=extra_dir)
             for sym in train.symbols:  # one portfolio trial is a trial on every member's content
-                ledger.record_table(store, hashes[sym], session_id, LEDGER_SOURCE, run.id, table, keys)
+                trial_rows += _rows(hashes[sym], keys, table)
             total += len(sets)
             best = int(rank_rows(table.assign(_row=range(len(table))), "sharpe")["_row"].iloc[0])
             params: dict[str, Any] = dict(sets[best])
@@ -221,7 +230,7 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
             params = {}
             for i, sym in enumerate(train.symbols):
                 mt = pd.DataFrame(mmat[:, i, :], columns=list(M))
-                ledger.record_table(store, hashes[sym], session_id, LEDGER_SOURCE, run.id, mt, keys)
+                trial_rows += _rows(hashes[sym], keys, mt)
                 total += len(sets)
                 best = int(rank_rows(mt.assign(_row=range(len(mt))), "sharpe")["_row"].iloc[0])
                 member_params[sym] = dict(sets[best])
@@ -248,7 +257,26 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
                         "train_sharpe": None if not math.isfinite(train_score) else train_score,
                         "oos_sharpe": res.metrics["sharpe"], "oos_trades": int(res.metrics["trades"]),
                         "members_oos_sharpe": {s: _fin(m["sharpe"]) for s, m in res.member_metrics.items()}})
-    return run, _finish(store, uv, run, spec, cfg, au, segs, windows, pbos, spas, total, session_id, gates, C)
+    _record(store, session_id, run.id, trial_rows)
+    return run, _finish(store, uv, run, spec, cfg, au, segs, windows, pbos, spas, total, trial_rows, session_id,
+                        gates, C)
+
+
+def _rows(content_hash: str, keys: list[str], table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{"content_hash": content_hash, "key": k, "daily_mean": _fin(m), "daily_std": _fin(s), "n_days": int(d)}
+            for k, m, s, d in zip(keys, table["daily_mean"], table["daily_std"], table["n_days"], strict=True)]
+
+
+def _record(store: Store, session_id: str | None, run_id: str, rows: list[dict[str, Any]]) -> None:
+    """Count the trials in the ledger for `session_id`, per member content (idempotent per session)."""
+    by_hash: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_hash.setdefault(r["content_hash"], []).append(r)
+    for h, rs in by_hash.items():
+        table = pd.DataFrame({"daily_mean": [np.nan if r["daily_mean"] is None else r["daily_mean"] for r in rs],
+                              "daily_std": [np.nan if r["daily_std"] is None else r["daily_std"] for r in rs],
+                              "n_days": [r["n_days"] for r in rs]})
+        ledger.record_table(store, h, session_id, LEDGER_SOURCE, run_id, table, [r["key"] for r in rs])
 
 
 def _fin(x: Any) -> float | None:
@@ -271,8 +299,8 @@ def _stitch(segs: list[tuple[AlignedUniverse, PortfolioResult]], column: str, in
 
 def _finish(store: Store, uv: Universe, run: UniverseRun, spec: Spec, cfg: UniverseWalkForward,
             au: AlignedUniverse, segs: list[tuple[AlignedUniverse, PortfolioResult]], windows: list[dict[str, Any]],
-            pbos: list[float], spas: list[float], total: int, session_id: str | None, gates: GateConfig,
-            C: float) -> UniverseRunResult:
+            pbos: list[float], spas: list[float], total: int, trial_rows: list[dict[str, Any]],
+            session_id: str | None, gates: GateConfig, C: float) -> UniverseRunResult:
     basis = spec.engine.annualization
     times, nav = _stitch(segs, "equity", C)
     oos: dict[str, Any] = {k: _fin(v) for k, v in nav_metrics(times, nav, C, basis).items()}
@@ -301,27 +329,32 @@ def _finish(store: Store, uv: Universe, run: UniverseRun, spec: Spec, cfg: Unive
     daily = pd.DataFrame({s: pd.Series(stitched[s], index=day_idx).pct_change() for s in au.symbols}).iloc[1:]
     corr = daily.corr()
     correlation = {a: {b: _fin(float(corr.loc[a, b])) for b in au.symbols} for a in au.symbols}
-    # DSR deflated by the ledger: the largest session count among the members' contents
+    pbo = float(np.mean(pbos)) if pbos else None
+    spa = float(np.median(spas)) if spas else None
+    significance = _significance(store, run, oos, pbo, spa, session_id, gates)
+    result = UniverseRunResult(
+        run_id=run.id, universe_id=uv.id, spec_id=spec.id, windows=windows, oos=oos, members=members,
+        consistency=consistency(members), correlation=correlation, basket_buy_and_hold=basket,
+        robustness={"pbo": pbo, "pbo_windows": pbos, "spa_consistent_median": spa, "spa_windows": spas},
+        significance=significance, total_trials=total, trials=trial_rows, stitched=stitched, finished_at=datetime.now(UTC))
+    store.put_object(RUN_KIND, run)
+    store.put_object(RESULT_KIND, result, obj_id=run.id)
+    return result
+
+
+def _significance(store: Store, run: UniverseRun, oos: dict[str, Any], pbo: float | None, spa: float | None,
+                  session_id: str | None, gates: GateConfig) -> dict[str, Any]:
+    """The significance block under `gates`: the DSR deflated by the ledger's current count (the largest among
+    the members' contents), PBO, SPA p and OOS trades, the failed gates and the verdict."""
     counts = [ledger.count(store, h, gates.dsr_scope, session_id) for h in run.data_hashes.values()]
     cnt = max(counts, key=lambda c: c.n_trials)
     dm, ds = oos.get("daily_mean"), oos.get("daily_std")
     sr = dm / ds if dm is not None and ds and ds > 0 else None
     d = ledger.ledger_dsr(sr, int(oos.get("n_days") or 0), oos.get("skew"), oos.get("kurtosis"), cnt)
-    pbo = float(np.mean(pbos)) if pbos else None
-    spa = float(np.median(spas)) if spas else None
-    fails = gate_failures(d.dsr, pbo, spa, oos["trades"], gates)
-    significance = {f"dsr_{gates.dsr_scope}": d.dsr, "dsr_n_trials": cnt.n_trials,
-                    "dsr_sharpe_variance": cnt.sharpe_variance, "pbo": pbo, "spa_p": spa,
-                    "oos_trades": oos["trades"], "gates": gates.describe(), "failed_gates": fails,
-                    "significance": "significant" if not fails else "not significant"}
-    result = UniverseRunResult(
-        run_id=run.id, universe_id=uv.id, spec_id=spec.id, windows=windows, oos=oos, members=members,
-        consistency=consistency(members), correlation=correlation, basket_buy_and_hold=basket,
-        robustness={"pbo": pbo, "pbo_windows": pbos, "spa_consistent_median": spa, "spa_windows": spas},
-        significance=significance, total_trials=total, stitched=stitched, finished_at=datetime.now(UTC))
-    store.put_object(RUN_KIND, run)
-    store.put_object(RESULT_KIND, result, obj_id=run.id)
-    return result
+    fails = gate_failures(d.dsr, pbo, spa, oos.get("trades"), gates)
+    return {f"dsr_{gates.dsr_scope}": d.dsr, "dsr_n_trials": cnt.n_trials, "dsr_sharpe_variance": cnt.sharpe_variance,
+            "pbo": pbo, "spa_p": spa, "oos_trades": oos.get("trades"), "gates": gates.describe(),
+            "failed_gates": fails, "significance": "significant" if not fails else "not significant"}
 
 
 def goal_metrics(result: UniverseRunResult) -> dict[str, Any]:
@@ -364,14 +397,9 @@ def score_universe_holdout(store: Store, run_id: str) -> UniverseHoldoutScore:
 
 def current_gate_failures(store: Store, run_id: str, result: UniverseRunResult, session_id: str | None,
                           gates: GateConfig) -> list[str]:
-    """The gates a universe run fails now: its DSR re-deflated with the ledger's current count (the largest
-    among the members' contents: trials made after the run count too), its PBO, SPA p and OOS trades."""
+    """The gates a universe run fails now: its DSR re-deflated with the ledger's current count (trials made
+    after the run count too), its PBO, SPA p and OOS trades."""
     run = store.get_object(RUN_KIND, run_id, UniverseRun)
-    counts = [ledger.count(store, h, gates.dsr_scope, session_id) for h in run.data_hashes.values()]
-    cnt = max(counts, key=lambda c: c.n_trials)
-    oos = result.oos
-    dm, ds = oos.get("daily_mean"), oos.get("daily_std")
-    sr = dm / ds if dm is not None and ds and ds > 0 else None
-    d = ledger.ledger_dsr(sr, int(oos.get("n_days") or 0), oos.get("skew"), oos.get("kurtosis"), cnt)
-    sig = result.significance
-    return gate_failures(d.dsr, sig.get("pbo"), sig.get("spa_p"), sig.get("oos_trades"), gates)
+    sig = _significance(store, run, result.oos, result.robustness.get("pbo"),
+                        result.robustness.get("spa_consistent_median"), session_id, gates)
+    return list(sig["failed_gates"])
