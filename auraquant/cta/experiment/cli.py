@@ -137,7 +137,6 @@ def _finished(ws: Workspace, run_id: str) -> tuple[Run, RunResult]:
 @app.command("run")
 @cli_errors
 def run_cmd(
-    data: Annotated[str, typer.Option(help="Data version id.")],
     spec: Annotated[str, typer.Option(help="Spec JSON file or a stored spec id.")],
     train: Annotated[int, typer.Option(help="Train bars per window.")],
     target: Annotated[int, typer.Option(help="Target (out-of-sample) bars per window.")],
@@ -159,9 +158,29 @@ def run_cmd(
     robustness: Annotated[bool, typer.Option(help="Compute PBO, SPA and Monte Carlo at the end.")] = True,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
+    data: Annotated[str | None, typer.Option(help="Data version id.")] = None,
+    universe: Annotated[str | None, typer.Option(help="Universe id instead of --data: the Spec on every member, "
+                                                      "selection on the portfolio Sharpe.")] = None,
 ) -> None:
     """Run a walk-forward experiment (resumes automatically if the same run was interrupted)."""
     ws = Workspace.open(workspace)
+    if (data is None) == (universe is None):
+        raise typer.BadParameter("give exactly one of --data (a data version) and --universe (a universe)")
+    if universe is not None:
+        from auraquant.cta.universe.commands import universe_experiment
+
+        body = universe_experiment(ws, universe, _load_spec(ws, spec), train=train, target=target, windows=windows,
+                                   trials=trials, seed=seed)
+        if json_out:
+            print_json(body)
+            return
+        o = body["oos"]
+        console.print(f"universe run [bold]{body['run_id']}[/]: OOS sharpe={o['sharpe']} max_drawdown="
+                      f"{o['max_drawdown']} trades={o['trades']} ({body['significance']['significance']})")
+        for sym, m in body["members"].items():
+            console.print(f"  {sym}: sharpe={m['sharpe']} max_drawdown={m['max_drawdown']} trades={m['trades']}")
+        return
+    assert data is not None
     wf = WalkForwardConfig(train_bars=train, validation_bars=validation, target_bars=target, step_bars=step,
                            mode=mode, embargo_bars=embargo, n_windows=windows)  # type: ignore[arg-type]
     obj: Objective = objective  # type: ignore[assignment]

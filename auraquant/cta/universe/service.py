@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from auraquant.cta.data import access
 from auraquant.cta.data.models import HoldoutRead
+from auraquant.cta.data.timeframes import to_utc
 from auraquant.cta.universe.align import AlignedUniverse, align
 from auraquant.cta.universe.model import Universe, UniverseMember
 from auraquant.store import NotFound, Store
@@ -89,7 +90,7 @@ def declare_holdout(store: Store, uv: Universe, start: datetime | pd.Timestamp, 
 def research_frames(store: Store, uv: Universe, start: Any = None, end: Any = None) -> dict[str, pd.DataFrame]:
     """Every member's bars in [start, end), cut at the universe's seal (never a sealed bar of any member)."""
     hs = holdout_start(store, uv)
-    stop = pd.Timestamp(end) if end is not None else None
+    stop = to_utc(pd.Timestamp(end)) if end is not None else None
     if hs is not None:
         if stop is not None and stop > hs:
             raise access.HoldoutSealed(f"holdout sealed: the range ending {stop.isoformat()} reaches the holdout "
