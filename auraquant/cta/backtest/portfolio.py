@@ -89,6 +89,7 @@ PORTFOLIO_SEMANTICS = ("portfolio: each member runs the engine on its own bars (
                        "as in auraquant.cta.backtest.portfolio; " + SEMANTICS)
 
 REBALANCE_CODES = {"none": 0, "day": 1, "bar": 2}
+FIXED_BLOCK = 32  # parameter sets per member-major block of a fixed-sizing sweep
 
 
 class Sizing(BaseModel):
@@ -453,6 +454,9 @@ def sweep_matrices(au: AlignedUniverse, spec: Spec, param_sets: Sequence[Mapping
     if threads is not None:
         numba.set_num_threads(threads)
     try:
+        if not sizing.dynamic:  # fixed sizing: member-major blocks (same numbers, bars stay in cache)
+            with numba.parallel_chunksize(1):
+                return pk.sweep_fixed(*pkd.args[:31], FIXED_BLOCK)
         with numba.parallel_chunksize(max(1, _SWEEP_CHUNK // max(1, au.n // 4))):
             return pk.sweep(*pkd.args)
     finally:

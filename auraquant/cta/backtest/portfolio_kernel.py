@@ -353,3 +353,147 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
         out[k, :] = res[0]
         out_m[k, :, :] = res[1]
     return out, out_m
+
+
+# -- fixed sizing sweeps: member-major blocks -------------------------------------------------------------------
+# Under fixed sizing the portfolio NAV is cash + sum_i w_i E_i(t): members can be run one after another into a
+# per-set accumulator. A block of sets runs member by member (each member's bars stay in cache across the
+# block's sets, where a set-major loop would stream every member's bars through it once per set), then each
+# set's NAV path is judged. The arithmetic is `run_set`'s, in the same order: results are identical.
+_S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = range(8)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat,
+                   allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
+                   comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats, out_m):
+    n_cal = nav_acc.shape[1]
+    a = offs[i]
+    ix = cal_ix[a:offs[i + 1]]
+    nb = ix.shape[0]
+    w = static_w[i]
+    for kk in prange(kn):
+        k = k0 + kk
+        res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+                      allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
+                      sides, comm, slip, initial, basis)
+        out_m[k, i, :] = res[0]
+        eq = res[1]
+        pos = res[2]
+        acc = nav_acc[kk]
+        inp = inpos_acc[kk]
+        t = 0
+        last_e = initial
+        held = False
+        for j in range(nb):
+            tj = ix[j]
+            while t < tj:
+                acc[t] += w * last_e
+                if held:
+                    inp[t] = 1
+                t += 1
+            last_e = eq[j]
+            held = pos[j] != 0.0
+            acc[t] += w * last_e
+            if held:
+                inp[t] = 1
+            t += 1
+        while t < n_cal:
+            acc[t] += w * last_e
+            t += 1
+        st = stats[kk]
+        if res[0][23] != 0.0:
+            st[_S_OPEN] += 1.0
+        tr = res[6]
+        for r in range(tr.shape[0]):
+            pnl = tr[r, T_PNL] * w
+            st[_S_NTR] += 1.0
+            st[_S_RET] += tr[r, T_PNL] / tr[r, T_NOTIONAL]
+            st[_S_PNL] += pnl
+            st[_S_TRADED] += (tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE]) * w
+            if pnl > 0:
+                st[_S_WINS] += 1.0
+                st[_S_GP] += pnl
+            elif pnl < 0:
+                st[_S_GL] -= pnl
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_day_id, cal_day_end, n_cal_days,
+                  out):
+    n_cal = nav_acc.shape[1]
+    for kk in prange(kn):
+        daily = np.empty(n_cal_days)
+        day_nav = capital
+        peak_nav = capital
+        seg_min = capital
+        mdd = 0.0
+        sum_nav = 0.0
+        ruin_bar = -1
+        bars_in_pos = 0
+        nav = capital
+        acc = nav_acc[kk]
+        inp = inpos_acc[kk]
+        for t in range(n_cal):
+            nav = cash + acc[t]
+            if ruin_bar >= 0:
+                nav = 0.0
+            elif nav <= 0.0:
+                nav = 0.0
+                ruin_bar = t
+            sum_nav += nav
+            if inp[t]:
+                bars_in_pos += 1
+            seg_min = nav if nav < seg_min else seg_min
+            if nav > peak_nav:
+                dd = seg_min / peak_nav - 1.0
+                if dd < mdd:
+                    mdd = dd
+                peak_nav = nav
+                seg_min = nav
+            if cal_day_end[t]:
+                daily[cal_day_id[t]] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
+                day_nav = nav
+        dd = seg_min / peak_nav - 1.0
+        if dd < mdd:
+            mdd = dd
+        if ruin_bar >= 0:
+            for d in range(cal_day_id[ruin_bar] + 1, n_cal_days):
+                daily[d] = 0.0
+        st = stats[kk]
+        m = np.empty(N_METRICS)
+        kernel._finalize(m, daily, n_cal_days, capital, nav, basis, mdd, int(st[_S_NTR]), st[_S_WINS], st[_S_GP],
+                         st[_S_GL], st[_S_PNL], st[_S_RET], bars_in_pos, n_cal, st[_S_TRADED], sum_nav, st[_S_OPEN],
+                         ruin_bar)
+        out[k0 + kk, :] = m
+
+
+@njit(cache=True, nogil=True)
+def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
+                allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip,
+                initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, block):
+    """`sweep` under fixed sizing (no rebalance, no cap), member-major in blocks of `block` sets; the same
+    numbers as `run_set` of each set."""
+    n_sets = iparams.shape[1]
+    n_mem = offs.shape[0] - 1
+    out = np.empty((n_sets, N_METRICS))
+    out_m = np.empty((n_sets, n_mem, N_METRICS))
+    cash = initial
+    for i in range(n_mem):
+        cash -= static_w[i] * initial
+    nav_acc = np.empty((block, n_cal))
+    inpos_acc = np.empty((block, n_cal), dtype=np.uint8)
+    stats = np.empty((block, 8))
+    for k0 in range(0, n_sets, block):
+        kn = min(block, n_sets - k0)
+        nav_acc[:] = 0.0
+        inpos_acc[:] = 0
+        stats[:] = 0.0
+        for i in range(n_mem):
+            _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base,
+                           allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                           fill_mode, policy, sides, comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats,
+                           out_m)
+        _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, initial, basis, cal_day_id, cal_day_end, n_cal_days,
+                      out)
+    return out, out_m

@@ -110,3 +110,21 @@ def test_sizing_validation() -> None:
         Sizing(rule="fixed", weights={"A": 0.8, "B": 0.4})
     with pytest.raises(ValueError):
         Sizing(rule="fixed")
+
+
+@pytest.mark.parametrize("sizing", [Sizing(), Sizing(rule="fixed", weights={"SYN01/USDT": 0.7, "SYN03/USDT": 0.3})])
+def test_fixed_sizing_sweep_equals_single_backtests(au, spec, sizing, monkeypatch) -> None:
+    """The member-major fixed-sizing sweep (blocks smaller than the set count) gives each set's backtest."""
+    from auraquant.cta.backtest import portfolio
+
+    monkeypatch.setattr(portfolio, "FIXED_BLOCK", 3)
+    sets = [{"baseline.fast": f, "baseline.slow": s} for f in (5, 9, 12) for s in (30, 60)]
+    table = run_portfolio_sweep(au, spec, sets, sizing, member_costs=COSTS)
+    for k, p in enumerate(sets):
+        one = run_portfolio_backtest(au, apply_params(spec, p), sizing, record=False, member_costs=COSTS)
+        for name in ("total_return", "sharpe", "max_drawdown", "trades", "turnover", "exposure", "profit_factor",
+                     "final_position"):
+            assert table.loc[k, name] == one.metrics[name] or (np.isnan(table.loc[k, name])
+                                                               and np.isnan(one.metrics[name]))
+        for s in au.symbols:
+            assert table.loc[k, f"total_return__{s}"] == one.member_metrics[s]["total_return"]
