@@ -290,6 +290,24 @@ class PortfolioResult:
                 "attribution": (self.attribution.to_dict(orient="records") if self.attribution is not None else None)}
 
 
+def save_portfolio_artifacts(res: PortfolioResult, out_dir: Path) -> dict[str, str]:
+    """Write a recorded portfolio result: `equity.parquet` (portfolio NAV, cash, gross exposure, the basket's
+    buy and hold, and per member its NAV, units, sleeve value, contribution, notional and availability),
+    `trades.parquet` (every member's trades), `attribution.parquet` and `summary.json` (portfolio, members,
+    consistency, correlation, basket). Returns {name: file name}."""
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, frame in (("equity", res.equity), ("trades", res.trades), ("attribution", res.attribution)):
+        if frame is not None:
+            frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+            files[name] = f"{name}.parquet"
+    (out_dir / "summary.json").write_text(json.dumps(res.summary(), indent=2, sort_keys=True, default=str))
+    files["summary"] = "summary.json"
+    return files
+
+
 def _headline(r: Report) -> dict[str, Any]:
     bh = r.buy_and_hold
     return {"total_return": r.total_return, "sharpe": r.sharpe, "max_drawdown": r.max_drawdown, "trades": r.trades,

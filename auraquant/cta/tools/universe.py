@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from aura.tools import ToolFailure, tool
 from auraquant.cta.backtest.lookahead_gate import LookaheadError, require_causal
-from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest
+from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest, save_portfolio_artifacts
 from auraquant.cta.data.access import HoldoutSealed
 from auraquant.cta.experiment import ledger, runner
 from auraquant.cta.experiment import universe_walkforward as uwf
@@ -157,7 +157,9 @@ def universe_backtest(ctx: Ctx, spec_id: str, universe_id: str, sizing: Sizing |
         ledger.record_backtest(store, store.get_data_version(m.data_version_id).content_hash, ctx.session_id,
                                report_id, rep.daily_mean, rep.daily_std, rep.n_days)
     summ = res.summary()
-    notes = []
+    out_dir = ctx.deps.workspace.artifacts / "portfolios" / report_id
+    save_portfolio_artifacts(res, out_dir)
+    notes = [f"artifacts: {out_dir.relative_to(ctx.deps.workspace.root)}"]
     if any(store.get_data_version(m.data_version_id).source.startswith("synthetic:") for m in uv.members):
         notes.append("synthetic members: not market evidence")
     return PortfolioOut(report_id=report_id, universe_id=uv.id, spec_id=spec_id,

@@ -73,6 +73,9 @@ def test_backtest_walk_forward_and_one_holdout(lab: Lab) -> None:
     assert set(bt.members) == {"SYN01/USDT", "SYN02/USDT", "SYN03/USDT"}
     assert bt.portfolio["trades"] == sum(m["trades"] for m in bt.members.values())
     assert "synthetic members: not market evidence" in bt.notes
+    art = next(n for n in bt.notes if n.startswith("artifacts: "))[len("artifacts: "):]
+    for f in ("equity.parquet", "trades.parquet", "attribution.parquet", "summary.json"):
+        assert (lab.ws.root / art / f).is_file()
     assert bt.correlation["SYN01/USDT"]["SYN01/USDT"] == pytest.approx(1.0)
     wf = {"n_windows": 2, "train_bars": 1200, "target_bars": 500, "n_trials": 6}
     refused = lab.call("universe_experiment_run", {"spec_id": spec_id, "universe_id": uv_id, "walk_forward": wf})
@@ -97,3 +100,13 @@ def test_backtest_walk_forward_and_one_holdout(lab: Lab) -> None:
     assert not again.ok and "already scored" in str(again.content)
     reads = [r for r in lab.ws.store.list_holdout_reads() if r.run_id == run.run_id]
     assert len(reads) == 3  # one audited read per member
+
+
+def test_synth_universe_is_labelled(tmp_path) -> None:
+    from auraquant.cta.data.service import synth_universe
+
+    init_workspace(tmp_path / "w", demo_data=False)
+    ws = Workspace.open(tmp_path / "w")
+    dvs = synth_universe(ws.store, n_instruments=3, n=600, seed=2)
+    assert [d.symbol for d in dvs] == ["SYN01/USDT", "SYN02/USDT", "SYN03/USDT"]
+    assert all(d.source.startswith("synthetic:correlated(") for d in dvs)
