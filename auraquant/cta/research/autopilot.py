@@ -235,7 +235,10 @@ class Autopilot:
             match = [v for v in qualified if v["symbol"] == sym and (goal.timeframe is None
                                                                      or v["timeframe"] == goal.timeframe)]
             best = sorted(match, key=lambda v: (v["synthetic"], -v["bars"]))[:1]
-            (picks.extend(best) if best else missing.append(sym))
+            if best:
+                picks.extend(best)
+            else:
+                missing.append(sym)
         if missing:
             want = " ".join(p for p in ("+".join(missing), goal.timeframe) if p)
             return self._finish(Termination("STRUCTURAL_GAP", f"no data for {want} (a universe needs every member); "

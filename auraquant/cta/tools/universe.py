@@ -132,10 +132,14 @@ def universe_list(ctx: Ctx) -> list[dict[str, Any]]:
 
 @tool(category=CAT, timeout_s=900)
 def universe_backtest(ctx: Ctx, spec_id: str, universe_id: str, sizing: Sizing | None = None,
-                      start: datetime | None = None, end: datetime | None = None) -> PortfolioOut:
+                      start: datetime | None = None, end: datetime | None = None,
+                      member_costs: dict[str, dict[str, float]] | None = None,
+                      member_params: dict[str, dict[str, int | float]] | None = None) -> PortfolioOut:
     """Backtest a persisted Spec on every member of a universe (never into its holdout) and size the members
     into one portfolio (`sizing`: equal_weight | fixed | inverse_vol, rebalance none | day | bar, optional
-    target_vol and gross_cap). In-sample evidence; counts as one trial on every member's data content."""
+    target_vol and gross_cap). `member_costs` ({symbol: {commission_bps, slippage_bps}}) and `member_params`
+    ({symbol: {param path: value}}) override the Spec for one member. In-sample evidence; counts as one
+    trial on every member's data content. Artifacts (equity, trades, attribution, summary) are stored."""
     store = ctx.deps.workspace.store
     spec = state.spec(store, spec_id)
     uv = _uv(ctx, universe_id)
@@ -146,6 +150,7 @@ def universe_backtest(ctx: Ctx, spec_id: str, universe_id: str, sizing: Sizing |
     _causal(ctx, spec, frames)
     try:
         res = run_portfolio_backtest(align(frames), spec, sizing or Sizing(), record=True,
+                                     member_costs=member_costs, member_params=member_params,
                                      extra_dir=modules.engine_modules_dir(ctx.deps.runtime_dir, spec))
     except ModuleSandboxError as exc:
         raise ToolFailure(f"agent module stopped in the sandbox: {exc}") from None

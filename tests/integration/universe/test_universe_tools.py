@@ -77,6 +77,16 @@ def test_backtest_walk_forward_and_one_holdout(lab: Lab) -> None:
     for f in ("equity.parquet", "trades.parquet", "attribution.parquet", "summary.json"):
         assert (lab.ws.root / art / f).is_file()
     assert bt.correlation["SYN01/USDT"]["SYN01/USDT"] == pytest.approx(1.0)
+    cheap = lab.ok("universe_backtest", {"spec_id": spec_id, "universe_id": uv_id,
+                                         "member_costs": {"SYN02/USDT": {"commission_bps": 50.0}},
+                                         "member_params": {"SYN03/USDT": {"baseline.fast": 15}}})
+    # member metrics do not depend on the sizing: only the overridden members changed
+    assert cheap.members["SYN01/USDT"]["sharpe"] == bt.members["SYN01/USDT"]["sharpe"]
+    assert cheap.members["SYN02/USDT"]["sharpe"] != bt.members["SYN02/USDT"]["sharpe"]
+    assert cheap.members["SYN03/USDT"]["sharpe"] != bt.members["SYN03/USDT"]["sharpe"]
+    bad = lab.call("universe_backtest", {"spec_id": spec_id, "universe_id": uv_id,
+                                         "member_params": {"NOPE/USDT": {"baseline.fast": 15}}})
+    assert not bad.ok and "outside the universe" in str(bad.content)
     wf = {"n_windows": 2, "train_bars": 1200, "target_bars": 500, "n_trials": 6}
     refused = lab.call("universe_experiment_run", {"spec_id": spec_id, "universe_id": uv_id, "walk_forward": wf})
     assert not refused.ok and "missing step 'holdout'" in str(refused.content)
