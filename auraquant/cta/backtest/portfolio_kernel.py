@@ -382,25 +382,37 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
         pos = res[2]
         acc = nav_acc[kk]
         inp = inpos_acc[kk]
-        t = 0
-        last_e = initial
-        held = False
-        for j in range(nb):
-            tj = ix[j]
-            while t < tj:
+        if ix[nb - 1] - ix[0] + 1 == nb:
+            # no gap between the member's first and last bar: straight (vectorizable) loops, same sums
+            t0 = ix[0]
+            for t in range(t0):
+                acc[t] += w * initial
+            for j in range(nb):
+                acc[t0 + j] += w * eq[j]
+                inp[t0 + j] |= np.uint8(pos[j] != 0.0)
+            last_e = eq[nb - 1]
+            for t in range(t0 + nb, n_cal):
+                acc[t] += w * last_e
+        else:
+            t = 0
+            last_e = initial
+            held = False
+            for j in range(nb):
+                tj = ix[j]
+                while t < tj:
+                    acc[t] += w * last_e
+                    if held:
+                        inp[t] = 1
+                    t += 1
+                last_e = eq[j]
+                held = pos[j] != 0.0
                 acc[t] += w * last_e
                 if held:
                     inp[t] = 1
                 t += 1
-            last_e = eq[j]
-            held = pos[j] != 0.0
-            acc[t] += w * last_e
-            if held:
-                inp[t] = 1
-            t += 1
-        while t < n_cal:
-            acc[t] += w * last_e
-            t += 1
+            while t < n_cal:
+                acc[t] += w * last_e
+                t += 1
         st = stats[kk]
         if res[0][23] != 0.0:
             st[_S_OPEN] += 1.0
