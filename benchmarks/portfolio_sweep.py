@@ -6,6 +6,11 @@ all-in sizing). Speed is bar-evaluations per second: sets x instruments x bars /
 end (module outputs + compiled kernel) and kernel-only, warm, best of `--repeats`. The portfolio uses fixed
 equal-weight sizing (`--sizing ivol` for daily inverse-volatility rebalancing with a gross cap).
 The bars come from `auraquant.cta.data.synthetic.generate_correlated` (labelled synthetic, never market data).
+The single-instrument rate is printed for one instrument and for all of them in turn (instruments differ in
+how much they trade, so the second is the like-for-like baseline). Where the time goes: a portfolio needs each
+member's NAV at every bar, so each member runs the engine's kernel with per-bar recording on (equity,
+position and decision arrays), which the single-instrument sweep never writes; the combination into the
+portfolio NAV adds one pass over the calendar per member.
 
 Run: .venv/bin/python benchmarks/portfolio_sweep.py [--instruments 20] [--bars 43800] [--repeats 3]
 """
