@@ -89,7 +89,7 @@ PORTFOLIO_SEMANTICS = ("portfolio: each member runs the engine on its own bars (
                        "as in auraquant.cta.backtest.portfolio; " + SEMANTICS)
 
 REBALANCE_CODES = {"none": 0, "day": 1, "bar": 2}
-FIXED_BLOCK = 32  # parameter sets per member-major block of a fixed-sizing sweep
+FIXED_BLOCK = 16  # parameter sets per member-major block of a fixed-sizing sweep (one thread each)
 
 
 class Sizing(BaseModel):

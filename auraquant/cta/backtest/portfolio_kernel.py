@@ -363,7 +363,7 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
 _S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = range(8)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat,
                    allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
                    comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats, out_m):
@@ -372,7 +372,7 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
     ix = cal_ix[a:offs[i + 1]]
     nb = ix.shape[0]
     w = static_w[i]
-    for kk in prange(kn):
+    for kk in range(kn):
         k = k0 + kk
         res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
                       allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
@@ -430,11 +430,11 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
                 st[_S_GL] -= pnl
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_day_id, cal_day_end, n_cal_days,
                   out):
     n_cal = nav_acc.shape[1]
-    for kk in prange(kn):
+    for kk in range(kn):
         daily = np.empty(n_cal_days)
         day_nav = capital
         peak_nav = capital
@@ -480,12 +480,12 @@ def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_d
         out[k0 + kk, :] = m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
                 allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip,
                 initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, block):
-    """`sweep` under fixed sizing (no rebalance, no cap), member-major in blocks of `block` sets; the same
-    numbers as `run_set` of each set."""
+    """`sweep` under fixed sizing (no rebalance, no cap): blocks of `block` sets in parallel, each block run
+    member-major by one thread; the same numbers as `run_set` of each set (independent of threads)."""
     n_sets = iparams.shape[1]
     n_mem = offs.shape[0] - 1
     out = np.empty((n_sets, N_METRICS))
@@ -493,14 +493,13 @@ def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, 
     cash = initial
     for i in range(n_mem):
         cash -= static_w[i] * initial
-    nav_acc = np.empty((block, n_cal))
-    inpos_acc = np.empty((block, n_cal), dtype=np.uint8)
-    stats = np.empty((block, 8))
-    for k0 in range(0, n_sets, block):
+    n_blocks = (n_sets + block - 1) // block
+    for b in prange(n_blocks):
+        k0 = b * block
         kn = min(block, n_sets - k0)
-        nav_acc[:] = 0.0
-        inpos_acc[:] = 0
-        stats[:] = 0.0
+        nav_acc = np.zeros((kn, n_cal))
+        inpos_acc = np.zeros((kn, n_cal), dtype=np.uint8)
+        stats = np.zeros((kn, 8))
         for i in range(n_mem):
             _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base,
                            allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
