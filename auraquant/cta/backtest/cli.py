@@ -211,15 +211,22 @@ def _universe_backtest(universe: str, workspace: Path | None, spec_file: Path | 
                        filters: list[str], executions: list[str], risks: list[str], params: list[str],
                        engine: dict[str, object], start: str | None, end: str | None, modules_dir: Path | None,
                        as_json: bool) -> None:
-    from auraquant.cta.backtest.lookahead_gate import workspace_cache_dir
-    from auraquant.cta.universe.commands import portfolio_backtest
+    from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
+    from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest
+    from auraquant.cta.universe import service
+    from auraquant.cta.universe.align import align
     from auraquant.workspace import Workspace
 
     ws = Workspace.open(workspace or Path("."))
     try:
         spec = _build_spec(spec_file, baseline, filters, executions, risks, params, engine)
-        out = portfolio_backtest(ws, universe, spec, start=start, end=end, extra_dir=modules_dir or ws.runtime_dir,
-                                 cache_dir=workspace_cache_dir(ws))
+        uv = service.get(ws.store, universe)
+        frames = service.research_frames(ws.store, uv, start, end)  # never a sealed bar of any member
+        extra_dir = modules_dir or ws.runtime_dir
+        for frame in frames.values():  # mandatory look-ahead check of agent-written modules, on every member
+            require_causal(spec, frame, extra_dir, cache_dir=workspace_cache_dir(ws))
+        res = run_portfolio_backtest(align(frames), spec, Sizing(), extra_dir=extra_dir)
+        out = {"universe_id": uv.id, **res.summary()}
     except (ValueError, LookupError, TypeError) as exc:
         fail(error_message(exc), as_json=as_json, kind=type(exc).__name__, code=2)
     if as_json:

@@ -167,10 +167,10 @@ def run_cmd(
     if (data is None) == (universe is None):
         raise typer.BadParameter("give exactly one of --data (a data version) and --universe (a universe)")
     if universe is not None:
-        from auraquant.cta.universe.commands import universe_experiment
+        from auraquant.cta.experiment.universe_walkforward import run_in_workspace
 
-        body = universe_experiment(ws, universe, _load_spec(ws, spec), train=train, target=target, windows=windows,
-                                   trials=trials, seed=seed)
+        body = run_in_workspace(ws, universe, _load_spec(ws, spec), train=train, target=target, windows=windows,
+                                trials=trials, seed=seed)
         if json_out:
             print_json(body)
             return

@@ -403,3 +403,18 @@ def current_gate_failures(store: Store, run_id: str, result: UniverseRunResult, 
     sig = _significance(store, run, result.oos, result.robustness.get("pbo"),
                         result.robustness.get("spa_consistent_median"), session_id, gates)
     return list(sig["failed_gates"])
+
+
+def run_in_workspace(ws: Any, universe_id: str, spec: Spec, *, train: int, target: int, windows: int | None,
+                     trials: int, seed: int) -> dict[str, Any]:
+    """`auraquant experiment run --universe`: a universe walk-forward with the workspace's gates, outside any
+    research session; its summary (without the per-trial rows and the stitched curves)."""
+    from auraquant.cta.experiment.gates import load_gates
+
+    uv = service.get(ws.store, universe_id)
+    if service.holdout_start(ws.store, uv) is None:
+        raise ValueError(f"universe {uv.id} has no holdout; declare one (universe_create with holdout_start)")
+    cfg = UniverseWalkForward(n_windows=windows or 3, train_bars=train, target_bars=target, n_trials=trials, seed=seed)
+    run, res = run_universe_walkforward(ws.store, uv, spec, cfg, session_id=None, gates=load_gates(ws.config),
+                                        extra_dir=str(ws.runtime_dir))
+    return {"run_id": run.id, **res.model_dump(mode="json", exclude={"trials", "stitched"})}

@@ -11,7 +11,8 @@ from pathlib import Path
 from auraquant.cta.data.service import ingest_frame
 from auraquant.cta.data.synthetic import generate_correlated
 from auraquant.cta.universe import service
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = {"baseline": {"name": "ema_cross"}, "execution": {"name": "trailing_pct"},

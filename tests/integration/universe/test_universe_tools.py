@@ -12,7 +12,8 @@ from auraquant.cta.data.service import ingest_frame
 from auraquant.cta.data.synthetic import generate_correlated
 from auraquant.cta.experiment import ledger
 from auraquant.cta.tools import build_registry, research_context
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 SPEC = {"name": "ema-trail", "baseline": {"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
         "execution": [{"name": "trailing_pct"}],
