@@ -23,6 +23,7 @@ from auraquant.cta.backtest.layout import (
     I_STOP_ATR,
     I_TRAIL_ATR,
     I_VOL,
+    M_FINAL_POSITION,
     N_METRICS,
     T_EXIT_BAR,
     T_EXIT_PRICE,
@@ -58,6 +59,22 @@ def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_ba
     return kernel.simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], n_days[i], sig_flat[s0:s0 + n],
                            allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, True)
+
+
+@njit(cache=True, nogil=True)
+def _finish_metrics(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gp, gl, s_pnl, s_ret, bars_in_pos, n,
+                    traded, sum_nav, final_qty, ruin_bar):
+    """The engine's metric vector (`kernel._finalize`) from the portfolio's pooled trade statistics."""
+    acc = np.zeros(8)
+    acc[kernel._A_NTR] = n_tr
+    acc[kernel._A_WINS] = wins
+    acc[kernel._A_GP] = gp
+    acc[kernel._A_GL] = gl
+    acc[kernel._A_PNL] = s_pnl
+    acc[kernel._A_RET] = s_ret
+    acc[kernel._A_TRADED] = traded
+    acc[kernel._A_LOSS_BAR] = -1e18
+    kernel._finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, sum_nav, final_qty, ruin_bar)
 
 
 @njit(cache=True, nogil=True)
@@ -300,7 +317,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     for i in range(n_mem):
         tr = mem_trades[i]
         a = offs[i]
-        if m_metrics[i, 23] != 0.0:
+        if m_metrics[i, M_FINAL_POSITION] != 0.0:
             final_open += 1.0
         for r in range(tr.shape[0]):
             xb = int(tr[r, T_EXIT_BAR])
@@ -329,8 +346,8 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     if ruin_bar >= 0:
         for d in range(cal_day_id[ruin_bar] + 1, n_cal_days):
             daily[d] = 0.0
-    kernel._finalize(metrics, daily, n_cal_days, capital, nav, basis, mdd, n_tr, wins, gp, gl, s_pnl, s_ret,
-                     bars_in_pos, n_cal, traded, sum_nav, final_open, ruin_bar)
+    _finish_metrics(metrics, daily, n_cal_days, capital, nav, basis, mdd, n_tr, wins, gp, gl, s_pnl, s_ret,
+                    bars_in_pos, n_cal, traded, sum_nav, final_open, ruin_bar)
     return metrics, m_metrics, pbar, mbar, trades_out, scales_out
 
 
@@ -414,7 +431,7 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
                 acc[t] += w * last_e
                 t += 1
         st = stats[kk]
-        if res[0][23] != 0.0:
+        if res[0][M_FINAL_POSITION] != 0.0:
             st[_S_OPEN] += 1.0
         tr = res[6]
         for r in range(tr.shape[0]):
@@ -474,9 +491,9 @@ def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_d
                 daily[d] = 0.0
         st = stats[kk]
         m = np.empty(N_METRICS)
-        kernel._finalize(m, daily, n_cal_days, capital, nav, basis, mdd, int(st[_S_NTR]), st[_S_WINS], st[_S_GP],
-                         st[_S_GL], st[_S_PNL], st[_S_RET], bars_in_pos, n_cal, st[_S_TRADED], sum_nav, st[_S_OPEN],
-                         ruin_bar)
+        _finish_metrics(m, daily, n_cal_days, capital, nav, basis, mdd, int(st[_S_NTR]), st[_S_WINS], st[_S_GP],
+                        st[_S_GL], st[_S_PNL], st[_S_RET], bars_in_pos, n_cal, st[_S_TRADED], sum_nav, st[_S_OPEN],
+                        ruin_bar)
         out[k0 + kk, :] = m
 
 
