@@ -38,7 +38,7 @@ from auraquant.lazy import lazy_module
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: list[tuple[int, str]] = [
     (1, """
@@ -107,6 +107,16 @@ _MIGRATIONS: list[tuple[int, str]] = [
     CREATE TABLE holdout_reads (
         seq BIGINT PRIMARY KEY, content_hash VARCHAR NOT NULL, look INTEGER NOT NULL, reader VARCHAR NOT NULL,
         run_id VARCHAR, data_version_id VARCHAR NOT NULL, read_at TIMESTAMPTZ NOT NULL, body JSON NOT NULL);
+    """),
+    (5, """
+    -- Universes (auraquant.cta.universe): a named set of data versions of one timeframe, content-addressed
+    -- (`uv_…`); `universe_members` lists them in order (position = column order of per-member tables).
+    CREATE TABLE universes (
+        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, timeframe VARCHAR NOT NULL, body JSON NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE universe_members (
+        universe_id VARCHAR NOT NULL REFERENCES universes(id), position INTEGER NOT NULL, symbol VARCHAR NOT NULL,
+        data_version_id VARCHAR NOT NULL REFERENCES data_versions(id), PRIMARY KEY (universe_id, position));
     """),
 ]
 
@@ -388,6 +398,30 @@ class Store:
         with self.connect() as con:
             rows = con.execute("SELECT body FROM holdout_reads ORDER BY seq").fetchall()
         return [HoldoutRead.model_validate_json(r[0]) for r in rows]
+
+    # -- universes --------------------------------------------------------------------------------------------
+    def put_universe(self, uv_id: str, name: str, timeframe: str, members: list[tuple[str, str]], body: str) -> bool:
+        """Insert a universe (id, name, timeframe, ordered (symbol, data_version_id) members, JSON body) unless
+        it exists. Returns whether it was created."""
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM universes WHERE id = ?", [uv_id]).fetchone():
+                return False
+            con.execute("INSERT INTO universes VALUES (?, ?, ?, ?, ?)", [uv_id, name, timeframe, body, _now()])
+            for pos, (symbol, dv_id) in enumerate(members):
+                con.execute("INSERT INTO universe_members VALUES (?, ?, ?, ?)", [uv_id, pos, symbol, dv_id])
+        return True
+
+    def get_universe_body(self, uv_id: str) -> str:
+        with self.connect() as con:
+            row = con.execute("SELECT body FROM universes WHERE id = ?", [uv_id]).fetchone()
+        if not row:
+            raise NotFound(f"no universe {uv_id!r}")
+        return str(row[0])
+
+    def list_universe_bodies(self) -> list[str]:
+        with self.connect() as con:
+            rows = con.execute("SELECT body FROM universes ORDER BY created_at, id").fetchall()
+        return [str(r[0]) for r in rows]
 
     # -- typed objects and memory -------------------------------------------------------------------------------
     def put_object(self, kind: str, obj: BaseModel, obj_id: str | None = None) -> str:

@@ -227,8 +227,11 @@ def backtest(
     out: Annotated[Path | None, typer.Option(help="artifact directory (default: artifacts/backtest-<spec id>)")] = None,
     no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="metrics only, save nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    universe: Annotated[str | None, typer.Option(help="universe id in --workspace: the Spec on every member, "
+                                                      "sized equal weight into one portfolio")] = None,
 ) -> None:
-    """Run a backtest. Data from --data FILE, --data-version ID or --slice ID (--workspace DIR).
+    """Run a backtest. Data from --data FILE, --data-version ID or --slice ID (--workspace DIR), or on every
+    member of a universe (--universe ID).
 
     Bars never reach into a sealed holdout: a version without --end stops at it, a range or slice into it is
     refused, and a file's rows from the first bar sealed in the workspace on are cut."""
@@ -251,6 +254,10 @@ def backtest(
               "initial_capital": capital, "annualization": annualization, "sides": sides}
     extra_dir = modules_dir
     cache_dir = None
+    if universe is not None:
+        _universe_backtest(universe, workspace, spec_file, baseline, filter_ or [], execution or [], risk or [],
+                           param or [], engine, start, end, modules_dir, as_json)
+        return
     # HoldoutSealed, a missing file or data version: rendered as one line by the root error handler
     frame, ws = _bars(data, data_version, slice_, workspace, start, end)
     if ws is not None:
@@ -283,6 +290,41 @@ def backtest(
         _print_report(result.report, out_dir)
         if level is not None:
             typer.echo(f"agent-written modules ran in the sandbox worker ({level})")
+
+
+def _universe_backtest(universe: str, workspace: Path | None, spec_file: Path | None, baseline: str | None,
+                       filters: list[str], executions: list[str], risks: list[str], params: list[str],
+                       engine: dict[str, object], start: str | None, end: str | None, modules_dir: Path | None,
+                       as_json: bool) -> None:
+    from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
+    from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest
+    from auraquant.cta.universe import service
+    from auraquant.cta.universe.align import align
+    from auraquant.workspace import Workspace
+
+    ws = Workspace.open(workspace or Path("."))
+    try:
+        spec = _build_spec(spec_file, baseline, filters, executions, risks, params, engine)
+        uv = service.get(ws.store, universe)
+        frames = service.research_frames(ws.store, uv, start, end)  # never a sealed bar of any member
+        extra_dir = modules_dir or ws.runtime_dir
+        for frame in frames.values():  # mandatory look-ahead check of agent-written modules, on every member
+            require_causal(spec, frame, extra_dir, cache_dir=workspace_cache_dir(ws))
+        res = run_portfolio_backtest(align(frames), spec, Sizing(), extra_dir=extra_dir)
+        out = {"universe_id": uv.id, **res.summary()}
+    except (ValueError, LookupError, TypeError) as exc:
+        fail(error_message(exc), as_json=as_json, kind=type(exc).__name__, code=2)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2, sort_keys=True, default=str))
+        return
+    p = out["portfolio"]
+    say(f"portfolio {out['report_id']} on {universe}: sharpe={p['sharpe']} max_drawdown={p['max_drawdown']} "
+        f"total_return={p['total_return']} trades={p['trades']}")
+    for sym, m in out["members"].items():
+        say(f"  {sym}: sharpe={m['sharpe']} max_drawdown={m['max_drawdown']} trades={m['trades']}")
+    bh = out["basket_buy_and_hold"]
+    say(f"  equal-weight basket buy and hold: sharpe={bh['sharpe']} total_return={bh['total_return']}")
+    say(f"  carriers (member Sharpe > 0): {out['consistency']['carriers']} of {out['consistency']['members']}")
 
 
 def register(root: typer.Typer) -> None:

@@ -67,6 +67,16 @@ def synth(store: Store, *, symbol: str = "SYNTH/USDT", timeframe: str = "1h", n:
                         source=f"synthetic:regime-garch(seed={seed},n={n})")
 
 
+def synth_universe(store: Store, *, n_instruments: int = 4, timeframe: str = "1h", n: int = 17_520, seed: int = 7,
+                   correlation: float = 0.5, start: str = "2022-01-01") -> list[DataVersion]:
+    """Ingest `n_instruments` correlated SYNTHETIC series (`synthetic.generate_correlated`, symbols
+    `SYNnn/USDT`, source `synthetic:correlated(...)`): data for a universe in tests and the demo."""
+    frames = synthetic.generate_correlated(n_instruments, n, seed=seed, timeframe=timeframe, start=start,
+                                           correlation=correlation)
+    source = f"synthetic:correlated(seed={seed},n={n},k={n_instruments},rho={correlation:g})"
+    return [ingest_frame(store, f, symbol=sym, timeframe=timeframe, source=source)[0] for sym, f in frames.items()]
+
+
 def fetch(store: Store, *, exchange: str, symbol: str, timeframe: str, since: datetime | None,
           until: datetime | None = None, exchange_options: dict[str, Any] | None = None,
           progress: Callable[[int, int | None], None] | None = None, max_retries: int = 5,

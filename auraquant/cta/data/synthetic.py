@@ -69,3 +69,62 @@ def generate(n: int = 17_520, *, seed: int = 7, timeframe: str = "1h", start: st
     times = pd.to_datetime(t0 + step_ms * np.arange(n, dtype=np.int64), unit="ms", utc=True)
     return pd.DataFrame({"time": times, "open": open_, "high": high, "low": low, "close": close,
                          "volume": volume})
+
+
+def generate_correlated(n_instruments: int, n: int = 17_520, *, seed: int = 7, timeframe: str = "1h",
+                        start: str = "2022-01-01", correlation: float = 0.5, drift_scale: float = 1.0,
+                        prefix: str = "SYN") -> dict[str, pd.DataFrame]:
+    """`n_instruments` SYNTHETIC OHLCV series of `n` bars each, on one calendar, with correlated returns.
+
+    Symbols are `<prefix>NN/USDT` (never a real market's name). Each member follows the model of `generate`
+    (a regime chain of its own, GARCH(1,1) volatility) but its standardized shock is
+    sqrt(rho) x a common market shock + sqrt(1 - rho) x its own (Student-t(5) scaled to unit variance), so the
+    shocks of two members have correlation `correlation` = rho (before regime drifts and GARCH scaling).
+    Prices start at different levels. The same arguments give bit-identical frames (numpy PCG64)."""
+    if n_instruments < 1:
+        raise ValueError("need at least one instrument")
+    if not 0.0 <= correlation < 1.0:
+        raise ValueError("correlation must be in [0, 1)")
+    if n < 2:
+        raise ValueError("need at least 2 bars")
+    step_ms = timeframe_ms(timeframe)
+    scale = step_ms / 3_600_000
+    rng = np.random.Generator(np.random.PCG64(seed))
+    common = rng.standard_t(5, n) / np.sqrt(5 / 3)
+    t0 = pd.Timestamp(start, tz="UTC").value // 1_000_000
+    t0 -= t0 % step_ms
+    times = pd.to_datetime(t0 + step_ms * np.arange(n, dtype=np.int64), unit="ms", utc=True)
+    out: dict[str, pd.DataFrame] = {}
+    for k in range(n_instruments):
+        r_k = np.random.Generator(np.random.PCG64([seed, k + 1]))
+        regime = np.empty(n, dtype=np.int64)
+        regime[0] = 2
+        u = r_k.random(n)
+        jump = r_k.integers(0, 2, n)
+        for i in range(1, n):
+            r = regime[i - 1]
+            regime[i] = r if u[i] < _STAY[r] ** scale else (r + 1 + jump[i]) % 3
+        own = r_k.standard_t(5, n) / np.sqrt(5 / 3)
+        shocks = np.sqrt(correlation) * common + np.sqrt(1.0 - correlation) * own
+        drift = _DRIFT * drift_scale
+        omega, alpha, beta = 2e-7 * scale, 0.06, 0.92
+        var = np.empty(n)
+        var[0] = omega / (1 - alpha - beta)
+        ret = np.empty(n)
+        for i in range(n):
+            if i:
+                var[i] = omega + alpha * (ret[i - 1] - drift[regime[i - 1]] * scale) ** 2 + beta * var[i - 1]
+            ret[i] = drift[regime[i]] * scale + np.sqrt(var[i]) * shocks[i]
+        sigma = np.sqrt(var)
+        price0 = float(10.0 ** r_k.uniform(0, 4))
+        close = price0 * np.exp(np.cumsum(ret))
+        prev = np.concatenate([[price0], close[:-1]])
+        open_ = prev * np.exp(r_k.normal(0.0, 0.05, n) * sigma)
+        top = np.maximum(open_, close)
+        bottom = np.minimum(open_, close)
+        high = top * np.exp(np.abs(r_k.normal(0.0, 0.6, n)) * sigma)
+        low = bottom * np.exp(-np.abs(r_k.normal(0.0, 0.6, n)) * sigma)
+        volume = np.exp(r_k.normal(5.0, 0.4, n)) * (1.0 + 40.0 * np.abs(ret))
+        out[f"{prefix}{k + 1:02d}/USDT"] = pd.DataFrame({"time": times, "open": open_, "high": high, "low": low,
+                                                         "close": close, "volume": volume})
+    return out

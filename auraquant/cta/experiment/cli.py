@@ -185,13 +185,30 @@ def run_cmd(
     robustness: Annotated[bool, typer.Option(help="Compute PBO, SPA and Monte Carlo at the end.")] = True,
     data_version: Annotated[str | None, typer.Option("--data-version", help="Data version id.")] = None,
     data: Annotated[str | None, typer.Option("--data", hidden=True, help="Old name of --data-version.")] = None,
+    universe: Annotated[str | None, typer.Option(help="Universe id instead of --data-version: the Spec on every "
+                                                      "member, selection on the portfolio Sharpe.")] = None,
     workspace: WorkspaceOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Run a walk-forward experiment (resumes automatically if the same run was interrupted)."""
-    dv_arg = data_version_arg(data_version, data)
+    if universe is not None and (data_version is not None or data is not None):
+        raise typer.BadParameter("give exactly one of --data-version (a data version) and --universe (a universe)")
     ws = Workspace.open(workspace)
-    dv_id = resolve_id(ws.store, dv_arg)
+    if universe is not None:
+        from auraquant.cta.experiment.universe_walkforward import run_in_workspace
+
+        body = run_in_workspace(ws, resolve_id(ws.store, universe), _load_spec(ws, spec), train=train,
+                                target=target, windows=windows, trials=trials, seed=seed)
+        if json_out:
+            print_json(body)
+            return
+        o = body["oos"]
+        console.print(f"universe run [bold]{body['run_id']}[/]: OOS sharpe={o['sharpe']} max_drawdown="
+                      f"{o['max_drawdown']} trades={o['trades']} ({body['significance']['significance']})")
+        for sym, m in body["members"].items():
+            console.print(f"  {sym}: sharpe={m['sharpe']} max_drawdown={m['max_drawdown']} trades={m['trades']}")
+        return
+    dv_id = resolve_id(ws.store, data_version_arg(data_version, data))
     wf = WalkForwardConfig(train_bars=train, validation_bars=validation, target_bars=target, step_bars=step,
                            mode=mode, embargo_bars=embargo, n_windows=windows)  # type: ignore[arg-type]
     obj: Objective = objective  # type: ignore[assignment]

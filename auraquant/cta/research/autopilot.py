@@ -12,6 +12,11 @@ Research it does, round by round (one round = one Spec walk-forward tested and j
    after an improvement the search is refined to the range the windows actually selected.
 3. Structure: swap one Filter / Execution / Risk option at a time against the family's best structure.
 4. Hypothesis: change the baseline family. 5. External CTA recipes after 3 dead ends in a row.
+A goal on a universe ("BTC/ETH 1h") researches the portfolio of its members: one stored version per member
+(same timeframe), a universe with one holdout for all of them (`universe_create`), walk-forward rounds with
+`universe_experiment_run` (per-member and portfolio OOS results, the gates), and the holdout scored once
+with `universe_holdout_score`. Universe runs are not archive records (no signed record, so no approval
+request): a confirmed goal stops GOAL_MET with the run id as its evidence.
 Every 10 rounds a forced induction writes the falsified hypotheses and the next direction to research
 memory and refocuses on the strongest family. It stops by the shared protocol (`protocol.termination`):
 goal met (then archive -> freeze -> approval request), stagnation, iteration budget, structural gap.
@@ -52,7 +57,8 @@ def fit_windows(research_bars: int, wanted: int) -> tuple[int, int]:
 
 def no_data_message(goal: Goal) -> str:
     """The refusal when no stored data matches the goal's market."""
-    want = " ".join(p for p in (goal.symbol, goal.timeframe) if p) or "any market"
+    market = "+".join(goal.universe) if goal.universe else goal.symbol
+    want = " ".join(p for p in (market, goal.timeframe) if p) or "any market"
     return (f"no data for {want}; import or fetch it (auraquant data import FILE --symbol SYMBOL --timeframe TF, "
             "or auraquant data fetch)")
 
@@ -148,6 +154,8 @@ class Autopilot:
         self.notes: list[str] = []
         self.inductions: list[str] = []
         self.data_version_id: str | None = None
+        self.universe_id: str | None = None
+        self.universe: dict[str, Any] = {}
         self._stage = "start"
         self._pending: list[str] = []
         self._families: dict[str, _FamilyState] = {}
@@ -198,6 +206,8 @@ class Autopilot:
             return self._finish(Termination("STRUCTURAL_GAP", f"cannot list data versions: {versions}"))
         goal = self.cfg.goal
         qualified = [v for v in versions if v.get("qualified")]
+        if goal.universe:
+            return self._pick_universe(qualified)
         # The goal's market is honoured exactly: another symbol or timeframe is a different market, never a
         # stand-in (an ETH goal judged on BTC bars would be evidence about BTC).
         match = [v for v in qualified if (goal.timeframe is None or v["timeframe"] == goal.timeframe)
@@ -215,6 +225,66 @@ class Autopilot:
         return self._calls("holdout", f"Using {dv['id']} ({dv['symbol']} {dv['timeframe']}, {dv['bars']} bars"
                            f"{', SYNTHETIC' if dv['synthetic'] else ''}). Checking its sealed holdout.",
                            [("show", "data_version_show", {"data_version_id": dv["id"]})])
+
+    # -- universe data phase ------------------------------------------------------------------
+    def _pick_universe(self, qualified: list[dict[str, Any]]) -> ScriptedTurn:
+        goal = self.cfg.goal
+        assert goal.universe
+        picks, missing = [], []
+        for sym in goal.universe:
+            match = [v for v in qualified if v["symbol"] == sym and (goal.timeframe is None
+                                                                     or v["timeframe"] == goal.timeframe)]
+            best = sorted(match, key=lambda v: (v["synthetic"], -v["bars"]))[:1]
+            if best:
+                picks.extend(best)
+            else:
+                missing.append(sym)
+        if missing:
+            want = " ".join(p for p in ("+".join(missing), goal.timeframe) if p)
+            return self._finish(Termination("STRUCTURAL_GAP", f"no data for {want} (a universe needs every member); "
+                                            "import or fetch it (auraquant data import FILE --symbol SYMBOL "
+                                            "--timeframe TF)"))
+        if len({v["timeframe"] for v in picks}) != 1:
+            return self._finish(Termination("STRUCTURAL_GAP", "the members' data have different timeframes"))
+        self.data_version_id = picks[0]["id"]
+        name = "+".join(goal.universe) + " " + picks[0]["timeframe"]
+        self._wf["members"] = [v["id"] for v in picks]
+        self._wf["name"] = name
+        return self._calls("universe_made", f"Universe {name}: " + ", ".join(
+            f"{v['symbol']} {v['id']} ({v['bars']} bars{', SYNTHETIC' if v['synthetic'] else ''})" for v in picks)
+            + ". Checking its holdout.", [("uv", "universe_create", {"name": name, "data_version_ids": [
+                v["id"] for v in picks]})])
+
+    def _on_universe_made(self, r: dict[str, Any]) -> ScriptedTurn:
+        ok, out = r.get("uv", (False, "no answer"))
+        if not ok:
+            return self._finish(Termination("STRUCTURAL_GAP", f"could not make the universe: {out}"))
+        uv = out["universe"]
+        self.universe_id, self.universe = uv["id"], uv
+        cal = uv.get("research_calendar")
+        if uv.get("holdout_from") is not None and cal is not None:
+            return self._plan(int(cal["bars"]), f"universe {uv['id']}: one holdout for every member from "
+                              f"{uv['holdout_from']}")
+        firsts = [datetime.fromisoformat(m["first"]) for m in uv["members"]]
+        lasts = [datetime.fromisoformat(m["last"]) for m in uv["members"]]
+        first, last = max(firsts), min(lasts)  # inside every member's span
+        start = first + (last - first) * (1.0 - self.cfg.holdout_fraction)
+        start = start - timedelta(microseconds=start.microsecond, seconds=start.second, minutes=start.minute)
+        return self._calls("universe_sealed", f"No holdout yet: sealing every member of {uv['id']} from "
+                           f"{start.isoformat()} at once (search never reads it).", [
+                               ("uv", "universe_create", {"name": self._wf["name"],
+                                                          "data_version_ids": self._wf["members"],
+                                                          "holdout_start": start.isoformat()})])
+
+    def _on_universe_sealed(self, r: dict[str, Any]) -> ScriptedTurn:
+        ok, out = r.get("uv", (False, "no answer"))
+        if not ok:
+            return self._finish(Termination("STRUCTURAL_GAP", f"could not seal the universe's holdout: {out}"))
+        uv = out["universe"]
+        self.universe = uv
+        cal = uv.get("research_calendar") or {"bars": 0}
+        return self._plan(int(cal["bars"]), f"universe {uv['id']}: holdout sealed for every member from "
+                          f"{uv['holdout_from']}")
 
     def _on_holdout(self, r: dict[str, Any]) -> ScriptedTurn:
         ok, detail = r.get("show", (False, "no answer"))
@@ -307,6 +377,12 @@ class Autopilot:
             self._round.verdict = f"spec refused: {out}"
             return self._judge()
         self._round.spec_id = out["spec_id"]
+        if self.universe_id is not None:
+            wf = {"n_windows": self._wf["n_windows"], "train_bars": self._wf["train_bars"],
+                  "target_bars": self._wf["target_bars"], "n_trials": self.cfg.trials, "seed": self.cfg.seed}
+            return self._calls("universe_ran", f"Walk-forward of {out['spec_id']} on universe {self.universe_id}.", [
+                ("run", "universe_experiment_run", {"spec_id": out["spec_id"], "universe_id": self.universe_id,
+                                                    "walk_forward": wf})])
         args = {"spec_id": out["spec_id"], "walk_forward": self._wf, "seed": self.cfg.seed, "wait_s": 600,
                 "search": {"n_trials": self.cfg.trials, "batch_size": max(2, self.cfg.trials // 2),
                            "n_startup_trials": max(1, min(8, self.cfg.trials // 2)), "top_k": 3}}
@@ -329,6 +405,23 @@ class Autopilot:
             ("eval", "evaluation_show", {"evaluation_id": st["run_id"]}),
             ("robust", "robustness_report", {"run_id": st["run_id"]}),
         ])
+
+    def _on_universe_ran(self, r: dict[str, Any]) -> ScriptedTurn:
+        ok, st = r.get("run", (False, "no answer"))
+        assert self._round is not None
+        if not ok:
+            self._round.verdict = f"experiment refused: {st}"
+            return self._judge()
+        sig = st["significance"]
+        self._round.run_id = st["run_id"]
+        self._round.metrics = {**st["oos"], "dsr": sig.get("dsr_session", sig.get("dsr_workspace")),
+                               "pbo": sig.get("pbo"), "spa_consistent_median": sig.get("spa_p"),
+                               "members": st["members"], "carriers": st["consistency"].get("carriers")}
+        self._round.window_params = [w["params"] or w["member_params"] for w in st["windows"]]
+        self._significance[st["run_id"]] = {**sig, "consistency": st["consistency"],
+                                            "correlation": st["correlation"],
+                                            "basket_buy_and_hold": st["basket_buy_and_hold"]}
+        return self._judge()
 
     def _on_judged(self, r: dict[str, Any]) -> ScriptedTurn:
         assert self._round is not None
@@ -366,6 +459,14 @@ class Autopilot:
                                             if before.best_sharpe is not None and rnd.sharpe is not None else "")
         self._escalation = view.escalation
         text = f"Round {rnd.iter}: {rnd.label} -> {self._metric_text(rnd)} — {rnd.verdict}."
+        if met and self.universe_id is not None:
+            # a universe run is its own evidence (no archive record): its significance came with the run
+            assert rnd.run_id is not None
+            self.candidates.append((rnd.run_id, rnd))
+            self._record_state[rnd.run_id] = "candidate"
+            sig = self._significance.get(rnd.run_id, {})
+            return self._next(text + f" Candidate {rnd.run_id} ({sig.get('significance', 'significance unknown')}"
+                              + (f": {sig['failed_gates']}" if sig.get("failed_gates") else "") + ").")
         if met:
             return self._calls("archived", text + " Archiving it as a candidate; research goes on until it "
                                "converges, then the best candidate is frozen.", [
@@ -473,6 +574,11 @@ class Autopilot:
                 f"frozen, the holdout stays sealed; research converged: {converged.detail}"), lead)
         record_id, rnd = max(significant, key=lambda c: (c[1].sharpe or -1e9, -c[1].iter))
         self.record_id, self._goal_run, self._converged = record_id, rnd, converged
+        if self.universe_id is not None:
+            return self._calls("universe_frozen", (lead + "\n" if lead else "") + f"Research converged "
+                               f"({converged.detail}). Scoring the sealed holdout of every member once for the best "
+                               f"significant universe run {record_id}: the gates are re-checked with the current "
+                               "trial ledger first.", [("freeze", "universe_holdout_score", {"run_id": record_id})])
         if self._record_state.get(record_id) in ("frozen", "production"):  # frozen by an earlier session
             earlier = self._significance.get(record_id, {}).get("holdout")
             misses = holdout_failures(self.cfg.goal.thresholds, earlier, self.cfg.holdout_tolerance)
@@ -524,6 +630,34 @@ class Autopilot:
         return self._calls("requested", "Frozen; the holdout confirms the goal. Requesting human approval.",
                            [("approval", "approval_request", {"record_id": self.record_id, "reason": reason[:2000]})])
 
+    def _on_universe_frozen(self, r: dict[str, Any]) -> ScriptedTurn:
+        ok, rec = r.get("freeze", (False, "no answer"))
+        run = self._goal_run
+        assert run is not None
+        if not ok:
+            self.notes.append(f"holdout scoring refused: {rec}")
+            rid, self.record_id = self.record_id, None
+            status = "NOT_SIGNIFICANT" if "significance gates" in str(rec) else "STRUCTURAL_GAP"
+            return self._finish(Termination(status, f"{run.run_id} met the goal out of sample but its holdout could "
+                                            f"not be scored ({rid}): {rec}"))
+        self.holdout = {**rec["metrics"], "holdout_look": rec["look"], "holdout_bars": rec["bars"],
+                        "members": rec["members"]}
+        tol = self.cfg.holdout_tolerance
+        misses = holdout_failures(self.cfg.goal.thresholds, self.holdout, tol)
+        for sym, mm in rec["members"].items():
+            misses += [f"{sym}: {x}" for x in holdout_failures(self.cfg.goal.each, mm, tol)]
+        self.holdout_verdict = ("confirms the goal" if not misses else "does not confirm the goal: " + "; ".join(misses))
+        if misses:
+            return self._finish(Termination(
+                "HOLDOUT_FAILED", f"{run.run_id} met the goal out of sample and passed the significance gates, but "
+                f"its holdout (every member, scored once) does not confirm it within {tol:g}x each threshold: "
+                f"{'; '.join(misses)}"))
+        return self._finish(Termination(
+            "GOAL_MET", f"{run.run_id} meets every goal threshold out of sample on universe {self.universe_id}, "
+            f"passes the significance gates and the holdout of every member confirms it (tolerance {tol:g}x, "
+            f"{holdout_look_text(self.holdout)}); research converged ({self._converged.detail}). Universe runs are "
+            "not archive records: no approval can be requested for it"))
+
     def _on_requested(self, r: dict[str, Any]) -> ScriptedTurn:
         ok, req = r.get("approval", (False, "no answer"))
         run = self._goal_run
@@ -559,6 +693,7 @@ class Autopilot:
             lines.append(f"| {x.iter} | {x.label} | {x.run_id or '-'} | {_f(m.get('sharpe'))} | "
                          f"{_f(m.get('max_drawdown'))} | {m.get('trades', '-')} | {_f(m.get('bh_sharpe'))} | "
                          f"{_f(m.get('excess_return'))} | {x.verdict} |")
+        lines += self._universe_summary()
         if self.inductions:
             lines += ["", "Inductions stored in research memory: " + ", ".join(self.inductions)]
         if self.candidates:
@@ -575,6 +710,55 @@ class Autopilot:
                     lines.append(f"| {row['metric']} | {_f(row['holdout'])} | {row['goal'] or '-'} | "
                                  f"{row['bound'] or '-'} | {row['verdict']} |")
         return "\n".join(lines)
+
+    def universe_result(self) -> dict[str, Any] | None:
+        """JSON-able universe outcome (for the summary and a later tearsheet): universe, the best round's
+        portfolio and per-member OOS metrics, their return correlation, the equal-weight basket's buy and
+        hold, the consistency and the holdout (portfolio and members) when scored."""
+        best = max((x for x in self.rounds if x.evaluated and x.metrics.get("members")),
+                   key=lambda x: x.sharpe if x.sharpe is not None else -1e9, default=None)
+        if self.universe_id is None:
+            return None
+        out: dict[str, Any] = {"universe_id": self.universe_id, "universe": self.universe, "best_run_id": None}
+        if best is not None:
+            sig = self._significance.get(best.run_id or "", {})
+            out.update(best_run_id=best.run_id,
+                       portfolio={k: v for k, v in best.metrics.items() if k != "members"},
+                       members=best.metrics.get("members"), correlation=sig.get("correlation"),
+                       basket_buy_and_hold=sig.get("basket_buy_and_hold"), consistency=sig.get("consistency"),
+                       significance={k: v for k, v in sig.items()
+                                     if k not in ("correlation", "basket_buy_and_hold", "consistency")})
+        out["holdout"] = self.holdout or None
+        return out
+
+    def _universe_summary(self) -> list[str]:
+        """For a universe goal: the best round's members beside the portfolio, the correlation of the
+        members' OOS returns and buy and hold of the equal-weight basket."""
+        best = max((x for x in self.rounds if x.evaluated and x.metrics.get("members")),
+                   key=lambda x: x.sharpe if x.sharpe is not None else -1e9, default=None)
+        if self.universe_id is None or best is None:
+            return []
+        m = best.metrics
+        sig = self._significance.get(best.run_id or "", {})
+        lines = ["", f"Universe {self.universe_id}, best round {best.iter} ({best.run_id}), out of sample:", "",
+                 "| instrument | Sharpe | max DD | total return | trades |", "|---|---|---|---|---|",
+                 f"| portfolio | {_f(m.get('sharpe'))} | {_f(m.get('max_drawdown'))} | {_f(m.get('total_return'))} | "
+                 f"{m.get('trades', '-')} |"]
+        for sym, mm in (m.get("members") or {}).items():
+            lines.append(f"| {sym} | {_f(mm.get('sharpe'))} | {_f(mm.get('max_drawdown'))} | "
+                         f"{_f(mm.get('total_return'))} | {mm.get('trades', '-')} |")
+        bh = sig.get("basket_buy_and_hold") or {}
+        lines.append(f"| equal-weight basket buy and hold | {_f(bh.get('sharpe'))} | {_f(bh.get('max_drawdown'))} | "
+                     f"{_f(bh.get('total_return'))} | - |")
+        cons = sig.get("consistency") or {}
+        lines += ["", f"Members carrying the edge (OOS Sharpe > 0): {cons.get('carriers', '-')} of "
+                      f"{cons.get('members', '-')}"]
+        corr = sig.get("correlation") or {}
+        syms = list(corr)
+        if syms:
+            lines += ["", "| OOS return correlation | " + " | ".join(syms) + " |", "|---" * (len(syms) + 1) + "|"]
+            lines += [f"| {a} | " + " | ".join(_f(corr[a].get(b)) for b in syms) + " |" for a in syms]
+        return lines
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _iter_update(self, status: str, next_action: str) -> tuple[str, str, dict[str, Any]]:

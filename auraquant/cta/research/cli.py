@@ -215,6 +215,10 @@ def research(
 
 def market_gap(ws: Workspace, goal: Any) -> str | None:
     """The refusal when the workspace holds no data for the goal's symbol / timeframe (None: it does)."""
+    if getattr(goal, "universe", None):  # a universe needs every member's data
+        if all(ws.store.list_data_versions(s, goal.timeframe) for s in goal.universe):
+            return None
+        return no_data_message(goal)
     if goal.symbol is None and goal.timeframe is None:
         return None
     if ws.store.list_data_versions(goal.symbol, goal.timeframe):

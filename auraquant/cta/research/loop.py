@@ -101,6 +101,7 @@ class ResearchOutcome(BaseModel):
     significance: dict[str, Any] | None = None  # the record's significance block (ledger DSR, gates, label)
     candidate_significance: list[dict[str, Any]] = []  # per archived candidate: label, DSR and count, failed gates
     notes: list[str]
+    universe: dict[str, Any] | None = None  # a universe goal: portfolio and members OOS, correlation, basket B&H
     cost_usd: float
     turns: int
     tool_calls: int
@@ -249,8 +250,13 @@ async def conclude(session: ResearchSession, stop: Stopped | None, *, tearsheet:
     experiments = (sum(1 for r in pilot.rounds if r.evaluated) if pilot is not None
                    else sum(1 for t in tried if str(t.get("evaluation_id", "")).startswith("run_")))
     gates = load_gates(ws.config)
-    record = (await _tool(session, "archive_show", {"record_id": record_id}) or None) if record_id else None
+    uv_id = getattr(pilot, "universe_id", None) if pilot is not None else None
+    record = ((await _tool(session, "archive_show", {"record_id": record_id}) or None)
+              if record_id and uv_id is None else None)
     rec = record.record if record is not None else None
+    if uv_id is not None and pilot is not None:
+        # a universe run is not an archive record: the holdout its autopilot scored once is the confirmation
+        rec = {"state": "frozen", "holdout": pilot.holdout} if pilot.holdout else None
     if status == "GOAL_MET" and session.goal is not None:
         status, detail = _confirm(session.goal, rec, gates.holdout_tolerance, detail)
         if st is not None and st.status != status:
@@ -279,6 +285,7 @@ async def conclude(session: ResearchSession, stop: Stopped | None, *, tearsheet:
                                  "dsr": r.dsr, "dsr_count": r.dsr_count, "failed_gates": r.failed_gates}
                                 for r in summaries],
         notes=list(session.autopilot.notes) if session.autopilot is not None else [],
+        universe=pilot.universe_result() if uv_id is not None and pilot is not None else None,
         cost_usd=replay.cost_usd, turns=replay.model_turns, tool_calls=len(replay.traces),
         session_log=str(session.log.path), finished_at=datetime.now(UTC))
     body = outcome.model_dump(mode="json")
@@ -297,6 +304,9 @@ def _confirm(goal: Goal, record: dict[str, Any] | None, tolerance: float, detail
         return "HOLDOUT_FAILED", (f"GOAL_MET needs a frozen record whose holdout confirms the goal; {state}. "
                                   f"Claimed: {detail}")[:2000]
     misses = holdout_failures(goal.thresholds, record.get("holdout"), tolerance)
+    members = (record.get("holdout") or {}).get("members") or {}
+    for sym, mm in members.items() if goal.each else ():
+        misses += [f"{sym}: {x}" for x in holdout_failures(goal.each, mm, tolerance)]
     if misses:
         return "HOLDOUT_FAILED", (f"the holdout does not confirm the goal within {tolerance:g}x each threshold: "
                                   f"{'; '.join(misses)}. Claimed: {detail}")[:2000]

@@ -36,7 +36,7 @@ class Tried(BaseModel):
 
     model_config = {"extra": "forbid"}
     label: str = Field(min_length=1, max_length=200)
-    evaluation_id: str = Field(pattern=r"^(run|report)_[0-9a-f]+$")
+    evaluation_id: str = Field(pattern=r"^(run|report|urun)_[0-9a-f]+$")
     verdict: str = Field("", max_length=300)
 
 
@@ -118,6 +118,19 @@ def _metrics(ctx: Ctx, eid: str, cache: dict[Any, Any] | None = None) -> dict[st
     from auraquant.cta.experiment import runner
     from auraquant.cta.experiment.models import RUN_KIND, Run
     from auraquant.cta.experiment.significance import ledger_view
+
+    if eid.startswith("urun_"):  # a universe walk-forward: the portfolio's stitched OOS metrics
+        from auraquant.cta.experiment import universe_walkforward as uwf
+
+        try:
+            ures = store.get_object(uwf.RESULT_KIND, eid, uwf.UniverseRunResult)
+        except NotFound:
+            raise ToolFailure(f"no finished universe run {eid!r}; cite finished runs only") from None
+        o = ures.oos
+        return {"sharpe": o.get("sharpe"), "max_drawdown": o.get("max_drawdown"), "trades": o.get("trades"),
+                "dsr": ures.significance.get("dsr_session"), "total_return": o.get("total_return"),
+                **{k: o.get(k) for k in ("bh_total_return", "bh_sharpe", "bh_max_drawdown", "excess_return",
+                                         "excess_sharpe")}}
 
     res = runner.load_result(ctx.deps.workspace, eid)
     if res is None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aura.tools import Tool, ToolRegistry, disclosure_tools
-from auraquant.cta.tools import cloud, data, experiment, governance, lifecycle, models, strategy
+from auraquant.cta.tools import cloud, data, experiment, governance, lifecycle, models, strategy, universe
 
 
 def groups() -> dict[str, list[Tool]]:
     """Tool groups in research-phase order (the registry's categories)."""
     return {"data": data.TOOLS, "strategy": strategy.TOOLS, "experiment": experiment.TOOLS + models.TOOLS,
-            "governance": governance.TOOLS, "lifecycle": lifecycle.TOOLS, "cloud": cloud.TOOLS}
+            "universe": universe.TOOLS, "governance": governance.TOOLS, "lifecycle": lifecycle.TOOLS,
+            "cloud": cloud.TOOLS}
 
 
 def all_tools() -> list[Tool]:

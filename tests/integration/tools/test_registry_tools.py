@@ -107,6 +107,16 @@ CASES: dict[str, tuple[Args, Args]] = {
     "cloud_run": (None, lambda i: {"job_id": "job_nope"}),  # type: ignore[dict-item]
     "cloud_status": (lambda i: {}, lambda i: {"verbose": True}),
     "cloud_doctor": (None, lambda i: {"clean": True}),  # type: ignore[dict-item]
+    # universe
+    "universe_create": (lambda i: {"name": "one", "data_version_ids": [i["dv"]]},
+                        lambda i: {"name": "bad", "data_version_ids": ["dv_nope"]}),
+    "universe_show": (None, lambda i: {"universe_id": "uv_nope"}),  # type: ignore[dict-item]
+    "universe_list": (lambda i: {}, lambda i: {"extra": 1}),
+    "universe_backtest": (None, lambda i: {"spec_id": i["spec"], "universe_id": "uv_nope"}),  # type: ignore[dict-item]
+    "universe_experiment_run": (None, lambda i: {"spec_id": i["spec"], "universe_id": "uv_nope",  # type: ignore[dict-item]
+                                                 "walk_forward": {"train_bars": 500, "target_bars": 200}}),
+    "universe_run_show": (None, lambda i: {"run_id": "urun_nope"}),  # type: ignore[dict-item]
+    "universe_holdout_score": (None, lambda i: {"run_id": "urun_nope"}),  # type: ignore[dict-item]
     # meta
     "list_tools": (lambda i: {"category": "strategy"}, lambda i: {"category": 1}),
     "tool_reference": (lambda i: {"name": "spec_put"}, lambda i: {"name": "nope"}),
@@ -119,7 +129,10 @@ NOT_IN_LAB = {"data_fetch": "needs an exchange emulator: test_data_fetch_tool ca
               "cloud_run": "needs a bundle: tests/unit/cloud/test_tools.py calls it through a registry",
               "cloud_doctor": "needs the Managed Agents emulator: tests/integration/cloud covers orphan listing",
               "tool_output_get": "needs a truncated result: tests/unit/aura/test_aura_tool_limits.py pages one",
-              "model_show": "needs a fitted model: tests/unit/models/test_learned_baseline.py trains one and shows it"}
+              "model_show": "needs a fitted model: tests/unit/models/test_learned_baseline.py trains one and shows it",
+              **{t: "needs a universe of several versions: tests/integration/universe/test_universe_tools.py calls "
+                 "it through the registry" for t in ("universe_show", "universe_backtest", "universe_experiment_run",
+                                                     "universe_run_show", "universe_holdout_score")}}
 
 
 def test_at_least_40_tools_each_with_schema_doc_and_case() -> None:
@@ -127,7 +140,8 @@ def test_at_least_40_tools_each_with_schema_doc_and_case() -> None:
     cta = [t for t in reg.tools() if t.category != "meta"]
     assert len(cta) >= 40
     assert set(reg.names()) == set(CASES), "every tool needs a valid and an invalid case here"
-    assert set(reg.categories()) == {"data", "strategy", "experiment", "governance", "lifecycle", "cloud", "meta"}
+    assert set(reg.categories()) == {"data", "strategy", "experiment", "universe", "governance", "lifecycle", "cloud",
+                                     "meta"}
     for t in reg.tools():
         assert len(t.doc) > 40 and t.description, t.name
         params = t.schema.parameters
