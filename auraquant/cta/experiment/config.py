@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 Objective = Literal["sharpe", "sortino", "calmar", "constrained"]
+Sampler = Literal["qmc_parzen", "optuna_tpe"]
 
 
 class WalkForwardConfig(BaseModel):
@@ -55,6 +56,14 @@ class SearchConfig(BaseModel):
       infeasible trials are never selected while a feasible one exists).
     Trials are asked in batches of `batch_size` and evaluated with one `run_sweep` call per batch; the
     top `top_k` distinct train parameter sets are re-ranked on validation.
+
+    sampler: how each batch is proposed (`auraquant.cta.experiment.search` states both exactly).
+      `qmc_parzen` (default): a scrambled Sobol start for the first `n_startup_trials` trials (at least the
+      first batch), then batched Parzen/TPE refinement computed in one vectorized pass per batch
+      (`auraquant.cta.experiment.sampler`); its proposals cost microseconds, so the search runs at the
+      engine's batch speed. `optuna_tpe`: Optuna's `TPESampler` (multivariate, constant liar, `n_startup_trials`
+      random trials) asked once per trial, the reference it is measured against. Either way every proposal
+      is evaluated once, recorded in the window's Optuna study and counted as a trial.
     """
 
     model_config = {"frozen": True, "extra": "forbid"}
@@ -65,6 +74,7 @@ class SearchConfig(BaseModel):
     min_trades: int = Field(0, ge=0)
     top_k: int = Field(5, gt=0)
     n_startup_trials: int = Field(10, ge=0)
+    sampler: Sampler = "qmc_parzen"
 
 
 class Segment(BaseModel):
