@@ -23,12 +23,13 @@ target are the sealed holdout. Warm-up (not timed): the compiled kernels are loa
 and the statistics libraries imported.
 
 Run: .venv/bin/python benchmarks/walkforward.py [--executor threads|dask-local:2] [--trials 100]
-     [--batch 20] [--seed 0] [--user-trials 100] [--repeat 1]
+     [--batch 10] [--seed 0] [--user-trials 100] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -79,15 +80,16 @@ def _warm(frame: pd.DataFrame, s: Spec) -> None:
 
 
 def timed_run(frame: pd.DataFrame, s: Spec, search: SearchConfig, seed: int, executor: str,
-              holdout: int) -> tuple[RunOutput, SealedBars, float, float]:
-    """(output, bars, wall seconds, process CPU seconds) of one full walk-forward `execute`."""
+              holdout: int) -> tuple[RunOutput, SealedBars, pd.DataFrame, float, float]:
+    """(output, bars, trial table, wall seconds, process CPU seconds) of one full walk-forward `execute`."""
     run, bars = run_from_frame(frame, s, WF, search, seed=seed, holdout_bars=holdout)
     with tempfile.TemporaryDirectory() as tmp:
         c0, t0 = time.process_time(), time.perf_counter()
         out = execute(run, bars, out_dir=Path(tmp) / "run", storage_url=f"journal:{tmp}/optuna.journal",
                       executor=executor)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return out, bars, wall, cpu
+        trials = pd.read_parquet(Path(tmp) / "run" / "trials.parquet")
+    return out, bars, trials, wall, cpu
 
 
 def _suggest(trial: optuna.Trial, name: str, d: Any) -> Any:
@@ -123,6 +125,7 @@ def plain_tpe_window(train: pd.DataFrame, validation: pd.DataFrame, s: Spec, sea
 def user_loop_window(train: pd.DataFrame, n_trials: int, seed: int) -> float:
     """Seconds per trial of the loop a user would write: `study.optimize`, each trial one backtesting.py
     backtest of EMA cross (long/short, reversal in one step) with a chandelier trailing stop."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
 
@@ -180,7 +183,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--executor", default="threads")
     ap.add_argument("--trials", type=int, default=100)
-    ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--user-trials", type=int, default=100, help="backtesting.py trials timed on window 0")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs of the default sampler (median reported)")
@@ -192,14 +195,14 @@ def main() -> None:
     s = spec()
     windows = plan_windows(len(frame), WF)
     holdout = len(frame) - windows[-1].target.stop
-    fast = SearchConfig(n_trials=args.trials, batch_size=args.batch, top_k=5, n_startup_trials=args.batch)
-    tpe = fast.model_copy(update={"sampler": "optuna_tpe", "n_startup_trials": 10})
+    fast = SearchConfig(n_trials=args.trials, batch_size=args.batch, top_k=5, n_startup_trials=20)
+    tpe = fast.model_copy(update={"sampler": "optuna_tpe"})
     _warm(frame, s)
     print(f"data: {len(frame)} bars {frame.time.iloc[0]} .. {frame.time.iloc[-1]}; sealed holdout {holdout} bars")
 
     runs = [timed_run(frame, s, fast, args.seed, args.executor, holdout) for _ in range(args.repeat)]
-    walls = [r[2] for r in runs]
-    out, bars, _, cpu = runs[walls.index(statistics.median_low(walls))]
+    walls = [r[3] for r in runs]
+    out, bars, trials, _, cpu = runs[walls.index(statistics.median_low(walls))]
     wall = statistics.median(walls)
     n = out.result.total_trials
     tm = out.timings
@@ -214,7 +217,7 @@ def main() -> None:
     print(f"  OOS: total return {oos.total_return:+.2%}, Sharpe {oos.sharpe}, trades {oos.trades}, "
           f"DSR {oos.dsr} (N={oos.dsr_n_trials})")
 
-    out_tpe, _, wall_tpe, cpu_tpe = timed_run(frame, s, tpe, args.seed, args.executor, holdout)
+    out_tpe, _, trials_tpe, wall_tpe, cpu_tpe = timed_run(frame, s, tpe, args.seed, args.executor, holdout)
     print(f"[{tpe.sampler}] same run with Optuna TPE asked per trial: wall {wall_tpe:.2f} s, CPU {cpu_tpe:.2f} s, "
           f"proposing+recording {out_tpe.timings.optuna_s:.2f} s -> qmc_parzen is {wall_tpe / wall:.1f}x faster")
 
@@ -227,8 +230,9 @@ def main() -> None:
         train = bars.segment(w.train.start, w.train.stop)
         val = bars.segment(w.validation.start, w.validation.stop)  # type: ignore[union-attr]
         tp, vp = plain_tpe_window(train, val, s, fast, sampler_seed(args.seed, w.index, 0))
-        for k, v in zip(cols, (wq.validation_score, wt.validation_score, vp, wq.train_score, wt.train_score, tp),
-                        strict=True):
+        tq = trials.loc[trials["window"] == w.index, "score"].max()
+        tt = trials_tpe.loc[trials_tpe["window"] == w.index, "score"].max()
+        for k, v in zip(cols, (wq.validation_score, wt.validation_score, vp, tq, tt, tp), strict=True):
             cols[k].append(float(v))  # type: ignore[arg-type]
         print(f"  {w.index:>6} | {cols['vq'][-1]:>14.3f} {cols['vt'][-1]:>14.3f} {vp:>13.3f} | "
               f"{cols['tq'][-1]:>9.3f} {cols['tt'][-1]:>9.3f} {tp:>11.3f}")

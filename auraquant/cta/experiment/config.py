@@ -69,11 +69,11 @@ class SearchConfig(BaseModel):
     model_config = {"frozen": True, "extra": "forbid"}
 
     n_trials: int = Field(100, gt=0)
-    batch_size: int = Field(25, gt=0)
+    batch_size: int = Field(10, gt=0)
     objective: Objective = "sharpe"
     min_trades: int = Field(0, ge=0)
     top_k: int = Field(5, gt=0)
-    n_startup_trials: int = Field(10, ge=0)
+    n_startup_trials: int = Field(20, ge=0)
     sampler: Sampler = "qmc_parzen"
 
 

@@ -134,6 +134,8 @@ def _log_kde(x: np.ndarray, centers: np.ndarray, bw: np.ndarray) -> np.ndarray:
 
 def _mix_prior(log_kde: np.ndarray, n: int) -> np.ndarray:
     """log((1 - w) kde + w * 1) with the uniform prior's weight w = 1 / (n + 1)."""
+    if n == 0:  # no points: the prior alone, log 1
+        return np.zeros_like(log_kde)
     w = 1.0 / (n + 1)
     with np.errstate(divide="ignore"):
         return np.logaddexp(math.log1p(-w) + log_kde, math.log(w))
@@ -151,7 +153,8 @@ def ranking(scores: np.ndarray, feasible: np.ndarray) -> np.ndarray:
 
 
 def parzen_batch(cube: UnitCube, history: Sequence[Mapping[str, Any]], scores: np.ndarray, feasible: np.ndarray,
-                 size: int, seed: int, *, gamma: float = GAMMA, n_candidates: int = N_CANDIDATES) -> list[dict[str, Any]]:
+                 size: int, seed: int, *, gamma: float = GAMMA, n_candidates: int = N_CANDIDATES,
+                 bandwidth: float = 1.0) -> list[dict[str, Any]]:
     """`size` refinement proposals given the evaluated `history` (see the module docstring)."""
     rng = np.random.Generator(np.random.PCG64(seed))
     x = cube.encode(history)
@@ -160,7 +163,7 @@ def parzen_batch(cube: UnitCube, history: Sequence[Mapping[str, Any]], scores: n
     good, bad = x[order[:n_good]], x[order[n_good:]]
     cell = np.where(cube.levels > 0, 1.0 / np.maximum(cube.levels, 1), 0.0)
     spread = good.std(axis=0) if n_good > 1 else np.full(cube.dim, 0.25)
-    bw = np.clip(spread * n_good ** (-1.0 / (cube.dim + 4)), np.maximum(cell, 0.01), 0.5)
+    bw = np.clip(bandwidth * spread * n_good ** (-1.0 / (cube.dim + 4)), np.maximum(cell, 0.01), 0.5)
     bw_bad = np.clip(x.std(axis=0) * max(len(x), 1) ** (-1.0 / (cube.dim + 4)), np.maximum(cell, 0.01), 0.5)
 
     m = n_candidates * size

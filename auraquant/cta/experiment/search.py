@@ -205,6 +205,19 @@ def batch_plan(cfg: SearchConfig) -> list[int]:
                                                                                             cfg.batch_size))]
 
 
+def sobol_slots(cfg: SearchConfig) -> list[tuple[int, int]]:
+    """(index of its first point in the window's Sobol sequence, count) of the quasi-random points of each
+    batch of a `qmc_parzen` search: the whole batch while fewer than `n_startup_trials` trials precede it
+    (always the first batch), none afterwards."""
+    out, done, used = [], 0, 0
+    for size in batch_plan(cfg):
+        k = size if done < max(cfg.n_startup_trials, 1) else 0
+        out.append((used, k))
+        used += k
+        done += size
+    return out
+
+
 def score(metrics: pd.DataFrame, cfg: SearchConfig) -> np.ndarray:
     """The objective value of each row of an engine metrics table (see the module docstring)."""
     col = "sharpe" if cfg.objective == "constrained" else cfg.objective
@@ -253,12 +266,16 @@ def propose(cfg: SearchConfig, dists: Mapping[str, BaseDistribution], *, seed: i
     n = size if upto is None else min(upto, size)
     if cfg.sampler == "qmc_parzen":
         cube = qmc_parzen.UnitCube(dists)
-        if len(history) < max(cfg.n_startup_trials, 1):
-            return cube.decode(qmc_parzen.sobol_points(cube.dim, sampler_seed(seed, window, 0), len(history), size))[:n]
-        feas = np.asarray(trades, dtype=float) >= cfg.min_trades if cfg.objective == "constrained" else \
-            np.ones(len(history), dtype=bool)
-        return qmc_parzen.parzen_batch(cube, history, np.asarray(scores, dtype=float), feas, size,
-                                       sampler_seed(seed, window, batch))[:n]
+        start, n_sobol = sobol_slots(cfg)[batch]
+        out = []
+        if n_sobol < size:
+            feas = np.asarray(trades, dtype=float) >= cfg.min_trades if cfg.objective == "constrained" else \
+                np.ones(len(history), dtype=bool)
+            out = qmc_parzen.parzen_batch(cube, history, np.asarray(scores, dtype=float), feas, size - n_sobol,
+                                          sampler_seed(seed, window, batch))
+        if n_sobol:
+            out += cube.decode(qmc_parzen.sobol_points(cube.dim, sampler_seed(seed, window, 0), start, n_sobol))
+        return out[:n]
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="maximize")
     study.add_trials([optuna.trial.create_trial(params=h, distributions=dict(dists), value=float(v),
                                                 constraints=_constraints(cfg, t))
