@@ -195,7 +195,7 @@ def main() -> None:
     s = spec()
     windows = plan_windows(len(frame), WF)
     holdout = len(frame) - windows[-1].target.stop
-    fast = SearchConfig(n_trials=args.trials, batch_size=args.batch, top_k=5, n_startup_trials=20)
+    fast = SearchConfig(n_trials=args.trials, batch_size=args.batch, top_k=5, n_startup_trials=10)
     tpe = fast.model_copy(update={"sampler": "optuna_tpe"})
     _warm(frame, s)
     print(f"data: {len(frame)} bars {frame.time.iloc[0]} .. {frame.time.iloc[-1]}; sealed holdout {holdout} bars")

@@ -59,9 +59,9 @@ class SearchConfig(BaseModel):
 
     sampler: how each batch is proposed (`auraquant.cta.experiment.search` states both exactly).
       `qmc_parzen` (default): a scrambled Sobol start for the first `n_startup_trials` trials (at least the
-      first batch), then batched Parzen/TPE refinement computed in one vectorized pass per batch
-      (`auraquant.cta.experiment.sampler`); its proposals cost microseconds, so the search runs at the
-      engine's batch speed. `optuna_tpe`: Optuna's `TPESampler` (multivariate, constant liar, `n_startup_trials`
+      first batch), then Optuna's univariate TPE rule batched with the constant liar and computed in numpy
+      (`auraquant.cta.experiment.sampler`); a batch's proposals cost milliseconds, so the search runs at
+      the engine's batch speed. `optuna_tpe`: Optuna's `TPESampler` (multivariate, constant liar, `n_startup_trials`
       random trials) asked once per trial, the reference it is measured against. Either way every proposal
       is evaluated once, recorded in the window's Optuna study and counted as a trial.
     """
@@ -73,7 +73,7 @@ class SearchConfig(BaseModel):
     objective: Objective = "sharpe"
     min_trades: int = Field(0, ge=0)
     top_k: int = Field(5, gt=0)
-    n_startup_trials: int = Field(20, ge=0)
+    n_startup_trials: int = Field(10, ge=0)
     sampler: Sampler = "qmc_parzen"
 
 

@@ -1,26 +1,27 @@
-"""The `qmc_parzen` search sampler: a scrambled Sobol start, then batched Parzen (TPE-style) refinement.
+"""The `qmc_parzen` search sampler: a scrambled Sobol start, then batched univariate Parzen (TPE) refinement.
 
-Every proposal is a pure function of (search space, seed stream, earlier trials): no state survives
-between batches, so a search killed at any point and resumed proposes exactly what it would have.
+Every proposal is a pure function of (search space, seed, earlier trials): no state survives between
+batches, so a search killed at any point and resumed proposes exactly what it would have.
 
 Parameters live in the unit cube [0, 1]^d. An integer or stepped range with K values maps value k to
 the centre of its cell, (k + 0.5) / K; a categorical with K choices likewise by choice index; a
 continuous range maps linearly (log ranges: in log space). Decoding a point snaps it to the grid, so
 an encoded proposal is exactly the point that was evaluated.
 
-Batches (sizes from `search.batch_plan`):
+Batches (which are which: `search.sobol_slots`):
 - *quasi-random*: while fewer than `n_startup_trials` trials exist (always the first batch), points
-  continue one scrambled Sobol sequence per window (`scipy.stats.qmc.Sobol`, seeded by the window's
-  stream), so the start covers the space evenly and the whole start is one engine sweep;
-- *refinement*: the earlier trials are ranked by (feasible, score) descending, ties by age; the best
-  `n_good = clip(ceil(gamma * n), 2, 25)` are the good set, the rest the bad set. l(x) and g(x) are
-  Gaussian product kernel densities over the good and bad sets, each mixed with the uniform prior at
-  weight 1 / (size + 1); bandwidths follow Scott's rule on the good set, floored at one grid cell.
-  `n_candidates` points per slot are drawn from l (reflected at the cube's faces, snapped to the grid)
-  and the batch is picked greedily by the TPE acquisition log l(x) - log g(x). After each pick the
-  chosen point joins the bad set, the constant-liar rule of batched TPE: a pending trial counts as a
-  poor one, which pushes the next picks away from it. A candidate that repeats an evaluated or
-  already picked parameter set is skipped while unseen candidates remain.
+  continue one scrambled Sobol sequence per window (`scipy.stats.qmc.Sobol`), so the start covers the
+  space evenly and is one engine sweep;
+- *refinement* (`parzen_batch`), the tree-structured Parzen estimator of Bergstra et al. (2011) as
+  Optuna's default `TPESampler` computes it, batched with the constant-liar rule: the earlier trials are
+  ranked by (feasible, score) descending, ties by age; the best `n_good = clip(ceil(gamma * n), 1, 25)`
+  form the good set, the rest the bad set. Per dimension, l and g are equal-weight mixtures of Gaussian
+  kernels at the good (bad) points plus the prior N(0.5, 1); a kernel's width is the larger gap to its
+  sorted neighbour (the prior's centre counts), clipped to [1 / min(100, n + 2), 1]. For each slot, per
+  dimension, `n_candidates` values are drawn from l (reflected at 0 and 1, snapped to the grid) and the
+  one maximizing log l - log g is kept; the slot's point then joins the bad set (a pending trial counts
+  as a poor one), which pushes the next slots away from it. A point repeating an evaluated or already
+  picked parameter set is replaced by the best new candidate when there is one.
 All randomness comes from `numpy.random.Generator(PCG64(seed))` with the seed given by the caller.
 """
 
@@ -35,7 +36,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from scipy.stats import qmc
 
-GAMMA = 0.2
+GAMMA = 0.1
 N_CANDIDATES = 24
 _MAX_GOOD = 25
 
@@ -122,25 +123,6 @@ def _key(params: Mapping[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
     return tuple(params[p] for p in names)
 
 
-def _log_kde(x: np.ndarray, centers: np.ndarray, bw: np.ndarray) -> np.ndarray:
-    """Log of the mean Gaussian product kernel of `centers` (m x d) at points x (n x d); -inf if m = 0."""
-    if centers.shape[0] == 0:
-        return np.full(x.shape[0], -np.inf)
-    z = (x[:, None, :] - centers[None, :, :]) / bw
-    log_k = -0.5 * np.sum(z * z, axis=2) - np.sum(np.log(bw * math.sqrt(2 * math.pi)))
-    top = log_k.max(axis=1, keepdims=True)
-    return (top[:, 0] + np.log(np.exp(log_k - top).sum(axis=1))) - math.log(centers.shape[0])
-
-
-def _mix_prior(log_kde: np.ndarray, n: int) -> np.ndarray:
-    """log((1 - w) kde + w * 1) with the uniform prior's weight w = 1 / (n + 1)."""
-    if n == 0:  # no points: the prior alone, log 1
-        return np.zeros_like(log_kde)
-    w = 1.0 / (n + 1)
-    with np.errstate(divide="ignore"):
-        return np.logaddexp(math.log1p(-w) + log_kde, math.log(w))
-
-
 def _reflect(u: np.ndarray) -> np.ndarray:
     u = np.abs(u) % 2.0
     return np.where(u > 1.0, 2.0 - u, u)
@@ -152,54 +134,64 @@ def ranking(scores: np.ndarray, feasible: np.ndarray) -> np.ndarray:
     return np.lexsort((idx, -np.asarray(scores, dtype=float), ~np.asarray(feasible, dtype=bool)))
 
 
+def _univariate_sigmas(mus: np.ndarray) -> np.ndarray:
+    """Per-kernel bandwidths of a 1-d Parzen estimator on [0, 1] with centres `mus` (n x d, per column),
+    Optuna TPE's rule: the larger gap to a sorted neighbour (the prior at 0.5 counts as a centre),
+    clipped to [1 / min(100, n + 2), 1]."""
+    n, d = mus.shape
+    allm = np.vstack([mus, np.full((1, d), 0.5)])
+    order = np.argsort(allm, axis=0, kind="stable")
+    srt = np.take_along_axis(allm, order, axis=0)
+    padded = np.vstack([srt[:1], srt, srt[-1:]])
+    gap = np.maximum(srt - padded[:-2], padded[2:] - srt)
+    sig = np.empty_like(gap)
+    np.put_along_axis(sig, order, gap, axis=0)
+    return np.clip(sig[:n], 1.0 / min(100, n + 2), 1.0)
+
+
+def _log_parzen_1d(x: np.ndarray, mus: np.ndarray, sig: np.ndarray) -> np.ndarray:
+    """log density per dimension (m x d) of the equal-weight mixture of the kernels (mus, sig: n x d) and the
+    prior N(0.5, 1), at points x (m x d)."""
+    allm = np.vstack([mus, np.full((1, mus.shape[1]), 0.5)])
+    alls = np.vstack([sig, np.ones((1, mus.shape[1]))])
+    z = (x[:, None, :] - allm[None]) / alls[None]
+    lk = -0.5 * z * z - np.log(alls[None] * math.sqrt(2 * math.pi))
+    top = lk.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.exp(lk - top).sum(axis=1)) - math.log(allm.shape[0])
+
+
 def parzen_batch(cube: UnitCube, history: Sequence[Mapping[str, Any]], scores: np.ndarray, feasible: np.ndarray,
-                 size: int, seed: int, *, gamma: float = GAMMA, n_candidates: int = N_CANDIDATES,
-                 bandwidth: float = 1.0) -> list[dict[str, Any]]:
+              size: int, seed: int, *, gamma: float = GAMMA, n_candidates: int = N_CANDIDATES) -> list[dict[str, Any]]:
     """`size` refinement proposals given the evaluated `history` (see the module docstring)."""
     rng = np.random.Generator(np.random.PCG64(seed))
     x = cube.encode(history)
     order = ranking(scores, feasible)
-    n_good = int(min(max(math.ceil(gamma * len(order)), 2), _MAX_GOOD, len(order)))
-    good, bad = x[order[:n_good]], x[order[n_good:]]
-    cell = np.where(cube.levels > 0, 1.0 / np.maximum(cube.levels, 1), 0.0)
-    spread = good.std(axis=0) if n_good > 1 else np.full(cube.dim, 0.25)
-    bw = np.clip(bandwidth * spread * n_good ** (-1.0 / (cube.dim + 4)), np.maximum(cell, 0.01), 0.5)
-    bw_bad = np.clip(x.std(axis=0) * max(len(x), 1) ** (-1.0 / (cube.dim + 4)), np.maximum(cell, 0.01), 0.5)
-
-    m = n_candidates * size
-    w_prior = 1.0 / (n_good + 1)
-    from_prior = rng.random(m) < w_prior
-    centers = good[rng.integers(0, n_good, m)]
-    cand = np.where(from_prior[:, None], rng.random((m, cube.dim)),
-                    _reflect(centers + bw * rng.standard_normal((m, cube.dim))))
-    cand_params = cube.decode(cand)
-    cand = cube.encode(cand_params)  # snapped to the grid: the point that would be evaluated
-
-    log_l = _mix_prior(_log_kde(cand, good, bw), n_good)
-    # g as a running sum of kernels, so that each picked point (a "lie") joins the bad set cheaply.
-    log_norm = -float(np.sum(np.log(bw_bad * math.sqrt(2 * math.pi))))
-    g_sum = np.exp(_log_kde(cand, bad, bw_bad)) * bad.shape[0] if bad.shape[0] else np.zeros(m)
-    n_bad = bad.shape[0]
-    keys = [_key(p, cube.names) for p in cand_params]
-    same: dict[tuple[Any, ...], list[int]] = {}
-    for i, k in enumerate(keys):
-        same.setdefault(k, []).append(i)
-    evaluated = {_key(p, cube.names) for p in history}
-    fresh = np.array([k not in evaluated for k in keys])
-    taken = np.zeros(m, dtype=bool)
+    n_good = int(min(max(math.ceil(gamma * len(order)), 1), _MAX_GOOD, len(order)))
+    good = x[order[:n_good]]
+    bad = x[order[n_good:]]
+    sig_good = _univariate_sigmas(good)
+    seen = {_key(p, cube.names) for p in history}
     picked: list[dict[str, Any]] = []
     for _ in range(size):
-        with np.errstate(divide="ignore"):
-            log_g = _mix_prior(np.log(g_sum / n_bad) if n_bad else np.full(m, -np.inf), n_bad)
-        acq = log_l - log_g
-        pool = fresh & ~taken
-        if not pool.any():  # a small discrete space is exhausted: repeats are allowed, best first
-            pool = ~taken if (~taken).any() else np.ones(m, dtype=bool)
-        i = int(np.flatnonzero(pool)[np.argmax(acq[pool])])
-        picked.append(cand_params[i])
-        taken[i] = True
-        fresh[same[keys[i]]] = False
-        z = (cand - cand[i]) / bw_bad
-        g_sum = g_sum + np.exp(log_norm - 0.5 * np.sum(z * z, axis=1))
-        n_bad += 1
+        sig_bad = _univariate_sigmas(bad)
+        comp = rng.integers(0, n_good + 1, (n_candidates, cube.dim))
+        allm = np.vstack([good, np.full((1, cube.dim), 0.5)])
+        alls = np.vstack([sig_good, np.ones((1, cube.dim))])
+        cols = np.arange(cube.dim)
+        cand = _reflect(allm[comp, cols] + alls[comp, cols] * rng.standard_normal((n_candidates, cube.dim)))
+        cand = cube.encode(cube.decode(cand))
+        acq = _log_parzen_1d(cand, good, sig_good) - _log_parzen_1d(cand, bad, sig_bad)
+        best = cand[np.argmax(acq, axis=0), cols][None, :]
+        params = cube.decode(best)[0]
+        k = _key(params, cube.names)
+        if k in seen:  # a repeat: the best candidate by the summed acquisition that is new, if any
+            tot = acq.sum(axis=1)
+            for i in np.argsort(-tot, kind="stable"):
+                p = cube.decode(cand[i:i + 1])[0]
+                if _key(p, cube.names) not in seen:
+                    params, best = p, cand[i:i + 1]
+                    break
+        seen.add(_key(params, cube.names))
+        picked.append(params)
+        bad = np.vstack([bad, best])
     return picked
