@@ -28,8 +28,11 @@ Run: .venv/bin/python benchmarks/walkforward.py [--executor threads|dask-local:2
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars (tqdm reads it when imported)
+
+import argparse
 import statistics
 import tempfile
 import time
@@ -125,7 +128,6 @@ def plain_tpe_window(train: pd.DataFrame, validation: pd.DataFrame, s: Spec, sea
 def user_loop_window(train: pd.DataFrame, n_trials: int, seed: int) -> float:
     """Seconds per trial of the loop a user would write: `study.optimize`, each trial one backtesting.py
     backtest of EMA cross (long/short, reversal in one step) with a chandelier trailing stop."""
-    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
 
