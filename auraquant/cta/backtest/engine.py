@@ -274,3 +274,31 @@ def sweep_chunk_sets(n_bars: int, threads: int) -> int:
     `_POOL_BYTES_PER_BAR` bytes per set and bar (a candidate array, an allow mask and one float series),
     and never fewer than `_SWEEP_CHUNK` per thread, so a chunk still feeds every thread."""
     return max(_SWEEP_CHUNK * max(threads, 1), _POOL_BYTES // (max(n_bars, 1) * _POOL_BYTES_PER_BAR))
+
+
+def sweep_equity(bars: pd.DataFrame | Bars, spec: Spec, param_sets: Sequence[Mapping[str, Any]], *,
+                 threads: int | None = None, extra_dir: Path | str | None = None) -> np.ndarray:
+    """Bar NAV curves (one row per set, in input order; columns = bars) of `spec` under each parameter set.
+
+    Row k equals `run_backtest(bars, apply_params(spec, param_sets[k])).equity["equity"]` exactly: the same
+    compiled simulation, without the per-bar artifact tables. The sets run on `threads` threads (default:
+    numba's thread count); each set is computed independently, so the result does not depend on it."""
+    if not param_sets:
+        raise ValueError("param_sets is empty")
+    b = _as_bars(bars)
+    prep = prepare(b, spec, param_sets, extra_dir, workers=threads or numba.get_num_threads())
+    out = np.empty((len(param_sets), len(b)))
+
+    def one(k: int) -> None:
+        out[k] = kernel.simulate(*prep.kernel_args(k), True)[1]
+
+    n = max(1, min(threads or numba.get_num_threads(), len(param_sets)))
+    if n == 1:
+        for k in range(len(param_sets)):
+            one(k)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="equity") as pool:
+            list(pool.map(one, range(len(param_sets))))
+    return out

@@ -20,7 +20,7 @@ window (`experiment.window` defines the rule) this module refuses unless:
    must be bit-identical, and the manifest's `top` must equal the entries built from the local windows;
 5. in `replay_n` windows drawn with the secret (default: 20% of them, at least 1), the selected trial's
    search batch is replayed up to its slot (`_check_proposals`): its parameters, and those asked before it
-   in that batch, must be what the seeded TPE sampler proposes given the table's earlier batches, so a
+   in that batch, must be what the seeded sampler proposes given the table's earlier batches, so a
    parameter set slipped into the table and selected is caught with probability replay_n / windows. (TPE
    asks late in a search cost as much as the engine work of a window, so replaying every window would
    break the cost budget; `replay_n` = all windows makes it certain.)
@@ -59,11 +59,11 @@ from auraquant.cta.experiment.models import WindowResult
 from auraquant.cta.experiment.runner import selection_table
 from auraquant.cta.experiment.search import (
     METRIC_COLUMNS,
-    _sampler,
+    batch_plan,
     distributions,
     evaluate,
     feasible,
-    sampler_seed,
+    propose,
     score,
 )
 from auraquant.cta.experiment.stitch import stitch_buy_and_hold, stitch_equity, summarize
@@ -100,18 +100,14 @@ def _in_space(value: Any, dist: Any) -> bool:
     return True
 
 
-def _expected_slots(n_trials: int, batch_size: int) -> tuple[list[int], list[int]]:
-    batches, slots = [], []
-    for b in range(math.ceil(n_trials / batch_size)):
-        size = min(batch_size, n_trials - b * batch_size)
-        batches += [b] * size
-        slots += list(range(size))
-    return batches, slots
+def _expected_slots(cfg: Any) -> tuple[list[int], list[int]]:
+    plan = batch_plan(cfg)
+    return [b for b, n in enumerate(plan) for _ in range(n)], [s for n in plan for s in range(n)]
 
 
 def _check_block(jid: str, w: int, block: pd.DataFrame, names: list[str], spec: Any, cfg: Any) -> None:
     n = cfg.n_trials
-    batches, slots = _expected_slots(n, cfg.batch_size)
+    batches, slots = _expected_slots(cfg)
     if len(block) != n or list(block["batch"]) != batches or list(block["slot"]) != slots or \
             list(block["optuna_number"]) != list(range(n)):
         raise refuse(jid, f"window {w}: the trial table does not hold the search's {n} trials in (batch, slot) "
@@ -160,31 +156,25 @@ def _selection(jid: str, w: Any, block: pd.DataFrame, names: list[str], spec: An
 
 def _check_proposals(jid: str, w: int, block: pd.DataFrame, best: int, names: list[str], spec: Any, cfg: Any,
                      seed: int) -> int:
-    """The selected trial's batch replayed up to its slot: each proposal must be what the seeded TPE search
-    asks given the table's earlier batches (`experiment.search.search_window`: fresh sampler per batch seeded
-    by `sampler_seed`, a batch asked before any of it is told). A parameter set slipped into the table (e.g.
-    one picked for its out-of-sample result) is refused even when its own metrics are honest. Returns the
-    number of proposals replayed."""
+    """The selected trial's batch replayed up to its slot: each proposal must be what the seeded search
+    proposes given the table's earlier batches (`experiment.search.propose`, the search's own proposal
+    rule for its configured sampler). A parameter set slipped into the table (e.g. one picked for its
+    out-of-sample result) is refused even when its own metrics are honest. Returns the number of proposals
+    replayed."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dists = distributions(spec)
     batch, slot = int(block["batch"].iloc[best]), int(block["slot"].iloc[best])
     params = _params(block, names, range(len(block)))
-    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="maximize")
     prior = np.flatnonzero(block["batch"].to_numpy() < batch)
-    trades = block["trades"].to_numpy(dtype=float)
-    score_col = block["score"].to_numpy(dtype=float)
-    study.add_trials([optuna.trial.create_trial(
-        params=params[r], distributions=dists, value=float(score_col[r]),  # (no user attrs: TPE ignores them)
-        constraints={"min_trades": float(cfg.min_trades - trades[r])} if cfg.objective == "constrained" else None)
-        for r in prior])
-    study.sampler = _sampler(cfg, sampler_seed(seed, w, batch))
     first = int(np.flatnonzero(block["batch"].to_numpy() == batch)[0])
-    for k in range(slot + 1):
-        asked = study.ask(fixed_distributions=dists).params
+    asked = propose(cfg, dists, seed=seed, window=w, batch=batch, size=batch_plan(cfg)[batch],
+                    history=[params[r] for r in prior], scores=block["score"].to_numpy(dtype=float)[prior],
+                    trades=block["trades"].to_numpy(dtype=float)[prior], upto=slot + 1)
+    for k, a in enumerate(asked):
         claimed = params[first + k]
-        if any(not bits_equal(float(asked[p]), float(claimed[p])) for p in names):
+        if any(not bits_equal(float(a[p]), float(claimed[p])) for p in names):
             raise refuse(jid, f"window {w}: trial {first + k} (batch {batch}, slot {k}) is not what the seeded search "
-                              f"proposes there ({ {p: asked[p] for p in names} }): the trial set was altered")
+                              f"proposes there ({ {p: a[p] for p in names} }): the trial set was altered")
     return slot + 1
 
 

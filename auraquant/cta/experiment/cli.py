@@ -173,7 +173,9 @@ def run_cmd(
     embargo: Annotated[int, typer.Option(help="Bars skipped between segments.")] = 0,
     windows: Annotated[int | None, typer.Option(help="Number of windows (default: as many as fit).")] = None,
     trials: Annotated[int, typer.Option(help="Optuna trials per window.")] = 100,
-    batch: Annotated[int, typer.Option(help="Trials per engine sweep (ask/tell batch).")] = 25,
+    batch: Annotated[int, typer.Option(help="Trials per engine sweep (one proposal batch).")] = 10,
+    sampler: Annotated[str, typer.Option(help="qmc_parzen (Sobol start + batched TPE, fast) | optuna_tpe "
+                                              "(Optuna's TPESampler asked per trial).")] = "qmc_parzen",
     objective: Annotated[str, typer.Option(help="sharpe | sortino | calmar | constrained")] = "sharpe",
     min_trades: Annotated[int, typer.Option(help="Minimum trades for the constrained objective.")] = 0,
     top_k: Annotated[int, typer.Option(help="Train top-K re-ranked on validation.")] = 5,
@@ -212,7 +214,8 @@ def run_cmd(
     wf = WalkForwardConfig(train_bars=train, validation_bars=validation, target_bars=target, step_bars=step,
                            mode=mode, embargo_bars=embargo, n_windows=windows)  # type: ignore[arg-type]
     obj: Objective = objective  # type: ignore[assignment]
-    sc = SearchConfig(n_trials=trials, batch_size=batch, objective=obj, min_trades=min_trades, top_k=top_k)
+    sc = SearchConfig(n_trials=trials, batch_size=batch, objective=obj, min_trades=min_trades, top_k=top_k,
+                      sampler=sampler)  # type: ignore[arg-type]
     run, bars = run_from_store(ws, _load_spec(ws, spec), dv_id, wf, sc, seed=seed, holdout_bars=holdout_bars)
     if not json_out:
         console.print(f"run [bold]{run.id}[/] on {len(bars):,} bars ({executor})")

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 Objective = Literal["sharpe", "sortino", "calmar", "constrained"]
+Sampler = Literal["qmc_parzen", "optuna_tpe"]
 
 
 class WalkForwardConfig(BaseModel):
@@ -55,16 +56,25 @@ class SearchConfig(BaseModel):
       infeasible trials are never selected while a feasible one exists).
     Trials are asked in batches of `batch_size` and evaluated with one `run_sweep` call per batch; the
     top `top_k` distinct train parameter sets are re-ranked on validation.
+
+    sampler: how each batch is proposed (`auraquant.cta.experiment.search` states both exactly).
+      `qmc_parzen` (default): a scrambled Sobol start for the first `n_startup_trials` trials (at least the
+      first batch), then Optuna's univariate TPE rule batched with the constant liar and computed in numpy
+      (`auraquant.cta.experiment.sampler`); a batch's proposals cost milliseconds, so the search runs at
+      the engine's batch speed. `optuna_tpe`: Optuna's `TPESampler` (multivariate, constant liar, `n_startup_trials`
+      random trials) asked once per trial, the reference it is measured against. Either way every proposal
+      is evaluated once, recorded in the window's Optuna study and counted as a trial.
     """
 
     model_config = {"frozen": True, "extra": "forbid"}
 
     n_trials: int = Field(100, gt=0)
-    batch_size: int = Field(25, gt=0)
+    batch_size: int = Field(10, gt=0)
     objective: Objective = "sharpe"
     min_trades: int = Field(0, ge=0)
     top_k: int = Field(5, gt=0)
     n_startup_trials: int = Field(10, ge=0)
+    sampler: Sampler = "qmc_parzen"
 
 
 class Segment(BaseModel):

@@ -17,6 +17,8 @@ Only the sealed bar access is used, so nothing here can read the holdout. Seeds 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auraquant.cta.backtest.engine import run_backtest
+from auraquant.cta.backtest.engine import sweep_equity
 from auraquant.cta.experiment.montecarlo import block_bootstrap_mc, trade_order_mc
 from auraquant.cta.experiment.sealed import SealedBars
-from auraquant.cta.experiment.stitch import daily_returns
-from auraquant.cta.strategy.spec import Spec, apply_params
+from auraquant.cta.experiment.stitch import daily_return_matrix, daily_returns
+from auraquant.cta.strategy.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class RobustnessConfig:
     n_splits: int = 16
     spa_reps: int = 1000
     mc_sims: int = 1000
+    workers: int | None = None  # windows analysed side by side (None: CPU count); results do not depend on it
 
 
 def _plain(v: Any) -> int | float:
@@ -44,7 +47,7 @@ def _plain(v: Any) -> int | float:
 
 
 def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n: int | None,
-                        extra_dir: str | None = None) -> pd.DataFrame:
+                        extra_dir: str | None = None, threads: int | None = None) -> pd.DataFrame:
     """Daily returns (rows: UTC days) of the distinct trials of a window on its train bars: all of them when
     `n` is None, else the top `n` by train score."""
     names = list(spec.search_space)
@@ -52,14 +55,12 @@ def trial_return_matrix(train: pd.DataFrame, spec: Spec, trials: pd.DataFrame, n
                                 kind="stable").drop_duplicates(subset=names)
     if n is not None:
         ranked = ranked.head(n)
-    cols = {}
-    capital = spec.engine.initial_capital
-    for _, row in ranked.iterrows():
-        res = run_backtest(train, apply_params(spec, {p: _plain(row[p]) for p in names}), record=True,
-                           extra_dir=extra_dir)
-        assert res.equity is not None
-        cols[f"b{int(row['batch'])}s{int(row['slot'])}"] = daily_returns(res.equity, capital)
-    return pd.DataFrame(cols)
+    params = [{p: _plain(v) for p, v in zip(names, row, strict=True)}
+              for row in ranked[names].itertuples(index=False, name=None)]
+    navs = sweep_equity(train, spec, params, threads=threads, extra_dir=extra_dir)
+    mat = daily_return_matrix(train["time"], navs, spec.engine.initial_capital)
+    mat.columns = [f"b{int(b)}s{int(s)}" for b, s in zip(ranked["batch"], ranked["slot"], strict=True)]
+    return mat
 
 
 def _splits(n_days: int, wanted: int) -> int | None:
@@ -87,19 +88,36 @@ def run_robustness(spec: Spec, seed: int, bars: SealedBars, windows: list[tuple[
     used: dict[str, int] = {}
     mdir = out_dir / "robustness"
     mdir.mkdir(parents=True, exist_ok=True)
-    for k, start, stop, trials in windows:
+
+    def one(w: tuple[int, int, int, pd.DataFrame]) -> None:
+        k, start, stop, trials = w
+        key = f"w{k:03d}"
         mat = trial_return_matrix(bars.segment(start, stop), (window_specs or {}).get(k, spec), trials,
-                                  cfg.pbo_trials, extra_dir)
-        mat.reset_index(names="day").to_parquet(mdir / f"w{k:03d}_trial_returns.parquet", index=False)
+                                  cfg.pbo_trials, extra_dir, threads=1)
+        mat.reset_index(names="day").to_parquet(mdir / f"{key}_trial_returns.parquet", index=False)
         r = mat.to_numpy(dtype=float)
-        used[f"w{k:03d}"] = int(r.shape[1])
+        used[key] = int(r.shape[1])
         s = _splits(r.shape[0], cfg.n_splits)
         if r.shape[1] >= 2 and s is not None:
-            pbos[f"w{k:03d}"] = pbo_cscv(r, n_splits=s).pbo
+            pbos[key] = pbo_cscv(r, n_splits=s).pbo
         if r.shape[0] >= 10:
             t = snooping_test(r, reps=cfg.spa_reps, seed=seed + k)
-            spas[f"w{k:03d}"] = {"consistent": t.spa_consistent, "lower": t.spa_lower, "upper": t.spa_upper,
-                                 "reality_check": t.reality_check}
+            spas[key] = {"consistent": t.spa_consistent, "lower": t.spa_lower, "upper": t.spa_upper,
+                         "reality_check": t.reality_check}
+
+    # Windows are independent (own matrix, own SPA seed), so they run side by side; the kernels and most
+    # numpy work release the GIL. Entries are re-ordered by window below: the result does not depend on it.
+    workers = max(1, min(cfg.workers or os.cpu_count() or 1, len(windows)))
+    if workers == 1:
+        for w in windows:
+            one(w)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="robustness") as pool:
+            list(pool.map(one, windows))
+    order = [f"w{k:03d}" for k, *_ in windows]
+    pbos = {k: pbos[k] for k in order if k in pbos}
+    spas = {k: spas[k] for k in order if k in spas}
+    used = {k: used[k] for k in order}
     if pbos:
         out["pbo"] = float(np.mean(list(pbos.values())))
         out["pbo_windows"] = pbos

@@ -1,24 +1,35 @@
-"""The per-window Optuna search: TPE asked in batches, each batch scored by one `run_sweep` call.
+"""The per-window search: parameter sets proposed in batches, each batch scored by one `run_sweep` call.
 
-Determinism and resumability (same seed -> same trials, uninterrupted or resumed after a kill):
-- the sampler of batch b of window k is a fresh `TPESampler` seeded with `sampler_seed(seed, k, b)`, so
-  what it proposes depends only on that seed and the trials of earlier batches, never on a random
-  state a crash would lose;
-- the search runs on an in-memory study; after a batch is evaluated and told, its completed trials are
-  copied into the persistent study (one journal record per trial, not one per attribute: this is what
-  keeps the storage cheap). Only complete trials are ever persisted;
-- on resume the persisted trials of complete batches are loaded into the working study in (batch, slot)
-  order, which recreates the exact history; a batch with missing slots (killed while persisting) is
+Samplers (`SearchConfig.sampler`):
+- `qmc_parzen` (default): the first batch, and any batch while fewer than `n_startup_trials` trials exist,
+  continues one scrambled Sobol sequence per window; later batches are batched Parzen (TPE-style)
+  refinement with the constant-liar rule, computed in one vectorized pass (`auraquant.cta.experiment.
+  sampler` states it exactly). Its trials are recorded in the window's Optuna study with `add_trial`.
+- `optuna_tpe`: each batch asked from a fresh Optuna `TPESampler` (multivariate, constant liar) on an
+  in-memory study holding the earlier trials, then told; the completed trials are copied to the record.
+
+Determinism and resumability (same seed -> same trials, uninterrupted or resumed after a kill, with any
+number of threads or workers):
+- batch b of window k draws its randomness only from `sampler_seed(seed, k, b)` (the Sobol sequence of
+  window k from `sampler_seed(seed, k, 0)`), and what it proposes depends only on that seed and the
+  trials of earlier batches, never on a random state a crash would lose;
+- a batch is persisted once evaluated, all its trials in one journal append (one record per trial, one
+  fsync per batch: this is what keeps the storage cheap). Only complete trials are ever persisted;
+- on resume the persisted trials of complete batches are re-evaluated (their stored scores must equal
+  the re-evaluation, else the storage belongs to other bars, spec or seed) and form the history in (batch,
+  slot) order, which recreates the exact search; a batch with missing slots (killed while persisting) is
   recomputed from its seed and only the missing slots are persisted, after checking that the present
   ones are what the recomputation produced.
 Every trial carries the user attribute `wf` = [batch, slot] (slot: position in the batch); the trial
-table is ordered by them. Several machines can share one storage: each window is one study.
+table is ordered by them and `optuna_number` is the position in that order (0 .. n_trials - 1). Each
+evaluated parameter set is one trial, so the trial count DSR and the trial ledger use equals
+`n_trials` per window. Several machines can share one storage: each window is one study.
 
 Scores: the objective's metric from the engine (annualized, metrics.py definitions); an undefined
 metric (no trades, zero variance) scores `UNDEFINED_SCORE`; a ruined run (NAV reached 0, see
-`auraquant.cta.backtest.metrics`) scores `RUINED_SCORE`, below every other run, whatever its metric. `constrained` maximizes Sharpe under
-trades >= min_trades through Optuna's trial constraints (`min_trades - trades <= 0` is feasible), which
-TPE uses to rank infeasible trials below feasible ones.
+`auraquant.cta.backtest.metrics`) scores `RUINED_SCORE`, below every other run, whatever its metric.
+`constrained` maximizes Sharpe under trades >= min_trades: both samplers rank infeasible trials below
+feasible ones (Optuna through its trial constraints, `min_trades - trades <= 0` is feasible).
 Pruning is not used: a batch is one vectorized engine call, there is no intermediate value to prune on.
 """
 
@@ -31,7 +42,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +57,7 @@ from optuna.storages.journal._file import BaseJournalFileLock
 from optuna.trial import FrozenTrial, TrialState
 
 from auraquant.cta.backtest.engine import run_sweep
+from auraquant.cta.experiment import sampler as qmc_parzen
 from auraquant.cta.experiment.config import SearchConfig
 from auraquant.cta.strategy.spec import Categorical, FloatRange, IntRange, Spec
 
@@ -54,12 +67,14 @@ METRIC_COLUMNS = ("sharpe", "sortino", "calmar", "total_return", "max_drawdown",
                   "daily_std", "n_days", "skew", "kurtosis", "ruined")
 
 _storages: dict[str, optuna.storages.BaseStorage] = {}
+_backends: dict[str, _BatchedJournalBackend] = {}
 _storages_lock = threading.Lock()
 
 
 @dataclass
 class Timings:
-    """Wall seconds spent inside Optuna (ask, tell, storage) and inside the engine."""
+    """Wall seconds spent proposing and recording trials (the sampler, Optuna's ask/tell and storage:
+    `optuna_s`) and inside the engine (`engine_s`)."""
 
     optuna_s: float = 0.0
     engine_s: float = 0.0
@@ -96,6 +111,34 @@ class _FlockLock(BaseJournalFileLock):
         os.close(fd)
 
 
+class _BatchedJournalBackend(JournalFileBackend):
+    """A journal file whose appends can be held back per thread (`deferred_writes`) and written as one
+    locked append with one fsync. Readers never see a held-back record, so a batch is either on disk in
+    full (up to a torn last line, which the journal reader skips) or not at all."""
+
+    def __init__(self, file_path: str, lock_obj: BaseJournalFileLock) -> None:
+        super().__init__(file_path, lock_obj=lock_obj)
+        self._held = threading.local()
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        held = getattr(self._held, "logs", None)
+        if held is None:
+            super().append_logs(logs)
+        else:
+            held.extend(logs)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._held.logs = []
+        try:
+            yield
+            logs = self._held.logs
+        finally:
+            self._held.logs = None
+        if logs:
+            super().append_logs(logs)
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`: `journal:<path>` (a JournalFile, safe for several processes on one
     machine; locked with flock) or any Optuna RDB URL (`sqlite:///...`, `postgresql://...`). One object
@@ -106,12 +149,33 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             if url.startswith("journal:"):
                 path = Path(url.removeprefix("journal:"))
                 path.parent.mkdir(parents=True, exist_ok=True)
-                backend = JournalFileBackend(str(path), lock_obj=_FlockLock(f"{path}.flock"))
+                backend = _BatchedJournalBackend(str(path), lock_obj=_FlockLock(f"{path}.flock"))
+                _backends[url] = backend
                 st = optuna.storages.JournalStorage(backend)
             else:
                 st = optuna.storages.RDBStorage(url)
             _storages[url] = st
         return st
+
+
+@contextmanager
+def deferred_writes(url: str) -> Iterator[None]:
+    """Within the block, this thread's writes to the journal storage `url` are appended at its end in one
+    go (RDB storages: no change, each write is its own transaction)."""
+    backend = _backends.get(url)
+    if backend is None:
+        yield
+        return
+    storage = _storages[url]
+    # JournalStorage.create_new_trial reads back the id of the trial it just wrote, which a held-back
+    # record does not have yet; the id is unused by `Study.add_trial`, but its attribute only exists once
+    # this process has replayed a trial of its own, so it is initialised as Optuna's snapshot restore does.
+    replay = storage._replay_result  # type: ignore[attr-defined]
+    with storage._thread_lock:  # type: ignore[attr-defined]
+        if not hasattr(replay, "_last_created_trial_id_by_this_process"):
+            replay._last_created_trial_id_by_this_process = -1
+    with backend.deferred():
+        yield
 
 
 def distributions(spec: Spec) -> dict[str, BaseDistribution]:
@@ -133,6 +197,25 @@ def distributions(spec: Spec) -> dict[str, BaseDistribution]:
 
 def sampler_seed(seed: int, window: int, batch: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{window}/{batch}".encode()).digest()[:4], "little")
+
+
+def batch_plan(cfg: SearchConfig) -> list[int]:
+    """Sizes of the search's batches: `batch_size` each, the last one holding the remainder."""
+    return [min(cfg.batch_size, cfg.n_trials - b * cfg.batch_size) for b in range(math.ceil(cfg.n_trials /
+                                                                                            cfg.batch_size))]
+
+
+def sobol_slots(cfg: SearchConfig) -> list[tuple[int, int]]:
+    """(index of its first point in the window's Sobol sequence, count) of the quasi-random points of each
+    batch of a `qmc_parzen` search: the whole batch while fewer than `n_startup_trials` trials precede it
+    (always the first batch), none afterwards."""
+    out, done, used = [], 0, 0
+    for size in batch_plan(cfg):
+        k = size if done < max(cfg.n_startup_trials, 1) else 0
+        out.append((used, k))
+        used += k
+        done += size
+    return out
 
 
 def score(metrics: pd.DataFrame, cfg: SearchConfig) -> np.ndarray:
@@ -168,6 +251,66 @@ def evaluate(bars: pd.DataFrame, spec: Spec, param_sets: list[dict[str, Any]], c
     return table
 
 
+def _constraints(cfg: SearchConfig, trades: float) -> dict[str, float] | None:
+    return {"min_trades": float(cfg.min_trades - trades)} if cfg.objective == "constrained" else None
+
+
+def propose(cfg: SearchConfig, dists: Mapping[str, BaseDistribution], *, seed: int, window: int, batch: int,
+            size: int, history: list[dict[str, Any]], scores: np.ndarray, trades: np.ndarray,
+            upto: int | None = None) -> list[dict[str, Any]]:
+    """The first `upto` (default all `size`) parameter sets batch `batch` of window `window` proposes, given
+    the evaluated trials of the earlier batches in (batch, slot) order: their parameters, scores and
+    closed-trade counts (the latter decide feasibility under the `constrained` objective). The one
+    definition of a search's proposals: `search_window` runs it, a verifier replays it."""
+    history = [dict(h) for h in history]
+    n = size if upto is None else min(upto, size)
+    if cfg.sampler == "qmc_parzen":
+        cube = qmc_parzen.UnitCube(dists)
+        start, n_sobol = sobol_slots(cfg)[batch]
+        out = []
+        if n_sobol < size:
+            feas = np.asarray(trades, dtype=float) >= cfg.min_trades if cfg.objective == "constrained" else \
+                np.ones(len(history), dtype=bool)
+            out = qmc_parzen.parzen_batch(cube, history, np.asarray(scores, dtype=float), feas, size - n_sobol,
+                                          sampler_seed(seed, window, batch))
+        if n_sobol:
+            out += cube.decode(qmc_parzen.sobol_points(cube.dim, sampler_seed(seed, window, 0), start, n_sobol))
+        return out[:n]
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="maximize")
+    study.add_trials([optuna.trial.create_trial(params=h, distributions=dict(dists), value=float(v),
+                                                constraints=_constraints(cfg, t))
+                      for h, v, t in zip(history, scores, trades, strict=True)])
+    study.sampler = _sampler(cfg, sampler_seed(seed, window, batch))
+    return [dict(study.ask(fixed_distributions=dict(dists)).params) for _ in range(n)]
+
+
+class _OptunaTPE:
+    """The `optuna_tpe` search: an in-memory study asked and told batch by batch (same proposals as
+    `propose`, without rebuilding the study each batch)."""
+
+    def __init__(self, cfg: SearchConfig, dists: dict[str, BaseDistribution], seed: int, window: int) -> None:
+        self.cfg, self.dists, self.seed, self.window = cfg, dists, seed, window
+        self.study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="maximize")
+        self.asked: list[optuna.Trial] = []
+
+    def known(self, trials: list[FrozenTrial]) -> None:
+        self.study.add_trials(trials)
+
+    def ask(self, batch: int, size: int) -> list[dict[str, Any]]:
+        self.study.sampler = _sampler(self.cfg, sampler_seed(self.seed, self.window, batch))
+        self.asked = [self.study.ask(fixed_distributions=self.dists) for _ in range(size)]
+        for slot, t in enumerate(self.asked):
+            t.set_user_attr("wf", [batch, slot])
+        return [dict(t.params) for t in self.asked]
+
+    def tell(self, table: pd.DataFrame) -> list[FrozenTrial]:
+        for trial, sc, tr in zip(self.asked, table["score"], table["trades"], strict=True):
+            if self.cfg.objective == "constrained":
+                trial.set_constraint("min_trades", float(self.cfg.min_trades - tr))
+            self.study.tell(trial, float(sc))
+        return self.study.get_trials(deepcopy=False)[-len(self.asked):]
+
+
 def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_url: str, study_name: str,
                   seed: int, window: int, engine_threads: int | None = None,
                   on_batch: Callable[[int], None] | None = None, extra_dir: str | None = None) -> SearchOutcome:
@@ -178,61 +321,71 @@ def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_
     t0 = time.perf_counter()
     persisted = optuna.create_study(study_name=study_name, storage=open_storage(storage_url),
                                     direction="maximize", load_if_exists=True)
-    work = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="maximize")
     dists = distributions(spec)
+    names = list(dists)
     stored: dict[tuple[int, int], FrozenTrial] = {}
     for t in persisted.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if "wf" in t.user_attrs:
             stored[(int(t.user_attrs["wf"][0]), int(t.user_attrs["wf"][1]))] = t
+    tpe = _OptunaTPE(cfg, dists, seed, window) if cfg.sampler == "optuna_tpe" else None
     tm.optuna_s += time.perf_counter() - t0
 
-    for b in range(math.ceil(cfg.n_trials / cfg.batch_size)):
-        size = min(cfg.batch_size, cfg.n_trials - b * cfg.batch_size)
+    history: list[dict[str, Any]] = []
+    tables: list[pd.DataFrame] = []
+    batches: list[int] = []
+    for b, size in enumerate(batch_plan(cfg)):
         have = [stored.get((b, slot)) for slot in range(size)]
-        t0 = time.perf_counter()
         if all(t is not None for t in have):
-            work.add_trials(have)  # type: ignore[arg-type]
+            params = [{p: t.params[p] for p in names} for t in have]  # type: ignore[union-attr]
+            t0 = time.perf_counter()
+            table = evaluate(bars, spec, params, cfg, engine_threads, extra_dir)
+            tm.engine_s += time.perf_counter() - t0
+            if not np.array_equal(np.array([t.value for t in have], dtype=float),  # type: ignore[union-attr]
+                                  table["score"].to_numpy()):
+                raise RuntimeError(f"study {study_name!r}: stored trial values differ from a re-evaluation; the "
+                                   "storage belongs to different bars or a different spec")
+            if tpe is not None:
+                tpe.known(have)  # type: ignore[arg-type]
+        else:
+            t0 = time.perf_counter()
+            if tpe is not None:
+                params = tpe.ask(b, size)
+            else:
+                params = propose(cfg, dists, seed=seed, window=window, batch=b, size=size, history=history,
+                                 scores=np.concatenate([t["score"].to_numpy() for t in tables]) if tables else
+                                 np.zeros(0), trades=np.concatenate([t["trades"].to_numpy() for t in tables])
+                                 if tables else np.zeros(0))
             tm.optuna_s += time.perf_counter() - t0
-            continue
-        work.sampler = _sampler(cfg, sampler_seed(seed, window, b))
-        trials = []
-        for slot in range(size):
-            trial = work.ask(fixed_distributions=dists)
-            trial.set_user_attr("wf", [b, slot])
-            trials.append(trial)
-        tm.optuna_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            table = evaluate(bars, spec, params, cfg, engine_threads, extra_dir)
+            tm.engine_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if tpe is not None:
+                records = tpe.tell(table)
+            else:
+                records = [optuna.trial.create_trial(
+                    params=ps, distributions=dists, value=float(sc), user_attrs={"wf": [b, slot]},
+                    constraints=_constraints(cfg, float(tr)))
+                    for slot, (ps, sc, tr) in enumerate(zip(params, table["score"], table["trades"], strict=True))]
+            with deferred_writes(storage_url):
+                for slot, frozen in enumerate(records):
+                    prior = have[slot]
+                    if prior is None:
+                        persisted.add_trial(frozen)
+                    elif prior.params != frozen.params or prior.value != frozen.value:
+                        raise RuntimeError(f"study {study_name!r} batch {b} slot {slot} holds a different trial "
+                                           "than this search produces; the storage belongs to other bars, spec "
+                                           "or seed")
+            tm.optuna_s += time.perf_counter() - t0
+            if on_batch is not None:
+                on_batch(size)
+        history += params
+        tables.append(table)
+        batches.append(size)
 
-        t0 = time.perf_counter()
-        table = evaluate(bars, spec, [dict(t.params) for t in trials], cfg, engine_threads, extra_dir)
-        tm.engine_s += time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        for trial, row in zip(trials, table.itertuples(index=False), strict=True):
-            if cfg.objective == "constrained":
-                trial.set_constraint("min_trades", float(cfg.min_trades - row.trades))
-            work.tell(trial, float(row.score))
-        for slot, frozen in enumerate(work.get_trials(deepcopy=False)[-size:]):
-            prior = have[slot]
-            if prior is None:
-                persisted.add_trial(frozen)
-            elif prior.params != frozen.params or prior.value != frozen.value:
-                raise RuntimeError(f"study {study_name!r} batch {b} slot {slot} holds a different trial than "
-                                   "this search produces; the storage belongs to other bars, spec or seed")
-        tm.optuna_s += time.perf_counter() - t0
-        if on_batch is not None:
-            on_batch(size)
-
-    done = work.get_trials(deepcopy=False)
-    params = [{p: t.params[p] for p in dists} for t in done]
-    t0 = time.perf_counter()
-    table = evaluate(bars, spec, params, cfg, engine_threads, extra_dir)
-    tm.engine_s += time.perf_counter() - t0
-    stored_scores = np.array([t.value for t in done], dtype=float)
-    if not np.array_equal(stored_scores, table["score"].to_numpy()):
-        raise RuntimeError(f"study {study_name!r}: stored trial values differ from a re-evaluation; the storage "
-                           "belongs to different bars or a different spec")
-    head = pd.DataFrame({"batch": [int(t.user_attrs["wf"][0]) for t in done],
-                         "slot": [int(t.user_attrs["wf"][1]) for t in done],
-                         "optuna_number": [t.number for t in done]})
-    cols = [*dists, *METRIC_COLUMNS, "score", "feasible"]
+    table = pd.concat(tables, ignore_index=True)
+    head = pd.DataFrame({"batch": [b for b, n in enumerate(batches) for _ in range(n)],
+                         "slot": [s for n in batches for s in range(n)],
+                         "optuna_number": range(len(table))})
+    cols = [*names, *METRIC_COLUMNS, "score", "feasible"]
     return SearchOutcome(trials=pd.concat([head, table[cols]], axis=1), timings=tm)

@@ -55,6 +55,18 @@ def daily_returns(stitched: pd.DataFrame, initial_capital: float) -> pd.Series:
     return pd.Series(ret, index=last.index, name="ret")
 
 
+def daily_return_matrix(times: pd.Series, navs: np.ndarray, initial_capital: float) -> pd.DataFrame:
+    """UTC daily returns (rows: days, index `time`) of several NAV curves over the same bars (`navs`: one
+    row per curve, one column per bar of `times`, ascending); column j is `daily_returns` of curve j."""
+    day = times.dt.floor("D").to_numpy()
+    last_pos = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+    last = np.asarray(navs, dtype=float)[:, last_pos]
+    prev = np.concatenate([np.full((last.shape[0], 1), float(initial_capital)), last[:, :-1]], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ret = np.where(prev > 0.0, last / prev - 1.0, 0.0)
+    return pd.DataFrame(ret.T, index=pd.DatetimeIndex(day[last_pos], name="time"))
+
+
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 

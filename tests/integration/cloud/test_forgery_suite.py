@@ -439,8 +439,9 @@ def test_W01_edited_window_selection_is_refused(workspace, walkforward, forged_w
 
 
 def test_W02_edited_target_segment_is_refused(workspace, walkforward, forged_wf) -> None:
+    # the trades of one window that has target trades (which windows trade depends on the searched params)
     edit_frame(forged_wf, "oos_trades.parquet",
-               lambda f: f.__setitem__("pnl", f["pnl"].where(f["window"] != 1, f["pnl"] + 5)))
+               lambda f: f.__setitem__("pnl", f["pnl"].where(f["window"] != f["window"].iloc[-1], f["pnl"] + 5)))
     _refused(workspace, walkforward[0], forged_wf, "oos_trades.parquet .*does not reproduce")
 
 

@@ -29,8 +29,9 @@ from auraquant.workspace import Workspace
 from tests.integration.experiment.wf_fixtures import HOLDOUT, N_BARS, WF, ema_atr_spec
 
 ROOT = Path(__file__).resolve().parents[3]
-# More trials per window than the other tests, so the kill lands inside a window's search.
-SEARCH = SearchConfig(n_trials=60, batch_size=10, n_startup_trials=5, top_k=4)
+# More trials per window than the other tests, so the kill lands inside a window's search (a batch of 10
+# takes milliseconds, so a window needs many of them to still be running when the kill arrives).
+SEARCH = SearchConfig(n_trials=200, batch_size=10, n_startup_trials=5, top_k=4)
 
 _CHILD = """
 import sys
@@ -68,7 +69,7 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     # Kill once the first window is complete and the second window's study holds some trials.
     while time.monotonic() < deadline and proc.poll() is None:
         if first_window.is_file() and journal.is_file() and f"{run_id}-w001".encode() in journal.read_bytes():
-            time.sleep(0.3)
+            time.sleep(0.05)
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"

@@ -13,7 +13,7 @@ from auraquant.cta.tools.lifecycle import SKILLS
 
 TEMPLATES = resources.files("auraquant.templates")
 TOOLISH = re.compile(r"`([a-z]+_[a-z_]+)(?:\(|`)")
-NOT_TOOLS = {"reject_reason", "first_valid_time", "holdout_from", "data_version_id", "spec_id", "run_id",
+NOT_TOOLS = {"reject_reason", "qmc_parzen", "optuna_tpe", "first_valid_time", "holdout_from", "data_version_id", "spec_id", "run_id",
              "record_id", "search_space", "commission_bps", "slippage_bps", "walk_forward", "train_bars",
              "validation_bars", "target_bars", "step_bars", "embargo_bars", "n_windows", "n_trials",
              "batch_size", "top_k", "min_trades", "ema_cross", "donchian_breakout", "ts_momentum",
