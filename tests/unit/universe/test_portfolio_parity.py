@@ -11,8 +11,7 @@ from auraquant.cta.backtest.engine import run_backtest
 from auraquant.cta.backtest.metrics import nav_metrics
 from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest, run_portfolio_sweep
 from auraquant.cta.strategy.spec import apply_params
-
-from .portfolio_reference import reference_portfolio
+from tests.support.portfolio_reference import reference_portfolio
 
 COSTS = {"SYN02/USDT": {"commission_bps": 10.0, "slippage_bps": 5.0}}
 
