@@ -22,8 +22,10 @@ MAX_PARTS = 6
 
 
 def summarize_tool_result(content: str, limit: int = 100) -> str:
-    """`content` (a tool's result text) as one line of at most `limit` characters. JSON objects become
-    `id … · status … · sharpe 0.45 · trades 31`; lists `N items (first: id)`; other text its first line."""
+    """`content` (a tool's result text) as one line of about `limit` characters. JSON objects become
+    `id … · status … · sharpe 0.45 · trades 31`; lists `N items (first: id)`; other text its first line.
+    Shortening drops whole parts (or whole words) from the end and marks it with `…`; an id or a path is
+    never cut, so a line of long ids may exceed `limit` and wrap instead."""
     text = content.strip()
     try:
         obj = json.loads(text) if text[:1] in "{[" else None
@@ -32,16 +34,18 @@ def summarize_tool_result(content: str, limit: int = 100) -> str:
     if obj is None:
         # the first line with words (a Markdown rule or front-matter fence such as `---` says nothing)
         line = next((ln.strip() for ln in text.splitlines() if any(ch.isalnum() for ch in ln)), "(empty result)")
-        return _clip(line, limit)
-    return _clip(_describe(obj) or "done", limit)
+        return _fit(line.split(" "), limit, sep=" ", keep=1)  # a lone word may be a path: never cut
+    parts = _describe(obj)
+    return _fit(parts, limit, sep=" · ", keep=_ids_in(obj, parts)) if parts else "done"
 
 
-def _describe(obj: Any) -> str:
+def _describe(obj: Any) -> list[str]:
+    """The summary's parts in reading order: ids, status fields, headline metrics, list sizes."""
     if isinstance(obj, list):
         first = _first_id(obj[0]) if obj and isinstance(obj[0], dict) else None
-        return f"{len(obj)} item{'s' if len(obj) != 1 else ''}" + (f" (first: {first})" if first else "")
+        return [f"{len(obj)} item{'s' if len(obj) != 1 else ''}" + (f" (first: {first})" if first else "")]
     if not isinstance(obj, dict):
-        return _value(obj)
+        return [_value(obj)]
     parts: list[str] = []
     for key, value in obj.items():  # ids: the objects to cite
         if isinstance(value, str) and (key == "id" or key.endswith("_id")) and value:
@@ -61,7 +65,18 @@ def _describe(obj: Any) -> str:
             parts.append(f"{len(value)} {key}")
     if not parts:  # nothing recognised: the first few scalar fields
         parts = [f"{k} {_value(v)}" for k, v in obj.items() if isinstance(v, str | int | float | bool)]
-    return " · ".join(dict.fromkeys(parts[:MAX_PARTS]))
+    return list(dict.fromkeys(parts))[:MAX_PARTS]
+
+
+def _ids_in(obj: Any, parts: list[str]) -> int:
+    """How many leading parts are ids (always shown whole, whatever the room)."""
+    if not isinstance(obj, dict):
+        return 1
+    ids = {v for k, v in obj.items() if isinstance(v, str) and (k == "id" or k.endswith("_id"))}
+    n = 0
+    while n < len(parts) and parts[n] in ids:
+        n += 1
+    return n
 
 
 def _first_id(item: dict[str, Any]) -> str | None:
@@ -79,5 +94,16 @@ def _value(v: Any) -> str:
     return " ".join(str(v).split())
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _fit(parts: list[str], limit: int, *, sep: str, keep: int) -> str:
+    """`parts` joined by `sep`, dropping whole parts from the end (marked `…`) until the line fits `limit`;
+    the first `keep` parts (ids) always stay, whole. A lone first part that is not protected and still too
+    long is cut to fit."""
+    line = sep.join(parts)
+    if len(line) <= limit:
+        return line
+    n = len(parts)
+    while n > max(keep, 1) and len(sep.join(parts[:n])) + 2 > limit:
+        n -= 1
+    if n == 1 and keep == 0 and len(parts[0]) + 2 > limit:
+        return parts[0][: limit - 1] + "…"
+    return sep.join(parts[:n]) + " …"

@@ -115,7 +115,8 @@ def test_by_default_a_call_is_one_summary_line_without_raw_json() -> None:
     ui(ToolEnd(turn=1, call_id="c2", name="spec_get", ok=False, content="", error=err, trace=_trace(False)))
     ui.close()
     lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
-    assert lines[0].startswith("  ✓ experiment_run 6.7s · run_0123456789abcdef0123 · status finished · sharpe")
+    # what does not fit is dropped as whole parts (`sharpe 0.4451` here), never cut inside an id or a number
+    assert lines[0] == "  ✓ experiment_run 6.7s · run_0123456789abcdef0123 · status finished …"
     assert lines[1].startswith("  ✗ spec_get 1ms · no spec 'spec_x' in the store")
     assert all(len(ln) <= 80 for ln in lines) and '{"' not in out.getvalue()
 
@@ -130,3 +131,12 @@ def test_summaries_of_lists_plain_text_and_unknown_objects() -> None:
     assert summarize_tool_result('{"created": true, "spec_id": "spec_9"}') == "spec_9 · created yes"
     assert summarize_tool_result('{"x": "' + "y" * 500 + '"}', limit=40).endswith("…")
     assert len(summarize_tool_result('{"x": "' + "y" * 500 + '"}', limit=40)) == 40
+    # ids are never cut: whole trailing parts are dropped instead, and ids alone may exceed the room
+    long_ids = '{"run_id": "run_' + "a" * 40 + '", "spec_id": "spec_' + "b" * 40 + '", "status": "done", "sharpe": 1.5}'
+    line = summarize_tool_result(long_ids, limit=60)
+    assert "run_" + "a" * 40 in line and "spec_" + "b" * 40 in line and line.endswith("…")
+    assert "status" not in line
+    fits = summarize_tool_result('{"id": "dv_1", "status": "ok", "sharpe": 1.25, "trades": 31}', limit=24)
+    assert fits == "dv_1 · status ok …"
+    words = summarize_tool_result("wrote /very/long/path/" + "d" * 80 + "/file.csv and more", limit=30)
+    assert words == "wrote …"  # the path is dropped whole, never cut
