@@ -138,8 +138,8 @@ def content_hash_of(store: Store, data_version_id: str | None, fallback: str) ->
 def learned_trials(run_artifacts: Path) -> pd.DataFrame:
     """The trials a learned baseline's hyperparameter search added to a run (every non-chosen model with
     every kernel parameter set of its window; `auraquant.cta.models.window`): columns window, hp_trial,
-    batch, slot, daily_mean, daily_std, n_days. Empty for any other baseline."""
-    cols = ["window", "hp_trial", "batch", "slot", "daily_mean", "daily_std", "n_days"]
+    batch, slot, daily_mean, daily_std, n_days, ruined. Empty for any other baseline."""
+    cols = ["window", "hp_trial", "batch", "slot", "daily_mean", "daily_std", "n_days", "ruined"]
     frames = [pd.read_parquet(f, columns=cols)
               for f in sorted(Path(run_artifacts).glob("windows/w*_model/trials.parquet"))]
     frames = [f for f in frames if len(f)]

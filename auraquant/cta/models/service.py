@@ -88,7 +88,8 @@ def train_on_data(ws: Workspace, data_version_id: str, kind: str, params: dict[s
                                          predicted_rows=(va.start, va.stop))
     d = ws.artifacts / MODELS_DIR / manifest.id
     d.mkdir(parents=True, exist_ok=True)
-    empty = pd.DataFrame(columns=["window", "hp_trial", "batch", "slot", "daily_mean", "daily_std", "n_days"])
+    empty = pd.DataFrame(columns=["window", "hp_trial", "batch", "slot", "daily_mean", "daily_std", "n_days",
+                                  "ruined"])
     for fname, data in artifact_files(manifest, fit.trials[fit.best].model.weights_bytes(), predictions,
                                       empty).items():
         tmp = d / f".{fname}.{os.getpid()}.tmp"

@@ -208,9 +208,11 @@ def _model_trials(task: Any, fit: FittedWindow, kernel_trials: pd.DataFrame, eva
                                     "daily_mean": table["daily_mean"].to_numpy(dtype=float),
                                     "daily_std": table["daily_std"].to_numpy(dtype=float),
                                     "n_days": table["n_days"].to_numpy(dtype=float),
+                                    "ruined": table["ruined"].to_numpy(dtype=float),
                                     "sharpe": table["sharpe"].to_numpy(dtype=float),
                                     "score": table["score"].to_numpy(dtype=float)}))
-    cols = ["window", "hp_trial", "batch", "slot", *names, "daily_mean", "daily_std", "n_days", "sharpe", "score"]
+    cols = ["window", "hp_trial", "batch", "slot", *names, "daily_mean", "daily_std", "n_days", "ruined", "sharpe",
+            "score"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 

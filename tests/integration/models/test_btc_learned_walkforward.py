@@ -17,7 +17,8 @@ pytest.importorskip("torch")
 
 from auraquant.cli import app
 from auraquant.cta.tools import build_registry, research_context
-from auraquant.workspace import Workspace, init_workspace
+from auraquant.cta.workspace_init import init_workspace
+from auraquant.workspace import Workspace
 
 SPAN = ("2025-01-01", "2025-12-31")  # a recent year of hourly bars
 TINY = {"horizon": 4, "lookback": 8, "hidden": 8, "epochs": 2, "hp_trials": 2}
