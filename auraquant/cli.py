@@ -70,7 +70,8 @@ class LazyCommand:
 #: Every area's top-level command in `--help` order (init is defined below, eagerly: it is light).
 LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("backtest", "auraquant.cta.backtest.cli", "register", "register",
-                "Run a backtest. Data from --data FILE, --data-version ID or --slice ID (--workspace DIR)."),
+                "Run a backtest. Data from --data FILE, --data-version ID or --slice ID (--workspace DIR), or on "
+                "every member of a universe (--universe ID)."),
     LazyCommand("report", "auraquant.cta.report.cli", "report", "command",
                 "Write a self-contained HTML tearsheet and a PNG of the equity curve."),
     LazyCommand("approve", "auraquant.cta.governance.cli", "register", "register",
