@@ -2,7 +2,8 @@
 
 Private module: call it through `engine.run_backtest` / `engine.run_sweep`. The kernel reads prepared
 arrays only (candidates, allow masks, per-bar series) so every strategy composition shares one compiled
-function; `record` switches the per-bar artifacts on or off without changing any number.
+function; `record` (a mode `REC_*`) switches the per-bar artifacts on or off, or records the per-bar NAV
+alone (a portfolio member), without changing any number.
 
 Speed without a change of semantics: runs of idle flat bars and of quiet bars in a position (no order,
 no candidate that acts, no level touched) take shortcuts; any other bar goes through the full state
@@ -265,6 +266,11 @@ def _finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, s
 
 # Hot loops index with unsigned integers: numba emits negative-index wraparound code for signed ones
 # (measured: ~10% of a sweep).
+# Recording modes of `_simulate` (`record`): metrics only (a sweep); every per-bar artifact and the trades
+# (a backtest); the per-bar NAV into a caller's array and the trades, nothing else (a portfolio member:
+# the portfolio needs a member's NAV at every bar and its closed trades, not its decisions).
+REC_NONE, REC_FULL, REC_EQUITY = 0, 1, 2
+
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 _ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -274,7 +280,8 @@ _BYTE_BIT1 = np.uint64(0x0202020202020202)
 
 @njit(cache=True, nogil=True, inline="always")
 def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades):
-    """Close the position at `fill`: book the trade (appended to the list `trades` when recording);
+    """Close the position at `fill`: book the trade (appended to the list `trades` unless `record` is
+    REC_NONE);
     return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
     makes numba refcount it every iteration (4x slower kernel)."""
     aq = abs(qty)
@@ -470,7 +477,8 @@ def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record,
         day_nav = cash
     if record:
         equity[t:u + 1] = cash
-        position[t:u + 1] = 0.0
+        if record == REC_FULL:
+            position[t:u + 1] = 0.0
     return sum_nav, day_nav
 
 
@@ -490,7 +498,8 @@ def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, p
         day_nav = nav
     if record:
         equity[i] = nav
-        position[i] = qty
+        if record == REC_FULL:
+            position[i] = qty
     return sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav
 
 
@@ -657,7 +666,8 @@ def _close_ruined(t, nav, day_nav, n_days, day_id, day_end, daily, record, equit
         daily[d] = 0.0
     if record:
         equity[t + 1:] = 0.0
-        position[t + 1:] = 0.0
+        if record == REC_FULL:
+            position[t + 1:] = 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -672,17 +682,36 @@ def _trades_array(trades):
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy, sides,
              comm, slip, initial, basis, record):
-    """Run one parameter set; returns (metrics, equity, position, filter_code, risk_code, size, trades)."""
-    return _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
-                     fill_mode, policy, sides, comm, slip, initial, basis, record)
+    """Run one parameter set; returns (metrics, equity, position, filter_code, risk_code, size, trades)
+    (`record` False: metrics only, the other outputs are placeholders of length 1 or 0)."""
+    res = _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
+                    fill_mode, policy, sides, comm, slip, initial, basis, REC_FULL if record else REC_NONE,
+                    np.empty(0))
+    return res[0], res[1], res[2], res[3], res[4], res[5], res[6]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def simulate_equity(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
+                    policy, sides, comm, slip, initial, basis, equity):
+    """Run one parameter set recording only what a portfolio needs of a member: its NAV at the close of every
+    bar, written into the caller's `equity` (length = bars; reusable across calls), and its closed trades.
+    Returns (metrics, trades, open_entry_bar): the bar the position still open at the end was entered at,
+    -1 if flat. The same numbers as `simulate` (the recording mode never changes one)."""
+    res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
+                    policy, sides, comm, slip, initial, basis, REC_EQUITY, equity)
+    return res[0], res[6], res[7]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy,
-              sides, comm, slip, initial, basis, record):
+              sides, comm, slip, initial, basis, record, eq_out):
     """The bar loop: per bar either a shortcut run (idle flat bars, quiet bars in a position) or the full
     state machine (a) pending fills, (b) intrabar exits, (c) trailing state, ruin and breaker at the
-    close, (d) decision and risk, then the bookkeeping; finally the metric vector."""
+    close, (d) decision and risk, then the bookkeeping; finally the metric vector.
+
+    `record` is a recording mode `REC_*`; under REC_EQUITY the per-bar NAV goes into `eq_out` (length n),
+    otherwise `eq_out` is not touched. Returns (metrics, equity, position, filter_code, risk_code, size,
+    trades, entry bar of the position open at the end or -1)."""
     n = c.shape[0]
     nan = np.nan
     sl_pct = fp[F_SL_PCT]
@@ -712,8 +741,8 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     next_open = fill_mode == FILL_NEXT_OPEN
     quiet_held_max = _quiet_held_limit(t_stop)
 
-    nr = n if record else 1
-    equity = np.empty(nr)
+    nr = n if record == REC_FULL else 1
+    equity = eq_out if record == REC_EQUITY else np.empty(nr)
     position = np.empty(nr)
     fcode = np.full(nr, -1, dtype=np.int8)
     rcode = np.full(nr, -1, dtype=np.int8)
@@ -843,7 +872,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 if rc == RISK_APPROVED:
                     e_dir = cand
                     e_size = sz
-            if record:
+            if record == REC_FULL:
                 fcode[t] = 1 if passed else 0
                 rcode[t] = rc
                 if rc == RISK_APPROVED:
@@ -884,7 +913,8 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         mdd = dd
     _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, acc, bars_in_pos, n, sum_nav, qty,
               ruin_bar)
-    return metrics, equity, position, fcode, rcode, size_rec, _trades_array(trades)
+    open_bar = e_bar if side != 0 else -1
+    return metrics, equity, position, fcode, rcode, size_rec, _trades_array(trades), open_bar
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -895,10 +925,11 @@ def sweep(o, h, lo, c, day_id, n_days, sig_pool, allow_pool, series_pool, iparam
     n_sets = iparams.shape[0]
     out = np.empty((n_sets, N_METRICS))
     day_end = day_ends(day_id)
+    no_eq = np.empty(0)
     for k in prange(n_sets):
         res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig_pool[iparams[k, I_SIG]],
                         allow_pool[iparams[k, I_ALLOW]], series_pool[iparams[k, I_STOP_ATR]],
                         series_pool[iparams[k, I_TRAIL_ATR]], series_pool[iparams[k, I_VOL]], fparams[k],
-                        fill_mode, policy, sides, comm, slip, initial, basis, False)
+                        fill_mode, policy, sides, comm, slip, initial, basis, REC_NONE, no_eq)
         out[k, :] = res[0]
     return out

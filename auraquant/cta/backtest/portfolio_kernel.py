@@ -25,6 +25,7 @@ from auraquant.cta.backtest.layout import (
     I_VOL,
     M_FINAL_POSITION,
     N_METRICS,
+    T_ENTRY_BAR,
     T_EXIT_BAR,
     T_EXIT_PRICE,
     T_NOTIONAL,
@@ -59,6 +60,28 @@ def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_ba
     return kernel.simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], n_days[i], sig_flat[s0:s0 + n],
                            allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, True)
+
+
+@njit(cache=True, nogil=True)
+def _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+                   allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
+                   comm, slip, initial, basis, equity):
+    """`kernel.simulate_equity` of parameter set k on member i: its NAV per bar into `equity` (the member's
+    length); returns (metrics, trades, entry bar of the position open at the end or -1). `day_end` is
+    `kernel.day_ends` of the member's `day_id` slice (computed once per member, not once per set)."""
+    a = offs[i]
+    b = offs[i + 1]
+    n = b - a
+    ip = iparams[i, k]
+    s0 = sig_start[sig_base[i] + ip[I_SIG]]
+    a0 = allow_start[allow_base[i] + ip[I_ALLOW]]
+    st0 = ser_start[ser_base[i] + ip[I_STOP_ATR]]
+    tr0 = ser_start[ser_base[i] + ip[I_TRAIL_ATR]]
+    v0 = ser_start[ser_base[i] + ip[I_VOL]]
+    return kernel.simulate_equity(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end, n_days[i],
+                                  sig_flat[s0:s0 + n], allow_flat[a0:a0 + n], ser_flat[st0:st0 + n],
+                                  ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n], fparams[i, k], fill_mode, policy,
+                                  sides, comm[i], slip[i], initial, basis, equity)
 
 
 @njit(cache=True, nogil=True)
@@ -384,56 +407,66 @@ _S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = range(8)
 def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat,
                    allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
                    comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats, out_m):
+    """Member i of the sets k0..k0+kn-1: adds w_i E_i(t) to each set's NAV accumulator, marks the calendar
+    bars where the member holds a position, pools its trade statistics and stores its metrics.
+
+    The member runs in the engine's equity-only recording mode (its NAV per bar into one reused buffer).
+    Its position per bar is recovered from its trades: the position held at the close of bar j is nonzero
+    exactly on [entry bar, exit bar - 1] of a closed trade (an exit leaves the bar flat unless a new
+    trade enters on it, which is that trade's entry bar) and on [entry bar, last bar] of the position
+    open at the end; a calendar bar the member lacks carries its previous bar's state."""
     n_cal = nav_acc.shape[1]
     a = offs[i]
     ix = cal_ix[a:offs[i + 1]]
     nb = ix.shape[0]
     w = static_w[i]
+    day_end = kernel.day_ends(day_id[a:offs[i + 1]])
+    eq = np.empty(nb)
+    contiguous = ix[nb - 1] - ix[0] + 1 == nb
     for kk in range(kn):
         k = k0 + kk
-        res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
-                      allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
-                      sides, comm, slip, initial, basis)
+        res = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
+                             allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                             fill_mode, policy, sides, comm, slip, initial, basis, eq)
         out_m[k, i, :] = res[0]
-        eq = res[1]
-        pos = res[2]
+        tr = res[1]
+        open_bar = res[2]
         acc = nav_acc[kk]
         inp = inpos_acc[kk]
-        if ix[nb - 1] - ix[0] + 1 == nb:
+        if contiguous:
             # no gap between the member's first and last bar: straight (vectorizable) loops, same sums
             t0 = ix[0]
             for t in range(t0):
                 acc[t] += w * initial
             for j in range(nb):
                 acc[t0 + j] += w * eq[j]
-                inp[t0 + j] |= np.uint8(pos[j] != 0.0)
             last_e = eq[nb - 1]
             for t in range(t0 + nb, n_cal):
                 acc[t] += w * last_e
         else:
             t = 0
             last_e = initial
-            held = False
             for j in range(nb):
                 tj = ix[j]
                 while t < tj:
                     acc[t] += w * last_e
-                    if held:
-                        inp[t] = 1
                     t += 1
                 last_e = eq[j]
-                held = pos[j] != 0.0
                 acc[t] += w * last_e
-                if held:
-                    inp[t] = 1
                 t += 1
             while t < n_cal:
                 acc[t] += w * last_e
                 t += 1
+        # calendar bars in a position: [ix[entry], ix[exit] - 1] per closed trade (the gap bars before the
+        # exit bar carry the position), [ix[entry], ix[last bar]] for the open one
+        for r in range(tr.shape[0]):
+            if tr[r, T_QTY] != 0.0:
+                inp[ix[int(tr[r, T_ENTRY_BAR])]:ix[int(tr[r, T_EXIT_BAR])]] = 1
+        if open_bar >= 0 and res[0][M_FINAL_POSITION] != 0.0:
+            inp[ix[open_bar]:ix[nb - 1] + 1] = 1
         st = stats[kk]
         if res[0][M_FINAL_POSITION] != 0.0:
             st[_S_OPEN] += 1.0
-        tr = res[6]
         for r in range(tr.shape[0]):
             pnl = tr[r, T_PNL] * w
             st[_S_NTR] += 1.0
