@@ -267,8 +267,9 @@ def _finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, s
 # Hot loops index with unsigned integers: numba emits negative-index wraparound code for signed ones
 # (measured: ~10% of a sweep).
 # Recording modes of `_simulate` (`record`): metrics only (a sweep); every per-bar artifact and the trades
-# (a backtest); the per-bar NAV into a caller's array and the trades, nothing else (a portfolio member:
-# the portfolio needs a member's NAV at every bar and its closed trades, not its decisions).
+# (a backtest); w x the per-bar NAV added into a caller's array, and the trades, nothing else (a portfolio
+# member: the portfolio needs w_i E_i(t) summed over members at every bar and the closed trades, not the
+# decisions; adding in place saves a write and a re-read of a per-bar array per member and set).
 REC_NONE, REC_FULL, REC_EQUITY = 0, 1, 2
 
 _U0 = np.uint64(0)
@@ -463,7 +464,7 @@ def _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position):
+def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position, eq_w):
     """Bookkeeping of flat bars t..u at once: NAV = cash on each (no new peak or drawdown), the NAV sum as
     cash x length, each day one by one (a day's last bar in t..u-1 closes that day; u closes its own day
     if it is a day end). Returns (sum_nav, day_nav)."""
@@ -475,15 +476,18 @@ def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record,
     if day_end[u]:
         daily[d_last] = cash / day_nav - 1.0
         day_nav = cash
-    if record:
+    if record == REC_FULL:
         equity[t:u + 1] = cash
-        if record == REC_FULL:
-            position[t:u + 1] = 0.0
+        position[t:u + 1] = 0.0
+    elif record == REC_EQUITY:
+        v = eq_w * cash
+        for j in range(t, u + 1):
+            equity[j] += v
     return sum_nav, day_nav
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, position):
+def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, position, eq_w):
     """Bookkeeping at the close of bar i (NAV `nav`, position `qty`): NAV sum, exposure, drawdown, the day's
     return if i ends a day, and the recorded marks. `ledger` = (sum_nav, bars_in_pos, peak_nav, seg_min,
     mdd, day_nav), returned updated. (Arrays are passed one by one: unpacking them from a tuple inside the
@@ -496,16 +500,18 @@ def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, p
     if day_end[i]:
         daily[day_id[i]] = nav / day_nav - 1.0
         day_nav = nav
-    if record:
+    if record == REC_FULL:
         equity[i] = nav
-        if record == REC_FULL:
-            position[i] = qty
+        position[i] = qty
+    elif record == REC_EQUITY:
+        equity[i] += eq_w * nav
     return sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held,
-               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position):
+               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position,
+               eq_w):
     """Run of quiet bars in a position from bar t: nothing pending, no candidate that acts, no breaker, and
     (checked per bar) no stop or target touched, no time stop due, no ruin at the close. Such a bar is only
     step (c) plus the mark to market. Stops at the first bar that is not quiet, which is left unconsumed
@@ -538,7 +544,7 @@ def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_
             peak, tr_lvl, stop, s_reason = _trail(side, ut, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason,
                                                   trail_atr, tr_pct, tr_k)
         nav = cash + qty * c[ut]
-        ledger = _mark(ut, nav, qty, True, ledger, day_id, day_end, daily, record, equity, position)
+        ledger = _mark(ut, nav, qty, True, ledger, day_id, day_end, daily, record, equity, position, eq_w)
         consumed = True
         if t + 1 == n:
             break
@@ -664,10 +670,11 @@ def _close_ruined(t, nav, day_nav, n_days, day_id, day_end, daily, record, equit
         daily[d_ruin] = nav / day_nav - 1.0
     for d in range(d_ruin + 1, n_days):
         daily[d] = 0.0
-    if record:
+    if record == REC_FULL:
         equity[t + 1:] = 0.0
-        if record == REC_FULL:
-            position[t + 1:] = 0.0
+        position[t + 1:] = 0.0
+    # REC_EQUITY would add w x 0 to the later bars: NAVs and weights are never negative, so the sum there is
+    # never -0.0 and adding +0.0 leaves it as it is; nothing to write.
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -686,31 +693,32 @@ def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, 
     (`record` False: metrics only, the other outputs are placeholders of length 1 or 0)."""
     res = _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
                     fill_mode, policy, sides, comm, slip, initial, basis, REC_FULL if record else REC_NONE,
-                    np.empty(0))
+                    np.empty(0), 0.0)
     return res[0], res[1], res[2], res[3], res[4], res[5], res[6]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate_equity(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
-                    policy, sides, comm, slip, initial, basis, equity):
-    """Run one parameter set recording only what a portfolio needs of a member: its NAV at the close of every
-    bar, written into the caller's `equity` (length = bars; reusable across calls), and its closed trades.
-    Returns (metrics, trades, open_entry_bar): the bar the position still open at the end was entered at,
-    -1 if flat. The same numbers as `simulate` (the recording mode never changes one)."""
+                    policy, sides, comm, slip, initial, basis, out, w):
+    """Run one parameter set recording only what a portfolio needs of a member: `out[t] += w * NAV(t)` at
+    the close of every bar t (`out` has the member's length; with w = 1 on zeros it receives the NAV
+    curve itself) and its closed trades; no other per-bar array is written. Returns (metrics, trades,
+    open_entry_bar): the bar the position still open at the end was entered at, -1 if flat. The same
+    numbers as `simulate` (the recording mode never changes one)."""
     res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
-                    policy, sides, comm, slip, initial, basis, REC_EQUITY, equity)
+                    policy, sides, comm, slip, initial, basis, REC_EQUITY, out, w)
     return res[0], res[6], res[7]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy,
-              sides, comm, slip, initial, basis, record, eq_out):
+              sides, comm, slip, initial, basis, record, eq_out, eq_w):
     """The bar loop: per bar either a shortcut run (idle flat bars, quiet bars in a position) or the full
     state machine (a) pending fills, (b) intrabar exits, (c) trailing state, ruin and breaker at the
     close, (d) decision and risk, then the bookkeeping; finally the metric vector.
 
-    `record` is a recording mode `REC_*`; under REC_EQUITY the per-bar NAV goes into `eq_out` (length n),
-    otherwise `eq_out` is not touched. Returns (metrics, equity, position, filter_code, risk_code, size,
+    `record` is a recording mode `REC_*`; under REC_EQUITY `eq_w` x the per-bar NAV is added into `eq_out`
+    (length n), otherwise neither is used. Returns (metrics, equity, position, filter_code, risk_code, size,
     trades, entry bar of the position open at the end or -1)."""
     n = c.shape[0]
     nan = np.nan
@@ -792,7 +800,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # a trend system spends flat nearly free.
             u = _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side)
             sum_nav, day_nav = _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity,
-                                              position)
+                                              position, eq_w)
             t = u
             continue
         if side != 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == side) and not dd_on:
@@ -800,7 +808,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             t, consumed, held, peak, tr_lvl, stop, s_reason, ledger = _quiet_run(
                 t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held, quiet_held_max,
                 trailing, trail_atr, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
-                record, equity, position)
+                record, equity, position, eq_w)
             sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = ledger
             if consumed:
                 continue
@@ -902,7 +910,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         nav = cash + qty * ct
         sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _mark(
             t, nav, qty, side != 0, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
-            record, equity, position)
+            record, equity, position, eq_w)
         if ruin_bar >= 0:
             break
 
@@ -930,6 +938,6 @@ def sweep(o, h, lo, c, day_id, n_days, sig_pool, allow_pool, series_pool, iparam
         res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig_pool[iparams[k, I_SIG]],
                         allow_pool[iparams[k, I_ALLOW]], series_pool[iparams[k, I_STOP_ATR]],
                         series_pool[iparams[k, I_TRAIL_ATR]], series_pool[iparams[k, I_VOL]], fparams[k],
-                        fill_mode, policy, sides, comm, slip, initial, basis, REC_NONE, no_eq)
+                        fill_mode, policy, sides, comm, slip, initial, basis, REC_NONE, no_eq, 0.0)
         out[k, :] = res[0]
     return out

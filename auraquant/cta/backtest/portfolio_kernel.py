@@ -23,6 +23,7 @@ from auraquant.cta.backtest.layout import (
     I_STOP_ATR,
     I_TRAIL_ATR,
     I_VOL,
+    M_FINAL_NAV,
     M_FINAL_POSITION,
     N_METRICS,
     T_ENTRY_BAR,
@@ -65,10 +66,10 @@ def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_ba
 @njit(cache=True, nogil=True)
 def _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
                    allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
-                   comm, slip, initial, basis, equity):
-    """`kernel.simulate_equity` of parameter set k on member i: its NAV per bar into `equity` (the member's
-    length); returns (metrics, trades, entry bar of the position open at the end or -1). `day_end` is
-    `kernel.day_ends` of the member's `day_id` slice (computed once per member, not once per set)."""
+                   comm, slip, initial, basis, out, w):
+    """`kernel.simulate_equity` of parameter set k on member i: `out[j] += w * NAV(j)` on each of its bars j
+    (`out` has the member's length); returns (metrics, trades, entry bar of the position open at the end
+    or -1). `day_end` is `kernel.day_ends` of the member's `day_id` slice (computed once per member)."""
     a = offs[i]
     b = offs[i + 1]
     n = b - a
@@ -81,7 +82,7 @@ def _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, s
     return kernel.simulate_equity(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end, n_days[i],
                                   sig_flat[s0:s0 + n], allow_flat[a0:a0 + n], ser_flat[st0:st0 + n],
                                   ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n], fparams[i, k], fill_mode, policy,
-                                  sides, comm[i], slip[i], initial, basis, equity)
+                                  sides, comm[i], slip[i], initial, basis, out, w)
 
 
 @njit(cache=True, nogil=True)
@@ -410,7 +411,9 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
     """Member i of the sets k0..k0+kn-1: adds w_i E_i(t) to each set's NAV accumulator, marks the calendar
     bars where the member holds a position, pools its trade statistics and stores its metrics.
 
-    The member runs in the engine's equity-only recording mode (its NAV per bar into one reused buffer).
+    The member runs in the engine's equity-only recording mode: a member without gaps adds w_i E_i(t)
+    straight into the accumulator (no per-bar array of its own), one with gaps writes E_i into a reused
+    buffer that is forward-filled onto the calendar; after its last bar the sleeve keeps its final NAV.
     Its position per bar is recovered from its trades: the position held at the close of bar j is nonzero
     exactly on [entry bar, exit bar - 1] of a closed trade (an exit leaves the bar flat unless a new
     trade enters on it, which is that trade's entry bar) and on [entry bar, last bar] of the position
@@ -421,29 +424,29 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
     nb = ix.shape[0]
     w = static_w[i]
     day_end = kernel.day_ends(day_id[a:offs[i + 1]])
-    eq = np.empty(nb)
     contiguous = ix[nb - 1] - ix[0] + 1 == nb
+    eq = np.zeros(1 if contiguous else nb)
     for kk in range(kn):
         k = k0 + kk
-        res = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
-                             allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                             fill_mode, policy, sides, comm, slip, initial, basis, eq)
-        out_m[k, i, :] = res[0]
-        tr = res[1]
-        open_bar = res[2]
         acc = nav_acc[kk]
         inp = inpos_acc[kk]
         if contiguous:
-            # no gap between the member's first and last bar: straight (vectorizable) loops, same sums
+            # no gap between the member's first and last bar: the kernel adds w E_i(t) at its bars; C before
+            # them, its final NAV (the last mark, bit for bit) after them
             t0 = ix[0]
+            res = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
+                                 allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                                 fill_mode, policy, sides, comm, slip, initial, basis, acc[t0:t0 + nb], w)
             for t in range(t0):
                 acc[t] += w * initial
-            for j in range(nb):
-                acc[t0 + j] += w * eq[j]
-            last_e = eq[nb - 1]
+            last_e = res[0][M_FINAL_NAV]
             for t in range(t0 + nb, n_cal):
                 acc[t] += w * last_e
         else:
+            eq[:] = 0.0
+            res = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
+                                 allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                                 fill_mode, policy, sides, comm, slip, initial, basis, eq, 1.0)
             t = 0
             last_e = initial
             for j in range(nb):
@@ -457,27 +460,40 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
             while t < n_cal:
                 acc[t] += w * last_e
                 t += 1
-        # calendar bars in a position: [ix[entry], ix[exit] - 1] per closed trade (the gap bars before the
-        # exit bar carry the position), [ix[entry], ix[last bar]] for the open one
-        for r in range(tr.shape[0]):
-            if tr[r, T_QTY] != 0.0:
-                inp[ix[int(tr[r, T_ENTRY_BAR])]:ix[int(tr[r, T_EXIT_BAR])]] = 1
-        if open_bar >= 0 and res[0][M_FINAL_POSITION] != 0.0:
-            inp[ix[open_bar]:ix[nb - 1] + 1] = 1
+        out_m[k, i, :] = res[0]
+        tr = res[1]
+        open_bar = res[2]
+        # One pass over the trades: pooled statistics (pnl in portfolio currency) and the calendar bars in a
+        # position, [ix[entry], ix[exit] - 1] per closed trade (the gap bars before the exit bar carry the
+        # position) and [ix[entry], ix[last bar]] for the open one. Plain loops: a slice assignment per
+        # trade costs more than the few bytes it writes.
         st = stats[kk]
-        if res[0][M_FINAL_POSITION] != 0.0:
+        final_open = res[0][M_FINAL_POSITION] != 0.0
+        if final_open:
             st[_S_OPEN] += 1.0
+            if open_bar >= 0:
+                for t in range(ix[open_bar], ix[nb - 1] + 1):
+                    inp[t] = 1
+        # the running sums in locals (same additions in the same order as into `st`)
+        n_tr, wins, gp, gl = st[_S_NTR], st[_S_WINS], st[_S_GP], st[_S_GL]
+        s_pnl, s_ret, traded = st[_S_PNL], st[_S_RET], st[_S_TRADED]
         for r in range(tr.shape[0]):
-            pnl = tr[r, T_PNL] * w
-            st[_S_NTR] += 1.0
-            st[_S_RET] += tr[r, T_PNL] / tr[r, T_NOTIONAL]
-            st[_S_PNL] += pnl
-            st[_S_TRADED] += (tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE]) * w
+            row = tr[r]
+            if row[T_QTY] != 0.0:
+                for t in range(ix[int(row[T_ENTRY_BAR])], ix[int(row[T_EXIT_BAR])]):
+                    inp[t] = 1
+            pnl = row[T_PNL] * w
+            n_tr += 1.0
+            s_ret += row[T_PNL] / row[T_NOTIONAL]
+            s_pnl += pnl
+            traded += (row[T_NOTIONAL] + row[T_QTY] * row[T_EXIT_PRICE]) * w
             if pnl > 0:
-                st[_S_WINS] += 1.0
-                st[_S_GP] += pnl
+                wins += 1.0
+                gp += pnl
             elif pnl < 0:
-                st[_S_GL] -= pnl
+                gl -= pnl
+        st[_S_NTR], st[_S_WINS], st[_S_GP], st[_S_GL] = n_tr, wins, gp, gl
+        st[_S_PNL], st[_S_RET], st[_S_TRADED] = s_pnl, s_ret, traded
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
