@@ -271,6 +271,10 @@ def _finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, s
 # member: the portfolio needs w_i E_i(t) summed over members at every bar and the closed trades, not the
 # decisions; adding in place saves a write and a re-read of a per-bar array per member and set).
 REC_NONE, REC_FULL, REC_EQUITY = 0, 1, 2
+# REC_EQUITY's pooled trade statistics (the `pstats` vector, the member's closed trades with pnl x w, in
+# trade order): count, winners, gross profit, gross loss, pnl sum, sum of unit-free trade returns, traded
+# notional (entry and exit fills) x w; PT_OPEN is left to the caller (members still in a position).
+PT_NTR, PT_WINS, PT_GP, PT_GL, PT_PNL, PT_RET, PT_TRADED, PT_OPEN = range(8)
 
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
@@ -280,18 +284,20 @@ _BYTE_BIT1 = np.uint64(0x0202020202020202)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades):
-    """Close the position at `fill`: book the trade (appended to the list `trades` unless `record` is
-    REC_NONE);
-    return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
+def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades, w, pstats, pinpos):
+    """Close the position at `fill`: book the trade (appended to the list `trades` under REC_FULL; under
+    REC_EQUITY pooled into `pstats` with weight `w` and its bars in a position, e_bar..t-1, marked in
+    `pinpos`); return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
     makes numba refcount it every iteration (4x slower kernel)."""
     aq = abs(qty)
     notional = aq * fill
     fee = notional * comm
     pnl = qty * (fill - e_fill) - e_fee - fee
-    if record:
+    if record == REC_FULL:
         trades.append((float(e_bar), float(t), float(side), aq, e_fill, fill, pnl, e_fee + fee, float(reason),
                        aq * e_fill))
+    elif record == REC_EQUITY:
+        _pool_trade(t, aq, fill, pnl, e_bar, e_fill, w, pstats, pinpos)
     acc[_A_NTR] += 1.0
     acc[_A_TRADED] += notional
     acc[_A_PNL] += pnl
@@ -303,6 +309,28 @@ def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, reco
         acc[_A_GL] -= pnl
         acc[_A_LOSS_BAR] = t
     return qty * fill - fee
+
+
+@njit(cache=True, nogil=True)
+def _pool_trade(t, aq, fill, pnl, e_bar, e_fill, w, pstats, pinpos):
+    """REC_EQUITY's booking of a closed trade: the portfolio's pooled statistics (`PT_*`, pnl in portfolio
+    currency = pnl x w) and the bars the position was held at the close, e_bar..t-1 (an exit leaves its bar
+    flat unless a new trade enters on it, which marks it itself). The arithmetic of a trade record's
+    fields: pnl, notional aq x e_fill, exit notional aq x fill."""
+    if aq != 0.0:
+        for j in range(e_bar, t):
+            pinpos[j] = 1
+    notional = aq * e_fill
+    pw = pnl * w
+    pstats[PT_NTR] += 1.0
+    pstats[PT_RET] += pnl / notional
+    pstats[PT_PNL] += pw
+    pstats[PT_TRADED] += (notional + aq * fill) * w
+    if pw > 0:
+        pstats[PT_WINS] += 1.0
+        pstats[PT_GP] += pw
+    elif pw < 0:
+        pstats[PT_GL] -= pw
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -693,33 +721,34 @@ def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, 
     (`record` False: metrics only, the other outputs are placeholders of length 1 or 0)."""
     res = _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
                     fill_mode, policy, sides, comm, slip, initial, basis, REC_FULL if record else REC_NONE,
-                    np.empty(0), 0.0)
+                    np.empty(0), 0.0, np.empty(0), np.empty(0, dtype=np.uint8))
     return res[0], res[1], res[2], res[3], res[4], res[5], res[6]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate_equity(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
-                    policy, sides, comm, slip, initial, basis, out, w):
+                    policy, sides, comm, slip, initial, basis, out, w, pstats, pinpos):
     """Run one parameter set recording only what a portfolio needs of a member: `out[t] += w * NAV(t)` at
     the close of every bar t (`out` has the member's length; with w = 1 on zeros it receives the NAV
-    curve itself) and its closed trades; no other per-bar array is written. Returns (metrics, trades,
-    open_entry_bar): the bar the position still open at the end was entered at, -1 if flat. The same
-    numbers as `simulate` (the recording mode never changes one)."""
+    curve itself), its closed trades pooled into `pstats` (`PT_*`, pnl x w, added in trade order) and
+    `pinpos[t] = 1` on every bar that ends in a position (`pinpos` has the member's length); no trade
+    list, no other per-bar array. Returns the metrics, the same numbers as `simulate` (the recording
+    mode never changes one)."""
     res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
-                    policy, sides, comm, slip, initial, basis, REC_EQUITY, out, w)
-    return res[0], res[6], res[7]
+                    policy, sides, comm, slip, initial, basis, REC_EQUITY, out, w, pstats, pinpos)
+    return res[0]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy,
-              sides, comm, slip, initial, basis, record, eq_out, eq_w):
+              sides, comm, slip, initial, basis, record, eq_out, eq_w, pstats, pinpos):
     """The bar loop: per bar either a shortcut run (idle flat bars, quiet bars in a position) or the full
     state machine (a) pending fills, (b) intrabar exits, (c) trailing state, ruin and breaker at the
     close, (d) decision and risk, then the bookkeeping; finally the metric vector.
 
     `record` is a recording mode `REC_*`; under REC_EQUITY `eq_w` x the per-bar NAV is added into `eq_out`
-    (length n), otherwise neither is used. Returns (metrics, equity, position, filter_code, risk_code, size,
-    trades, entry bar of the position open at the end or -1)."""
+    (length n) and closed trades are pooled into `pstats` / `pinpos` (`simulate_equity`), otherwise those
+    are not used. Returns (metrics, equity, position, filter_code, risk_code, size, trades)."""
     n = c.shape[0]
     nan = np.nan
     sl_pct = fp[F_SL_PCT]
@@ -820,7 +849,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # Exit first, then the entry (a reversal is both, at the same open).
             if pend_exit != 0 and side != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, pend_exit, acc, record, trades), ruin_bar)
+                                                              e_fill, e_fee, pend_exit, acc, record, trades, eq_w, pstats, pinpos), ruin_bar)
                 qty = 0.0
                 side = 0
             if pend_dir != 0 and side == 0 and cash > 0:
@@ -842,7 +871,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             if x_reason != 0:
                 fill = x_px if x_reason == EXIT_TAKE_PROFIT else x_px * (1.0 - side * slip)
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, x_reason,
-                                                              acc, record, trades), ruin_bar)
+                                                              acc, record, trades, eq_w, pstats, pinpos), ruin_bar)
                 qty = 0.0
                 side = 0
             else:
@@ -858,7 +887,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # The booked trade carries the full loss; the account is closed at 0 (losses beyond the
             # capital are not carried: NAV stays 0, total return -100%).
             _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar, e_fill, e_fee, EXIT_RUIN, acc, record,
-                       trades)
+                       trades, eq_w, pstats, pinpos)
             qty = 0.0
             side = 0
             cash = 0.0
@@ -894,7 +923,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # ---- same_close: the decision fills at this close
             if x_reason != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, x_reason, acc, record, trades), ruin_bar)
+                                                              e_fill, e_fee, x_reason, acc, record, trades, eq_w, pstats, pinpos), ruin_bar)
                 qty = 0.0
                 side = 0
             if e_dir != 0 and side == 0 and cash > 0:
@@ -921,8 +950,9 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         mdd = dd
     _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, acc, bars_in_pos, n, sum_nav, qty,
               ruin_bar)
-    open_bar = e_bar if side != 0 else -1
-    return metrics, equity, position, fcode, rcode, size_rec, _trades_array(trades), open_bar
+    if record == REC_EQUITY and qty != 0.0:
+        pinpos[e_bar:n] = 1  # the position open at the end
+    return metrics, equity, position, fcode, rcode, size_rec, _trades_array(trades)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -934,10 +964,11 @@ def sweep(o, h, lo, c, day_id, n_days, sig_pool, allow_pool, series_pool, iparam
     out = np.empty((n_sets, N_METRICS))
     day_end = day_ends(day_id)
     no_eq = np.empty(0)
+    no_inpos = np.empty(0, dtype=np.uint8)
     for k in prange(n_sets):
         res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig_pool[iparams[k, I_SIG]],
                         allow_pool[iparams[k, I_ALLOW]], series_pool[iparams[k, I_STOP_ATR]],
                         series_pool[iparams[k, I_TRAIL_ATR]], series_pool[iparams[k, I_VOL]], fparams[k],
-                        fill_mode, policy, sides, comm, slip, initial, basis, REC_NONE, no_eq, 0.0)
+                        fill_mode, policy, sides, comm, slip, initial, basis, REC_NONE, no_eq, 0.0, no_eq, no_inpos)
         out[k, :] = res[0]
     return out

@@ -26,7 +26,6 @@ from auraquant.cta.backtest.layout import (
     M_FINAL_NAV,
     M_FINAL_POSITION,
     N_METRICS,
-    T_ENTRY_BAR,
     T_EXIT_BAR,
     T_EXIT_PRICE,
     T_NOTIONAL,
@@ -66,10 +65,11 @@ def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_ba
 @njit(cache=True, nogil=True)
 def _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
                    allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
-                   comm, slip, initial, basis, out, w):
-    """`kernel.simulate_equity` of parameter set k on member i: `out[j] += w * NAV(j)` on each of its bars j
-    (`out` has the member's length); returns (metrics, trades, entry bar of the position open at the end
-    or -1). `day_end` is `kernel.day_ends` of the member's `day_id` slice (computed once per member)."""
+                   comm, slip, initial, basis, out, w, pstats, pinpos):
+    """`kernel.simulate_equity` of parameter set k on member i: `out[j] += w * NAV(j)` on each of its bars j,
+    its closed trades pooled into `pstats`, `pinpos[j] = 1` where it ends bar j in a position (`out` and
+    `pinpos` have the member's length); returns its metrics. `day_end` is `kernel.day_ends` of the
+    member's `day_id` slice (computed once per member, not once per set)."""
     a = offs[i]
     b = offs[i + 1]
     n = b - a
@@ -82,7 +82,7 @@ def _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, s
     return kernel.simulate_equity(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end, n_days[i],
                                   sig_flat[s0:s0 + n], allow_flat[a0:a0 + n], ser_flat[st0:st0 + n],
                                   ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n], fparams[i, k], fill_mode, policy,
-                                  sides, comm[i], slip[i], initial, basis, out, w)
+                                  sides, comm[i], slip[i], initial, basis, out, w, pstats, pinpos)
 
 
 @njit(cache=True, nogil=True)
@@ -401,7 +401,10 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
 # per-set accumulator. A block of sets runs member by member (each member's bars stay in cache across the
 # block's sets, where a set-major loop would stream every member's bars through it once per set), then each
 # set's NAV path is judged. The arithmetic is `run_set`'s, in the same order: results are identical.
-_S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = range(8)
+# The per-set pooled trade statistics: the layout the engine's equity-only mode adds into (`kernel.PT_*`).
+_S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = (
+    kernel.PT_NTR, kernel.PT_WINS, kernel.PT_GP, kernel.PT_GL, kernel.PT_PNL, kernel.PT_RET, kernel.PT_TRADED,
+    kernel.PT_OPEN)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -411,13 +414,11 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
     """Member i of the sets k0..k0+kn-1: adds w_i E_i(t) to each set's NAV accumulator, marks the calendar
     bars where the member holds a position, pools its trade statistics and stores its metrics.
 
-    The member runs in the engine's equity-only recording mode: a member without gaps adds w_i E_i(t)
-    straight into the accumulator (no per-bar array of its own), one with gaps writes E_i into a reused
-    buffer that is forward-filled onto the calendar; after its last bar the sleeve keeps its final NAV.
-    Its position per bar is recovered from its trades: the position held at the close of bar j is nonzero
-    exactly on [entry bar, exit bar - 1] of a closed trade (an exit leaves the bar flat unless a new
-    trade enters on it, which is that trade's entry bar) and on [entry bar, last bar] of the position
-    open at the end; a calendar bar the member lacks carries its previous bar's state."""
+    The member runs in the engine's equity-only recording mode (`kernel.simulate_equity`: no trade list,
+    no per-bar array of its own). A member without gaps adds w_i E_i(t) and its in-position marks straight
+    into the set's calendar rows; one with gaps writes E_i and the marks into reused member-length buffers,
+    forward-filled onto the calendar (a calendar bar the member lacks carries its previous bar's state).
+    Before its first bar its sleeve is worth w_i C, after its last bar its final NAV (no position)."""
     n_cal = nav_acc.shape[1]
     a = offs[i]
     ix = cal_ix[a:offs[i + 1]]
@@ -426,74 +427,50 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
     day_end = kernel.day_ends(day_id[a:offs[i + 1]])
     contiguous = ix[nb - 1] - ix[0] + 1 == nb
     eq = np.zeros(1 if contiguous else nb)
+    held = np.zeros(1 if contiguous else nb, dtype=np.uint8)
     for kk in range(kn):
         k = k0 + kk
         acc = nav_acc[kk]
         inp = inpos_acc[kk]
+        st = stats[kk]
         if contiguous:
-            # no gap between the member's first and last bar: the kernel adds w E_i(t) at its bars; C before
-            # them, its final NAV (the last mark, bit for bit) after them
             t0 = ix[0]
-            res = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
-                                 allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                                 fill_mode, policy, sides, comm, slip, initial, basis, acc[t0:t0 + nb], w)
+            m = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
+                               allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                               fill_mode, policy, sides, comm, slip, initial, basis, acc[t0:t0 + nb], w, st,
+                               inp[t0:t0 + nb])
             for t in range(t0):
                 acc[t] += w * initial
-            last_e = res[0][M_FINAL_NAV]
+            last_e = m[M_FINAL_NAV]  # the last mark, bit for bit
             for t in range(t0 + nb, n_cal):
                 acc[t] += w * last_e
         else:
             eq[:] = 0.0
-            res = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
-                                 allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                                 fill_mode, policy, sides, comm, slip, initial, basis, eq, 1.0)
+            held[:] = 0
+            m = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
+                               allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                               fill_mode, policy, sides, comm, slip, initial, basis, eq, w, st, held)
+            # eq[j] = 0 + w E_i(j) = w E_i(j) exactly: the same products as w x the NAV curve
             t = 0
-            last_e = initial
+            last_v = w * initial
+            last_h = np.uint8(0)
             for j in range(nb):
                 tj = ix[j]
                 while t < tj:
-                    acc[t] += w * last_e
+                    acc[t] += last_v
+                    inp[t] |= last_h
                     t += 1
-                last_e = eq[j]
-                acc[t] += w * last_e
+                last_v = eq[j]
+                last_h = held[j]
+                acc[t] += last_v
+                inp[t] |= last_h
                 t += 1
             while t < n_cal:
-                acc[t] += w * last_e
+                acc[t] += last_v
                 t += 1
-        out_m[k, i, :] = res[0]
-        tr = res[1]
-        open_bar = res[2]
-        # One pass over the trades: pooled statistics (pnl in portfolio currency) and the calendar bars in a
-        # position, [ix[entry], ix[exit] - 1] per closed trade (the gap bars before the exit bar carry the
-        # position) and [ix[entry], ix[last bar]] for the open one. Plain loops: a slice assignment per
-        # trade costs more than the few bytes it writes.
-        st = stats[kk]
-        final_open = res[0][M_FINAL_POSITION] != 0.0
-        if final_open:
+        out_m[k, i, :] = m
+        if m[M_FINAL_POSITION] != 0.0:
             st[_S_OPEN] += 1.0
-            if open_bar >= 0:
-                for t in range(ix[open_bar], ix[nb - 1] + 1):
-                    inp[t] = 1
-        # the running sums in locals (same additions in the same order as into `st`)
-        n_tr, wins, gp, gl = st[_S_NTR], st[_S_WINS], st[_S_GP], st[_S_GL]
-        s_pnl, s_ret, traded = st[_S_PNL], st[_S_RET], st[_S_TRADED]
-        for r in range(tr.shape[0]):
-            row = tr[r]
-            if row[T_QTY] != 0.0:
-                for t in range(ix[int(row[T_ENTRY_BAR])], ix[int(row[T_EXIT_BAR])]):
-                    inp[t] = 1
-            pnl = row[T_PNL] * w
-            n_tr += 1.0
-            s_ret += row[T_PNL] / row[T_NOTIONAL]
-            s_pnl += pnl
-            traded += (row[T_NOTIONAL] + row[T_QTY] * row[T_EXIT_PRICE]) * w
-            if pnl > 0:
-                wins += 1.0
-                gp += pnl
-            elif pnl < 0:
-                gl -= pnl
-        st[_S_NTR], st[_S_WINS], st[_S_GP], st[_S_GL] = n_tr, wins, gp, gl
-        st[_S_PNL], st[_S_RET], st[_S_TRADED] = s_pnl, s_ret, traded
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
