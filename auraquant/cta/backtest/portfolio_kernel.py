@@ -7,6 +7,11 @@ its last NAV after its last bar). The portfolio holds u_i units of each member's
 P(t) = K + sum_i u_i E_i(t). Units change only at rebalance bars (and when the gross exposure cap binds),
 at a cost of |delta u_i| x X_i(t) x (commission_i + slippage_i), X_i the member's position notional.
 
+Speed: the fixed-sizing sweep (`sweep_fixed`) runs its members in the engine's equity-only recording mode
+(`kernel.simulate_equity`): each adds w_i E_i(t) straight into its set's NAV row and pools its closed trades
+there, writing no trade list and no per-bar array of its own. The recorded and dynamic paths (`run_set`)
+need positions and trades per member and use full recording. Both give the same numbers, bit for bit.
+
 Inputs are flat arrays: the members' bars concatenated (`offs[i]:offs[i+1]`), their module outputs as
 pools of rows (row r of member i starts at `*_start[*_base[i] + r]` and has that member's length).
 """
