@@ -297,6 +297,21 @@ def _stitch(segs: list[tuple[AlignedUniverse, PortfolioResult]], column: str, in
     return pd.DatetimeIndex(np.concatenate([t.to_numpy() for t in times])), np.concatenate(parts) * initial
 
 
+def _chained_bh(segs: list[tuple[AlignedUniverse, PortfolioResult]], sym: str) -> float | None:
+    """Buy and hold of one member over the stitched target segments: each segment's buy-and-hold return
+    compounded, as `_stitch` chains the curves (a segment without the member adds nothing)."""
+    level = 1.0
+    for _, res in segs:
+        rep = res.members.get(sym)
+        bh = rep.buy_and_hold if rep is not None else None
+        if bh is None:
+            continue
+        if bh.total_return is None or not math.isfinite(bh.total_return):
+            return None
+        level *= 1.0 + bh.total_return
+    return level - 1.0
+
+
 def _finish(store: Store, uv: Universe, run: UniverseRun, spec: Spec, cfg: UniverseWalkForward,
             au: AlignedUniverse, segs: list[tuple[AlignedUniverse, PortfolioResult]], windows: list[dict[str, Any]],
             pbos: list[float], spas: list[float], total: int, trial_rows: list[dict[str, Any]],
@@ -314,6 +329,7 @@ def _finish(store: Store, uv: Universe, run: UniverseRun, spec: Spec, cfg: Unive
         mt, mnav = _stitch(segs, f"nav_{sym}", C)
         m = {k: _fin(v) for k, v in nav_metrics(mt, mnav, C, basis).items()}
         m["trades"] = int(sum(r.member_metrics[sym]["trades"] for _, r in segs if sym in r.member_metrics))
+        m["bh_total_return"] = _chained_bh(segs, sym)
         members[sym] = m
         stitched[sym] = pd.Series(mnav, index=mt).resample("1D").last().reindex(day_idx).ffill().tolist()
     bt, bnav = _stitch(segs, "basket_buy_and_hold", C)

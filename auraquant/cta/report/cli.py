@@ -3,6 +3,9 @@
 What an id can name, tried in this order:
 1. a walk-forward run (store kind `run`, result from `experiment.runner.load_result`): its stitched OOS
    equity, target windows and trades;
+1b. a universe walk-forward run (store kind `universe_run`, `urun_…`): its stitched OOS portfolio equity against
+   the equal-weight basket's buy and hold, each member beside the portfolio, the consistency and the correlation
+   of member returns, all from the stored result (`auraquant.cta.report.universe`; no bar is read);
 2. an archive record (`governance.archive.Archive.get`): the tearsheet of the run it came from, citing the
    record id and state (plus its holdout metrics once frozen); a record without a run cannot be drawn;
    the record is verified first (`Archive.verify`: signature, chain, checkpoint, artifact digests) and every
@@ -168,6 +171,39 @@ def _run_data(ws: Workspace, run_id: str, *, ids: dict[str, str] | None = None, 
                     symbol=bars.symbol)
 
 
+def _universe_run_data(ws: Workspace, run_id: str) -> TearsheetData | None:
+    """The tearsheet data of a universe walk-forward run (`urun_…`), from its stored result alone."""
+    from auraquant.cta.experiment.universe_walkforward import (
+        RESULT_KIND,
+        RUN_KIND,
+        UniverseRun,
+        UniverseRunResult,
+    )
+    from auraquant.cta.report.universe import from_universe_run
+    from auraquant.cta.universe import service
+
+    try:
+        run = ws.store.get_object(RUN_KIND, run_id, UniverseRun)
+    except NotFound:
+        return None
+    try:
+        result = ws.store.get_object(RESULT_KIND, run_id, UniverseRunResult)
+    except NotFound:
+        raise ReportSourceError(f"universe run {run_id} has no stored result") from None
+    notes, data_end = [], None
+    try:  # the data versions' metadata (never their bars) place the end of the holdout band
+        uv = service.get(ws.store, run.universe_id)
+        dvs = [ws.store.get_data_version(m.data_version_id) for m in uv.members]
+        data_end = max(dv.last for dv in dvs)
+        if any(dv.source.startswith("synthetic") for dv in dvs):
+            notes.append("SYNTHETIC data, not a market: " + ", ".join(dv.symbol for dv in dvs
+                                                                       if dv.source.startswith("synthetic")))
+    except NotFound:
+        notes.append(f"universe {run.universe_id} or one of its data versions is not in this workspace")
+    notes.append("research run, not archived: no signature covers these numbers")
+    return from_universe_run(run, result, notes=notes, data_end=data_end)
+
+
 def _record_data(ws: Workspace, record_id: str) -> TearsheetData | None:
     from auraquant.cta.governance.archive import Archive
     from auraquant.cta.governance.record import holdout_look_text
@@ -247,12 +283,15 @@ def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | 
         kind, data, name = "backtest_dir", from_backtest_artifacts(as_path), as_path.resolve().name
     elif (data := _run_data(ws, run_or_record_id)) is not None:
         kind, name = "run", run_or_record_id
+    elif (data := _universe_run_data(ws, run_or_record_id)) is not None:
+        kind, name = "universe_run", run_or_record_id
     elif (data := _record_data(ws, run_or_record_id)) is not None:
         kind, name = "archive_record", run_or_record_id
     elif (data := _backtest_data(ws, run_or_record_id)) is not None:
         kind, name = "backtest", run_or_record_id
     else:
-        raise ReportSourceError(f"{run_or_record_id!r} is neither a run, an archive record, a backtest, nor a "
+        raise ReportSourceError(f"{run_or_record_id!r} is neither a run, a universe run, an archive record, a "
+                                "backtest, nor a "
                                 "directory of backtest artifacts in this workspace (`auraquant archive list` "
                                 "shows archived records)")
     target = Path(out) if out is not None else ws.artifacts / "reports" / name
@@ -263,7 +302,7 @@ def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | 
 @cli_errors
 def report(
     run_or_record_id: Annotated[str, typer.Argument(metavar="RUN_OR_RECORD",
-        help="A run, archive record, backtest or report id, or a backtest artifacts directory.")],
+        help="A run, universe run, archive record, backtest or report id, or a backtest artifacts directory.")],
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory.")] = Path("."),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: "
                                              ".aura/artifacts/reports/<id>/).")] = None,

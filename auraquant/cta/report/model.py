@@ -17,7 +17,7 @@ MetricUnit = Literal["return", "pct", "ratio", "prob", "count", "money", "bps", 
 # The metric groups of the page, in display order (`raw` entries go to the collapsed appendix only).
 MetricGroup = Literal["return", "risk", "trades", "benchmark", "robustness", "holdout", "other"]
 VerdictLevel = Literal["good", "weak", "bad", "none"]
-TearsheetKind = Literal["backtest", "run", "record"]
+TearsheetKind = Literal["backtest", "run", "record", "universe_run"]
 
 
 def _utc(t: datetime) -> datetime:
@@ -188,6 +188,42 @@ class HoldoutSegment(_Frozen):
     _utc_bounds = field_validator("start", "end")(lambda v: _utc(v))
 
 
+class InstrumentRow(_Frozen):
+    """One row of the per-instrument table: an instrument's (or the portfolio's) out-of-sample figures as the
+    run stored them. `bh_total_return` is buy and hold of that instrument (the equal-weight basket for the
+    portfolio row) over the same span; None where the source did not store it."""
+
+    symbol: str
+    sharpe: float | None = None
+    total_return: float | None = None
+    max_drawdown: float | None = None
+    trades: int | None = None
+    bh_total_return: float | None = None
+
+
+class UniverseView(_Frozen):
+    """The cross-instrument part of a universe tearsheet: each member beside the portfolio, how many members
+    carry the edge (`carriers` of `members` with `metric` > `threshold`), and the correlation of the members'
+    daily returns (`correlation[a][b]`, None where undefined; symmetric, in `members` order)."""
+
+    members: list[InstrumentRow]
+    portfolio: InstrumentRow
+    carriers: int = Field(ge=0)
+    carrier_symbols: list[str] = Field(default_factory=list)
+    metric: str = "sharpe"
+    threshold: float = 0.0
+    correlation: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UniverseView:
+        names = [m.symbol for m in self.members]
+        if self.carriers > len(names) or any(s not in names for s in self.carrier_symbols):
+            raise ValueError("carriers must be members of the universe")
+        if any(a not in names or set(row) - set(names) for a, row in self.correlation.items()):
+            raise ValueError("the correlation matrix names an instrument that is not a member")
+        return self
+
+
 class TearsheetData(_Frozen):
     """The complete input of one tearsheet (see the module docstring for what the page may derive)."""
 
@@ -215,6 +251,8 @@ class TearsheetData(_Frozen):
     intrabar_policy: str = ""
     context: dict[str, str] = Field(default_factory=dict, description="further settings stated on the page")
     notes: list[str] = Field(default_factory=list)
+    universe: UniverseView | None = Field(None, description="per-instrument results, consistency and correlation "
+                                          "of a multi-instrument run")
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -7,6 +7,10 @@ Sections, top to bottom (each with a stable `id`; rows and cells carry `data-*` 
 - `#equity`: NAV against buy and hold of the same instrument over the same span, drawdown below, OOS
   windows shaded, the holdout band labelled; `#equity-log-toggle` switches a log price axis (also opened
   with `#log` in the URL);
+- `#universe` (universe runs): `#universe-members`, each instrument's Sharpe, return, max drawdown, trades
+  and buy and hold (`tr[data-symbol]`, `td[data-col]`) with the portfolio row in the footer
+  (`tr[data-row="portfolio"]`); `#universe-consistency` (`data-carriers` of `data-members`);
+  `#universe-correlation`, the members' return correlation (`td[data-row][data-col]`);
 - `#metrics`: grouped cards (`data-group` return, risk, trades, benchmark, robustness, holdout); returns and
   drawdowns in percent, ratios as plain numbers, probabilities as `< 0.001` at the bottom; each robustness
   figure with its verdict (`auraquant.cta.report.verdicts`);
@@ -47,7 +51,7 @@ from auraquant.cta.report.figures import (
     trades_figure,
 )
 from auraquant.cta.report.formatting import fmt_duration, fmt_metric, fmt_pct, fmt_time, fmt_value, sign_class
-from auraquant.cta.report.model import Metric, TearsheetData
+from auraquant.cta.report.model import InstrumentRow, Metric, TearsheetData
 from auraquant.cta.report.transforms import monthly_returns, rolling_stats, worst_drawdowns
 
 MAX_TRADE_ROWS = 1000
@@ -211,7 +215,8 @@ def _empty(what: str, why: str) -> str:
 def _header(d: TearsheetData) -> str:
     chips = "".join(f'<span class="chip" data-id-kind="{_e(k)}">{_e(k)} <code>{_e(v)}</code></span>'
                     for k, v in d.ids.items())
-    kind = {"backtest": "backtest", "run": "walk-forward experiment", "record": "archive record"}[d.kind]
+    kind = {"backtest": "backtest", "run": "walk-forward experiment", "record": "archive record",
+            "universe_run": "universe walk-forward"}[d.kind]
     sub = f'<p class="subtitle">{_e(d.subtitle)}</p>' if d.subtitle else ""
     return (f'<header id="ts-header"><div><h1><span class="kind">{_e(kind)}</span>{_e(d.title)}</h1>{sub}</div>'
             f'<div class="ids">{chips}</div></header>')
@@ -405,6 +410,56 @@ def _windows(d: TearsheetData) -> str:
             f"of the range.</p></section>")
 
 
+_INSTRUMENT_COLS = (("sharpe", "Sharpe", "ratio"), ("total_return", "return", "return"),
+                    ("max_drawdown", "max drawdown", "return"), ("trades", "trades", "count"),
+                    ("bh_total_return", "buy and hold", "return"))
+
+
+def _instrument_row(r: InstrumentRow, attrs: str) -> str:
+    cells = "".join(f'<td data-col="{k}" class="{sign_class(getattr(r, k), unit)}">'
+                    f"{_e(fmt_value(getattr(r, k), unit))}</td>" for k, _, unit in _INSTRUMENT_COLS)
+    return f'<tr data-symbol="{_e(r.symbol)}"{attrs}><td class="name">{_e(r.symbol)}</td>{cells}</tr>'
+
+
+def _correlation_cell(a: str, b: str, x: float | None) -> str:
+    attrs = f' data-row="{_e(a)}" data-col="{_e(b)}"'
+    if x is None or not math.isfinite(x):
+        return f'<td class="empty-cell"{attrs}>n/a</td>'
+    return f"<td{attrs}{_heat_style(x, 1.0)}>{x:.2f}</td>"
+
+
+def _universe(d: TearsheetData) -> str:
+    """`#universe`: each instrument beside the portfolio, the consistency and the return correlation."""
+    u = d.universe
+    if u is None:
+        return ""
+    heads = "".join(f"<th>{_e(label)}</th>" for _, label, _ in _INSTRUMENT_COLS)
+    rows = "".join(_instrument_row(r, f' data-carrier="{"yes" if r.symbol in u.carrier_symbols else "no"}"')
+                   for r in u.members)
+    table = (f'<div class="scroll"><table id="universe-members"><thead><tr><th class="name">instrument</th>{heads}'
+             f'</tr></thead><tbody>{rows}</tbody><tfoot>{_instrument_row(u.portfolio, " data-row=\"portfolio\"")}'
+             "</tfoot></table></div>")
+    text, level = verdicts.consistency_verdict(u.carriers, len(u.members), u.metric, u.threshold)
+    cons = (f'<p class="verdict" id="universe-consistency" data-carriers="{u.carriers}" '
+            f'data-members="{len(u.members)}" data-level="{level}">{_e(text)}</p>')
+    names = [r.symbol for r in u.members]
+    if u.correlation:
+        body = "".join(f'<tr data-symbol="{_e(a)}"><td class="name">{_e(a)}</td>'
+                       + "".join(_correlation_cell(a, b, u.correlation.get(a, {}).get(b)) for b in names) + "</tr>"
+                       for a in names)
+        corr = (f'<h2>Correlation of instrument returns</h2><div class="scroll"><table class="heat narrow" '
+                f'id="universe-correlation"><thead><tr><th class="name"></th>'
+                f'{"".join(f"<th>{_e(b)}</th>" for b in names)}</tr></thead><tbody>{body}</tbody></table></div>'
+                '<p class="caption">Pearson correlation of the instruments\' daily out-of-sample NAV returns '
+                "(green positive, red negative).</p>")
+    else:
+        corr = _empty("universe-correlation", "no correlation of member returns stored")
+    return (f'<section class="panel" id="universe"><h2>Instruments and portfolio (out-of-sample)</h2>{table}'
+            f'<p class="caption">Each instrument\'s sleeve as the portfolio traded it; buy and hold of the '
+            f"instrument over the same span (n/a where not stored); the portfolio row's buy and hold is the "
+            f"equal-weight basket.</p>{cons}{corr}</section>")
+
+
 def _holdout(d: TearsheetData) -> str:
     ho = d.holdout
     if ho is None:
@@ -470,7 +525,8 @@ def render_html(d: TearsheetData) -> str:
     figures_json = "{" + ",".join(f"{json.dumps(k)}:{to_json_plotly(v)}" for k, v in figures.items()) + "}"
     n_win = len(d.oos_windows)
     eq_caption = ("Drawdown = NAV / running peak - 1." +
-                  (f" Dashed: {d.benchmark_label} of the same instrument over the same span." if d.benchmark else
+                  (f" Dashed: {d.benchmark_label}" + (" of the members" if d.universe else " of the same instrument")
+                   + " over the same span." if d.benchmark else
                    " No buy-and-hold curve in these artifacts.") +
                   (f" Shaded bands: {n_win} out-of-sample window{'s' if n_win != 1 else ''}." if n_win else "") +
                   (" Violet band: the holdout (" + ("scored once at freeze" if d.holdout and d.holdout.scored
@@ -497,6 +553,7 @@ def render_html(d: TearsheetData) -> str:
 <div id="fig-equity" data-scale="linear"></div>
 <p class="caption">{_e(eq_caption)}</p></section>
 {_holdout(d)}
+{_universe(d)}
 {_metric_groups(d)}
 <div class="grid2">
 <section class="panel" id="rolling"><h2>Rolling Sharpe and volatility</h2>{rolling}</section>

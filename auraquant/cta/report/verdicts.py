@@ -161,3 +161,16 @@ def param_stability_verdict(name: str, spread: float | None, n_windows: int, t: 
     if spread <= t.param_stable:
         return f"{name}: stable: the windows chose values within {pct} of the search range", "good"
     return f"{name}: unstable: the windows' choices span {pct} of the search range", "bad"
+
+
+def consistency_verdict(carriers: int, members: int, metric: str = "sharpe", threshold: float = 0.0) -> Verdict:
+    """How many instruments of a universe carry the edge (their out-of-sample `metric` above `threshold`):
+    all of them is good, more than half weak, half or fewer bad (the portfolio then rests on a few)."""
+    if members <= 0:
+        return "consistency: n/a (no members)", "none"
+    what = f"{carriers} of {members} instruments carry the edge (OOS {metric} > {threshold:g})"
+    if carriers == members:
+        return f"{what}: it holds on every instrument", "good"
+    if 2 * carriers > members:
+        return f"{what}: it holds on most, not all", "weak"
+    return f"{what}: the portfolio rests on a few instruments", "bad"
