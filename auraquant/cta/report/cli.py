@@ -3,17 +3,19 @@
 What an id can name, tried in this order:
 1. a walk-forward run (store kind `run`, result from `experiment.runner.load_result`): its stitched OOS
    equity, target windows and trades;
-1b. a universe walk-forward run (store kind `universe_run`, `urun_…`): its stitched OOS portfolio equity against
+2. a universe walk-forward run (store kind `universe_run`, `urun_…`): its stitched OOS portfolio equity against
    the equal-weight basket's buy and hold, each member beside the portfolio, the consistency and the correlation
    of member returns, all from the stored result (`auraquant.cta.report.universe`; no bar is read);
-2. an archive record (`governance.archive.Archive.get`): the tearsheet of the run it came from, citing the
+3. an archive record (`governance.archive.Archive.get`): the tearsheet of the run it came from, citing the
    record id and state (plus its holdout metrics once frozen); a record without a run cannot be drawn;
    the record is verified first (`Archive.verify`: signature, chain, checkpoint, artifact digests) and every
    file and store row the tearsheet reads must be pinned by its signed digests, else it is refused;
-3. a stored backtest (store kind `backtest`, written by the `backtest_run` tool: the Spec, the data version
+4. a stored backtest (store kind `backtest`, written by the `backtest_run` tool: the Spec, the data version
    and the directory of its saved artifacts), or the id of its Report (kind `report`, artifacts under
-   `.aura/artifacts/backtests/<report id>/`);
-4. a directory of backtest artifacts (`backtest.artifacts.save_artifacts`), given as a path.
+   `.aura/artifacts/backtests/<report id>/`), or the report id of a universe backtest (the `universe_backtest`
+   tool: artifacts under `.aura/artifacts/portfolios/<report id>/`, drawn by `report.universe`);
+5. a directory of backtest artifacts (`backtest.artifacts.save_artifacts`) or of universe backtest artifacts
+   (`backtest.portfolio.save_portfolio_artifacts`), given as a path.
 A run that an archive record cites is verified through that record the same way (a run nobody archived is
 unsigned research output and is drawn as such); the bars behind its price chart must hash to the record's signed
 data hash.
@@ -266,10 +268,23 @@ def _backtest_data(ws: Workspace, obj_id: str) -> TearsheetData | None:
     else:
         art, ids, notes = ws.artifacts / "backtests" / obj_id, {}, []
         if not (art / "report.json").is_file():
-            return None
+            portfolio = ws.artifacts / "portfolios" / obj_id  # a universe backtest's report id
+            return _portfolio_data(portfolio, {"report": obj_id}) if _is_portfolio_dir(portfolio) else None
     if not (art / "equity.parquet").is_file():
         raise ReportSourceError(f"backtest {obj_id}: no saved equity curve in {art}")
     return from_backtest_artifacts(art, ids=ids, notes=notes, **extra)
+
+
+def _is_portfolio_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "summary.json").is_file() and (path / "equity.parquet").is_file()
+
+
+def _portfolio_data(path: Path, ids: dict[str, str] | None = None) -> TearsheetData:
+    from auraquant.cta.report.universe import from_portfolio_artifacts
+
+    if not (path / "trades.parquet").is_file():
+        raise ReportSourceError(f"universe backtest in {path}: no saved trades")
+    return from_portfolio_artifacts(path, ids=ids)
 
 
 def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | Path | None = None) -> ReportOutput:
@@ -281,6 +296,8 @@ def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | 
     as_path = Path(run_or_record_id)
     if as_path.is_dir() and (as_path / "report.json").is_file():
         kind, data, name = "backtest_dir", from_backtest_artifacts(as_path), as_path.resolve().name
+    elif _is_portfolio_dir(as_path):
+        kind, data, name = "portfolio_dir", _portfolio_data(as_path), as_path.resolve().name
     elif (data := _run_data(ws, run_or_record_id)) is not None:
         kind, name = "run", run_or_record_id
     elif (data := _universe_run_data(ws, run_or_record_id)) is not None:
@@ -296,7 +313,7 @@ def build_report(run_or_record_id: str, workspace: str | Path = ".", out: str | 
                                 "shows archived records)")
     target = Path(out) if out is not None else ws.artifacts / "reports" / name
     html_path, png_path = write_tearsheet(data, target)
-    return ReportOutput(kind, str(as_path) if kind == "backtest_dir" else name, html_path, png_path)
+    return ReportOutput(kind, str(as_path) if kind.endswith("_dir") else name, html_path, png_path)
 
 
 @cli_errors

@@ -1,4 +1,5 @@
-"""Build `TearsheetData` for a universe walk-forward run (`urun_…`, `experiment.universe_walkforward`).
+"""Build `TearsheetData` for a universe walk-forward run (`urun_…`, `experiment.universe_walkforward`), and for a
+saved universe backtest (`from_portfolio_artifacts`, a directory of `backtest.portfolio.save_portfolio_artifacts`).
 
 Everything comes from what the run stored (`UniverseRun` + `UniverseRunResult`); no bar is read, so the
 holdout stays sealed and there is no price chart or trade list (the run keeps trade counts, not trades):
@@ -14,15 +15,26 @@ holdout stays sealed and there is no price chart or trade list (the run keeps tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from auraquant.cta.backtest.engine import BacktestResult
+from auraquant.cta.backtest.metrics import Report
 from auraquant.cta.experiment.universe_walkforward import UniverseRun, UniverseRunResult
 from auraquant.cta.report import verdicts
-from auraquant.cta.report.adapters import _costs, _flatten, _metrics, _param_space, robustness_metrics
+from auraquant.cta.report.adapters import (
+    _costs,
+    _flatten,
+    _metrics,
+    _param_space,
+    from_backtest_result,
+    robustness_metrics,
+)
 from auraquant.cta.report.model import (
     EquityCurve,
     HoldoutSegment,
@@ -48,14 +60,35 @@ def _row(symbol: str, m: Mapping[str, Any], bh: float | None) -> InstrumentRow:
                          trades=int(trades) if isinstance(trades, int | float) else None, bh_total_return=bh)
 
 
-def universe_view(result: UniverseRunResult) -> UniverseView:
-    """The per-instrument section of a universe run, copied from its result."""
-    c = result.consistency
-    members = [_row(s, m, _num(m.get("bh_total_return"))) for s, m in result.members.items()]
-    portfolio = _row("portfolio", result.oos, _num(result.basket_buy_and_hold.get("total_return")))
-    return UniverseView(members=members, portfolio=portfolio, carriers=int(c.get("carriers") or 0),
-                        carrier_symbols=list(c.get("carrier_symbols") or []), metric=str(c.get("metric", "sharpe")),
-                        threshold=float(c.get("threshold") or 0.0), correlation=result.correlation)
+def universe_view(members: Mapping[str, Mapping[str, Any]], portfolio: Mapping[str, Any],
+                  basket: Mapping[str, Any], consistency: Mapping[str, Any],
+                  correlation: Mapping[str, Mapping[str, float | None]]) -> UniverseView:
+    """The per-instrument section, copied from a stored result: `members` {symbol: metrics}, the portfolio's
+    metrics, the equal-weight basket's buy and hold (its `total_return` is the portfolio row's buy and hold),
+    the consistency block (`backtest.portfolio.consistency`) and the member return correlation."""
+    rows = [_row(s, m, _num(m.get("bh_total_return"))) for s, m in members.items()]
+    return UniverseView(members=rows, portfolio=_row("portfolio", portfolio, _num(basket.get("total_return"))),
+                        carriers=int(consistency.get("carriers") or 0),
+                        carrier_symbols=list(consistency.get("carrier_symbols") or []),
+                        metric=str(consistency.get("metric", "sharpe")),
+                        threshold=float(consistency.get("threshold") or 0.0),
+                        correlation={a: dict(r) for a, r in correlation.items()})
+
+
+def _consistency_metric(view: UniverseView) -> Metric:
+    text, level = verdicts.consistency_verdict(view.carriers, len(view.members), view.metric, view.threshold)
+    return Metric(name="instruments carrying the edge", value=view.carriers, unit="count", group="robustness",
+                  key="carriers", verdict=text, level=level)
+
+
+def _basket_named(m: Metric) -> Metric:
+    """A benchmark metric renamed for the basket (the buy and hold of a universe is the equal-weight basket's)."""
+    return m.model_copy(update={"name": m.name.replace("buy and hold", "basket buy and hold")})
+
+
+def _headline(metrics: list[Metric]) -> list[str]:
+    by_key = {m.key: m.name for m in metrics}
+    return [by_key[k] for k in _HEADLINE_KEYS if k in by_key]
 
 
 def _dsr(sig: Mapping[str, Any]) -> tuple[str | None, float | None]:
@@ -86,9 +119,9 @@ def from_universe_run(run: UniverseRun, result: UniverseRunResult, *, ids: Mappi
     times = list(pd.DatetimeIndex(pd.to_datetime(st["time"], utc=True)).to_pydatetime())
     equity = EquityCurve(times=times, nav=[float(x) for x in st["portfolio"]], initial=e.initial_capital)
     basket = EquityCurve(times=times, nav=[float(x) for x in st["basket_buy_and_hold"]], initial=e.initial_capital)
-    view = universe_view(result)
-    metrics = [m.model_copy(update={"name": m.name.replace("buy and hold", "basket buy and hold")})
-               for m in _metrics(result.oos)]
+    view = universe_view(result.members, result.oos, result.basket_buy_and_hold, result.consistency,
+                         result.correlation)
+    metrics = [_basket_named(m) for m in _metrics(result.oos)]
     metrics.insert(next((i for i, m in enumerate(metrics) if m.group == "benchmark"), len(metrics)),
                    Metric(name="windows", value=len(result.windows), unit="count", group="trades", key="windows"))
     sig = result.significance
@@ -99,11 +132,7 @@ def from_universe_run(run: UniverseRun, result: UniverseRunResult, *, ids: Mappi
     robust = [m for m in robust if m.key not in ("mc_block", "mc_trades")]  # a universe run stores no simulation
     if scope:
         robust = [m.model_copy(update={"name": f"DSR ({scope} trials)"}) if m.key == "dsr" else m for m in robust]
-    text, level = verdicts.consistency_verdict(view.carriers, len(view.members), view.metric, view.threshold)
-    robust.append(Metric(name="instruments carrying the edge", value=view.carriers, unit="count",
-                         group="robustness", key="carriers", verdict=text, level=level))
-    metrics += robust
-    by_key = {m.key: m.name for m in metrics}
+    metrics += [*robust, _consistency_metric(view)]
     cfg = run.config
     ctx = {"costs": _costs(e.commission_bps, e.slippage_bps) + " (the Spec's; per-member overrides of the "
            "universe apply)", "initial capital": f"{e.initial_capital:,.2f}",
@@ -132,8 +161,42 @@ def from_universe_run(run: UniverseRun, result: UniverseRunResult, *, ids: Mappi
         ids={"universe run": run.id, "universe": run.universe_id, "spec": run.spec.id, **(ids or {})},
         equity=equity, benchmark=basket, benchmark_label=BASKET_LABEL,
         oos_windows=[_window(w) for w in result.windows], holdout=holdout, param_space=_param_space(run.spec),
-        metrics=metrics, headline=[by_key[k] for k in _HEADLINE_KEYS if k in by_key],
+        metrics=metrics, headline=_headline(metrics),
         annualization_basis=e.annualization,
         fill_policy=e.fill + (" (optimistic)" if e.fill == "same_close" else " (signal at bar close, fill at the "
                                                                               "next open)"),
         intrabar_policy=e.intrabar, context=ctx, notes=list(notes), raw=raw, universe=view)
+
+
+def from_portfolio_artifacts(directory: str | Path, *, ids: Mapping[str, str] | None = None,
+                             notes: Iterable[str] = ()) -> TearsheetData:
+    """Tearsheet of a universe backtest saved by `backtest.portfolio.save_portfolio_artifacts` (in-sample, one
+    run): the portfolio NAV against the equal-weight basket's buy and hold (`basket_buy_and_hold` column),
+    the portfolio `Report` (its buy and hold is the basket's), every member's trades (pnl in portfolio
+    currency, `pnl_portfolio`), and the members, consistency and correlation of `summary.json`."""
+    d = Path(directory)
+    summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+    body = dict(summary["portfolio"])
+    body.pop("id", None)
+    rep = Report.model_validate(body)
+    equity = pd.read_parquet(d / "equity.parquet")
+    equity = equity.assign(buy_and_hold=equity["basket_buy_and_hold"])
+    trades = pd.read_parquet(d / "trades.parquet")
+    # the portfolio's pnl of each trade (the member's pnl scaled by the units the portfolio held)
+    trades = trades.assign(pnl=trades["pnl_portfolio"])
+    base = from_backtest_result(BacktestResult(report=rep, metrics={}, equity=equity, trades=trades), notes=notes)
+    view = universe_view(summary["members"], rep.model_dump(), summary.get("basket_buy_and_hold") or {},
+                         summary.get("consistency") or {}, summary.get("correlation") or {})
+    metrics = [_basket_named(m) if m.group == "benchmark" else m for m in base.metrics]
+    metrics.append(_consistency_metric(view))
+    members = ", ".join(v.symbol for v in view.members)
+    raw = [*base.raw, *_flatten({"members": summary["members"], "consistency": summary.get("consistency") or {},
+                                 "correlation": summary.get("correlation") or {},
+                                 "basket_buy_and_hold": summary.get("basket_buy_and_hold") or {}})]
+    return base.model_copy(update={
+        "title": f"Universe backtest of {rep.spec_id} on {members}",
+        "subtitle": f"portfolio backtest of {len(view.members)} instruments (in-sample unless stated otherwise)",
+        "ids": {**base.ids, **(ids or {})}, "benchmark_label": BASKET_LABEL, "metrics": metrics,
+        "headline": _headline(metrics), "raw": raw, "universe": view,
+        "context": {**base.context, "trades": "every member's closed trades; net pnl in portfolio currency, "
+                                              "return on the member's own entry notional"}})

@@ -8,10 +8,12 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest, save_portfolio_artifacts
 from auraquant.cta.data import access
 from auraquant.cta.data.service import ingest_frame
 from auraquant.cta.data.synthetic import generate_correlated
@@ -26,6 +28,7 @@ from auraquant.cta.report.formatting import fmt_value
 from auraquant.cta.report.universe import BASKET_LABEL
 from auraquant.cta.strategy.spec import Spec
 from auraquant.cta.universe import service
+from auraquant.cta.universe.align import align
 from auraquant.workspace import Workspace
 from tests.integration.report.dom import Element, parse
 
@@ -148,3 +151,44 @@ def test_universe_run_tearsheet(universe_run, tmp_path: Path) -> None:
     # Deterministic: the same run gives byte-identical files.
     again = _invoke(run.id, "--workspace", str(ws.root), "--out", str(tmp_path / "again"))
     assert Path(again["html"]).read_bytes() == Path(out["html"]).read_bytes()
+
+
+def test_universe_backtest_tearsheet(universe_run, tmp_path: Path) -> None:
+    ws, uv, _, _ = universe_run
+    frames = service.research_frames(ws.store, uv)
+    res = run_portfolio_backtest(align(frames), SPEC, Sizing(), record=True, extra_dir=str(ws.runtime_dir))
+    save_portfolio_artifacts(res, tmp_path / "pf")
+    summary = json.loads((tmp_path / "pf" / "summary.json").read_text(encoding="utf-8"))
+    out = _invoke(str(tmp_path / "pf"), "--workspace", str(ws.root), "--out", str(tmp_path / "rep"))
+    assert out["kind"] == "portfolio_dir"
+    html = Path(out["html"]).read_text(encoding="utf-8")
+    doc = parse(html)
+    rows = doc.by_id("universe-members").find_all("tbody")[0].find_all("tr")
+    assert [r.attrs["data-symbol"] for r in rows] == list(summary["members"]) and len(rows) == 3
+    for r in rows:
+        stored = summary["members"][r.attrs["data-symbol"]]
+        assert _row_cells(r) == {k: fmt_value(stored[k], unit) for k, unit in COLS}
+    port = doc.by_id("universe-members").find_all("tr", data_row="portfolio")[0]
+    p = summary["portfolio"]
+    assert _row_cells(port) == {"sharpe": fmt_value(p["sharpe"], "ratio"),
+                                "total_return": fmt_value(p["total_return"], "return"),
+                                "max_drawdown": fmt_value(p["max_drawdown"], "return"),
+                                "trades": fmt_value(p["trades"], "count"),
+                                "bh_total_return": fmt_value(summary["basket_buy_and_hold"]["total_return"], "return")}
+    assert int(doc.by_id("universe-consistency").attrs["data-carriers"]) == summary["consistency"]["carriers"]
+    corr = doc.by_id("universe-correlation")
+    for td in corr.find_all("td", data_row=None):
+        v = summary["correlation"][td.attrs["data-row"]][td.attrs["data-col"]]
+        assert td.text == (f"{v:.2f}" if v is not None else "n/a")
+    # Every member's trades are listed; the NAV and the basket are the saved curves.
+    assert html.count("<tr data-trade=") == len(res.trades) == p["trades"]
+    figs = json.loads(re.search(r"var FIGURES = (\{.*?\});\nvar CONFIG", html, re.S).group(1))
+    eq = pd.read_parquet(tmp_path / "pf" / "equity.parquet")
+    nav = figs["fig-equity"]["data"][0]
+    basket = next(t for t in figs["fig-equity"]["data"] if t.get("name") == BASKET_LABEL)
+    # the figure thins long curves to the points that draw them exactly; each drawn point is the saved one
+    at = {pd.Timestamp(t): i for i, t in enumerate(eq["time"])}
+    idx = [at[pd.Timestamp(x).tz_localize("UTC") if pd.Timestamp(x).tzinfo is None else pd.Timestamp(x)]
+           for x in nav["x"]]
+    assert nav["y"] == eq["equity"].iloc[idx].tolist() and basket["y"] == eq["basket_buy_and_hold"].iloc[idx].tolist()
+    assert nav["y"][-1] == eq["equity"].iloc[-1]
