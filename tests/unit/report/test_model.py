@@ -70,3 +70,18 @@ def test_values_are_displayed_as_given() -> None:
     assert sign_class(-0.2, "return") == "neg" and sign_class(0.2, "return") == "pos"
     assert sign_class(0.2, "pct") == "" and sign_class(2.0, "ratio") == ""
     assert fmt_value(0.15349, "return") == "15.35%"
+
+
+def test_universe_view_refuses_carriers_or_correlations_outside_the_members() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from auraquant.cta.report.model import InstrumentRow, UniverseView
+
+    rows = [InstrumentRow(symbol="A"), InstrumentRow(symbol="B")]
+    ok = UniverseView(members=rows, portfolio=InstrumentRow(symbol="portfolio"), carriers=1, carrier_symbols=["A"],
+                      correlation={"A": {"A": 1.0, "B": 0.3}, "B": {"A": 0.3, "B": 1.0}})
+    assert ok.carriers == 1
+    for bad in ({"carriers": 3}, {"carrier_symbols": ["C"]}, {"correlation": {"A": {"C": 0.1}}}):
+        with pytest.raises(ValidationError):
+            UniverseView(**({"members": rows, "portfolio": InstrumentRow(symbol="portfolio"), "carriers": 1} | bad))

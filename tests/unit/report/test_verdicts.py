@@ -58,3 +58,14 @@ def test_trades_intervals_excess_holdout_and_stability() -> None:
     assert v.param_stability_verdict("fast", 0.26, 4) == (
         "fast: unstable: the windows' choices span 26% of the search range", "bad")
     assert v.param_stability_verdict("fast", 0.0, 1)[1] == "none"
+
+
+def test_consistency_verdict_grades_how_many_instruments_carry_the_edge() -> None:
+    from auraquant.cta.report.verdicts import consistency_verdict
+
+    assert consistency_verdict(3, 3) == ("3 of 3 instruments carry the edge (OOS sharpe > 0): it holds on every "
+                                         "instrument", "good")
+    assert consistency_verdict(2, 3)[1] == "weak"
+    assert consistency_verdict(1, 2)[1] == "bad"  # half is not most
+    assert consistency_verdict(0, 4)[1] == "bad"
+    assert consistency_verdict(0, 0)[1] == "none"
