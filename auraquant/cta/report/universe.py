@@ -83,7 +83,10 @@ def _consistency_metric(view: UniverseView) -> Metric:
 
 def _basket_named(m: Metric) -> Metric:
     """A benchmark metric renamed for the basket (the buy and hold of a universe is the equal-weight basket's)."""
-    return m.model_copy(update={"name": m.name.replace("buy and hold", "basket buy and hold")})
+    update: dict[str, str] = {"name": m.name.replace("buy and hold", "basket buy and hold")}
+    if m.verdict:
+        update["verdict"] = m.verdict.replace("buy and hold", "the equal-weight basket's buy and hold")
+    return m.model_copy(update=update)
 
 
 def _headline(metrics: list[Metric]) -> list[str]:

@@ -30,6 +30,7 @@ from auraquant.cta.strategy.spec import Spec
 from auraquant.cta.universe import service
 from auraquant.cta.universe.align import align
 from auraquant.workspace import Workspace
+from tests.integration.report.chromium import find_chromium, render
 from tests.integration.report.dom import Element, parse
 
 SPEC = Spec.model_validate({
@@ -148,6 +149,7 @@ def test_universe_run_tearsheet(universe_run, tmp_path: Path) -> None:
     # Drawn from the stored result only: no holdout bar was read, no trade list invented.
     assert len(access.holdout_reads(ws.store)) == reads_before
     assert doc.find_all(data_empty="trades")
+    assert "the equal-weight basket's buy and hold" in doc.find_all(data_verdict="excess_return")[0].text
     # Deterministic: the same run gives byte-identical files.
     again = _invoke(run.id, "--workspace", str(ws.root), "--out", str(tmp_path / "again"))
     assert Path(again["html"]).read_bytes() == Path(out["html"]).read_bytes()
@@ -192,3 +194,15 @@ def test_universe_backtest_tearsheet(universe_run, tmp_path: Path) -> None:
            for x in nav["x"]]
     assert nav["y"] == eq["equity"].iloc[idx].tolist() and basket["y"] == eq["basket_buy_and_hold"].iloc[idx].tolist()
     assert nav["y"][-1] == eq["equity"].iloc[-1]
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (scripts/system-deps.sh)")
+def test_universe_run_tearsheet_renders_in_chromium(universe_run, tmp_path: Path) -> None:
+    ws, _, run, result = universe_run
+    out = _invoke(run.id, "--workspace", str(ws.root), "--out", str(tmp_path / "rep"))
+    doc = parse(render(find_chromium(), Path(out["html"]).as_uri(), tmp_path / "profile"))
+    root = doc.find_all("html")[0]
+    assert root.attrs["data-render"] == "ready", doc.by_id("render-errors").text
+    assert doc.by_id("fig-equity").find_all(class_="main-svg")
+    assert len(doc.by_id("universe-members").find_all("tr", data_symbol=None)) == len(result.members) + 1
+    assert len(doc.by_id("universe-correlation").find_all("td", data_row=None)) == len(result.members) ** 2
