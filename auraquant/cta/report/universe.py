@@ -102,8 +102,17 @@ def _dsr(sig: Mapping[str, Any]) -> tuple[str | None, float | None]:
     return None, None
 
 
+def _window_params(w: Mapping[str, Any]) -> dict[str, int | float]:
+    """The parameters a window traded: the shared set, or with per-member selection each member's set under
+    `<symbol> <parameter>` (one row per member and parameter in the stability heatmap)."""
+    per_member = w.get("member_params") or {}
+    if per_member:
+        return {f"{sym} {k}": v for sym, mp in per_member.items() for k, v in mp.items() if isinstance(v, int | float)}
+    return {k: v for k, v in (w.get("params") or {}).items() if isinstance(v, int | float)}
+
+
 def _window(w: Mapping[str, Any]) -> OOSWindow:
-    params = {k: v for k, v in (w.get("params") or {}).items() if isinstance(v, int | float)}
+    params = _window_params(w)
     return OOSWindow(start=pd.Timestamp(w["target_from"]).to_pydatetime(),
                      end=pd.Timestamp(w["target_to"]).to_pydatetime(), label=f"W{w['window']}", params=params,
                      train_score=_num(w.get("train_sharpe")), validation_score=None)
@@ -148,6 +157,10 @@ def from_universe_run(run: UniverseRun, result: UniverseRunResult, *, ids: Mappi
            "sizing": ", ".join(f"{k} {v}" for k, v in cfg.sizing.model_dump(mode="json").items()),
            "equity marks": "daily closes (UTC) of the stitched curves, as the run stored them",
            "gates": f"{sig.get('significance')}; failed: {', '.join(sig.get('failed_gates') or []) or 'none'}"}
+    windows = [_window(w) for w in result.windows]
+    space = _param_space(run.spec)
+    # a per-member parameter is placed in the range of the parameter it sets
+    space |= {n: space[n.split(" ", 1)[1]] for w in windows for n in w.params if " " in n and n.split(" ", 1)[1] in space}
     holdout = None
     if run.holdout_start is not None and data_end is not None and data_end > run.holdout_start:
         holdout = HoldoutSegment(start=run.holdout_start, end=data_end,
@@ -163,7 +176,7 @@ def from_universe_run(run: UniverseRun, result: UniverseRunResult, *, ids: Mappi
                  "instruments; every point shown is out-of-sample",
         ids={"universe run": run.id, "universe": run.universe_id, "spec": run.spec.id, **(ids or {})},
         equity=equity, benchmark=basket, benchmark_label=BASKET_LABEL,
-        oos_windows=[_window(w) for w in result.windows], holdout=holdout, param_space=_param_space(run.spec),
+        oos_windows=windows, holdout=holdout, param_space=space,
         metrics=metrics, headline=_headline(metrics),
         annualization_basis=e.annualization,
         fill_policy=e.fill + (" (optimistic)" if e.fill == "same_close" else " (signal at bar close, fill at the "

@@ -25,7 +25,8 @@ from auraquant.cta.experiment.universe_walkforward import (
 )
 from auraquant.cta.report.cli import report
 from auraquant.cta.report.formatting import fmt_value
-from auraquant.cta.report.universe import BASKET_LABEL
+from auraquant.cta.report.page import render_html
+from auraquant.cta.report.universe import BASKET_LABEL, from_universe_run
 from auraquant.cta.strategy.spec import Spec
 from auraquant.cta.universe import service
 from auraquant.cta.universe.align import align
@@ -206,3 +207,14 @@ def test_universe_run_tearsheet_renders_in_chromium(universe_run, tmp_path: Path
     assert doc.by_id("fig-equity").find_all(class_="main-svg")
     assert len(doc.by_id("universe-members").find_all("tr", data_symbol=None)) == len(result.members) + 1
     assert len(doc.by_id("universe-correlation").find_all("td", data_row=None)) == len(result.members) ** 2
+
+
+def test_per_member_selection_shows_each_members_parameters(universe_run) -> None:
+    _, _, run, result = universe_run
+    chosen = {"baseline.fast": 7, "baseline.slow": 60}
+    windows = [w | {"params": {}, "member_params": {s: dict(chosen) for s in run.members}} for w in result.windows]
+    data = from_universe_run(run, result.model_copy(update={"windows": windows}))
+    doc = parse(render_html(data))
+    rows = doc.by_id("param-stability").find_all("tr", data_param=None)
+    assert {r.attrs["data-param"] for r in rows} == {f"{s} {k}" for s in run.members for k in chosen}
+    assert data.param_space[f"{run.members[0]} baseline.fast"] == (5.0, 30.0)  # the Spec's search range
