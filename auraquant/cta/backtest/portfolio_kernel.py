@@ -300,14 +300,8 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
         sum_nav += nav
         if in_pos[t]:
             bars_in_pos += 1
-        # max drawdown per peak segment (one division per new peak, as the engine's kernel does)
-        seg_min = nav if nav < seg_min else seg_min
-        if nav > peak_nav:
-            dd = seg_min / peak_nav - 1.0
-            if dd < mdd:
-                mdd = dd
-            peak_nav = nav
-            seg_min = nav
+        # max drawdown per peak segment: the engine kernel's own rule
+        peak_nav, seg_min, mdd = kernel._drawdown(nav, peak_nav, seg_min, mdd)
         if cal_day_end[t]:
             daily[cal_day_id[t]] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
             day_nav = nav
@@ -504,13 +498,7 @@ def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_d
             sum_nav += nav
             if inp[t]:
                 bars_in_pos += 1
-            seg_min = nav if nav < seg_min else seg_min
-            if nav > peak_nav:
-                dd = seg_min / peak_nav - 1.0
-                if dd < mdd:
-                    mdd = dd
-                peak_nav = nav
-                seg_min = nav
+            peak_nav, seg_min, mdd = kernel._drawdown(nav, peak_nav, seg_min, mdd)
             if cal_day_end[t]:
                 daily[cal_day_id[t]] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
                 day_nav = nav
