@@ -19,10 +19,10 @@ The comparison (what "within 1.5x" is measured on):
   processes hits both alike, and each side's best of `--repeats` is reported.
 - Rate: bar-evaluations / wall seconds; the slowdown is single rate / portfolio rate.
 
-Where the portfolio's extra time goes: every member must deliver w_i x its NAV at every bar (added into the
-set's portfolio NAV row) plus its trade statistics and in-position bars, which a plain sweep never writes
-(the engine's equity-only recording mode, `kernel.simulate_equity`), and each set's NAV path is then judged
-once more on the common calendar (drawdown, daily returns, metrics).
+Where the portfolio's extra time goes: every member must deliver its NAV at every bar (the kernel's per-bar
+recording mode, which also writes positions and trades) for the set's portfolio NAV row, which a plain
+sweep never writes, and each set's NAV path is then judged once more on the common calendar (drawdown,
+daily returns, metrics).
 
 Run: .venv/bin/python benchmarks/portfolio_sweep.py [--instruments 20] [--bars 43800] [--repeats 3]
      [--threads N] [--sizing fixed|ivol]

@@ -2,8 +2,7 @@
 
 Private module: call it through `engine.run_backtest` / `engine.run_sweep`. The kernel reads prepared
 arrays only (candidates, allow masks, per-bar series) so every strategy composition shares one compiled
-function; `record` (a mode `REC_*`) switches the per-bar artifacts on or off, or records the per-bar NAV
-alone (a portfolio member), without changing any number.
+function; `record` switches the per-bar artifacts on or off without changing any number.
 
 Speed without a change of semantics: runs of idle flat bars and of quiet bars in a position (no order,
 no candidate that acts, no level touched) take shortcuts; any other bar goes through the full state
@@ -266,16 +265,6 @@ def _finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, s
 
 # Hot loops index with unsigned integers: numba emits negative-index wraparound code for signed ones
 # (measured: ~10% of a sweep).
-# Recording modes of `_simulate` (`record`): metrics only (a sweep); every per-bar artifact and the trades
-# (a backtest); w x the per-bar NAV added into a caller's array, and the trades, nothing else (a portfolio
-# member: the portfolio needs w_i E_i(t) summed over members at every bar and the closed trades, not the
-# decisions; adding in place saves a write and a re-read of a per-bar array per member and set).
-REC_NONE, REC_FULL, REC_EQUITY = 0, 1, 2
-# REC_EQUITY's pooled trade statistics (the `pstats` vector, the member's closed trades with pnl x w, in
-# trade order): count, winners, gross profit, gross loss, pnl sum, sum of unit-free trade returns, traded
-# notional (entry and exit fills) x w; PT_OPEN is left to the caller (members still in a position).
-PT_NTR, PT_WINS, PT_GP, PT_GL, PT_PNL, PT_RET, PT_TRADED, PT_OPEN = range(8)
-
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 _ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -284,20 +273,17 @@ _BYTE_BIT1 = np.uint64(0x0202020202020202)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades, w, pstats, pinpos):
-    """Close the position at `fill`: book the trade (appended to the list `trades` under REC_FULL; under
-    REC_EQUITY pooled into `pstats` with weight `w` and its bars in a position, e_bar..t-1, marked in
-    `pinpos`); return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
+def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades):
+    """Close the position at `fill`: book the trade (appended to the list `trades` when recording);
+    return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
     makes numba refcount it every iteration (4x slower kernel)."""
     aq = abs(qty)
     notional = aq * fill
     fee = notional * comm
     pnl = qty * (fill - e_fill) - e_fee - fee
-    if record == REC_FULL:
+    if record:
         trades.append((float(e_bar), float(t), float(side), aq, e_fill, fill, pnl, e_fee + fee, float(reason),
                        aq * e_fill))
-    elif record == REC_EQUITY:
-        _pool_trade(t, aq, fill, pnl, e_bar, e_fill, w, pstats, pinpos)
     acc[_A_NTR] += 1.0
     acc[_A_TRADED] += notional
     acc[_A_PNL] += pnl
@@ -309,28 +295,6 @@ def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, reco
         acc[_A_GL] -= pnl
         acc[_A_LOSS_BAR] = t
     return qty * fill - fee
-
-
-@njit(cache=True, nogil=True)
-def _pool_trade(t, aq, fill, pnl, e_bar, e_fill, w, pstats, pinpos):
-    """REC_EQUITY's booking of a closed trade: the portfolio's pooled statistics (`PT_*`, pnl in portfolio
-    currency = pnl x w) and the bars the position was held at the close, e_bar..t-1 (an exit leaves its bar
-    flat unless a new trade enters on it, which marks it itself). The arithmetic of a trade record's
-    fields: pnl, notional aq x e_fill, exit notional aq x fill."""
-    if aq != 0.0:
-        for j in range(e_bar, t):
-            pinpos[j] = 1
-    notional = aq * e_fill
-    pw = pnl * w
-    pstats[PT_NTR] += 1.0
-    pstats[PT_RET] += pnl / notional
-    pstats[PT_PNL] += pw
-    pstats[PT_TRADED] += (notional + aq * fill) * w
-    if pw > 0:
-        pstats[PT_WINS] += 1.0
-        pstats[PT_GP] += pw
-    elif pw < 0:
-        pstats[PT_GL] -= pw
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -492,7 +456,7 @@ def _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position, eq_w):
+def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position):
     """Bookkeeping of flat bars t..u at once: NAV = cash on each (no new peak or drawdown), the NAV sum as
     cash x length, each day one by one (a day's last bar in t..u-1 closes that day; u closes its own day
     if it is a day end). Returns (sum_nav, day_nav)."""
@@ -504,18 +468,14 @@ def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record,
     if day_end[u]:
         daily[d_last] = cash / day_nav - 1.0
         day_nav = cash
-    if record == REC_FULL:
+    if record:
         equity[t:u + 1] = cash
         position[t:u + 1] = 0.0
-    elif record == REC_EQUITY:
-        v = eq_w * cash
-        for j in range(t, u + 1):
-            equity[j] += v
     return sum_nav, day_nav
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, position, eq_w):
+def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, position):
     """Bookkeeping at the close of bar i (NAV `nav`, position `qty`): NAV sum, exposure, drawdown, the day's
     return if i ends a day, and the recorded marks. `ledger` = (sum_nav, bars_in_pos, peak_nav, seg_min,
     mdd, day_nav), returned updated. (Arrays are passed one by one: unpacking them from a tuple inside the
@@ -528,18 +488,15 @@ def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, p
     if day_end[i]:
         daily[day_id[i]] = nav / day_nav - 1.0
         day_nav = nav
-    if record == REC_FULL:
+    if record:
         equity[i] = nav
         position[i] = qty
-    elif record == REC_EQUITY:
-        equity[i] += eq_w * nav
     return sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held,
-               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position,
-               eq_w):
+               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position):
     """Run of quiet bars in a position from bar t: nothing pending, no candidate that acts, no breaker, and
     (checked per bar) no stop or target touched, no time stop due, no ruin at the close. Such a bar is only
     step (c) plus the mark to market. Stops at the first bar that is not quiet, which is left unconsumed
@@ -572,7 +529,7 @@ def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_
             peak, tr_lvl, stop, s_reason = _trail(side, ut, ht, lt, peak, tr_lvl, sl_lvl, stop, s_reason,
                                                   trail_atr, tr_pct, tr_k)
         nav = cash + qty * c[ut]
-        ledger = _mark(ut, nav, qty, True, ledger, day_id, day_end, daily, record, equity, position, eq_w)
+        ledger = _mark(ut, nav, qty, True, ledger, day_id, day_end, daily, record, equity, position)
         consumed = True
         if t + 1 == n:
             break
@@ -698,11 +655,9 @@ def _close_ruined(t, nav, day_nav, n_days, day_id, day_end, daily, record, equit
         daily[d_ruin] = nav / day_nav - 1.0
     for d in range(d_ruin + 1, n_days):
         daily[d] = 0.0
-    if record == REC_FULL:
+    if record:
         equity[t + 1:] = 0.0
         position[t + 1:] = 0.0
-    # REC_EQUITY would add w x 0 to the later bars: NAVs and weights are never negative, so the sum there is
-    # never -0.0 and adding +0.0 leaves it as it is; nothing to write.
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -717,38 +672,17 @@ def _trades_array(trades):
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy, sides,
              comm, slip, initial, basis, record):
-    """Run one parameter set; returns (metrics, equity, position, filter_code, risk_code, size, trades)
-    (`record` False: metrics only, the other outputs are placeholders of length 1 or 0)."""
-    res = _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
-                    fill_mode, policy, sides, comm, slip, initial, basis, REC_FULL if record else REC_NONE,
-                    np.empty(0), 0.0, np.empty(0), np.empty(0, dtype=np.uint8))
-    return res[0], res[1], res[2], res[3], res[4], res[5], res[6]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def simulate_equity(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
-                    policy, sides, comm, slip, initial, basis, out, w, pstats, pinpos):
-    """Run one parameter set recording only what a portfolio needs of a member: `out[t] += w * NAV(t)` at
-    the close of every bar t (`out` has the member's length; with w = 1 on zeros it receives the NAV
-    curve itself), its closed trades pooled into `pstats` (`PT_*`, pnl x w, added in trade order) and
-    `pinpos[t] = 1` on every bar that ends in a position (`pinpos` has the member's length); no trade
-    list, no other per-bar array. Returns the metrics, the same numbers as `simulate` (the recording
-    mode never changes one)."""
-    res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
-                    policy, sides, comm, slip, initial, basis, REC_EQUITY, out, w, pstats, pinpos)
-    return res[0]
+    """Run one parameter set; returns (metrics, equity, position, filter_code, risk_code, size, trades)."""
+    return _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
+                     fill_mode, policy, sides, comm, slip, initial, basis, record)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy,
-              sides, comm, slip, initial, basis, record, eq_out, eq_w, pstats, pinpos):
+              sides, comm, slip, initial, basis, record):
     """The bar loop: per bar either a shortcut run (idle flat bars, quiet bars in a position) or the full
     state machine (a) pending fills, (b) intrabar exits, (c) trailing state, ruin and breaker at the
-    close, (d) decision and risk, then the bookkeeping; finally the metric vector.
-
-    `record` is a recording mode `REC_*`; under REC_EQUITY `eq_w` x the per-bar NAV is added into `eq_out`
-    (length n) and closed trades are pooled into `pstats` / `pinpos` (`simulate_equity`), otherwise those
-    are not used. Returns (metrics, equity, position, filter_code, risk_code, size, trades)."""
+    close, (d) decision and risk, then the bookkeeping; finally the metric vector."""
     n = c.shape[0]
     nan = np.nan
     sl_pct = fp[F_SL_PCT]
@@ -778,8 +712,8 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
     next_open = fill_mode == FILL_NEXT_OPEN
     quiet_held_max = _quiet_held_limit(t_stop)
 
-    nr = n if record == REC_FULL else 1
-    equity = eq_out if record == REC_EQUITY else np.empty(nr)
+    nr = n if record else 1
+    equity = np.empty(nr)
     position = np.empty(nr)
     fcode = np.full(nr, -1, dtype=np.int8)
     rcode = np.full(nr, -1, dtype=np.int8)
@@ -829,7 +763,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # a trend system spends flat nearly free.
             u = _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side)
             sum_nav, day_nav = _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity,
-                                              position, eq_w)
+                                              position)
             t = u
             continue
         if side != 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == side) and not dd_on:
@@ -837,7 +771,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             t, consumed, held, peak, tr_lvl, stop, s_reason, ledger = _quiet_run(
                 t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held, quiet_held_max,
                 trailing, trail_atr, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
-                record, equity, position, eq_w)
+                record, equity, position)
             sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = ledger
             if consumed:
                 continue
@@ -849,7 +783,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # Exit first, then the entry (a reversal is both, at the same open).
             if pend_exit != 0 and side != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, pend_exit, acc, record, trades, eq_w, pstats, pinpos), ruin_bar)
+                                                              e_fill, e_fee, pend_exit, acc, record, trades), ruin_bar)
                 qty = 0.0
                 side = 0
             if pend_dir != 0 and side == 0 and cash > 0:
@@ -871,7 +805,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             if x_reason != 0:
                 fill = x_px if x_reason == EXIT_TAKE_PROFIT else x_px * (1.0 - side * slip)
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, x_reason,
-                                                              acc, record, trades, eq_w, pstats, pinpos), ruin_bar)
+                                                              acc, record, trades), ruin_bar)
                 qty = 0.0
                 side = 0
             else:
@@ -887,7 +821,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # The booked trade carries the full loss; the account is closed at 0 (losses beyond the
             # capital are not carried: NAV stays 0, total return -100%).
             _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar, e_fill, e_fee, EXIT_RUIN, acc, record,
-                       trades, eq_w, pstats, pinpos)
+                       trades)
             qty = 0.0
             side = 0
             cash = 0.0
@@ -909,7 +843,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
                 if rc == RISK_APPROVED:
                     e_dir = cand
                     e_size = sz
-            if record == REC_FULL:
+            if record:
                 fcode[t] = 1 if passed else 0
                 rcode[t] = rc
                 if rc == RISK_APPROVED:
@@ -923,7 +857,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # ---- same_close: the decision fills at this close
             if x_reason != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, x_reason, acc, record, trades, eq_w, pstats, pinpos), ruin_bar)
+                                                              e_fill, e_fee, x_reason, acc, record, trades), ruin_bar)
                 qty = 0.0
                 side = 0
             if e_dir != 0 and side == 0 and cash > 0:
@@ -939,7 +873,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         nav = cash + qty * ct
         sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _mark(
             t, nav, qty, side != 0, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
-            record, equity, position, eq_w)
+            record, equity, position)
         if ruin_bar >= 0:
             break
 
@@ -950,8 +884,6 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         mdd = dd
     _finalize(metrics, daily, n_days, initial, cash + qty * c[n - 1], basis, mdd, acc, bars_in_pos, n, sum_nav, qty,
               ruin_bar)
-    if record == REC_EQUITY and qty != 0.0:
-        pinpos[e_bar:n] = 1  # the position open at the end
     return metrics, equity, position, fcode, rcode, size_rec, _trades_array(trades)
 
 
@@ -963,12 +895,10 @@ def sweep(o, h, lo, c, day_id, n_days, sig_pool, allow_pool, series_pool, iparam
     n_sets = iparams.shape[0]
     out = np.empty((n_sets, N_METRICS))
     day_end = day_ends(day_id)
-    no_eq = np.empty(0)
-    no_inpos = np.empty(0, dtype=np.uint8)
     for k in prange(n_sets):
         res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig_pool[iparams[k, I_SIG]],
                         allow_pool[iparams[k, I_ALLOW]], series_pool[iparams[k, I_STOP_ATR]],
                         series_pool[iparams[k, I_TRAIL_ATR]], series_pool[iparams[k, I_VOL]], fparams[k],
-                        fill_mode, policy, sides, comm, slip, initial, basis, REC_NONE, no_eq, 0.0, no_eq, no_inpos)
+                        fill_mode, policy, sides, comm, slip, initial, basis, False)
         out[k, :] = res[0]
     return out

@@ -7,11 +7,6 @@ its last NAV after its last bar). The portfolio holds u_i units of each member's
 P(t) = K + sum_i u_i E_i(t). Units change only at rebalance bars (and when the gross exposure cap binds),
 at a cost of |delta u_i| x X_i(t) x (commission_i + slippage_i), X_i the member's position notional.
 
-Speed: the fixed-sizing sweep (`sweep_fixed`) runs its members in the engine's equity-only recording mode
-(`kernel.simulate_equity`): each adds w_i E_i(t) straight into its set's NAV row and pools its closed trades
-there, writing no trade list and no per-bar array of its own. The recorded and dynamic paths (`run_set`)
-need positions and trades per member and use full recording. Both give the same numbers, bit for bit.
-
 Inputs are flat arrays: the members' bars concatenated (`offs[i]:offs[i+1]`), their module outputs as
 pools of rows (row r of member i starts at `*_start[*_base[i] + r]` and has that member's length).
 """
@@ -28,7 +23,6 @@ from auraquant.cta.backtest.layout import (
     I_STOP_ATR,
     I_TRAIL_ATR,
     I_VOL,
-    M_FINAL_NAV,
     M_FINAL_POSITION,
     N_METRICS,
     T_EXIT_BAR,
@@ -65,29 +59,6 @@ def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_ba
     return kernel.simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], n_days[i], sig_flat[s0:s0 + n],
                            allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, True)
-
-
-@njit(cache=True, nogil=True)
-def _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
-                   allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
-                   comm, slip, initial, basis, out, w, pstats, pinpos):
-    """`kernel.simulate_equity` of parameter set k on member i: `out[j] += w * NAV(j)` on each of its bars j,
-    its closed trades pooled into `pstats`, `pinpos[j] = 1` where it ends bar j in a position (`out` and
-    `pinpos` have the member's length); returns its metrics. `day_end` is `kernel.day_ends` of the
-    member's `day_id` slice (computed once per member, not once per set)."""
-    a = offs[i]
-    b = offs[i + 1]
-    n = b - a
-    ip = iparams[i, k]
-    s0 = sig_start[sig_base[i] + ip[I_SIG]]
-    a0 = allow_start[allow_base[i] + ip[I_ALLOW]]
-    st0 = ser_start[ser_base[i] + ip[I_STOP_ATR]]
-    tr0 = ser_start[ser_base[i] + ip[I_TRAIL_ATR]]
-    v0 = ser_start[ser_base[i] + ip[I_VOL]]
-    return kernel.simulate_equity(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end, n_days[i],
-                                  sig_flat[s0:s0 + n], allow_flat[a0:a0 + n], ser_flat[st0:st0 + n],
-                                  ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n], fparams[i, k], fill_mode, policy,
-                                  sides, comm[i], slip[i], initial, basis, out, w, pstats, pinpos)
 
 
 @njit(cache=True, nogil=True)
@@ -400,76 +371,74 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
 # per-set accumulator. A block of sets runs member by member (each member's bars stay in cache across the
 # block's sets, where a set-major loop would stream every member's bars through it once per set), then each
 # set's NAV path is judged. The arithmetic is `run_set`'s, in the same order: results are identical.
-# The per-set pooled trade statistics: the layout the engine's equity-only mode adds into (`kernel.PT_*`).
-_S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = (
-    kernel.PT_NTR, kernel.PT_WINS, kernel.PT_GP, kernel.PT_GL, kernel.PT_PNL, kernel.PT_RET, kernel.PT_TRADED,
-    kernel.PT_OPEN)
+_S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = range(8)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat,
                    allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
                    comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats, out_m):
-    """Member i of the sets k0..k0+kn-1: adds w_i E_i(t) to each set's NAV accumulator, marks the calendar
-    bars where the member holds a position, pools its trade statistics and stores its metrics.
-
-    The member runs in the engine's equity-only recording mode (`kernel.simulate_equity`: no trade list,
-    no per-bar array of its own). A member without gaps adds w_i E_i(t) and its in-position marks straight
-    into the set's calendar rows; one with gaps writes E_i and the marks into reused member-length buffers,
-    forward-filled onto the calendar (a calendar bar the member lacks carries its previous bar's state).
-    Before its first bar its sleeve is worth w_i C, after its last bar its final NAV (no position)."""
     n_cal = nav_acc.shape[1]
     a = offs[i]
     ix = cal_ix[a:offs[i + 1]]
     nb = ix.shape[0]
     w = static_w[i]
-    day_end = kernel.day_ends(day_id[a:offs[i + 1]])
-    contiguous = ix[nb - 1] - ix[0] + 1 == nb
-    eq = np.zeros(1 if contiguous else nb)
-    held = np.zeros(1 if contiguous else nb, dtype=np.uint8)
     for kk in range(kn):
         k = k0 + kk
+        res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+                      allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
+                      sides, comm, slip, initial, basis)
+        out_m[k, i, :] = res[0]
+        eq = res[1]
+        pos = res[2]
         acc = nav_acc[kk]
         inp = inpos_acc[kk]
-        st = stats[kk]
-        if contiguous:
+        if ix[nb - 1] - ix[0] + 1 == nb:
+            # no gap between the member's first and last bar: straight (vectorizable) loops, same sums
             t0 = ix[0]
-            m = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
-                               allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                               fill_mode, policy, sides, comm, slip, initial, basis, acc[t0:t0 + nb], w, st,
-                               inp[t0:t0 + nb])
             for t in range(t0):
                 acc[t] += w * initial
-            last_e = m[M_FINAL_NAV]  # the last mark, bit for bit
+            for j in range(nb):
+                acc[t0 + j] += w * eq[j]
+                inp[t0 + j] |= np.uint8(pos[j] != 0.0)
+            last_e = eq[nb - 1]
             for t in range(t0 + nb, n_cal):
                 acc[t] += w * last_e
         else:
-            eq[:] = 0.0
-            held[:] = 0
-            m = _member_equity(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
-                               allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                               fill_mode, policy, sides, comm, slip, initial, basis, eq, w, st, held)
-            # eq[j] = 0 + w E_i(j) = w E_i(j) exactly: the same products as w x the NAV curve
             t = 0
-            last_v = w * initial
-            last_h = np.uint8(0)
+            last_e = initial
+            held = False
             for j in range(nb):
                 tj = ix[j]
                 while t < tj:
-                    acc[t] += last_v
-                    inp[t] |= last_h
+                    acc[t] += w * last_e
+                    if held:
+                        inp[t] = 1
                     t += 1
-                last_v = eq[j]
-                last_h = held[j]
-                acc[t] += last_v
-                inp[t] |= last_h
+                last_e = eq[j]
+                held = pos[j] != 0.0
+                acc[t] += w * last_e
+                if held:
+                    inp[t] = 1
                 t += 1
             while t < n_cal:
-                acc[t] += last_v
+                acc[t] += w * last_e
                 t += 1
-        out_m[k, i, :] = m
-        if m[M_FINAL_POSITION] != 0.0:
+        st = stats[kk]
+        if res[0][M_FINAL_POSITION] != 0.0:
             st[_S_OPEN] += 1.0
+        tr = res[6]
+        for r in range(tr.shape[0]):
+            pnl = tr[r, T_PNL] * w
+            st[_S_NTR] += 1.0
+            st[_S_RET] += tr[r, T_PNL] / tr[r, T_NOTIONAL]
+            st[_S_PNL] += pnl
+            st[_S_TRADED] += (tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE]) * w
+            if pnl > 0:
+                st[_S_WINS] += 1.0
+                st[_S_GP] += pnl
+            elif pnl < 0:
+                st[_S_GL] -= pnl
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
