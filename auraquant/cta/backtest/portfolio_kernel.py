@@ -77,6 +77,40 @@ def _finish_metrics(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gp, 
     kernel._finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, sum_nav, final_qty, ruin_bar)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _close_bar(t, nav, in_pos_t, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_end_t, day_id_t, daily,
+               day_nav):
+    """The portfolio NAV at bar t's close, booked: ruin (NAV <= 0 ends the path at 0 from then on), the NAV
+    sum, bars in a position, the drawdown (the engine kernel's own rule) and the day's return at a day end.
+    Returns the updated (nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav)."""
+    if ruin_bar >= 0:
+        nav = 0.0
+    elif nav <= 0.0:
+        nav = 0.0
+        ruin_bar = t
+    sum_nav += nav
+    if in_pos_t:
+        bars_in_pos += 1
+    peak_nav, seg_min, mdd = kernel._drawdown(nav, peak_nav, seg_min, mdd)
+    if day_end_t:
+        daily[day_id_t] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
+        day_nav = nav
+    return nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _end_path(seg_min, peak_nav, mdd, ruin_bar, cal_day_id, n_cal_days, daily):
+    """Close the path: the last peak segment's drawdown, and no daily return after the day of ruin.
+    Returns the final max drawdown."""
+    dd = seg_min / peak_nav - 1.0
+    if dd < mdd:
+        mdd = dd
+    if ruin_bar >= 0:
+        for d in range(cal_day_id[ruin_bar] + 1, n_cal_days):
+            daily[d] = 0.0
+    return mdd
+
+
 @njit(cache=True, nogil=True)
 def _rolling_std(buf, count, size):
     """Sample std (ddof=1) of the last min(count, size) values of ring buffer `buf` (two-pass)."""
@@ -263,19 +297,9 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
                     cash -= units[i] * E[t, i]
         else:
             nav = cash + nav_sum[t]
-        if ruin_bar >= 0:
-            nav = 0.0
-        elif nav <= 0.0:
-            nav = 0.0
-            ruin_bar = t
-        sum_nav += nav
-        if in_pos[t]:
-            bars_in_pos += 1
-        # max drawdown per peak segment: the engine kernel's own rule
-        peak_nav, seg_min, mdd = kernel._drawdown(nav, peak_nav, seg_min, mdd)
-        if cal_day_end[t]:
-            daily[cal_day_id[t]] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
-            day_nav = nav
+        nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _close_bar(
+            t, nav, in_pos[t], ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, cal_day_end[t],
+            cal_day_id[t], daily, day_nav)
         if record:
             pbar[t, P_NAV] = nav
             if dynamic:
@@ -333,13 +357,8 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
                 scale[r] = units_at[cal_ix[a + xb], i] if dynamic else static_w[i]
             trades_out.append(tr)
             scales_out.append(scale)
-    dd = seg_min / peak_nav - 1.0
-    if dd < mdd:
-        mdd = dd
+    mdd = _end_path(seg_min, peak_nav, mdd, ruin_bar, cal_day_id, n_cal_days, daily)
     metrics = np.empty(N_METRICS)
-    if ruin_bar >= 0:
-        for d in range(cal_day_id[ruin_bar] + 1, n_cal_days):
-            daily[d] = 0.0
     _finish_metrics(metrics, daily, n_cal_days, capital, nav, basis, mdd, n_tr, wins, gp, gl, s_pnl, s_ret,
                     bars_in_pos, n_cal, traded, sum_nav, final_open, ruin_bar)
     return metrics, m_metrics, pbar, mbar, trades_out, scales_out
@@ -459,24 +478,10 @@ def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_d
         inp = inpos_acc[kk]
         for t in range(n_cal):
             nav = cash + acc[t]
-            if ruin_bar >= 0:
-                nav = 0.0
-            elif nav <= 0.0:
-                nav = 0.0
-                ruin_bar = t
-            sum_nav += nav
-            if inp[t]:
-                bars_in_pos += 1
-            peak_nav, seg_min, mdd = kernel._drawdown(nav, peak_nav, seg_min, mdd)
-            if cal_day_end[t]:
-                daily[cal_day_id[t]] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
-                day_nav = nav
-        dd = seg_min / peak_nav - 1.0
-        if dd < mdd:
-            mdd = dd
-        if ruin_bar >= 0:
-            for d in range(cal_day_id[ruin_bar] + 1, n_cal_days):
-                daily[d] = 0.0
+            nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _close_bar(
+                t, nav, inp[t], ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, cal_day_end[t],
+                cal_day_id[t], daily, day_nav)
+        mdd = _end_path(seg_min, peak_nav, mdd, ruin_bar, cal_day_id, n_cal_days, daily)
         st = stats[kk]
         m = np.empty(N_METRICS)
         _finish_metrics(m, daily, n_cal_days, capital, nav, basis, mdd, int(st[_S_NTR]), st[_S_WINS], st[_S_GP],
