@@ -34,41 +34,10 @@ def generate(n: int = 17_520, *, seed: int = 7, timeframe: str = "1h", start: st
     step_ms = timeframe_ms(timeframe)
     scale = step_ms / 3_600_000  # drift/vol are specified per hour and scaled to the timeframe
     rng = np.random.Generator(np.random.PCG64(seed))
-
-    regime = np.empty(n, dtype=np.int64)
-    regime[0] = 2
-    u = rng.random(n)
-    jump = rng.integers(0, 2, n)
-    for i in range(1, n):
-        r = regime[i - 1]
-        regime[i] = r if u[i] < _STAY[r] ** scale else (r + 1 + jump[i]) % 3
-
-    drift = _DRIFT * drift_scale
-    omega, alpha, beta = 2e-7 * scale, 0.06, 0.92
+    regime = _regimes(rng, n, scale)
     shocks = rng.standard_t(5, n) / np.sqrt(5 / 3)
-    var = np.empty(n)
-    var[0] = omega / (1 - alpha - beta)
-    ret = np.empty(n)
-    for i in range(n):
-        if i:
-            var[i] = omega + alpha * (ret[i - 1] - drift[regime[i - 1]] * scale) ** 2 + beta * var[i - 1]
-        ret[i] = drift[regime[i]] * scale + np.sqrt(var[i]) * shocks[i]
-    sigma = np.sqrt(var)
-
-    close = price0 * np.exp(np.cumsum(ret))
-    prev = np.concatenate([[price0], close[:-1]])
-    open_ = prev * np.exp(rng.normal(0.0, 0.05, n) * sigma)
-    top = np.maximum(open_, close)
-    bottom = np.minimum(open_, close)
-    high = top * np.exp(np.abs(rng.normal(0.0, 0.6, n)) * sigma)
-    low = bottom * np.exp(-np.abs(rng.normal(0.0, 0.6, n)) * sigma)
-    volume = np.exp(rng.normal(5.0, 0.4, n)) * (1.0 + 40.0 * np.abs(ret))
-
-    t0 = pd.Timestamp(start, tz="UTC").value // 1_000_000
-    t0 -= t0 % step_ms
-    times = pd.to_datetime(t0 + step_ms * np.arange(n, dtype=np.int64), unit="ms", utc=True)
-    return pd.DataFrame({"time": times, "open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume})
+    ret, sigma = _garch_returns(shocks, regime, _DRIFT * drift_scale, scale)
+    return _frame(_times(start, step_ms, n), _ohlcv(rng, price0, ret, sigma))
 
 
 def generate_correlated(n_instruments: int, n: int = 17_520, *, seed: int = 7, timeframe: str = "1h",
@@ -91,40 +60,69 @@ def generate_correlated(n_instruments: int, n: int = 17_520, *, seed: int = 7, t
     scale = step_ms / 3_600_000
     rng = np.random.Generator(np.random.PCG64(seed))
     common = rng.standard_t(5, n) / np.sqrt(5 / 3)
-    t0 = pd.Timestamp(start, tz="UTC").value // 1_000_000
-    t0 -= t0 % step_ms
-    times = pd.to_datetime(t0 + step_ms * np.arange(n, dtype=np.int64), unit="ms", utc=True)
+    times = _times(start, step_ms, n)
     out: dict[str, pd.DataFrame] = {}
     for k in range(n_instruments):
         r_k = np.random.Generator(np.random.PCG64([seed, k + 1]))
-        regime = np.empty(n, dtype=np.int64)
-        regime[0] = 2
-        u = r_k.random(n)
-        jump = r_k.integers(0, 2, n)
-        for i in range(1, n):
-            r = regime[i - 1]
-            regime[i] = r if u[i] < _STAY[r] ** scale else (r + 1 + jump[i]) % 3
+        regime = _regimes(r_k, n, scale)
         own = r_k.standard_t(5, n) / np.sqrt(5 / 3)
         shocks = np.sqrt(correlation) * common + np.sqrt(1.0 - correlation) * own
-        drift = _DRIFT * drift_scale
-        omega, alpha, beta = 2e-7 * scale, 0.06, 0.92
-        var = np.empty(n)
-        var[0] = omega / (1 - alpha - beta)
-        ret = np.empty(n)
-        for i in range(n):
-            if i:
-                var[i] = omega + alpha * (ret[i - 1] - drift[regime[i - 1]] * scale) ** 2 + beta * var[i - 1]
-            ret[i] = drift[regime[i]] * scale + np.sqrt(var[i]) * shocks[i]
-        sigma = np.sqrt(var)
+        ret, sigma = _garch_returns(shocks, regime, _DRIFT * drift_scale, scale)
         price0 = float(10.0 ** r_k.uniform(0, 4))
-        close = price0 * np.exp(np.cumsum(ret))
-        prev = np.concatenate([[price0], close[:-1]])
-        open_ = prev * np.exp(r_k.normal(0.0, 0.05, n) * sigma)
-        top = np.maximum(open_, close)
-        bottom = np.minimum(open_, close)
-        high = top * np.exp(np.abs(r_k.normal(0.0, 0.6, n)) * sigma)
-        low = bottom * np.exp(-np.abs(r_k.normal(0.0, 0.6, n)) * sigma)
-        volume = np.exp(r_k.normal(5.0, 0.4, n)) * (1.0 + 40.0 * np.abs(ret))
-        out[f"{prefix}{k + 1:02d}/USDT"] = pd.DataFrame({"time": times, "open": open_, "high": high, "low": low,
-                                                         "close": close, "volume": volume})
+        out[f"{prefix}{k + 1:02d}/USDT"] = _frame(times, _ohlcv(r_k, price0, ret, sigma))
     return out
+
+
+def _regimes(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
+    """The regime chain (0 up, 1 down, 2 range; starts in range), sticky per hour and scaled to the bar."""
+    regime = np.empty(n, dtype=np.int64)
+    regime[0] = 2
+    u = rng.random(n)
+    jump = rng.integers(0, 2, n)
+    for i in range(1, n):
+        r = regime[i - 1]
+        regime[i] = r if u[i] < _STAY[r] ** scale else (r + 1 + jump[i]) % 3
+    return regime
+
+
+def _garch_returns(shocks: np.ndarray, regime: np.ndarray, drift: np.ndarray,
+                   scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Log returns = regime drift + sigma_t x shock with GARCH(1,1) variance; returns (returns, sigma)."""
+    n = len(shocks)
+    omega, alpha, beta = 2e-7 * scale, 0.06, 0.92
+    var = np.empty(n)
+    var[0] = omega / (1 - alpha - beta)
+    ret = np.empty(n)
+    for i in range(n):
+        if i:
+            var[i] = omega + alpha * (ret[i - 1] - drift[regime[i - 1]] * scale) ** 2 + beta * var[i - 1]
+        ret[i] = drift[regime[i]] * scale + np.sqrt(var[i]) * shocks[i]
+    return ret, np.sqrt(var)
+
+
+def _ohlcv(rng: np.random.Generator, price0: float, ret: np.ndarray,
+           sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """OHLC-consistent bars from the returns: open jittered from the previous close, high/low half-normal
+    excursions scaled to sigma, lognormal volume rising with |return|."""
+    n = len(ret)
+    close = price0 * np.exp(np.cumsum(ret))
+    prev = np.concatenate([[price0], close[:-1]])
+    open_ = prev * np.exp(rng.normal(0.0, 0.05, n) * sigma)
+    top = np.maximum(open_, close)
+    bottom = np.minimum(open_, close)
+    high = top * np.exp(np.abs(rng.normal(0.0, 0.6, n)) * sigma)
+    low = bottom * np.exp(-np.abs(rng.normal(0.0, 0.6, n)) * sigma)
+    volume = np.exp(rng.normal(5.0, 0.4, n)) * (1.0 + 40.0 * np.abs(ret))
+    return open_, high, low, close, volume
+
+
+def _times(start: str, step_ms: int, n: int) -> pd.DatetimeIndex:
+    t0 = pd.Timestamp(start, tz="UTC").value // 1_000_000
+    t0 -= t0 % step_ms
+    return pd.to_datetime(t0 + step_ms * np.arange(n, dtype=np.int64), unit="ms", utc=True)
+
+
+def _frame(times: pd.DatetimeIndex, bars: tuple[np.ndarray, ...]) -> pd.DataFrame:
+    open_, high, low, close, volume = bars
+    return pd.DataFrame({"time": times, "open": open_, "high": high, "low": low, "close": close,
+                         "volume": volume})
