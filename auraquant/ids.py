@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 #: what a shortened id looks like (full content ids carry 20 hex digits)
 ID_PREFIX = re.compile(r"^[a-z]{2,6}_[0-9a-f]{4,19}$")
 #: tables whose `id` column holds research object ids (the typed objects live in `objects`)
-_ID_TABLES = ("data_versions", "data_slices", "feature_slices", "objects", "archive_records", "approval_requests")
+_ID_TABLES = ("data_versions", "data_slices", "feature_slices", "objects", "archive_records", "approval_requests",
+              "universes")
 #: at most this many candidates are named in an ambiguity error
 MAX_CANDIDATES = 8
 
