@@ -65,6 +65,7 @@ ALLOWED_MODULES = frozenset({
     "numpy", "numpy.linalg", "numpy.lib.stride_tricks",
     "pandas", "pandas_ta", "math", "typing", "__future__", "numba",
     "auraquant.cta.strategy.protocols", "auraquant.cta.strategy.indicators", "auraquant.cta.strategy.bars",
+    "auraquant.cta.strategy.learned_baseline",
 })
 _FROM_ONLY = {"numba": frozenset({"njit"}), "__future__": frozenset({"annotations"})}
 #: Modules an attribute chain may pass through (submodules reached as attributes, e.g. `np.linalg`).

@@ -16,7 +16,8 @@ _COMMON_RULES = """\
 Code rules (enforced by module_write; every violation is listed with its line):
 - imports: numpy, pandas, pandas_ta, math, typing, numpy.lib.stride_tricks, `from numba import njit`,
   and the SDK: auraquant.cta.strategy.protocols (Param, KernelPart), auraquant.cta.strategy.indicators,
-  auraquant.cta.strategy.bars (Bars). Nothing else (no os, sys, pathlib, subprocess, pickle ...).
+  auraquant.cta.strategy.bars (Bars), auraquant.cta.strategy.learned_baseline (LearnedBaseline).
+  Nothing else (no os, sys, pathlib, subprocess, pickle ...).
 - no open/eval/exec/compile/getattr/globals/vars/print/__import__; no dunder names or attributes
   (`x.__class__`), no `_private` attributes except on self, no strings containing '__'.
 - no I/O or global state through the libraries: pd.read_*, DataFrame.to_csv-like to_*, np.load/save,

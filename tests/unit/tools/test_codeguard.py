@@ -61,6 +61,11 @@ def test_clean_module_passes() -> None:
     ("from . import x", "import"),
     ("from numpy import *", "import"),
     ("from numba import objmode", "import"),
+    # the predictor registry stays out of reach: a module could register a look-ahead "model"
+    ("from auraquant.cta.strategy.learned import register", "import"),
+    ("from auraquant.cta.strategy import learned", "import"),
+    ("import auraquant.cta.strategy.learned", "import"),
+    ("import auraquant.cta.strategy.learned_baseline as lb\nx = lb.np.load('f.npy')", "attribute"),
     ("x = open('/etc/passwd').read()", "builtin"),
     ("__import__('os')", "dunder"),
     ("eval('1+1')", "builtin"),
@@ -94,6 +99,13 @@ def test_clean_module_passes() -> None:
 ])
 def test_refusals(snippet: str, rule: str) -> None:
     assert rule in rules(snippet)
+
+
+def test_learned_baseline_subclass_passes() -> None:
+    src = ("from auraquant.cta.strategy.learned_baseline import LearnedBaseline\n\n\n"
+           "class MyModel(LearnedBaseline):\n    name = \"my_model\"\n\n\nMODULE = MyModel()\n")
+    report = check_source(src, "baselines", "my_model")
+    assert report.ok, report.violations
 
 
 def test_violation_lines_and_all_reported() -> None:
