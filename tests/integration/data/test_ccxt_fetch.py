@@ -201,8 +201,12 @@ def test_rate_limiter_spaces_requests(server):
     fetch_ohlcv(ex, "BTC/USDT", "1h", since_ms=SINCE, page_limit=99, max_retries=0)
     arrivals = [r.at for r in server.log(KLINES)]
     assert len(arrivals) >= 3
-    # Lower bound only (weight 1 per 99-bar page x 50 ms): slower machines cannot make this fail.
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.045
+    # Lower bounds only (weight 1 per 99-bar page x 50 ms), so a slow machine cannot make this fail. The
+    # limiter spaces the sends; an arrival may lag its send (a busy server thread), which shortens the next
+    # gap as seen here but never the mean: the mean gap holds the limit, each single gap most of it.
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert (arrivals[-1] - arrivals[0]) / len(gaps) >= 0.045, gaps
+    assert min(gaps) >= 0.025, gaps
 
 
 def test_nothing_closed_since_gives_an_empty_frame_without_paging(server):

@@ -11,8 +11,10 @@ Experiments are kept small (short series, few windows and trials) so the whole f
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,9 @@ def _null_market(seed: int, tmp: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_no_edge_research_never_freezes_nor_claims_goal_met(tmp_path: Path) -> None:
-    outs = [_null_market(s, str(tmp_path)) for s in NULL_SEEDS]  # ~2-3 s of CPU per seed
+    # ~2-3 s of CPU per seed, independent of each other: two fresh (spawned) processes share them
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outs = list(pool.map(_null_market, NULL_SEEDS, [str(tmp_path)] * len(NULL_SEEDS)))
     for seed, o in zip(NULL_SEEDS, outs, strict=True):
         assert o["experiments"] >= 1, (seed, o["detail"])  # research ran; it did not dodge the question
         assert o["status"] != "GOAL_MET" and not o["frozen"] and not o["holdout_scored"], (seed, o)
