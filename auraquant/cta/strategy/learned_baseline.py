@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from auraquant.cta.strategy.bars import Bars
 from auraquant.cta.strategy.protocols import Param
 
 
