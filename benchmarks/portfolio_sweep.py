@@ -19,12 +19,15 @@ The comparison (what "within 1.5x" is measured on):
   processes hits both alike, and each side's best of `--repeats` is reported.
 - Rate: bar-evaluations / wall seconds; the slowdown is single rate / portfolio rate.
 
-Where the portfolio's extra time goes: every member must deliver its NAV at every bar (the kernel's per-bar
-recording mode, which also writes positions and trades) for the set's portfolio NAV row, which a plain
-sweep never writes, and each set's NAV path is then judged once more on the common calendar (drawdown,
-daily returns, metrics).
+Where the portfolio's extra time goes: every member must deliver its NAV at every bar for the set's portfolio NAV
+row, which a plain sweep never produces, and each set's NAV path is then judged once more on the common calendar
+(drawdown, daily returns, metrics). Under fixed sizing the kernel adds a member's weighted NAV straight into the
+set's row as it runs (its sinks; nothing recorded or re-read), members run in rounds so that both threads work on
+the same member's bars at once (`portfolio_kernel.sweep_fixed`); what remains is mostly the sink-carrying
+specialisation of the kernel itself. Timings on a shared machine vary by several percent from run to run: use
+`--repeats` 5 or more before reading a ratio near the target.
 
-Run: .venv/bin/python benchmarks/portfolio_sweep.py [--instruments 20] [--bars 43800] [--repeats 3]
+Run: .venv/bin/python benchmarks/portfolio_sweep.py [--instruments 20] [--bars 43800] [--repeats 5]
      [--threads N] [--sizing fixed|ivol]
 """
 
@@ -44,7 +47,7 @@ from sweep_vs_vectorbt import _grid, _spec
 
 from auraquant.cta.backtest import kernel, portfolio_kernel
 from auraquant.cta.backtest.engine import _SWEEP_CHUNK, run_sweep
-from auraquant.cta.backtest.portfolio import FIXED_BLOCK, Sizing, pack, run_portfolio_sweep
+from auraquant.cta.backtest.portfolio import Sizing, fixed_rounds, pack, run_portfolio_sweep
 from auraquant.cta.backtest.prepare import prepare
 from auraquant.cta.data.synthetic import generate_correlated
 from auraquant.cta.universe.align import align
@@ -65,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instruments", type=int, default=20)
     ap.add_argument("--bars", type=int, default=43_800)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=numba.get_num_threads())
     ap.add_argument("--sizing", choices=("fixed", "ivol"), default="fixed")
     args = ap.parse_args()
@@ -99,7 +102,7 @@ def main() -> None:
                 portfolio_kernel.sweep(*pkd.args)
         else:
             with numba.parallel_chunksize(1):
-                portfolio_kernel.sweep_fixed(*pkd.args[:31], FIXED_BLOCK)
+                portfolio_kernel.sweep_fixed(*pkd.args[:31], *fixed_rounds(len(au), threads))
 
     every_e2e, port_e2e = _alternate([lambda: [run_sweep(b, spec, grid, threads=threads) for b in au.bars],
                                       lambda: run_portfolio_sweep(au, spec, grid, sizing, threads=threads)],

@@ -21,6 +21,8 @@ before the entry `_open_position`; (b) intrabar exits, `_intrabar_exit`; (c) tra
 close and the drawdown breaker, `_breaker`; (d) the decision, `_exit_decision` and the risk layer `_risk`;
 then the bookkeeping of the close, `_mark`. `_finalize` writes the metric vector by the named indices
 `M_*` of `auraquant.cta.backtest.layout`.
+Sinks (`_sink_mark`, `_sink_run`, `_sink_trade`): a portfolio member's run may add its weighted NAV and
+trades straight into its portfolio's accumulators; without sinks (None) they compile to nothing.
 
 Which helpers are inlined and which are called is a measured choice (`benchmarks/kernel_split.py`):
 numba inlines `inline="always"` functions into the caller's IR, where every array argument becomes an
@@ -35,7 +37,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 # numba runs `sweep` on OpenMP threads (libgomp), which by default spin 300,000 times after every parallel
 # region before sleeping: measured ~9 ms of a core burnt per sweep call, a fixed cost as large as sweeping
@@ -109,11 +112,96 @@ from auraquant.cta.backtest.layout import (
     RISK_NAV,
     RISK_NO_VOL,
     RISK_ZERO_SIZE,
+    S_GROSS_LOSS,
+    S_GROSS_PROFIT,
+    S_PNL,
+    S_RET,
+    S_TRADED,
+    S_TRADES,
+    S_WINS,
 )
 from auraquant.cta.backtest.sharpe import sharpe_value
 
 # The one Sharpe definition, compiled into `_finalize`.
 _sharpe = njit(nogil=True, inline="always")(sharpe_value)
+
+
+# -- sinks: a portfolio member's run adding into its portfolio's accumulators -----------------------------------
+# A run given sinks adds w x its NAV at every bar into `nav_sink`, adds its w-scaled trade statistics (`S_*`) into
+# `trade_sink` and flags in `held_sink` the bars it closes holding a position, so a fixed-sizing portfolio sweep
+# never records and re-reads a member's curve. Held bars are flagged per trade, as the range from its entry bar to
+# the bar before its exit (the marks in between carry its quantity; the exit bar's mark is flat unless a new
+# trade starts there), and for a position still open at the end from its entry on: per-bar flags would cost the
+# bar loop a store per held bar. Without sinks (None: every other caller) each hook compiles to nothing: the
+# sink is chosen by type at compile time, so the single-instrument paths keep their code (no runtime flag).
+def _sink_mark(nav_sink, w, i, nav):
+    """Add bar i's NAV into the NAV sink."""
+
+
+def _sink_run(nav_sink, w, t, u, cash):
+    """Add a flat run's NAV (cash on bars t..u) into the NAV sink."""
+
+
+def _sink_trade(trade_sink, held_sink, w, pnl, ret, traded, e_bar, t):
+    """Add one trade closed at bar t (pnl and turnover in the member's currency) into the trade sink, scaled by
+    w; flag its held bars e_bar..t-1."""
+
+
+def _sink_open(held_sink, e_bar, n, qty):
+    """Flag the held bars e_bar..n-1 of a position `qty` still open after the last bar."""
+
+
+@overload(_sink_mark)
+def _sink_mark_impl(nav_sink, w, i, nav):
+    if isinstance(nav_sink, types.NoneType):
+        return lambda nav_sink, w, i, nav: None
+
+    def impl(nav_sink, w, i, nav):
+        nav_sink[i] += w * nav
+    return impl
+
+
+@overload(_sink_run)
+def _sink_run_impl(nav_sink, w, t, u, cash):
+    if isinstance(nav_sink, types.NoneType):
+        return lambda nav_sink, w, t, u, cash: None
+
+    def impl(nav_sink, w, t, u, cash):
+        v = w * cash
+        for j in range(t, u + 1):
+            nav_sink[j] += v
+    return impl
+
+
+@overload(_sink_trade)
+def _sink_trade_impl(trade_sink, held_sink, w, pnl, ret, traded, e_bar, t):
+    if isinstance(trade_sink, types.NoneType):
+        return lambda trade_sink, held_sink, w, pnl, ret, traded, e_bar, t: None
+
+    def impl(trade_sink, held_sink, w, pnl, ret, traded, e_bar, t):
+        held_sink[e_bar:t] = 1
+        p = pnl * w
+        trade_sink[S_TRADES] += 1.0
+        trade_sink[S_RET] += ret
+        trade_sink[S_PNL] += p
+        trade_sink[S_TRADED] += traded * w
+        if p > 0:
+            trade_sink[S_WINS] += 1.0
+            trade_sink[S_GROSS_PROFIT] += p
+        elif p < 0:
+            trade_sink[S_GROSS_LOSS] -= p
+    return impl
+
+
+@overload(_sink_open)
+def _sink_open_impl(held_sink, e_bar, n, qty):
+    if isinstance(held_sink, types.NoneType):
+        return lambda held_sink, e_bar, n, qty: None
+
+    def impl(held_sink, e_bar, n, qty):
+        if qty != 0.0:
+            held_sink[e_bar:n] = 1
+    return impl
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -273,7 +361,7 @@ _BYTE_BIT1 = np.uint64(0x0202020202020202)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades):
+def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, record, trades, trade_sink, held_sink, w):
     """Close the position at `fill`: book the trade (appended to the list `trades` when recording);
     return the cash delta. `trades` is never rebound inside the bar loop: rebinding an array there
     makes numba refcount it every iteration (4x slower kernel)."""
@@ -288,6 +376,7 @@ def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, reco
     acc[_A_TRADED] += notional
     acc[_A_PNL] += pnl
     acc[_A_RET] += pnl / (aq * e_fill)
+    _sink_trade(trade_sink, held_sink, w, pnl, pnl / (aq * e_fill), aq * e_fill + aq * fill, e_bar, t)
     if pnl > 0:
         acc[_A_WINS] += 1.0
         acc[_A_GP] += pnl
@@ -456,7 +545,7 @@ def _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position):
+def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity, position, nav_sink, w):
     """Bookkeeping of flat bars t..u at once: NAV = cash on each (no new peak or drawdown), the NAV sum as
     cash x length, each day one by one (a day's last bar in t..u-1 closes that day; u closes its own day
     if it is a day end). Returns (sum_nav, day_nav)."""
@@ -471,6 +560,7 @@ def _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record,
     if record:
         equity[t:u + 1] = cash
         position[t:u + 1] = 0.0
+    _sink_run(nav_sink, w, t, u, cash)
     return sum_nav, day_nav
 
 
@@ -496,7 +586,8 @@ def _mark(i, nav, qty, in_pos, ledger, day_id, day_end, daily, record, equity, p
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held,
-               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position):
+               quiet_held_max, trailing, trail_atr, ledger, day_id, day_end, daily, record, equity, position,
+               nav_sink, w):
     """Run of quiet bars in a position from bar t: nothing pending, no candidate that acts, no breaker, and
     (checked per bar) no stop or target touched, no time stop due, no ruin at the close. Such a bar is only
     step (c) plus the mark to market. Stops at the first bar that is not quiet, which is left unconsumed
@@ -530,6 +621,7 @@ def _quiet_run(t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_
                                                   trail_atr, tr_pct, tr_k)
         nav = cash + qty * c[ut]
         ledger = _mark(ut, nav, qty, True, ledger, day_id, day_end, daily, record, equity, position)
+        _sink_mark(nav_sink, w, ut, nav)
         consumed = True
         if t + 1 == n:
             break
@@ -674,15 +766,16 @@ def simulate(o, h, lo, c, day_id, n_days, sig, allow, stop_atr, trail_atr, vol, 
              comm, slip, initial, basis, record):
     """Run one parameter set; returns (metrics, equity, position, filter_code, risk_code, size, trades)."""
     return _simulate(o, h, lo, c, day_id, day_ends(day_id), n_days, sig, allow, stop_atr, trail_atr, vol, fp,
-                     fill_mode, policy, sides, comm, slip, initial, basis, record)
+                     fill_mode, policy, sides, comm, slip, initial, basis, record, None, None, None, 0.0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_atr, vol, fp, fill_mode, policy,
-              sides, comm, slip, initial, basis, record):
+              sides, comm, slip, initial, basis, record, nav_sink, held_sink, trade_sink, w):
     """The bar loop: per bar either a shortcut run (idle flat bars, quiet bars in a position) or the full
     state machine (a) pending fills, (b) intrabar exits, (c) trailing state, ruin and breaker at the
-    close, (d) decision and risk, then the bookkeeping; finally the metric vector."""
+    close, (d) decision and risk, then the bookkeeping; finally the metric vector. The sinks (None, or a
+    portfolio member's accumulators: see `_sink_mark`) receive w x NAV per bar and the w-scaled trades."""
     n = c.shape[0]
     nan = np.nan
     sl_pct = fp[F_SL_PCT]
@@ -763,7 +856,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # a trend system spends flat nearly free.
             u = _idle_run_end(t, n, sig, sig_words, n_words8, act_a, act_b, off_side)
             sum_nav, day_nav = _book_idle_run(t, u, cash, sum_nav, day_nav, day_id, day_end, daily, record, equity,
-                                              position)
+                                              position, nav_sink, w)
             t = u
             continue
         if side != 0 and pend_exit == 0 and pend_dir == 0 and (sig[t] == 0 or sig[t] == side) and not dd_on:
@@ -771,7 +864,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             t, consumed, held, peak, tr_lvl, stop, s_reason, ledger = _quiet_run(
                 t, n, h, lo, c, sig, side, cash, qty, stop, tp_lvl, s_reason, sl_lvl, tr_lvl, peak, held, quiet_held_max,
                 trailing, trail_atr, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
-                record, equity, position)
+                record, equity, position, nav_sink, w)
             sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = ledger
             if consumed:
                 continue
@@ -783,7 +876,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # Exit first, then the entry (a reversal is both, at the same open).
             if pend_exit != 0 and side != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, pend_exit, acc, record, trades), ruin_bar)
+                                                              e_fill, e_fee, pend_exit, acc, record, trades, trade_sink, held_sink, w), ruin_bar)
                 qty = 0.0
                 side = 0
             if pend_dir != 0 and side == 0 and cash > 0:
@@ -805,7 +898,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             if x_reason != 0:
                 fill = x_px if x_reason == EXIT_TAKE_PROFIT else x_px * (1.0 - side * slip)
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, x_reason,
-                                                              acc, record, trades), ruin_bar)
+                                                              acc, record, trades, trade_sink, held_sink, w), ruin_bar)
                 qty = 0.0
                 side = 0
             else:
@@ -821,7 +914,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # The booked trade carries the full loss; the account is closed at 0 (losses beyond the
             # capital are not carried: NAV stays 0, total return -100%).
             _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar, e_fill, e_fee, EXIT_RUIN, acc, record,
-                       trades)
+                       trades, trade_sink, held_sink, w)
             qty = 0.0
             side = 0
             cash = 0.0
@@ -857,7 +950,7 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # ---- same_close: the decision fills at this close
             if x_reason != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, x_reason, acc, record, trades), ruin_bar)
+                                                              e_fill, e_fee, x_reason, acc, record, trades, trade_sink, held_sink, w), ruin_bar)
                 qty = 0.0
                 side = 0
             if e_dir != 0 and side == 0 and cash > 0:
@@ -874,11 +967,13 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
         sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _mark(
             t, nav, qty, side != 0, (sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav), day_id, day_end, daily,
             record, equity, position)
+        _sink_mark(nav_sink, w, t, nav)
         if ruin_bar >= 0:
             break
 
     if ruin_bar >= 0:
         _close_ruined(t, nav, day_nav, n_days, day_id, day_end, daily, record, equity, position)
+    _sink_open(held_sink, e_bar, n, qty)
     dd = seg_min / peak_nav - 1.0
     if dd < mdd:
         mdd = dd
@@ -899,6 +994,6 @@ def sweep(o, h, lo, c, day_id, n_days, sig_pool, allow_pool, series_pool, iparam
         res = _simulate(o, h, lo, c, day_id, day_end, n_days, sig_pool[iparams[k, I_SIG]],
                         allow_pool[iparams[k, I_ALLOW]], series_pool[iparams[k, I_STOP_ATR]],
                         series_pool[iparams[k, I_TRAIL_ATR]], series_pool[iparams[k, I_VOL]], fparams[k],
-                        fill_mode, policy, sides, comm, slip, initial, basis, False)
+                        fill_mode, policy, sides, comm, slip, initial, basis, False, None, None, None, 0.0)
         out[k, :] = res[0]
     return out

@@ -59,3 +59,8 @@ METRIC_NAMES = ("total_return", "ann_return", "ann_volatility", "sharpe", "sorti
 M = {name: i for i, name in enumerate(METRIC_NAMES)}
 """name -> index, for code that selects metrics by name at run time (the constants above are the same)."""
 N_METRICS = len(METRIC_NAMES)
+
+# Trade statistics a portfolio member's run adds into its portfolio (the kernel's trade sink), pnl and turnover
+# scaled by the member's weight; S_OPEN counts members still holding at the end.
+S_TRADES, S_WINS, S_GROSS_PROFIT, S_GROSS_LOSS, S_PNL, S_RET, S_TRADED, S_OPEN = range(8)
+N_SINK_STATS = 8

@@ -23,8 +23,18 @@ from auraquant.cta.backtest.layout import (
     I_STOP_ATR,
     I_TRAIL_ATR,
     I_VOL,
+    M_FINAL_NAV,
     M_FINAL_POSITION,
     N_METRICS,
+    N_SINK_STATS,
+    S_GROSS_LOSS,
+    S_GROSS_PROFIT,
+    S_OPEN,
+    S_PNL,
+    S_RET,
+    S_TRADED,
+    S_TRADES,
+    S_WINS,
     T_EXIT_BAR,
     T_EXIT_PRICE,
     T_NOTIONAL,
@@ -62,6 +72,28 @@ def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_ba
 
 
 @njit(cache=True, nogil=True)
+def _member_into(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+                 allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm,
+                 slip, initial, basis, nav_sink, held_sink, trade_sink, w):
+    """`_member` without recording: the kernel adds w x the member's NAV per bar into `nav_sink` (one slot per
+    member bar), flags held bars in `held_sink` and adds its w-scaled trades into `trade_sink`. Returns the
+    member's metrics."""
+    a = offs[i]
+    b = offs[i + 1]
+    n = b - a
+    ip = iparams[i, k]
+    s0 = sig_start[sig_base[i] + ip[I_SIG]]
+    a0 = allow_start[allow_base[i] + ip[I_ALLOW]]
+    st0 = ser_start[ser_base[i] + ip[I_STOP_ATR]]
+    tr0 = ser_start[ser_base[i] + ip[I_TRAIL_ATR]]
+    v0 = ser_start[ser_base[i] + ip[I_VOL]]
+    return kernel._simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end[a:b], n_days[i], sig_flat[s0:s0 + n],
+                            allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
+                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, False, nav_sink,
+                            held_sink, trade_sink, w)[0]
+
+
+@njit(cache=True, nogil=True)
 def _finish_metrics(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gp, gl, s_pnl, s_ret, bars_in_pos, n,
                     traded, sum_nav, final_qty, ruin_bar):
     """The engine's metric vector (`kernel._finalize`) from the portfolio's pooled trade statistics."""
@@ -78,11 +110,12 @@ def _finish_metrics(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gp, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _close_bar(t, nav, in_pos_t, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_end_t, day_id_t, daily,
-               day_nav):
+def _close_bar(t, nav, in_pos_t, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd):
     """The portfolio NAV at bar t's close, booked: ruin (NAV <= 0 ends the path at 0 from then on), the NAV
-    sum, bars in a position, the drawdown (the engine kernel's own rule) and the day's return at a day end.
-    Returns the updated (nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav)."""
+    sum, bars in a position and the drawdown (the engine kernel's own rule); the caller books the day's
+    return at a day end (`_day_return`). Scalars only: an array argument of an inlined helper is reference-
+    counted on every bar (measured: the fixed-sizing sweep's path judging 6x slower). Returns the updated
+    (nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd)."""
     if ruin_bar >= 0:
         nav = 0.0
     elif nav <= 0.0:
@@ -92,10 +125,13 @@ def _close_bar(t, nav, in_pos_t, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_m
     if in_pos_t:
         bars_in_pos += 1
     peak_nav, seg_min, mdd = kernel._drawdown(nav, peak_nav, seg_min, mdd)
-    if day_end_t:
-        daily[day_id_t] = nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
-        day_nav = nav
-    return nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav
+    return nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _day_return(nav, day_nav):
+    """The return of a day that closes at NAV `nav` after closing the previous one at `day_nav`."""
+    return nav / day_nav - 1.0 if day_nav > 0.0 else 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -297,9 +333,11 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
                     cash -= units[i] * E[t, i]
         else:
             nav = cash + nav_sum[t]
-        nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _close_bar(
-            t, nav, in_pos[t], ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, cal_day_end[t],
-            cal_day_id[t], daily, day_nav)
+        nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd = _close_bar(
+            t, nav, in_pos[t], ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd)
+        if cal_day_end[t]:
+            daily[cal_day_id[t]] = _day_return(nav, day_nav)
+            day_nav = nav
         if record:
             pbar[t, P_NAV] = nav
             if dynamic:
@@ -385,45 +423,52 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
     return out, out_m
 
 
-# -- fixed sizing sweeps: member-major blocks -------------------------------------------------------------------
+# -- fixed sizing sweeps: member-major rounds ------------------------------------------------------------------
 # Under fixed sizing the portfolio NAV is cash + sum_i w_i E_i(t): members can be run one after another into a
-# per-set accumulator. A block of sets runs member by member (each member's bars stay in cache across the
-# block's sets, where a set-major loop would stream every member's bars through it once per set), then each
+# per-set accumulator. Sets run in rounds of (threads x block): member by member, every thread runs its block of
+# sets on the same member at the same time, so a member's bars and candidates come from memory once per round
+# and stay in cache across the block (a set-major loop streams every member's data through once per set); the
+# kernel adds each run straight into the set's NAV row (its sinks: nothing recorded, nothing re-read). Then each
 # set's NAV path is judged. The arithmetic is `run_set`'s, in the same order: results are identical.
-_S_NTR, _S_WINS, _S_GP, _S_GL, _S_PNL, _S_RET, _S_TRADED, _S_OPEN = range(8)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat,
-                   allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides,
-                   comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats, out_m):
+def _block_members(i, k0, kn, o, h, lo, c, day_id, day_end, offs, n_days, cal_ix, sig_flat, sig_start, sig_base,
+                   allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode,
+                   policy, sides, comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats, out_m):
+    """Member i of sets k0..k0+kn-1 added into rows 0..kn-1 of the accumulators (NAV, held flags, trades)."""
     n_cal = nav_acc.shape[1]
     a = offs[i]
     ix = cal_ix[a:offs[i + 1]]
     nb = ix.shape[0]
     w = static_w[i]
+    contiguous = ix[nb - 1] - ix[0] + 1 == nb
     for kk in range(kn):
         k = k0 + kk
-        res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
-                      allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
-                      sides, comm, slip, initial, basis)
-        out_m[k, i, :] = res[0]
-        eq = res[1]
-        pos = res[2]
         acc = nav_acc[kk]
         inp = inpos_acc[kk]
-        if ix[nb - 1] - ix[0] + 1 == nb:
-            # no gap between the member's first and last bar: straight (vectorizable) loops, same sums
+        st = stats[kk]
+        if contiguous:
+            # no gap between the member's first and last bar: the kernel adds into the set's row itself
             t0 = ix[0]
             for t in range(t0):
                 acc[t] += w * initial
-            for j in range(nb):
-                acc[t0 + j] += w * eq[j]
-                inp[t0 + j] |= np.uint8(pos[j] != 0.0)
-            last_e = eq[nb - 1]
+            m = _member_into(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
+                             allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
+                             fill_mode, policy, sides, comm, slip, initial, basis, acc[t0:t0 + nb], inp[t0:t0 + nb],
+                             st, w)
+            out_m[k, i, :] = m
+            last_e = m[M_FINAL_NAV]  # the NAV of the member's last bar, bit for bit
             for t in range(t0 + nb, n_cal):
                 acc[t] += w * last_e
         else:
+            # gaps: record the member's curve, carry its last mark over the bars it does not have
+            res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+                          allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
+                          sides, comm, slip, initial, basis)
+            out_m[k, i, :] = res[0]
+            eq = res[1]
+            pos = res[2]
             t = 0
             last_e = initial
             held = False
@@ -443,59 +488,56 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_fla
             while t < n_cal:
                 acc[t] += w * last_e
                 t += 1
-        st = stats[kk]
-        if res[0][M_FINAL_POSITION] != 0.0:
-            st[_S_OPEN] += 1.0
-        tr = res[6]
-        for r in range(tr.shape[0]):
-            pnl = tr[r, T_PNL] * w
-            st[_S_NTR] += 1.0
-            st[_S_RET] += tr[r, T_PNL] / tr[r, T_NOTIONAL]
-            st[_S_PNL] += pnl
-            st[_S_TRADED] += (tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE]) * w
-            if pnl > 0:
-                st[_S_WINS] += 1.0
-                st[_S_GP] += pnl
-            elif pnl < 0:
-                st[_S_GL] -= pnl
+            tr = res[6]
+            for r in range(tr.shape[0]):
+                pnl = tr[r, T_PNL] * w
+                st[S_TRADES] += 1.0
+                st[S_RET] += tr[r, T_PNL] / tr[r, T_NOTIONAL]
+                st[S_PNL] += pnl
+                st[S_TRADED] += (tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE]) * w
+                if pnl > 0:
+                    st[S_WINS] += 1.0
+                    st[S_GROSS_PROFIT] += pnl
+                elif pnl < 0:
+                    st[S_GROSS_LOSS] -= pnl
+        if out_m[k, i, M_FINAL_POSITION] != 0.0:
+            st[S_OPEN] += 1.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, capital, basis, cal_day_id, cal_day_end, n_cal_days,
-                  out):
-    n_cal = nav_acc.shape[1]
-    for kk in range(kn):
-        daily = np.empty(n_cal_days)
-        day_nav = capital
-        peak_nav = capital
-        seg_min = capital
-        mdd = 0.0
-        sum_nav = 0.0
-        ruin_bar = -1
-        bars_in_pos = 0
-        nav = capital
-        acc = nav_acc[kk]
-        inp = inpos_acc[kk]
-        for t in range(n_cal):
-            nav = cash + acc[t]
-            nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, day_nav = _close_bar(
-                t, nav, inp[t], ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd, cal_day_end[t],
-                cal_day_id[t], daily, day_nav)
-        mdd = _end_path(seg_min, peak_nav, mdd, ruin_bar, cal_day_id, n_cal_days, daily)
-        st = stats[kk]
-        m = np.empty(N_METRICS)
-        _finish_metrics(m, daily, n_cal_days, capital, nav, basis, mdd, int(st[_S_NTR]), st[_S_WINS], st[_S_GP],
-                        st[_S_GL], st[_S_PNL], st[_S_RET], bars_in_pos, n_cal, st[_S_TRADED], sum_nav, st[_S_OPEN],
-                        ruin_bar)
-        out[k0 + kk, :] = m
+def _finish_set(acc, inp, st, cash, capital, basis, cal_day_id, cal_day_end, n_cal_days, out):
+    """Judge one set's portfolio NAV path (cash + its members' summed NAV row `acc`, held flags `inp`, trade
+    statistics `st`) on the calendar, as `run_set` does, into the metric vector `out`."""
+    n_cal = acc.shape[0]
+    daily = np.empty(n_cal_days)
+    day_nav = capital
+    peak_nav = capital
+    seg_min = capital
+    mdd = 0.0
+    sum_nav = 0.0
+    ruin_bar = -1
+    bars_in_pos = 0
+    nav = capital
+    for t in range(n_cal):
+        nav = cash + acc[t]
+        nav, ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd = _close_bar(
+            t, nav, inp[t], ruin_bar, sum_nav, bars_in_pos, peak_nav, seg_min, mdd)
+        if cal_day_end[t]:
+            daily[cal_day_id[t]] = _day_return(nav, day_nav)
+            day_nav = nav
+    mdd = _end_path(seg_min, peak_nav, mdd, ruin_bar, cal_day_id, n_cal_days, daily)
+    _finish_metrics(out, daily, n_cal_days, capital, nav, basis, mdd, int(st[S_TRADES]), st[S_WINS], st[S_GROSS_PROFIT],
+                    st[S_GROSS_LOSS], st[S_PNL], st[S_RET], bars_in_pos, n_cal, st[S_TRADED], sum_nav, st[S_OPEN],
+                    ruin_bar)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
                 allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip,
-                initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, block):
-    """`sweep` under fixed sizing (no rebalance, no cap): blocks of `block` sets in parallel, each block run
-    member-major by one thread; the same numbers as `run_set` of each set (independent of threads)."""
+                initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, round_sets, block):
+    """`sweep` under fixed sizing (no rebalance, no cap), in member-major rounds of (`threads` x `block`) sets
+    (see above; `threads` is numba's thread count, passed in: reading it here would keep the function from
+    being cached); the same numbers as `run_set` of each set, whatever the thread count."""
     n_sets = iparams.shape[1]
     n_mem = offs.shape[0] - 1
     out = np.empty((n_sets, N_METRICS))
@@ -503,18 +545,29 @@ def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, 
     cash = initial
     for i in range(n_mem):
         cash -= static_w[i] * initial
-    n_blocks = (n_sets + block - 1) // block
-    for b in prange(n_blocks):
-        k0 = b * block
-        kn = min(block, n_sets - k0)
-        nav_acc = np.zeros((kn, n_cal))
-        inpos_acc = np.zeros((kn, n_cal), dtype=np.uint8)
-        stats = np.zeros((kn, 8))
+    day_end = np.empty(day_id.shape[0], dtype=np.uint8)
+    for i in range(n_mem):
+        day_end[offs[i]:offs[i + 1]] = kernel.day_ends(day_id[offs[i]:offs[i + 1]])
+    per_round = max(round_sets, 1)
+    nav_acc = np.empty((min(per_round, n_sets), n_cal))
+    inpos_acc = np.empty((min(per_round, n_sets), n_cal), dtype=np.uint8)
+    stats = np.empty((min(per_round, n_sets), N_SINK_STATS))
+    for k0 in range(0, n_sets, per_round):
+        kn = min(per_round, n_sets - k0)
+        n_blocks = (kn + block - 1) // block
         for i in range(n_mem):
-            _block_members(i, k0, kn, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base,
-                           allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                           fill_mode, policy, sides, comm, slip, initial, basis, static_w, nav_acc, inpos_acc, stats,
-                           out_m)
-        _block_finish(k0, kn, nav_acc, inpos_acc, stats, cash, initial, basis, cal_day_id, cal_day_end, n_cal_days,
-                      out)
+            for b in prange(n_blocks):
+                a = b * block
+                m = min(block, kn - a)
+                if i == 0:  # zeroed by the thread that fills them first: they start in its cache
+                    nav_acc[a:a + m] = 0.0
+                    inpos_acc[a:a + m] = 0
+                    stats[a:a + m] = 0.0
+                _block_members(i, k0 + a, m, o, h, lo, c, day_id, day_end, offs, n_days, cal_ix, sig_flat, sig_start,
+                               sig_base, allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams,
+                               fparams, fill_mode, policy, sides, comm, slip, initial, basis, static_w,
+                               nav_acc[a:a + m], inpos_acc[a:a + m], stats[a:a + m], out_m)
+        for kk in prange(kn):
+            _finish_set(nav_acc[kk], inpos_acc[kk], stats[kk], cash, initial, basis, cal_day_id, cal_day_end,
+                        n_cal_days, out[k0 + kk])
     return out, out_m

@@ -10,7 +10,7 @@ import pytest
 from auraquant.cta.backtest.engine import run_backtest
 from auraquant.cta.backtest.metrics import nav_metrics
 from auraquant.cta.backtest.portfolio import Sizing, run_portfolio_backtest, run_portfolio_sweep
-from auraquant.cta.strategy.spec import apply_params
+from auraquant.cta.strategy.spec import Spec, apply_params
 from tests.support.portfolio_reference import reference_portfolio
 
 COSTS = {"SYN02/USDT": {"commission_bps": 10.0, "slippage_bps": 5.0}}
@@ -127,3 +127,35 @@ def test_fixed_sizing_sweep_equals_single_backtests(au, spec, sizing, monkeypatc
                                                                and np.isnan(one.metrics[name]))
         for s in au.symbols:
             assert table.loc[k, f"total_return__{s}"] == one.member_metrics[s]["total_return"]
+
+
+def test_fixed_sizing_sweep_on_complete_members_equals_recorded_runs_including_ruin(monkeypatch) -> None:
+    """Members without gaps take the sink path (the kernel adds each member's NAV and trades into the block
+    itself, nothing recorded): every portfolio and member metric equals the recorded run's, bit for bit,
+    also for sets that ruin a member (leveraged entries) and for both sides."""
+    from auraquant.cta.backtest import portfolio
+    from auraquant.cta.backtest.layout import METRIC_NAMES
+    from auraquant.cta.data.synthetic import generate_correlated
+    from auraquant.cta.universe.align import align
+
+    monkeypatch.setattr(portfolio, "FIXED_BLOCK", 4)
+    fr = generate_correlated(3, 1200, seed=5, correlation=0.5, drift_scale=3.0)
+    fr[list(fr)[2]] = fr[list(fr)[2]].iloc[100:1000].reset_index(drop=True)  # late listing, early delisting
+    au = align(fr)
+    spec = Spec(baseline={"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
+                execution={"name": "trailing_pct", "params": {"pct": 0.03}},
+                risk=[{"name": "fixed_fraction", "params": {"fraction": 1.0}},
+                      {"name": "leverage_cap", "params": {"max_leverage": 100.0}}],
+                engine={"commission_bps": 5.0, "slippage_bps": 2.0, "sides": "both"})
+    sets = [{"baseline.fast": f, "risk.fixed_fraction.fraction": x} for f in (4, 9, 15) for x in (0.5, 2.0, 60.0)]
+    table = run_portfolio_sweep(au, spec, sets, Sizing(), member_costs=COSTS)
+    ruined = 0
+    for k, p in enumerate(sets):
+        one = run_portfolio_backtest(au, apply_params(spec, p), Sizing(), member_costs=COSTS)
+        for name in METRIC_NAMES:
+            a, b = table.loc[k, name], one.metrics[name]
+            assert a == b or (np.isnan(a) and np.isnan(b)), (k, name, a, b)
+        for s in au.symbols:
+            assert table.loc[k, f"total_return__{s}"] == one.member_metrics[s]["total_return"]
+            ruined += int(one.member_metrics[s]["ruined"])
+    assert ruined > 0  # the leveraged sets do ruin members: the sink's ruin path is exercised
