@@ -53,31 +53,21 @@ N_MBAR = 5
 
 
 @njit(cache=True, nogil=True)
-def _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat, allow_start,
-            allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip,
-            initial, basis):
-    """`kernel.simulate` of parameter set k on member i (recording its equity and position)."""
-    a = offs[i]
-    b = offs[i + 1]
-    n = b - a
-    ip = iparams[i, k]
-    s0 = sig_start[sig_base[i] + ip[I_SIG]]
-    a0 = allow_start[allow_base[i] + ip[I_ALLOW]]
-    st0 = ser_start[ser_base[i] + ip[I_STOP_ATR]]
-    tr0 = ser_start[ser_base[i] + ip[I_TRAIL_ATR]]
-    v0 = ser_start[ser_base[i] + ip[I_VOL]]
-    return kernel.simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], n_days[i], sig_flat[s0:s0 + n],
-                           allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
-                           fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, True)
+def _day_ends(day_id, offs):
+    """`kernel.day_ends` of every member, on the members' concatenated bars."""
+    out = np.empty(day_id.shape[0], dtype=np.uint8)
+    for i in range(offs.shape[0] - 1):
+        out[offs[i]:offs[i + 1]] = kernel.day_ends(day_id[offs[i]:offs[i + 1]])
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _member_into(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
-                 allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm,
-                 slip, initial, basis, nav_sink, held_sink, trade_sink, w):
-    """`_member` without recording: the kernel adds w x the member's NAV per bar into `nav_sink` (one slot per
-    member bar), flags held bars in `held_sink` and adds its w-scaled trades into `trade_sink`. Returns the
-    member's metrics."""
+def _member(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat, allow_start,
+            allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip, initial,
+            basis, record, nav_sink, held_sink, trade_sink, w):
+    """`kernel._simulate` of parameter set k on member i: recording its equity and position (`record`), or
+    adding w x its NAV per bar, its held bars and its w-scaled trades into the sinks (one slot per member bar;
+    None: no sinks)."""
     a = offs[i]
     b = offs[i + 1]
     n = b - a
@@ -89,8 +79,8 @@ def _member_into(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig
     v0 = ser_start[ser_base[i] + ip[I_VOL]]
     return kernel._simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end[a:b], n_days[i], sig_flat[s0:s0 + n],
                             allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
-                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, False, nav_sink,
-                            held_sink, trade_sink, w)[0]
+                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, record, nav_sink,
+                            held_sink, trade_sink, w)
 
 
 @njit(cache=True, nogil=True)
@@ -107,6 +97,13 @@ def _finish_metrics(m, daily, n_days, initial, nav, basis, mdd, n_tr, wins, gp, 
     acc[kernel._A_TRADED] = traded
     acc[kernel._A_LOSS_BAR] = -1e18
     kernel._finalize(m, daily, n_days, initial, nav, basis, mdd, acc, bars_in_pos, n, sum_nav, final_qty, ruin_bar)
+
+
+@njit(cache=True, nogil=True)
+def _path_start(capital, n_cal_days):
+    """The portfolio path's ledger before its first bar: (daily returns, day-start NAV, peak NAV, segment
+    minimum, max drawdown, NAV sum, ruin bar, bars in a position)."""
+    return np.empty(n_cal_days), capital, capital, capital, 0.0, 0.0, -1, 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -174,6 +171,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     member trades (list of the members' own trade arrays when recording), per-trade units held at the exit
     (list of arrays: the factor from a member's pnl to portfolio currency))."""
     n_mem = offs.shape[0] - 1
+    day_end = _day_ends(day_id, offs)
     nan = np.nan
     m_metrics = np.empty((n_mem, N_METRICS))
     nr = n_cal if record else 1
@@ -191,9 +189,9 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     A = np.zeros((n_cal if mat else 1, n_mem), dtype=np.uint8)
     mem_trades = []
     for i in range(n_mem):
-        res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+        res = _member(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
                       allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
-                      sides, comm, slip, initial, basis)
+                      sides, comm, slip, initial, basis, True, None, None, None, 0.0)
         m_metrics[i, :] = res[0]
         eq = res[1]
         pos = res[2]
@@ -239,14 +237,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
             t += 1
 
     capital = initial
-    daily = np.empty(n_cal_days)
-    day_nav = capital
-    peak_nav = capital
-    seg_min = capital
-    mdd = 0.0
-    sum_nav = 0.0
-    ruin_bar = -1
-    bars_in_pos = 0
+    daily, day_nav, peak_nav, seg_min, mdd, sum_nav, ruin_bar, bars_in_pos = _path_start(capital, n_cal_days)
     traded = 0.0
     units = static_w.copy()
     units_at = np.empty((n_cal if dynamic else 1, n_mem))
@@ -453,19 +444,18 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, day_end, offs, n_days, cal_ix
             t0 = ix[0]
             for t in range(t0):
                 acc[t] += w * initial
-            m = _member_into(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base,
-                             allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams,
-                             fill_mode, policy, sides, comm, slip, initial, basis, acc[t0:t0 + nb], inp[t0:t0 + nb],
-                             st, w)
+            m = _member(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+                        allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
+                        sides, comm, slip, initial, basis, False, acc[t0:t0 + nb], inp[t0:t0 + nb], st, w)[0]
             out_m[k, i, :] = m
             last_e = m[M_FINAL_NAV]  # the NAV of the member's last bar, bit for bit
             for t in range(t0 + nb, n_cal):
                 acc[t] += w * last_e
         else:
             # gaps: record the member's curve, carry its last mark over the bars it does not have
-            res = _member(i, k, o, h, lo, c, day_id, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
+            res = _member(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat,
                           allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
-                          sides, comm, slip, initial, basis)
+                          sides, comm, slip, initial, basis, True, None, None, None, 0.0)
             out_m[k, i, :] = res[0]
             eq = res[1]
             pos = res[2]
@@ -509,14 +499,7 @@ def _finish_set(acc, inp, st, cash, capital, basis, cal_day_id, cal_day_end, n_c
     """Judge one set's portfolio NAV path (cash + its members' summed NAV row `acc`, held flags `inp`, trade
     statistics `st`) on the calendar, as `run_set` does, into the metric vector `out`."""
     n_cal = acc.shape[0]
-    daily = np.empty(n_cal_days)
-    day_nav = capital
-    peak_nav = capital
-    seg_min = capital
-    mdd = 0.0
-    sum_nav = 0.0
-    ruin_bar = -1
-    bars_in_pos = 0
+    daily, day_nav, peak_nav, seg_min, mdd, sum_nav, ruin_bar, bars_in_pos = _path_start(capital, n_cal_days)
     nav = capital
     for t in range(n_cal):
         nav = cash + acc[t]
@@ -545,9 +528,7 @@ def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, 
     cash = initial
     for i in range(n_mem):
         cash -= static_w[i] * initial
-    day_end = np.empty(day_id.shape[0], dtype=np.uint8)
-    for i in range(n_mem):
-        day_end[offs[i]:offs[i + 1]] = kernel.day_ends(day_id[offs[i]:offs[i + 1]])
+    day_end = _day_ends(day_id, offs)
     per_round = max(round_sets, 1)
     nav_acc = np.empty((min(per_round, n_sets), n_cal))
     inpos_acc = np.empty((min(per_round, n_sets), n_cal), dtype=np.uint8)
