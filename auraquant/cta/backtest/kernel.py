@@ -21,8 +21,9 @@ before the entry `_open_position`; (b) intrabar exits, `_intrabar_exit`; (c) tra
 close and the drawdown breaker, `_breaker`; (d) the decision, `_exit_decision` and the risk layer `_risk`;
 then the bookkeeping of the close, `_mark`. `_finalize` writes the metric vector by the named indices
 `M_*` of `auraquant.cta.backtest.layout`.
-Sinks (`_sink_mark`, `_sink_run`, `_sink_trade`): a portfolio member's run may add its weighted NAV and
-trades straight into its portfolio's accumulators; without sinks (None) they compile to nothing.
+Sinks (`_sink_mark`, `_sink_run`, `_sink_trade`, `_sink_open`): a portfolio member's run may add its
+weighted NAV, trades and held bars straight into its portfolio's accumulators; without sinks (None, every
+other caller) they compile to nothing.
 
 Which helpers are inlined and which are called is a measured choice (`benchmarks/kernel_split.py`):
 numba inlines `inline="always"` functions into the caller's IR, where every array argument becomes an
@@ -876,7 +877,8 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # Exit first, then the entry (a reversal is both, at the same open).
             if pend_exit != 0 and side != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ot * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, pend_exit, acc, record, trades, trade_sink, held_sink, w), ruin_bar)
+                                                              e_fill, e_fee, pend_exit, acc, record, trades, trade_sink,
+                                                              held_sink, w), ruin_bar)
                 qty = 0.0
                 side = 0
             if pend_dir != 0 and side == 0 and cash > 0:
@@ -950,7 +952,8 @@ def _simulate(o, h, lo, c, day_id, day_end, n_days, sig, allow, stop_atr, trail_
             # ---- same_close: the decision fills at this close
             if x_reason != 0:
                 cash, ruin_bar = _settle(t, cash + _book_exit(t, qty, side, ct * (1.0 - side * slip), comm, e_bar,
-                                                              e_fill, e_fee, x_reason, acc, record, trades, trade_sink, held_sink, w), ruin_bar)
+                                                              e_fill, e_fee, x_reason, acc, record, trades, trade_sink,
+                                                              held_sink, w), ruin_bar)
                 qty = 0.0
                 side = 0
             if e_dir != 0 and side == 0 and cash > 0:
