@@ -416,8 +416,9 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
 
 # -- fixed sizing sweeps: member-major rounds ------------------------------------------------------------------
 # Under fixed sizing the portfolio NAV is cash + sum_i w_i E_i(t): members can be run one after another into a
-# per-set accumulator. Sets run in rounds of (threads x block): member by member, every thread runs its block of
-# sets on the same member at the same time, so a member's bars and candidates come from memory once per round
+# per-set accumulator. Sets run in rounds (NAV rows of about a last-level cache): member by member, the threads
+# run blocks of the round's sets on the same member at the same time, so a member's bars and candidates come
+# from memory once per round
 # and stay in cache across the block (a set-major loop streams every member's data through once per set); the
 # kernel adds each run straight into the set's NAV row (its sinks: nothing recorded, nothing re-read). Then each
 # set's NAV path is judged. The arithmetic is `run_set`'s, in the same order: results are identical.
@@ -518,9 +519,9 @@ def _finish_set(acc, inp, st, cash, capital, basis, cal_day_id, cal_day_end, n_c
 def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
                 allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip,
                 initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, round_sets, block):
-    """`sweep` under fixed sizing (no rebalance, no cap), in member-major rounds of (`threads` x `block`) sets
-    (see above; `threads` is numba's thread count, passed in: reading it here would keep the function from
-    being cached); the same numbers as `run_set` of each set, whatever the thread count."""
+    """`sweep` under fixed sizing (no rebalance, no cap), in member-major rounds of `round_sets` sets, each
+    member's turn split into blocks of `block` sets that the threads take as they come (see above; sizes from
+    `portfolio.fixed_rounds`); the same numbers as `run_set` of each set, whatever the sizes or threads."""
     n_sets = iparams.shape[1]
     n_mem = offs.shape[0] - 1
     out = np.empty((n_sets, N_METRICS))
