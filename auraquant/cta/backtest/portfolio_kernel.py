@@ -420,7 +420,8 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
 # run blocks of the round's sets on the same member at the same time, so a member's bars and candidates come
 # from memory once per round and stay in cache across a block (a set-major loop streams every member's data
 # through once per set); the kernel adds each run straight into the set's NAV row (its sinks: nothing recorded,
-# nothing re-read). Then each set's NAV path is judged. The arithmetic is `run_set`'s, in the same order: results are identical.
+# nothing re-read). Then each set's NAV path is judged. The arithmetic is `run_set`'s, in the same order:
+# results are identical.
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
