@@ -178,6 +178,20 @@ def _buy_and_hold_nav(b: Bars, spec: Spec) -> np.ndarray:
                             slippage_bps=e.slippage_bps, initial=e.initial_capital)
 
 
+def trades_frame(trades: np.ndarray, time_ns: np.ndarray) -> pd.DataFrame:
+    """The trade table of a kernel trade array (`T_*` columns) on bars stamped `time_ns`: one row per closed
+    trade, bars as positions in those bars."""
+    entry_bar = trades[:, T_ENTRY_BAR].astype(np.int64)
+    exit_bar = trades[:, T_EXIT_BAR].astype(np.int64)
+    return pd.DataFrame({
+        "entry_bar": entry_bar, "exit_bar": exit_bar,
+        "entry_time": _utc(time_ns[entry_bar]), "exit_time": _utc(time_ns[exit_bar]),
+        "side": trades[:, T_SIDE].astype(np.int8), "qty": trades[:, T_QTY], "entry_price": trades[:, T_ENTRY_PRICE],
+        "exit_price": trades[:, T_EXIT_PRICE], "pnl": trades[:, T_PNL], "fees": trades[:, T_FEES],
+        "return": trades[:, T_PNL] / trades[:, T_NOTIONAL],
+        "exit_reason": [EXIT_REASONS[int(r)] for r in trades[:, T_REASON]]})
+
+
 def _attach_artifacts(out: BacktestResult, prep: Prepared, res: tuple, spec: Spec,
                       extra_dir: Path | str | None) -> None:
     _, equity, position, fcode, rcode, size, trades = res
@@ -187,16 +201,7 @@ def _attach_artifacts(out: BacktestResult, prep: Prepared, res: tuple, spec: Spe
     cand = prep.sig_pool[prep.iparams[0, 0]]
     out.steps = pd.DataFrame({"time": times, "candidate": cand, "filter_pass": fcode, "risk_code": rcode,
                               "size": size, "position": position})
-    tr = trades
-    entry_bar = tr[:, T_ENTRY_BAR].astype(np.int64)
-    exit_bar = tr[:, T_EXIT_BAR].astype(np.int64)
-    out.trades = pd.DataFrame({
-        "entry_bar": entry_bar, "exit_bar": exit_bar,
-        "entry_time": _utc(b.time_ns[entry_bar]), "exit_time": _utc(b.time_ns[exit_bar]),
-        "side": tr[:, T_SIDE].astype(np.int8), "qty": tr[:, T_QTY], "entry_price": tr[:, T_ENTRY_PRICE],
-        "exit_price": tr[:, T_EXIT_PRICE], "pnl": tr[:, T_PNL], "fees": tr[:, T_FEES],
-        "return": tr[:, T_PNL] / tr[:, T_NOTIONAL],
-        "exit_reason": [EXIT_REASONS[int(r)] for r in tr[:, T_REASON]]})
+    out.trades = trades_frame(trades, b.time_ns)
     evaluated = np.flatnonzero(fcode >= 0)
     direction = cand[evaluated].astype(np.int8)
     f_rows = []

@@ -54,22 +54,12 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from auraquant.cta.backtest import portfolio_kernel as pk
-from auraquant.cta.backtest.engine import _SWEEP_CHUNK, SEMANTICS
+from auraquant.cta.backtest.engine import _SWEEP_CHUNK, SEMANTICS, trades_frame
 from auraquant.cta.backtest.kernel import day_ends
 from auraquant.cta.backtest.layout import (
-    EXIT_REASONS,
     METRIC_NAMES,
     N_IPARAMS,
-    T_ENTRY_BAR,
-    T_ENTRY_PRICE,
-    T_EXIT_BAR,
-    T_EXIT_PRICE,
-    T_FEES,
-    T_NOTIONAL,
     T_PNL,
-    T_QTY,
-    T_REASON,
-    T_SIDE,
     M,
 )
 from auraquant.cta.backtest.metrics import (
@@ -429,20 +419,16 @@ def run_portfolio_backtest(au: AlignedUniverse, spec: Spec, sizing: Sizing | Non
 
 
 def _trades_frame(au: AlignedUniverse, trades: list[np.ndarray], scales: list[np.ndarray]) -> pd.DataFrame:
-    """Every member's closed trades (the member's own numbers; bars are calendar positions) with
-    `pnl_portfolio` = pnl x the units held at the exit (portfolio currency)."""
+    """Every member's closed trades (`engine.trades_frame`: the member's own numbers; bars here are calendar
+    positions) with `pnl_portfolio` = pnl x the units held at the exit (portfolio currency)."""
     rows = []
     for s, b, ix, tr, sc in zip(au.symbols, au.bars, au.cal_index, trades, scales, strict=True):
-        eb = tr[:, T_ENTRY_BAR].astype(np.int64)
-        xb = tr[:, T_EXIT_BAR].astype(np.int64)
-        rows.append(pd.DataFrame({
-            "symbol": s, "entry_bar": ix[eb], "exit_bar": ix[xb],
-            "entry_time": pd.to_datetime(b.time_ns[eb], unit="ns", utc=True),
-            "exit_time": pd.to_datetime(b.time_ns[xb], unit="ns", utc=True),
-            "side": tr[:, T_SIDE].astype(np.int8), "qty": tr[:, T_QTY], "entry_price": tr[:, T_ENTRY_PRICE],
-            "exit_price": tr[:, T_EXIT_PRICE], "pnl": tr[:, T_PNL], "fees": tr[:, T_FEES],
-            "return": tr[:, T_PNL] / tr[:, T_NOTIONAL], "pnl_portfolio": tr[:, T_PNL] * sc,
-            "exit_reason": [EXIT_REASONS[int(r)] for r in tr[:, T_REASON]]}))
+        f = trades_frame(tr, b.time_ns)
+        f["entry_bar"] = ix[f["entry_bar"].to_numpy()]
+        f["exit_bar"] = ix[f["exit_bar"].to_numpy()]
+        f.insert(0, "symbol", s)
+        f.insert(f.columns.get_loc("exit_reason"), "pnl_portfolio", tr[:, T_PNL] * sc)
+        rows.append(f)
     return pd.concat(rows, ignore_index=True).sort_values(["exit_bar", "symbol"], kind="stable").reset_index(drop=True)
 
 
