@@ -174,10 +174,8 @@ def universe_backtest(ctx: Ctx, spec_id: str, universe_id: str, sizing: Sizing |
 
 
 def _run_out(run_id: str, res: uwf.UniverseRunResult) -> UniverseRunOut:
-    return UniverseRunOut(run_id=run_id, universe_id=res.universe_id, spec_id=res.spec_id, oos=res.oos,
-                          members=res.members, consistency=res.consistency, correlation=res.correlation,
-                          basket_buy_and_hold=res.basket_buy_and_hold, significance=res.significance,
-                          windows=res.windows, total_trials=res.total_trials)
+    # the stored result's fields, less its trial list and robustness matrices (too long for the model)
+    return UniverseRunOut(**{**res.model_dump(include=set(UniverseRunOut.model_fields)), "run_id": run_id})
 
 
 @tool(category=CAT, timeout_s=3600, exclusive=True)
