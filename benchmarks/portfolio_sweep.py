@@ -102,7 +102,7 @@ def main() -> None:
                 portfolio_kernel.sweep(*pkd.args)
         else:
             with numba.parallel_chunksize(1):
-                portfolio_kernel.sweep_fixed(*pkd.args[:31], *fixed_rounds(len(au), threads))
+                portfolio_kernel.sweep_fixed(*pkd.fixed_args, *fixed_rounds(len(au), threads))
 
     every_e2e, port_e2e = _alternate([lambda: [run_sweep(b, spec, grid, threads=threads) for b in au.bars],
                                       lambda: run_portfolio_sweep(au, spec, grid, sizing, threads=threads)],

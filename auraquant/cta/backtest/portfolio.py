@@ -195,11 +195,16 @@ def rebalance_bars(au: AlignedUniverse, sizing: Sizing, cal_day_end: np.ndarray)
 class _Packed:
     au: AlignedUniverse
     preps: list[Prepared]
-    args: tuple
+    args: tuple  # the kernels' positional inputs, in their order
     n_sets: int
     engine: Any
     sizing: Sizing
     costs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+
+    @property
+    def fixed_args(self) -> tuple:
+        """`args` up to the static weights: the inputs of `portfolio_kernel.sweep_fixed` (no rebalancing)."""
+        return self.args[:_N_FIXED_ARGS]
 
 
 def _pool_flat(pools: list[np.ndarray], dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,6 +255,7 @@ def pack(au: AlignedUniverse, spec: Spec, sizing: Sizing, param_sets: Sequence[M
     cal_day_end = day_ends(cal_day_id)
     n_days = np.array([p.n_days for p in preps], dtype=np.int64)
     day_id = np.ascontiguousarray(np.concatenate([p.day_id for p in preps]).astype(np.int64))
+    day_end = np.ascontiguousarray(np.concatenate([day_ends(p.day_id) for p in preps]))
     cal_ix = np.ascontiguousarray(np.concatenate(au.cal_index).astype(np.int64))
     dynamic = sizing.dynamic
     base_w = np.ascontiguousarray(base_weights(au, sizing) if sizing.rebalance != "none"
@@ -257,13 +263,16 @@ def pack(au: AlignedUniverse, spec: Spec, sizing: Sizing, param_sets: Sequence[M
     reb = rebalance_bars(au, sizing, cal_day_end)
     bars_per_year = float(e.annualization) * au.bars[0].bars_per_day()
     p0 = preps[0]
-    args = (cat("open"), cat("high"), cat("low"), cat("close"), day_id, offs, n_days, cal_ix, *sig, *allow, *ser,
+    args = (cat("open"), cat("high"), cat("low"), cat("close"), day_id, day_end, offs, n_days, cal_ix, *sig, *allow, *ser,
             iparams, fparams, p0.fill_mode, p0.policy, p0.sides, np.ascontiguousarray(costs[:, 0] * 1e-4),
             np.ascontiguousarray(costs[:, 1] * 1e-4), p0.initial, p0.basis, len(au), cal_day_id, cal_day_end,
             n_cal_days, static_weights(au, sizing), base_w, reb, dynamic,
             float(sizing.target_vol) if sizing.target_vol is not None else np.nan, int(sizing.target_lookback),
             bars_per_year, float(sizing.gross_cap) if sizing.gross_cap is not None else np.nan)
     return _Packed(au=au, preps=preps, args=args, n_sets=n_sets, engine=e, sizing=sizing, costs=costs)
+
+
+_N_FIXED_ARGS = 32  # o, h, l, c, day_id, day_end, ... static_w: the inputs `sweep_fixed` shares with `run_set`
 
 
 # -- results ---------------------------------------------------------------------------------------------------
@@ -471,7 +480,7 @@ def sweep_matrices(au: AlignedUniverse, spec: Spec, param_sets: Sequence[Mapping
     try:
         if not sizing.dynamic:  # fixed sizing: member-major rounds (same numbers, bars stay in cache)
             with numba.parallel_chunksize(1):
-                return pk.sweep_fixed(*pkd.args[:31], *fixed_rounds(len(au), numba.get_num_threads()))
+                return pk.sweep_fixed(*pkd.fixed_args, *fixed_rounds(len(au), numba.get_num_threads()))
         with numba.parallel_chunksize(max(1, _SWEEP_CHUNK // max(1, au.n // 4))):
             return pk.sweep(*pkd.args)
     finally:

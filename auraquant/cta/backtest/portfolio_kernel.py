@@ -53,15 +53,6 @@ N_MBAR = 5
 
 
 @njit(cache=True, nogil=True)
-def _day_ends(day_id, offs):
-    """`kernel.day_ends` of every member, on the members' concatenated bars."""
-    out = np.empty(day_id.shape[0], dtype=np.uint8)
-    for i in range(offs.shape[0] - 1):
-        out[offs[i]:offs[i + 1]] = kernel.day_ends(day_id[offs[i]:offs[i + 1]])
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _member(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_start, sig_base, allow_flat, allow_start,
             allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip, initial,
             basis, record, nav_sink, held_sink, trade_sink, w):
@@ -162,7 +153,7 @@ def _rolling_std(buf, count, size):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
+def run_set(k, o, h, lo, c, day_id, day_end, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
             allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip, initial,
             basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, base_w, reb, dynamic, target_vol, tv_len,
             bars_per_year, gross_cap, record):
@@ -171,7 +162,6 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
     member trades (list of the members' own trade arrays when recording), per-trade units held at the exit
     (list of arrays: the factor from a member's pnl to portfolio currency))."""
     n_mem = offs.shape[0] - 1
-    day_end = _day_ends(day_id, offs)
     nan = np.nan
     m_metrics = np.empty((n_mem, N_METRICS))
     nr = n_cal if record else 1
@@ -394,7 +384,7 @@ def run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, s
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
+def sweep(o, h, lo, c, day_id, day_end, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
           allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip, initial,
           basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, base_w, reb, dynamic, target_vol, tv_len,
           bars_per_year, gross_cap):
@@ -405,8 +395,8 @@ def sweep(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_ba
     out = np.empty((n_sets, N_METRICS))
     out_m = np.empty((n_sets, n_mem, N_METRICS))
     for k in prange(n_sets):
-        res = run_set(k, o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat,
-                      allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
+        res = run_set(k, o, h, lo, c, day_id, day_end, offs, n_days, cal_ix, sig_flat, sig_start, sig_base,
+                      allow_flat, allow_start, allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy,
                       sides, comm, slip, initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w,
                       base_w, reb, dynamic, target_vol, tv_len, bars_per_year, gross_cap, False)
         out[k, :] = res[0]
@@ -516,7 +506,7 @@ def _finish_set(acc, inp, st, cash, capital, basis, cal_day_id, cal_day_end, n_c
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
+def sweep_fixed(o, h, lo, c, day_id, day_end, offs, n_days, cal_ix, sig_flat, sig_start, sig_base, allow_flat, allow_start,
                 allow_base, ser_flat, ser_start, ser_base, iparams, fparams, fill_mode, policy, sides, comm, slip,
                 initial, basis, n_cal, cal_day_id, cal_day_end, n_cal_days, static_w, round_sets, block):
     """`sweep` under fixed sizing (no rebalance, no cap), in member-major rounds of `round_sets` sets, each
@@ -529,7 +519,6 @@ def sweep_fixed(o, h, lo, c, day_id, offs, n_days, cal_ix, sig_flat, sig_start, 
     cash = initial
     for i in range(n_mem):
         cash -= static_w[i] * initial
-    day_end = _day_ends(day_id, offs)
     per_round = max(round_sets, 1)
     nav_acc = np.empty((min(per_round, n_sets), n_cal))
     inpos_acc = np.empty((min(per_round, n_sets), n_cal), dtype=np.uint8)
