@@ -134,19 +134,34 @@ def live_mask(au: AlignedUniverse) -> np.ndarray:
     return (t >= first) & ((t < last) | (last == n_cal - 1))
 
 
+def on_calendar(au: AlignedUniverse, i: int, own: np.ndarray, *, before: float) -> np.ndarray:
+    """Member i's per-bar series `own` on the calendar: its last value carried over the bars it does not have
+    (never a later one), `before` before its first bar."""
+    col = np.full(len(au), np.nan)
+    col[au.cal_index[i]] = own
+    return pd.Series(col).ffill().fillna(before).to_numpy()
+
+
 def member_vol(au: AlignedUniverse, lookback: int) -> np.ndarray:
     """(n_cal, n_mem) sample std of each member's last `lookback` close-to-close returns on its own bars
     up to calendar bar t (NaN until it has that many; carried over its gaps, never using a later bar)."""
     out = np.full((len(au), au.n), np.nan)
-    for i, (b, ix) in enumerate(zip(au.bars, au.cal_index, strict=True)):
+    for i, b in enumerate(au.bars):
         r = pd.Series(b.close[1:] / b.close[:-1] - 1.0)
         sd = r.rolling(lookback, min_periods=lookback).std(ddof=1).to_numpy()
         per_bar = np.concatenate([[np.nan], sd])  # bar j's estimate uses returns up to bar j
-        col = np.full(len(au), np.nan)
-        col[ix] = per_bar
-        out[:, i] = pd.Series(col).ffill().to_numpy()
-        out[: ix[0], i] = np.nan
+        out[:, i] = on_calendar(au, i, per_bar, before=np.nan)
     return out
+
+
+def fixed_weights(au: AlignedUniverse, sizing: Sizing) -> np.ndarray:
+    """The weights of rule 'fixed', in member order (0 for a member not named); a named symbol outside the
+    universe is an error, whether or not the portfolio rebalances."""
+    weights = sizing.weights or {}
+    unknown = sorted(set(weights) - set(au.symbols))
+    if unknown:
+        raise ValueError(f"fixed weights name symbols outside the universe: {unknown}")
+    return np.array([float(weights.get(s, 0.0)) for s in au.symbols])
 
 
 def base_weights(au: AlignedUniverse, sizing: Sizing) -> np.ndarray:
@@ -156,8 +171,7 @@ def base_weights(au: AlignedUniverse, sizing: Sizing) -> np.ndarray:
         cnt = live.sum(axis=1, keepdims=True)
         return np.where(live, 1.0 / np.maximum(cnt, 1), 0.0)
     if sizing.rule == "fixed":
-        w = np.array([float((sizing.weights or {}).get(s, 0.0)) for s in au.symbols])
-        return np.where(live, w[None, :], 0.0)
+        return np.where(live, fixed_weights(au, sizing)[None, :], 0.0)
     sd = member_vol(au, sizing.vol_lookback)
     ok = live & np.isfinite(sd) & (sd > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -171,10 +185,7 @@ def static_weights(au: AlignedUniverse, sizing: Sizing) -> np.ndarray:
     if sizing.rebalance != "none":
         return np.zeros(au.n)
     if sizing.rule == "fixed":
-        unknown = sorted(set(sizing.weights or {}) - set(au.symbols))
-        if unknown:
-            raise ValueError(f"fixed weights name symbols outside the universe: {unknown}")
-        return np.array([float((sizing.weights or {}).get(s, 0.0)) for s in au.symbols])
+        return fixed_weights(au, sizing)
     return np.full(au.n, 1.0 / au.n)
 
 
@@ -357,13 +368,10 @@ def basket_buy_and_hold(au: AlignedUniverse, spec: Spec, costs: np.ndarray) -> t
     in cash. Returns (nav, BuyAndHold)."""
     e = spec.engine
     total = np.zeros(len(au))
-    for i, (b, ix) in enumerate(zip(au.bars, au.cal_index, strict=True)):
+    for i, b in enumerate(au.bars):
         nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=float(costs[i, 0]),
                                slippage_bps=float(costs[i, 1]), initial=e.initial_capital)
-        col = np.full(len(au), np.nan)
-        col[ix] = nav
-        col = pd.Series(col).ffill().fillna(e.initial_capital).to_numpy()
-        total += col / au.n
+        total += on_calendar(au, i, nav, before=e.initial_capital) / au.n
     bh = buy_and_hold_from_nav(au.times_ns.view("datetime64[ns]"), total, e.initial_capital, e.annualization)
     return total, bh
 
