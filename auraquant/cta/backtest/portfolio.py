@@ -362,15 +362,21 @@ def _report(vec: np.ndarray, spec: Spec, times_ns: np.ndarray, costs: tuple[floa
         ruin_time=str(t[int(vec[M["ruin_bar"]])]) if vec[M["ruined"]] > 0 else None)
 
 
-def basket_buy_and_hold(au: AlignedUniverse, spec: Spec, costs: np.ndarray) -> tuple[np.ndarray, Any]:
+def member_buy_and_hold(au: AlignedUniverse, spec: Spec, costs: np.ndarray) -> list[np.ndarray]:
+    """Each member's buy-and-hold NAV on its own bars (`metrics.buy_and_hold_nav`, its own costs)."""
+    e = spec.engine
+    return [buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=float(costs[i, 0]),
+                             slippage_bps=float(costs[i, 1]), initial=e.initial_capital)
+            for i, b in enumerate(au.bars)]
+
+
+def basket_buy_and_hold(au: AlignedUniverse, spec: Spec, member_navs: list[np.ndarray]) -> tuple[np.ndarray, Any]:
     """NAV on the calendar of the equal-weight basket: 1/n of the capital in each member's buy and hold
-    (`metrics.buy_and_hold_nav`, its own costs), never rebalanced; a member not yet listed holds its share
-    in cash. Returns (nav, BuyAndHold)."""
+    (`member_navs`, from `member_buy_and_hold`), never rebalanced; a member not yet listed holds its share in
+    cash. Returns (nav, BuyAndHold)."""
     e = spec.engine
     total = np.zeros(len(au))
-    for i, b in enumerate(au.bars):
-        nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=float(costs[i, 0]),
-                               slippage_bps=float(costs[i, 1]), initial=e.initial_capital)
+    for i, nav in enumerate(member_navs):
         total += on_calendar(au, i, nav, before=e.initial_capital) / au.n
     bh = buy_and_hold_from_nav(au.times_ns.view("datetime64[ns]"), total, e.initial_capital, e.annualization)
     return total, bh
@@ -395,15 +401,14 @@ def run_portfolio_backtest(au: AlignedUniverse, spec: Spec, sizing: Sizing | Non
     vec, mvec, pbar, mbar, trades, scales = pk.run_set(0, *pkd.args, True)
     e = spec.engine
     report = _report(vec, spec, au.times_ns, (e.commission_bps, e.slippage_bps), PORTFOLIO_SEMANTICS)
-    basket_nav, basket = basket_buy_and_hold(au, spec, pkd.costs)
+    bh_navs = member_buy_and_hold(au, spec, pkd.costs)
+    basket_nav, basket = basket_buy_and_hold(au, spec, bh_navs)
     report = report.model_copy(update={"buy_and_hold": basket.versus(report)})
     members: dict[str, Report] = {}
     mmetrics: dict[str, dict[str, float]] = {}
     for i, (s, b) in enumerate(zip(au.symbols, au.bars, strict=True)):
         r = _report(mvec[i], spec, b.time_ns, (float(pkd.costs[i, 0]), float(pkd.costs[i, 1])), SEMANTICS)
-        bh_nav = buy_and_hold_nav(b.open, b.close, fill=e.fill, commission_bps=float(pkd.costs[i, 0]),
-                                  slippage_bps=float(pkd.costs[i, 1]), initial=e.initial_capital)
-        bh = buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), bh_nav, e.initial_capital, e.annualization,
+        bh = buy_and_hold_from_nav(b.time_ns.view("datetime64[ns]"), bh_navs[i], e.initial_capital, e.annualization,
                                    versus=r)
         members[s] = r.model_copy(update={"buy_and_hold": bh})
         mmetrics[s] = metrics_dict(mvec[i])
