@@ -57,8 +57,7 @@ def fit_windows(research_bars: int, wanted: int) -> tuple[int, int]:
 
 def no_data_message(goal: Goal) -> str:
     """The refusal when no stored data matches the goal's market."""
-    market = "+".join(goal.universe) if goal.universe else goal.symbol
-    want = " ".join(p for p in (market, goal.timeframe) if p) or "any market"
+    want = " ".join(p for p in (goal.market, goal.timeframe) if p) or "any market"
     return (f"no data for {want}; import or fetch it (auraquant data import FILE --symbol SYMBOL --timeframe TF, "
             "or auraquant data fetch)")
 
