@@ -14,6 +14,7 @@ import importlib.util
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -71,18 +72,22 @@ A module here may not reuse a built-in's name.
 """
 
 
+def _write_once(path: Path, rel: str, text: Callable[[], str], result: InitResult) -> None:
+    """Write `text()` to `path` unless it exists (the user's edits win); record it under `rel`."""
+    if path.exists():
+        result.existed.append(rel)
+        return
+    path.write_text(text())
+    result.created.append(rel)
+
+
 def _make_runtime_dirs(runtime: Path, result: InitResult) -> None:
     """Empty module folders plus a README; built-ins stay in the package (see _RUNTIME_README)."""
     for kind in ("baselines", "filters", "executions", "risks"):
         d = runtime / kind
         (result.existed if d.is_dir() else result.created).append(f"cta_runtime/{kind}/")
         d.mkdir(parents=True, exist_ok=True)
-    readme = runtime / "README.md"
-    if readme.exists():
-        result.existed.append("cta_runtime/README.md")
-    else:
-        readme.write_text(_RUNTIME_README)
-        result.created.append("cta_runtime/README.md")
+    _write_once(runtime / "README.md", "cta_runtime/README.md", lambda: _RUNTIME_README, result)
 
 
 def _models_example() -> str:
@@ -120,21 +125,14 @@ def init_workspace(path: str | Path, *, force: bool = False, demo_data: bool = T
                                       "workspace_id": uuid.uuid4().hex}, indent=2) + "\n")
         result.created.append(f".aura/{MARKER}")
 
-    models = root / ".aura" / "config" / "models.json"
-    if models.exists():
-        result.existed.append(".aura/config/models.json")
-    else:
-        models.write_text(_models_example())
-        result.created.append(".aura/config/models.json")
+    _write_once(root / ".aura" / "config" / "models.json", ".aura/config/models.json", _models_example, result)
 
-    gates = root / ".aura" / "config" / "gates.json"  # significance gates; edit to change them (gates.py)
-    if gates.exists():
-        result.existed.append(".aura/config/gates.json")
-    else:
+    def gates_json() -> str:  # significance gates; edit to change them (gates.py)
         # Domain modules load inside the function: `auraquant init` should not pay for what it does not use.
         from auraquant.cta.experiment.gates import default_gates_json
-        gates.write_text(default_gates_json())
-        result.created.append(".aura/config/gates.json")
+        return default_gates_json()
+
+    _write_once(root / ".aura" / "config" / "gates.json", ".aura/config/gates.json", gates_json, result)
 
     from auraquant.cta.governance.keys import ensure_witness_key
     _, key_created = ensure_witness_key(root / ".aura")

@@ -172,12 +172,13 @@ def parzen_batch(cube: UnitCube, history: Sequence[Mapping[str, Any]], scores: n
     sig_good = _univariate_sigmas(good)
     seen = {_key(p, cube.names) for p in history}
     picked: list[dict[str, Any]] = []
+    # l's kernels (the good points and the prior) do not change from slot to slot; only the bad set grows
+    allm = np.vstack([good, np.full((1, cube.dim), 0.5)])
+    alls = np.vstack([sig_good, np.ones((1, cube.dim))])
+    cols = np.arange(cube.dim)
     for _ in range(size):
         sig_bad = _univariate_sigmas(bad)
         comp = rng.integers(0, n_good + 1, (n_candidates, cube.dim))
-        allm = np.vstack([good, np.full((1, cube.dim), 0.5)])
-        alls = np.vstack([sig_good, np.ones((1, cube.dim))])
-        cols = np.arange(cube.dim)
         cand = _reflect(allm[comp, cols] + alls[comp, cols] * rng.standard_normal((n_candidates, cube.dim)))
         cand = cube.encode(cube.decode(cand))
         acq = _log_parzen_1d(cand, good, sig_good) - _log_parzen_1d(cand, bad, sig_bad)

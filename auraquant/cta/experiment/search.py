@@ -332,8 +332,8 @@ def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_
 
     history: list[dict[str, Any]] = []
     tables: list[pd.DataFrame] = []
-    batches: list[int] = []
-    for b, size in enumerate(batch_plan(cfg)):
+    plan = batch_plan(cfg)
+    for b, size in enumerate(plan):
         have = [stored.get((b, slot)) for slot in range(size)]
         if all(t is not None for t in have):
             params = [{p: t.params[p] for p in names} for t in have]  # type: ignore[union-attr]
@@ -381,11 +381,10 @@ def search_window(bars: pd.DataFrame, spec: Spec, cfg: SearchConfig, *, storage_
                 on_batch(size)
         history += params
         tables.append(table)
-        batches.append(size)
 
     table = pd.concat(tables, ignore_index=True)
-    head = pd.DataFrame({"batch": [b for b, n in enumerate(batches) for _ in range(n)],
-                         "slot": [s for n in batches for s in range(n)],
+    head = pd.DataFrame({"batch": [b for b, n in enumerate(plan) for _ in range(n)],
+                         "slot": [s for n in plan for s in range(n)],
                          "optuna_number": range(len(table))})
     cols = [*names, *METRIC_COLUMNS, "score", "feasible"]
     return SearchOutcome(trials=pd.concat([head, table[cols]], axis=1), timings=tm)

@@ -57,8 +57,7 @@ def fit_windows(research_bars: int, wanted: int) -> tuple[int, int]:
 
 def no_data_message(goal: Goal) -> str:
     """The refusal when no stored data matches the goal's market."""
-    market = "+".join(goal.universe) if goal.universe else goal.symbol
-    want = " ".join(p for p in (market, goal.timeframe) if p) or "any market"
+    want = " ".join(p for p in (goal.market, goal.timeframe) if p) or "any market"
     return (f"no data for {want}; import or fetch it (auraquant data import FILE --symbol SYMBOL --timeframe TF, "
             "or auraquant data fetch)")
 
@@ -715,10 +714,9 @@ class Autopilot:
         """JSON-able universe outcome (for the summary and a later tearsheet): universe, the best round's
         portfolio and per-member OOS metrics, their return correlation, the equal-weight basket's buy and
         hold, the consistency and the holdout (portfolio and members) when scored."""
-        best = max((x for x in self.rounds if x.evaluated and x.metrics.get("members")),
-                   key=lambda x: x.sharpe if x.sharpe is not None else -1e9, default=None)
         if self.universe_id is None:
             return None
+        best = self._best_universe_round()
         out: dict[str, Any] = {"universe_id": self.universe_id, "universe": self.universe, "best_run_id": None}
         if best is not None:
             sig = self._significance.get(best.run_id or "", {})
@@ -731,12 +729,16 @@ class Autopilot:
         out["holdout"] = self.holdout or None
         return out
 
+    def _best_universe_round(self) -> Round | None:
+        """The evaluated round with per-member results and the highest portfolio Sharpe."""
+        return max((x for x in self.rounds if x.evaluated and x.metrics.get("members")),
+                   key=lambda x: x.sharpe if x.sharpe is not None else -1e9, default=None)
+
     def _universe_summary(self) -> list[str]:
         """For a universe goal: the best round's members beside the portfolio, the correlation of the
         members' OOS returns and buy and hold of the equal-weight basket."""
-        best = max((x for x in self.rounds if x.evaluated and x.metrics.get("members")),
-                   key=lambda x: x.sharpe if x.sharpe is not None else -1e9, default=None)
-        if self.universe_id is None or best is None:
+        best = self._best_universe_round() if self.universe_id is not None else None
+        if best is None:
             return []
         m = best.metrics
         sig = self._significance.get(best.run_id or "", {})

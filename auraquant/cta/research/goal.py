@@ -103,9 +103,14 @@ class Goal(BaseModel):
     def met(self, metrics: dict[str, Any]) -> bool:
         return bool(self.thresholds or self.each) and not self.failures(metrics)
 
+    @property
+    def market(self) -> str | None:
+        """The goal's market as written in messages: `BTC/USDT`, or a universe's members joined by `+`."""
+        return "+".join(self.universe) if self.universe else self.symbol
+
     def describe(self) -> str:
         """One line: `BTC/USDT 1h · sharpe >= 1.2 · max_drawdown >= -0.15`."""
-        market = "+".join(self.universe) if self.universe else self.symbol
+        market = self.market
         parts = [" ".join(p for p in (market, self.timeframe) if p)] if (market or self.timeframe) else []
         parts += _describe(self.thresholds)
         parts += [f"each {x}" for x in _describe(self.each)]

@@ -48,7 +48,7 @@ def _describe(obj: Any) -> list[str]:
         return [_value(obj)]
     parts: list[str] = []
     for key, value in obj.items():  # ids: the objects to cite
-        if isinstance(value, str) and (key == "id" or key.endswith("_id")) and value:
+        if _is_id(key, value) and value:
             parts.append(value)
     for key in STATUS_KEYS:
         if key in obj and isinstance(obj[key], str | bool) and obj[key] != "":
@@ -72,18 +72,20 @@ def _ids_in(obj: Any, parts: list[str]) -> int:
     """How many leading parts are ids (always shown whole, whatever the room)."""
     if not isinstance(obj, dict):
         return 1
-    ids = {v for k, v in obj.items() if isinstance(v, str) and (k == "id" or k.endswith("_id"))}
+    ids = {v for k, v in obj.items() if _is_id(k, v)}
     n = 0
     while n < len(parts) and parts[n] in ids:
         n += 1
     return n
 
 
+def _is_id(key: str, value: Any) -> bool:
+    """An id field: `id` or `*_id` holding text."""
+    return isinstance(value, str) and (key == "id" or key.endswith("_id"))
+
+
 def _first_id(item: dict[str, Any]) -> str | None:
-    for key, value in item.items():
-        if isinstance(value, str) and (key == "id" or key.endswith("_id")):
-            return value
-    return None
+    return next((v for k, v in item.items() if _is_id(k, v)), None)
 
 
 def _value(v: Any) -> str:

@@ -27,9 +27,13 @@ tools_app = typer.Typer(no_args_is_help=True, help="The research tools the agent
 KIND_ALIASES = {"baseline": "baselines", "filter": "filters", "execution": "executions", "risk": "risks"}
 
 
-def _runtime(workspace: Path | None) -> Path | None:
-    """The workspace's `cta_runtime/` (agent-written modules), or None for built-ins only. An explicit
-    `--workspace` must be one; the current directory is used only when it is one."""
+#: the module root when there is no workspace: a directory that does not exist, so only built-ins are found
+_BUILTINS_ONLY = Path("/nonexistent-auraquant-runtime")
+
+
+def _runtime(workspace: Path | None) -> Path:
+    """The module root: the workspace's `cta_runtime/` (agent-written modules), or `_BUILTINS_ONLY`. An
+    explicit `--workspace` must be one; the current directory is used only when it is one."""
     from auraquant.workspace import NotAWorkspace, Workspace
 
     try:
@@ -37,7 +41,7 @@ def _runtime(workspace: Path | None) -> Path | None:
     except NotAWorkspace:
         if workspace is not None:
             raise
-        return None
+        return _BUILTINS_ONLY
 
 
 def _kind(kind: str) -> str:
@@ -49,11 +53,10 @@ def _kind(kind: str) -> str:
     return k
 
 
-def _catalog(runtime: Path | None, kind: str | None) -> list[dict[str, Any]]:
+def _catalog(root: Path, kind: str | None) -> list[dict[str, Any]]:
     from auraquant.cta.tools import modules
     from auraquant.cta.tools.strategy import _summary
 
-    root = runtime if runtime is not None else Path("/nonexistent-auraquant-runtime")  # built-ins only
     out = []
     for k, name, where in modules.catalog(root, kind):
         try:
@@ -105,9 +108,8 @@ def modules_show(
         raise LookupError(f"{short!r} names {len(matches)} modules ({', '.join(m['kind'] + '/' + short for m in matches)}); "
                           "give KIND/NAME")
     m = matches[0]
-    root = runtime if runtime is not None else Path("/nonexistent-auraquant-runtime")
     if source:
-        m = m | {"source": modules.source_of(root, m["kind"], m["name"])}
+        m = m | {"source": modules.source_of(runtime, m["kind"], m["name"])}
     if json_out:
         print_json(m)
         return
@@ -170,7 +172,7 @@ def spec_schema(json_out: JsonOpt = False) -> None:
     typer.echo(json.dumps(Spec.model_json_schema(), indent=2))
 
 
-def check_spec(spec: Any, runtime: Path | None) -> None:
+def check_spec(spec: Any, root: Path) -> None:
     """Every module of `spec` exists and validates, its params are declared and within bounds, and every
     search-space path names a declared param with in-bound ranges (the checks `spec_put` makes). Raises
     ValueError starting with the Spec field path at fault (`execution[0].params: …`, `search_space: …`)."""
@@ -179,7 +181,6 @@ def check_spec(spec: Any, runtime: Path | None) -> None:
     from auraquant.cta.tools import modules
     from auraquant.cta.tools.strategy import _check_params
 
-    root = runtime if runtime is not None else Path("/nonexistent-auraquant-runtime")
     for field, kind in modules.SPEC_FIELDS:
         refs = [spec.baseline] if field == "baseline" else getattr(spec, field)
         for i, ref in enumerate(refs):
