@@ -316,9 +316,10 @@ def _finish(store: Store, uv: Universe, run: UniverseRun, spec: Spec, cfg: Unive
     oos["trades"] = int(sum(r.metrics["trades"] for _, r in segs))
     members: dict[str, dict[str, Any]] = {}
     stitched: dict[str, list[Any]] = {}
-    day_idx = pd.Series(nav, index=times).resample("1D").last().dropna().index
+    day_nav = pd.Series(nav, index=times).resample("1D").last().dropna()
+    day_idx = day_nav.index
     stitched["time"] = [str(t) for t in day_idx]
-    stitched["portfolio"] = pd.Series(nav, index=times).resample("1D").last().dropna().tolist()
+    stitched["portfolio"] = day_nav.tolist()
     for sym in au.symbols:
         mt, mnav = _stitch(segs, f"nav_{sym}", C)
         m = {k: _fin(v) for k, v in nav_metrics(mt, mnav, C, basis).items()}
