@@ -158,14 +158,15 @@ def universe_backtest(ctx: Ctx, spec_id: str, universe_id: str, sizing: Sizing |
         raise ToolFailure(f"engine refused the Spec: {exc}") from None
     rep = res.report
     report_id = store.put_object(state.REPORT, rep)
-    for m in uv.members:
-        ledger.record_backtest(store, store.get_data_version(m.data_version_id).content_hash, ctx.session_id,
-                               report_id, rep.daily_mean, rep.daily_std, rep.n_days)
+    dvs = [store.get_data_version(m.data_version_id) for m in uv.members]
+    for dv in dvs:
+        ledger.record_backtest(store, dv.content_hash, ctx.session_id, report_id, rep.daily_mean, rep.daily_std,
+                               rep.n_days)
     summ = res.summary()
     out_dir = ctx.deps.workspace.artifacts / "portfolios" / report_id
     save_portfolio_artifacts(res, out_dir)
     notes = [f"artifacts: {out_dir.relative_to(ctx.deps.workspace.root)}"]
-    if any(store.get_data_version(m.data_version_id).source.startswith("synthetic:") for m in uv.members):
+    if any(dv.source.startswith("synthetic:") for dv in dvs):
         notes.append("synthetic members: not market evidence")
     return PortfolioOut(report_id=report_id, universe_id=uv.id, spec_id=spec_id,
                         portfolio={k: _f(v) for k, v in res.metrics.items()},
