@@ -174,9 +174,11 @@ def _trial_returns(au: AlignedUniverse, spec: Spec, sets: list[dict[str, Any]], 
 # -- the walk-forward -----------------------------------------------------------------------------------------
 def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: UniverseWalkForward, *,
                              session_id: str | None, gates: GateConfig | None = None,
-                             extra_dir: str | None = None) -> tuple[UniverseRun, UniverseRunResult]:
-    """Run (or find, when the same run was stored before) a universe walk-forward (module docstring)."""
-    au = service.research_aligned(store, uv)
+                             extra_dir: str | None = None, frames: dict[str, pd.DataFrame] | None = None
+                             ) -> tuple[UniverseRun, UniverseRunResult]:
+    """Run (or find, when the same run was stored before) a universe walk-forward (module docstring).
+    `frames`: the universe's `service.research_frames` when the caller already read them (not read again)."""
+    au = align(frames) if frames is not None else service.research_aligned(store, uv)
     hs = service.holdout_start(store, uv)
     need = cfg.train_bars + cfg.n_windows * cfg.target_bars
     if need > len(au):

@@ -196,11 +196,12 @@ def universe_experiment_run(ctx: Ctx, spec_id: str, universe_id: str,
     if not spec.search_space:
         raise ToolFailure("missing step 'search_space': the Spec has none -> call spec_put with a search_space")
     try:
-        _causal(ctx, spec, service.research_frames(store, uv))
+        frames = service.research_frames(store, uv)
+        _causal(ctx, spec, frames)
         run, res = uwf.run_universe_walkforward(
             store, uv, spec, walk_forward, session_id=ctx.session_id,
             gates=state.gates(ctx.deps.workspace.config),
-            extra_dir=modules.engine_modules_dir(ctx.deps.runtime_dir, spec))
+            extra_dir=modules.engine_modules_dir(ctx.deps.runtime_dir, spec), frames=frames)
     except ModuleSandboxError as exc:
         raise ToolFailure(f"agent module stopped in the sandbox: {exc}") from None
     except (ValueError, LookupError, HoldoutSealed) as exc:
