@@ -45,6 +45,7 @@ from auraquant.cta.backtest.portfolio import (
 )
 from auraquant.cta.experiment import ledger
 from auraquant.cta.experiment.gates import GateConfig, gate_failures
+from auraquant.cta.experiment.stitch import daily_return_matrix
 from auraquant.cta.strategy.spec import FloatRange, IntRange, Spec, apply_params
 from auraquant.cta.universe import service
 from auraquant.cta.universe.align import AlignedUniverse, align
@@ -160,29 +161,24 @@ def sample_sets(spec: Spec, n: int, seed: int) -> list[dict[str, int | float]]:
     return out
 
 
-def _daily(times: pd.DatetimeIndex, nav: np.ndarray, initial: float) -> pd.Series:
-    s = pd.Series(nav, index=times).resample("1D").last().dropna()
-    prev = np.concatenate([[initial], s.to_numpy()[:-1]])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.Series(np.where(prev > 0, s.to_numpy() / prev - 1.0, 0.0), index=s.index)
-
-
 def _trial_returns(au: AlignedUniverse, spec: Spec, sets: list[dict[str, Any]], sizing: Sizing) -> np.ndarray:
     """(days x trials) daily portfolio returns of every trial on a train window (for PBO and SPA)."""
-    cols = []
+    navs = []
     for s in sets:
         r = run_portfolio_backtest(au, apply_params(spec, s), sizing)
         assert r.equity is not None
-        cols.append(_daily(au.times(), r.equity["equity"].to_numpy(), spec.engine.initial_capital).to_numpy())
-    return np.column_stack(cols)
+        navs.append(r.equity["equity"].to_numpy())
+    return daily_return_matrix(pd.Series(au.times()), np.vstack(navs), spec.engine.initial_capital).to_numpy()
 
 
 # -- the walk-forward -----------------------------------------------------------------------------------------
 def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: UniverseWalkForward, *,
                              session_id: str | None, gates: GateConfig | None = None,
-                             extra_dir: str | None = None) -> tuple[UniverseRun, UniverseRunResult]:
-    """Run (or find, when the same run was stored before) a universe walk-forward (module docstring)."""
-    au = service.research_aligned(store, uv)
+                             extra_dir: str | None = None, frames: dict[str, pd.DataFrame] | None = None
+                             ) -> tuple[UniverseRun, UniverseRunResult]:
+    """Run (or find, when the same run was stored before) a universe walk-forward (module docstring).
+    `frames`: the universe's `service.research_frames` when the caller already read them (not read again)."""
+    au = align(frames) if frames is not None else service.research_aligned(store, uv)
     hs = service.holdout_start(store, uv)
     need = cfg.train_bars + cfg.n_windows * cfg.target_bars
     if need > len(au):
@@ -210,6 +206,7 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
     spas: list[float] = []
     total = 0
     trial_rows: list[dict[str, Any]] = []
+    t = au.times()
     for k in range(cfg.n_windows):
         a = k * cfg.target_bars
         b = a + cfg.train_bars
@@ -251,7 +248,6 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
         res = run_portfolio_backtest(target, oos_spec, cfg.sizing, member_params=member_params or None,
                                      extra_dir=extra_dir)
         segs.append((target, res))
-        t = au.times()
         windows.append({"window": k, "train_from": str(t[a]), "train_to": str(t[b - 1]), "target_from": str(t[b]),
                         "target_to": str(t[c - 1]), "params": params, "member_params": member_params,
                         "train_sharpe": None if not math.isfinite(train_score) else train_score,
@@ -322,9 +318,10 @@ def _finish(store: Store, uv: Universe, run: UniverseRun, spec: Spec, cfg: Unive
     oos["trades"] = int(sum(r.metrics["trades"] for _, r in segs))
     members: dict[str, dict[str, Any]] = {}
     stitched: dict[str, list[Any]] = {}
-    day_idx = pd.Series(nav, index=times).resample("1D").last().dropna().index
+    day_nav = pd.Series(nav, index=times).resample("1D").last().dropna()
+    day_idx = day_nav.index
     stitched["time"] = [str(t) for t in day_idx]
-    stitched["portfolio"] = pd.Series(nav, index=times).resample("1D").last().dropna().tolist()
+    stitched["portfolio"] = day_nav.tolist()
     for sym in au.symbols:
         mt, mnav = _stitch(segs, f"nav_{sym}", C)
         m = {k: _fin(v) for k, v in nav_metrics(mt, mnav, C, basis).items()}

@@ -158,14 +158,15 @@ def universe_backtest(ctx: Ctx, spec_id: str, universe_id: str, sizing: Sizing |
         raise ToolFailure(f"engine refused the Spec: {exc}") from None
     rep = res.report
     report_id = store.put_object(state.REPORT, rep)
-    for m in uv.members:
-        ledger.record_backtest(store, store.get_data_version(m.data_version_id).content_hash, ctx.session_id,
-                               report_id, rep.daily_mean, rep.daily_std, rep.n_days)
+    dvs = [store.get_data_version(m.data_version_id) for m in uv.members]
+    for dv in dvs:
+        ledger.record_backtest(store, dv.content_hash, ctx.session_id, report_id, rep.daily_mean, rep.daily_std,
+                               rep.n_days)
     summ = res.summary()
     out_dir = ctx.deps.workspace.artifacts / "portfolios" / report_id
     save_portfolio_artifacts(res, out_dir)
     notes = [f"artifacts: {out_dir.relative_to(ctx.deps.workspace.root)}"]
-    if any(store.get_data_version(m.data_version_id).source.startswith("synthetic:") for m in uv.members):
+    if any(dv.source.startswith("synthetic:") for dv in dvs):
         notes.append("synthetic members: not market evidence")
     return PortfolioOut(report_id=report_id, universe_id=uv.id, spec_id=spec_id,
                         portfolio={k: _f(v) for k, v in res.metrics.items()},
@@ -195,11 +196,12 @@ def universe_experiment_run(ctx: Ctx, spec_id: str, universe_id: str,
     if not spec.search_space:
         raise ToolFailure("missing step 'search_space': the Spec has none -> call spec_put with a search_space")
     try:
-        _causal(ctx, spec, service.research_frames(store, uv))
+        frames = service.research_frames(store, uv)
+        _causal(ctx, spec, frames)
         run, res = uwf.run_universe_walkforward(
             store, uv, spec, walk_forward, session_id=ctx.session_id,
             gates=state.gates(ctx.deps.workspace.config),
-            extra_dir=modules.engine_modules_dir(ctx.deps.runtime_dir, spec))
+            extra_dir=modules.engine_modules_dir(ctx.deps.runtime_dir, spec), frames=frames)
     except ModuleSandboxError as exc:
         raise ToolFailure(f"agent module stopped in the sandbox: {exc}") from None
     except (ValueError, LookupError, HoldoutSealed) as exc:

@@ -78,11 +78,16 @@ class AlignedUniverse:
             keep_ix.append(ix[lo:hi] - start)
         if not keep_syms:
             raise ValueError("no member has two bars in this window")
-        mask = np.zeros((len(keep_syms), stop - start), dtype=bool)
-        for i, ix in enumerate(keep_ix):
-            mask[i, ix] = True
-        return AlignedUniverse(tuple(keep_syms), self.times_ns[start:stop], tuple(keep_bars), tuple(keep_ix), mask,
-                               self.bar_ns)
+        return AlignedUniverse(tuple(keep_syms), self.times_ns[start:stop], tuple(keep_bars), tuple(keep_ix),
+                               _mask(keep_ix, stop - start), self.bar_ns)
+
+
+def _mask(cal_index: Sequence[np.ndarray], n_cal: int) -> np.ndarray:
+    """(members, calendar) availability: True where a member has a bar."""
+    mask = np.zeros((len(cal_index), n_cal), dtype=bool)
+    for i, ix in enumerate(cal_index):
+        mask[i, ix] = True
+    return mask
 
 
 def align(frames: Mapping[str, pd.DataFrame] | Sequence[tuple[str, pd.DataFrame]]) -> AlignedUniverse:
@@ -97,7 +102,5 @@ def align(frames: Mapping[str, pd.DataFrame] | Sequence[tuple[str, pd.DataFrame]
         raise ValueError(f"members have different bar lengths {sorted(steps)}: a universe has one timeframe")
     cal = np.unique(np.concatenate([b.time_ns for b in bars]))
     cal_index = tuple(np.searchsorted(cal, b.time_ns).astype(np.int64) for b in bars)
-    mask = np.zeros((len(bars), cal.shape[0]), dtype=bool)
-    for i, ix in enumerate(cal_index):
-        mask[i, ix] = True
-    return AlignedUniverse(tuple(s for s, _ in items), cal, tuple(bars), cal_index, mask, steps.pop())
+    return AlignedUniverse(tuple(s for s, _ in items), cal, tuple(bars), cal_index, _mask(cal_index, cal.shape[0]),
+                           steps.pop())

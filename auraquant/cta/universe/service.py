@@ -141,9 +141,10 @@ def describe(store: Store, uv: Universe) -> dict[str, Any]:
     except (UniverseError, access.HoldoutSealed):
         out["research_calendar"] = None
         return out
+    times, first, last = au.times(), au.first, au.last
     out["research_calendar"] = {
-        "bars": len(au), "first": str(au.times()[0]), "last": str(au.times()[-1]),
+        "bars": len(au), "first": str(times[0]), "last": str(times[-1]),
         "missing_bars": {s: int((~au.mask[i]).sum()) for i, s in enumerate(au.symbols)},
-        "listed_at": {s: str(au.times()[int(au.first[i])]) for i, s in enumerate(au.symbols)},
-        "last_bar": {s: str(au.times()[int(au.last[i])]) for i, s in enumerate(au.symbols)}}
+        "listed_at": {s: str(times[int(first[i])]) for i, s in enumerate(au.symbols)},
+        "last_bar": {s: str(times[int(last[i])]) for i, s in enumerate(au.symbols)}}
     return out
