@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -161,11 +162,13 @@ def sample_sets(spec: Spec, n: int, seed: int) -> list[dict[str, int | float]]:
     return out
 
 
-def _trial_returns(au: AlignedUniverse, spec: Spec, sets: list[dict[str, Any]], sizing: Sizing) -> np.ndarray:
-    """(days x trials) daily portfolio returns of every trial on a train window (for PBO and SPA)."""
+def _trial_returns(au: AlignedUniverse, spec: Spec, sets: list[dict[str, Any]], sizing: Sizing,
+                   extra_dir: Path | str | None) -> np.ndarray:
+    """(days x trials) daily portfolio returns of every trial on a train window (for PBO and SPA), with the
+    same module directory as the window's sweep (a Spec may use workspace modules)."""
     navs = []
     for s in sets:
-        r = run_portfolio_backtest(au, apply_params(spec, s), sizing)
+        r = run_portfolio_backtest(au, apply_params(spec, s), sizing, extra_dir=extra_dir)
         assert r.equity is not None
         navs.append(r.equity["equity"].to_numpy())
     return daily_return_matrix(pd.Series(au.times()), np.vstack(navs), spec.engine.initial_capital).to_numpy()
@@ -232,7 +235,7 @@ def run_universe_walkforward(store: Store, uv: Universe, spec: Spec, cfg: Univer
                 best = int(rank_rows(mt.assign(_row=range(len(mt))), "sharpe")["_row"].iloc[0])
                 member_params[sym] = dict(sets[best])
             train_score = float("nan")
-        mat = _trial_returns(train, spec, sets, cfg.sizing)
+        mat = _trial_returns(train, spec, sets, cfg.sizing, extra_dir)
         if mat.shape[0] >= 10:
             from auraquant.cta.experiment.pbo import pbo_cscv
             from auraquant.cta.experiment.robustness import RobustnessConfig, _splits
@@ -376,7 +379,8 @@ def goal_metrics(result: UniverseRunResult) -> dict[str, Any]:
             "members": result.members, "carriers": result.consistency.get("carriers")}
 
 
-def score_universe_holdout(store: Store, run_id: str) -> UniverseHoldoutScore:
+def score_universe_holdout(store: Store, run_id: str, *,
+                           extra_dir: Path | str | None = None) -> UniverseHoldoutScore:
     """Score a universe run's holdout once: every member's sealed bars from the universe's seal (each read
     audited by `access.read_holdout`), the last window's selection, one portfolio backtest. A second call
     for the same run raises `HoldoutAlreadyScored` before anything is read."""
@@ -393,7 +397,8 @@ def score_universe_holdout(store: Store, run_id: str) -> UniverseHoldoutScore:
     au = align({s: f for s, f in frames.items() if len(f) >= 2})
     last = result.windows[-1]
     spec = apply_params(run.spec, last["params"]) if last["params"] else run.spec
-    res = run_portfolio_backtest(au, spec, run.config.sizing, member_params=last["member_params"] or None)
+    res = run_portfolio_backtest(au, spec, run.config.sizing, member_params=last["member_params"] or None,
+                                 extra_dir=extra_dir)
     metrics = {k: _fin(v) for k, v in res.metrics.items()}
     metrics["bh_total_return"] = res.basket.get("total_return")
     metrics["bh_sharpe"] = res.basket.get("sharpe")

@@ -234,7 +234,9 @@ def universe_holdout_score(ctx: Ctx, run_id: str) -> UniverseHoldoutOut:
     if fails:
         raise ToolFailure(f"below the significance gates ({'; '.join(fails)}): the holdout stays sealed")
     try:
-        sc = uwf.score_universe_holdout(store, run_id)
+        spec = store.get_object(uwf.RUN_KIND, run_id, uwf.UniverseRun).spec
+        extra = modules.engine_modules_dir(ctx.deps.runtime_dir, spec)
+        sc = uwf.score_universe_holdout(store, run_id, extra_dir=extra)
     except uwf.HoldoutAlreadyScored as exc:
         raise ToolFailure(str(exc)) from None
     except (ValueError, service.UniverseError) as exc:

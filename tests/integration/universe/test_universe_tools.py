@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from auraquant.cta.tools import build_registry, research_context
 from auraquant.cta.workspace_init import init_workspace
 from auraquant.workspace import Workspace
 
+BUILTINS = Path(__file__).resolve().parents[3] / "cta_runtime"
 SPEC = {"name": "ema-trail", "baseline": {"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
         "execution": [{"name": "trailing_pct"}],
         "search_space": {"baseline.fast": {"kind": "int", "low": 4, "high": 20},
@@ -121,3 +123,21 @@ def test_synth_universe_is_labelled(tmp_path) -> None:
     dvs = synth_universe(ws.store, n_instruments=3, n=600, seed=2)
     assert [d.symbol for d in dvs] == ["SYN01/USDT", "SYN02/USDT", "SYN03/USDT"]
     assert all(d.source.startswith("synthetic:correlated(") for d in dvs)
+
+
+def test_a_workspace_module_runs_through_walk_forward_and_holdout(lab: Lab) -> None:
+    """A Spec on an agent-written module reaches every portfolio run of a universe walk-forward: the window
+    sweeps, the trial returns behind PBO/SPA and the holdout scoring (each hands the engine the workspace's
+    module directory)."""
+    src = (BUILTINS / "baselines" / "ema_cross.py").read_text(encoding="utf-8").replace(
+        'name = "ema_cross"', 'name = "my_ema"')
+    lab.ok("module_write", {"kind": "baselines", "name": "my_ema", "source": src})
+    spec = {**SPEC, "name": "my-ema-trail", "baseline": {"name": "my_ema", "params": {"fast": 8, "slow": 40}}}
+    spec_id = lab.ok("spec_put", {"spec": spec, "data_version_id": lab.dvs[0]}).spec_id
+    uv_id = lab.ok("universe_create", {"name": "syn3", "data_version_ids": lab.dvs,
+                                       "holdout_start": lab.hold}).universe["id"]
+    wf = {"n_windows": 2, "train_bars": 1200, "target_bars": 500, "n_trials": 6}
+    run = lab.ok("universe_experiment_run", {"spec_id": spec_id, "universe_id": uv_id, "walk_forward": wf})
+    assert run.total_trials == 12 and run.significance
+    hs = lab.ok("universe_holdout_score", {"run_id": run.run_id})
+    assert hs.bars > 100 and set(hs.members) == set(run.members)
