@@ -183,12 +183,11 @@ def run_training(bundle: Bundle, out_dir: Path | str, archive: Path | str | None
     job = bundle.job
     plan = train_plan(job, len(bundle.bars))
     fits = (mapper or local_mapper)(train_window, bundle.bars, job.model_dump_json(), [w.index for w in plan.windows])
-    files: dict[str, pd.DataFrame | bytes] = {WINDOWS_FILE: windows_table(plan, fits),
-                                              PREDICTIONS_FILE: predictions_table(fits)}
+    table = windows_table(plan, fits)
+    files: dict[str, pd.DataFrame | bytes] = {WINDOWS_FILE: table, PREDICTIONS_FILE: predictions_table(fits)}
     for fit in fits:
         files[weights_file(fit["window"])] = fit["weights"]
-    return runner.write_results(job, files, training_top(windows_table(plan, fits)), out_dir, archive,
-                                time.perf_counter() - start)
+    return runner.write_results(job, files, training_top(table), out_dir, archive, time.perf_counter() - start)
 
 
 def windows_table(plan: TrainPlan, fits: list[dict[str, Any]]) -> pd.DataFrame:
