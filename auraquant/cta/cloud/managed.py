@@ -50,7 +50,7 @@ from auraquant.cta.cloud import tags
 from auraquant.cta.cloud.bundle import open_bundle, smoke_job, write_bundle
 from auraquant.cta.cloud.cost import DEFAULT_MODEL, session_cost_usd
 from auraquant.cta.cloud.errors import BudgetReached, RemoteJobFailed
-from auraquant.cta.cloud.interrupts import checkpoint
+from auraquant.cta.cloud.interrupts import checkpoint, deferred_signals
 from auraquant.cta.cloud.runner import JobResult, open_results
 from auraquant.store import Store
 
@@ -412,8 +412,6 @@ class ManagedAgentsBackend:
 
     def _cleanup(self, run_id: str, job_id: str, session_id: str | None, env_id: str | None, uploaded: list[str],
                  inflight: dict[str, Any]) -> None:
-        from auraquant.cta.cloud.interrupts import deferred_signals
-
         with deferred_signals():  # a signal arriving now takes effect after the cleanup, not halfway through it
             self._clean(run_id, job_id, session_id, env_id, uploaded, inflight)
 

@@ -121,6 +121,11 @@ def summary(paths: pd.DataFrame) -> dict[str, float | None]:
     return out
 
 
+def montecarlo_top(job: JobSpec, paths: pd.DataFrame, mean_block: float) -> list[dict[str, Any]]:
+    """The manifest's `top` of a Monte Carlo job: its parameter set, the paths' summary and the block length."""
+    return [{"rank": 1, "trial": 0, "params": job.param_sets[0], "metrics": summary(paths) | {"mean_block": mean_block}}]
+
+
 def run_montecarlo(bundle: Bundle, out_dir: Path | str, archive: Path | str | None = None,
                    mapper: ChunkMapper | None = None, t0: float | None = None) -> Any:
     """Simulate every chunk (through `mapper`, default in this process) and write the result files."""
@@ -131,7 +136,7 @@ def run_montecarlo(bundle: Bundle, out_dir: Path | str, archive: Path | str | No
     r, mb, per_year = returns_of(bundle)
     paths = paths_table((mapper or local_mapper)(simulate_chunk, r, mb, per_year, job.seed, chunks(job)))
     files: dict[str, pd.DataFrame | bytes] = {PATHS_FILE: paths, RETURNS_FILE: pd.DataFrame({"ret": r})}
-    top = [{"rank": 1, "trial": 0, "params": job.param_sets[0], "metrics": summary(paths) | {"mean_block": mb}}]
+    top = montecarlo_top(job, paths, mb)
     return runner.write_results(job, files, top, out_dir, archive, time.perf_counter() - start)
 
 
@@ -178,7 +183,7 @@ def verify_montecarlo(bundle: Bundle, jid: str, result: Any, *, audit_n: int | N
         claimed = paths[paths["chunk"] == c]
         if not bits_equal(claimed[list(STATS)].to_numpy(dtype=np.float64), local[list(STATS)].to_numpy(dtype=np.float64)):
             raise refuse(jid, f"audited chunk {c} does not reproduce bit for bit")
-    top = [{"rank": 1, "trial": 0, "params": job.param_sets[0], "metrics": summary(paths) | {"mean_block": mb}}]
+    top = montecarlo_top(job, paths, mb)
     if not same_json(result.manifest.get("top"), top):
         raise refuse(jid, "the manifest's summary differs from the one recomputed here from the paths")
     n = len(plan)

@@ -183,12 +183,11 @@ def run_training(bundle: Bundle, out_dir: Path | str, archive: Path | str | None
     job = bundle.job
     plan = train_plan(job, len(bundle.bars))
     fits = (mapper or local_mapper)(train_window, bundle.bars, job.model_dump_json(), [w.index for w in plan.windows])
-    files: dict[str, pd.DataFrame | bytes] = {WINDOWS_FILE: windows_table(plan, fits),
-                                              PREDICTIONS_FILE: predictions_table(fits)}
+    table = windows_table(plan, fits)
+    files: dict[str, pd.DataFrame | bytes] = {WINDOWS_FILE: table, PREDICTIONS_FILE: predictions_table(fits)}
     for fit in fits:
         files[weights_file(fit["window"])] = fit["weights"]
-    return runner.write_results(job, files, training_top(windows_table(plan, fits)), out_dir, archive,
-                                time.perf_counter() - start)
+    return runner.write_results(job, files, training_top(table), out_dir, archive, time.perf_counter() - start)
 
 
 def windows_table(plan: TrainPlan, fits: list[dict[str, Any]]) -> pd.DataFrame:
@@ -219,9 +218,13 @@ def predictions_table(fits: list[dict[str, Any]]) -> pd.DataFrame:
 
 def training_top(windows: pd.DataFrame) -> list[dict[str, Any]]:
     """The manifest's `top` of a training job: per window, its weights hash and metrics (NaN as None)."""
-    return [{"rank": i + 1, "trial": int(r["window"]), "params": {"weights_sha256": r["weights_sha256"]},
-             "metrics": {k: json_safe(float(r[k])) for k in METRIC_KEYS}}
-            for i, (_, r) in enumerate(windows.iterrows())]
+    return [_top_entry(i + 1, int(r["window"]), r["weights_sha256"], r) for i, (_, r) in enumerate(windows.iterrows())]
+
+
+def _top_entry(rank: int, window: int, weights_sha256: str, metrics: Any) -> dict[str, Any]:
+    """One window's `top` entry (the run writes it from its table, the verification rebuilds it from local metrics)."""
+    return {"rank": rank, "trial": window, "params": {"weights_sha256": weights_sha256},
+            "metrics": {k: json_safe(float(metrics[k])) for k in METRIC_KEYS}}
 
 
 def smoke_training_job(job: JobSpec, bars: pd.DataFrame) -> tuple[JobSpec, pd.DataFrame]:
@@ -288,8 +291,7 @@ def verify_training(bundle: Bundle, jid: str, result: Any, *, audit_n: int | Non
             raise refuse(jid, f"window {w}: re-predicting {k} target samples with the returned weights differs by "
                               f"{diff:.3g} (> {PREDICT_TOLERANCE:g})")
         worst_predict = max(worst_predict, diff)
-        entries.append({"rank": len(entries) + 1, "trial": w, "params": {"weights_sha256": row["weights_sha256"]},
-                        "metrics": {m: json_safe(float(local[m])) for m in METRIC_KEYS}})
+        entries.append(_top_entry(len(entries) + 1, w, row["weights_sha256"], local))
     if not same_json(result.manifest.get("top"), entries):
         raise refuse(jid, "the manifest's per-window entries differ from the local recomputation")
     indices = [w.index for w in plan.windows]
