@@ -39,7 +39,9 @@ request and the session goes idle with stop reason `budget_reached`; a command a
 finishes (its container time still bills).
 
 Faults: `error_after_tool_uses` (emit a terminal `session.error`, then idle with `retries_exhausted`),
-`drop_stream_after_events` (the next SSE connection is cut mid-body after that many events, once).
+`drop_stream_after_events` (the next SSE connection is cut mid-body after that many events, once),
+`stall_commands` (every command runs until the session is interrupted or deleted: a job that outlives any turn
+timeout, so a timeout test does not race the job's real duration).
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class ManagedAgentsEmulator(HttpHarness):
         self.events_page_limit = events_page_limit
         self.error_after_tool_uses: int | None = None
         self.drop_stream_after_events: int | None = None
+        self.stall_commands = False
         self.environments: dict[str, dict[str, Any]] = {}
         self.agents: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, _Session] = {}
@@ -310,7 +313,8 @@ class ManagedAgentsEmulator(HttpHarness):
         env = {**os.environ, "PATH": f"{self._bin}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(s.sandbox)}
         log = s.sandbox / f".cmd{s.tool_uses}.log"
         with open(log, "wb") as fh:
-            s.proc = subprocess.Popen(["bash", "-c", self._map(s, cmd)], cwd=s.sandbox / "work", env=env,
+            argv = ["sleep", "infinity"] if self.stall_commands else ["bash", "-c", self._map(s, cmd)]
+            s.proc = subprocess.Popen(argv, cwd=s.sandbox / "work", env=env,
                                       stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
             while s.proc.poll() is None:
                 # The budget caps model requests, not tools: a command running when the cap is hit finishes.

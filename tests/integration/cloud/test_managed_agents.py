@@ -185,6 +185,7 @@ def test_crash_before_cleanup_is_found_and_cleaned_by_doctor(workspace: Workspac
 def test_turn_timeout_interrupts_the_running_session_before_deleting_it(
         workspace: Workspace, emulator: ManagedAgentsEmulator, client: anthropic.Anthropic, bundle_path: Path,
         wheel: Path, tmp_path: Path) -> None:
+    emulator.stall_commands = True  # the job outlives the timeout however fast or slow this machine is
     backend = _backend(client, workspace, wheel, turn_timeout_s=0.5)
     with pytest.raises(RemoteJobFailed, match="did not stop within"):
         backend.run(bundle_path, tmp_path)
