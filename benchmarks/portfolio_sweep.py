@@ -23,8 +23,10 @@ Where the portfolio's extra time goes: every member must deliver its NAV at ever
 row, which a plain sweep never produces, and each set's NAV path is then judged once more on the common calendar
 (drawdown, daily returns, metrics). Under fixed sizing the kernel adds a member's weighted NAV straight into the
 set's row as it runs (its sinks; nothing recorded or re-read), members run in rounds so that both threads work on
-the same member's bars at once (`portfolio_kernel.sweep_fixed`); what remains is mostly the sink-carrying
-specialisation of the kernel itself. Timings on a shared machine vary by several percent from run to run: use
+the same member's bars at once (`portfolio_kernel.sweep_fixed`), and the kernel is compiled with its recording
+switched off as a constant (a runtime flag cost about 15%). What remains is the sinks' own work: a read, add and
+write of the set's NAV row at every member bar (about 12 GB through the cache for the default run) and the
+w-scaled statistics of every trade. Timings on a shared machine vary by several percent from run to run: use
 `--repeats` 5 or more before reading a ratio near the target.
 
 Run: .venv/bin/python benchmarks/portfolio_sweep.py [--instruments 20] [--bars 43800] [--repeats 5]
