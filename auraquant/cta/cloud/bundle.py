@@ -137,8 +137,9 @@ class JobSpec(ContentModel):
             raise ValueError("a train job needs search.walk_forward and train.feature_set")
         if self.kind == "montecarlo" and not (self.montecarlo and len(self.param_sets) == 1):
             raise ValueError("a montecarlo job needs its `montecarlo` sizes and exactly one parameter set")
-        if self.kind != "sweep" and self.modules:
-            raise ValueError(f"{self.kind} bundles run built-in modules only; offload a workspace module as a sweep")
+        if self.kind not in ("sweep", "montecarlo") and self.modules:
+            raise ValueError(f"{self.kind} bundles run built-in modules only; offload a workspace module as a sweep "
+                             "or a Monte Carlo")
         return self
 
     @property

@@ -188,7 +188,7 @@ def calibrate(job: JobSpec, bars: pd.DataFrame, *, sample_bars: int = 100_000, s
     if job.kind == "montecarlo":
         from auraquant.cta.cloud.montecarlo_job import calibrate_montecarlo
 
-        return calibrate_montecarlo(job, bars)
+        return calibrate_montecarlo(job, bars, modules)
     if modules:
         import tempfile
 

@@ -12,12 +12,15 @@ the bundle is written, as before any local sweep."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auraquant.cta.cloud.bundle import JobKind, make_job, open_bundle, write_bundle
+from auraquant.cta.cloud.bundle import JobKind, JobSpec, make_job, open_bundle, write_bundle
 from auraquant.cta.data import access
 from auraquant.cta.strategy.spec import Spec
 from auraquant.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPEC_KIND = "spec"
 
@@ -38,6 +41,13 @@ def bundle_from_workspace(ws: Workspace, spec_id: str, data_version_id: str, *, 
     job = make_job(bars, spec, kind=kind, param_sets=param_sets, search=search, seed=seed, top_k=top_k,
                    rank_by=rank_by, data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe,
                    modules=modules)
+    return _write_gated(ws, job, spec, bars, modules)
+
+
+def _write_gated(ws: Workspace, job: JobSpec, spec: Spec, bars: pd.DataFrame,
+                 modules: dict[tuple[str, str], bytes]) -> Path:
+    """Write the bundle of `job`; a job that carries workspace modules passes the look-ahead gate on its bars
+    and every parameter set it runs first (a bundle is never written for a module that peeks)."""
     if modules:
         from auraquant.cta.backtest.lookahead_gate import require_causal, workspace_cache_dir
 
@@ -108,7 +118,9 @@ def montecarlo_bundle_from_workspace(ws: Workspace, spec_id: str, data_version_i
     spec = ws.store.get_object(SPEC_KIND, spec_id, Spec)
     dv = ws.store.get_data_version(data_version_id)
     bars = access.research_bars(ws.store, data_version_id)
+    modules = workspace_modules(ws, spec)
     job = make_montecarlo_job(bars, spec, config.get("params"), n_sims=int(config.get("n_sims", 10_000)),
                               chunk_sims=int(config.get("chunk_sims", 1_000)), mean_block=config.get("mean_block"),
-                              seed=seed, data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe)
-    return write_bundle(job, bars, bundles_dir(ws))
+                              seed=seed, data_version_id=dv.id, symbol=dv.symbol, timeframe=dv.timeframe,
+                              modules=modules)
+    return _write_gated(ws, job, spec, bars, modules)

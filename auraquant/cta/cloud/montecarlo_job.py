@@ -4,7 +4,8 @@ independently seeded chunks, so it spreads over workers and is audited chunk by 
 A Monte Carlo job (`JobSpec.kind == "montecarlo"`, made by `make_montecarlo_job`) carries the spec, one
 parameter set (`param_sets[0]`) and `montecarlo = {n_sims, chunk_sims, mean_block}`. Everywhere it runs:
 1. the configuration is backtested on the bundle's bars and its UTC daily returns taken
-   (`experiment.stitch.daily_returns`, annualised with the spec's basis), as `montecarlo_run` does;
+   (`experiment.stitch.daily_returns`, annualised with the spec's basis), as `montecarlo_run` does; workspace
+   modules the spec uses run from the bundle's own sources, in the sandbox worker, after the look-ahead gate;
 2. the mean block length is `mean_block`, or arch's optimal length of those returns (deterministic);
 3. chunk c simulates `chunk_sims` paths (the last chunk the rest) with
    `experiment.montecarlo.block_bootstrap_mc(seed=chunk_seed(job.seed, c))`: chunks depend on nothing but
@@ -24,6 +25,7 @@ chance that one forged chunk escapes (1 - k/n).
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auraquant.cta.cloud.bundle import Bundle, JobSpec, make_job
+from auraquant.cta.cloud.bundle import Bundle, JobSpec, make_job, materialize_modules
 from auraquant.jsonsafe import json_safe
 
 PATHS_FILE = "paths.parquet"
@@ -47,14 +49,15 @@ ChunkMapper = Callable[[Callable[..., pd.DataFrame], np.ndarray, float, float, i
 def make_montecarlo_job(bars: pd.DataFrame, spec: Any, params: dict[str, int | float] | None = None, *,
                         n_sims: int = 10_000, chunk_sims: int = 1_000, mean_block: float | None = None,
                         seed: int = 0, data_version_id: str | None = None, symbol: str = "",
-                        timeframe: str = "") -> JobSpec:
-    """A Monte Carlo job of `spec` under `params` (the spec's own values when None) over `bars`."""
+                        timeframe: str = "", modules: dict[tuple[str, str], bytes] | None = None) -> JobSpec:
+    """A Monte Carlo job of `spec` under `params` (the spec's own values when None) over `bars`; `modules`: the
+    sources of the workspace modules the spec uses (`bundle.make_job`)."""
     if n_sims < 1 or chunk_sims < 1:
         raise ValueError("n_sims and chunk_sims must be >= 1")
     if mean_block is not None and mean_block < 1:
         raise ValueError(f"mean_block must be >= 1, got {mean_block}")
     return make_job(bars, spec, kind="montecarlo", param_sets=[dict(params or {})], seed=seed, top_k=1,
-                    data_version_id=data_version_id, symbol=symbol, timeframe=timeframe,
+                    data_version_id=data_version_id, symbol=symbol, timeframe=timeframe, modules=modules,
                     montecarlo={"n_sims": int(n_sims), "chunk_sims": int(chunk_sims), "mean_block": mean_block})
 
 
@@ -70,8 +73,12 @@ def chunks(job: JobSpec) -> list[tuple[int, int]]:
     return [(c, min(size, n - a)) for c, a in enumerate(range(0, n, size))]
 
 
-def returns_of(bundle: Bundle) -> tuple[np.ndarray, float, float]:
-    """(daily returns, mean block length, periods per year) of the job's configuration on its bars."""
+def returns_of(bundle: Bundle, extra_dir: Path | None = None) -> tuple[np.ndarray, float, float]:
+    """(daily returns, mean block length, periods per year) of the job's configuration on its bars (`extra_dir`:
+    the bundle's module root, `bundle.materialize_modules`; laid out here in a scratch directory when None)."""
+    if bundle.modules and extra_dir is None:
+        with tempfile.TemporaryDirectory(prefix="aq-modules-") as tmp:
+            return returns_of(bundle, materialize_modules(bundle, tmp))
     from auraquant.cta.backtest.engine import run_backtest
     from auraquant.cta.experiment.montecarlo import default_block_length
     from auraquant.cta.experiment.stitch import daily_returns
@@ -79,7 +86,7 @@ def returns_of(bundle: Bundle) -> tuple[np.ndarray, float, float]:
 
     job = bundle.job
     spec = apply_params(job.spec, job.param_sets[0])
-    res = run_backtest(bundle.bars, spec, record=True)
+    res = run_backtest(bundle.bars, spec, record=True, extra_dir=extra_dir)
     assert res.equity is not None
     r = daily_returns(res.equity, spec.engine.initial_capital).to_numpy(dtype=np.float64)
     if r.size < 5:
@@ -127,13 +134,14 @@ def montecarlo_top(job: JobSpec, paths: pd.DataFrame, mean_block: float) -> list
 
 
 def run_montecarlo(bundle: Bundle, out_dir: Path | str, archive: Path | str | None = None,
-                   mapper: ChunkMapper | None = None, t0: float | None = None) -> Any:
-    """Simulate every chunk (through `mapper`, default in this process) and write the result files."""
+                   mapper: ChunkMapper | None = None, t0: float | None = None, extra_dir: Path | None = None) -> Any:
+    """Simulate every chunk (through `mapper`, default in this process) and write the result files
+    (`extra_dir`: the bundle's module root; the chunks themselves only resample the returns)."""
     from auraquant.cta.cloud import runner
 
     start = time.perf_counter() if t0 is None else t0
     job = bundle.job
-    r, mb, per_year = returns_of(bundle)
+    r, mb, per_year = returns_of(bundle, extra_dir)
     paths = paths_table((mapper or local_mapper)(simulate_chunk, r, mb, per_year, job.seed, chunks(job)))
     files: dict[str, pd.DataFrame | bytes] = {PATHS_FILE: paths, RETURNS_FILE: pd.DataFrame({"ret": r})}
     top = montecarlo_top(job, paths, mb)
@@ -162,7 +170,11 @@ def verify_montecarlo(bundle: Bundle, jid: str, result: Any, *, audit_n: int | N
 
     job = bundle.job
     check_identity(job, jid, result, len(job.param_sets), {PATHS_FILE, RETURNS_FILE})
-    r, mb, per_year = returns_of(bundle)
+    with tempfile.TemporaryDirectory(prefix="aq-verify-") as tmp:
+        # workspace modules re-run from the bundle's own sources after the look-ahead gate here, as for a sweep
+        extra = materialize_modules(bundle, tmp)
+        runner.check_modules_causal(bundle, extra)
+        r, mb, per_year = returns_of(bundle, extra)
     check_frame(jid, result, RETURNS_FILE, pd.DataFrame({"ret": r}), "the daily returns simulated")
     paths = runner.read_frame(result, PATHS_FILE)
     plan = chunks(job)
@@ -195,18 +207,21 @@ def verify_montecarlo(bundle: Bundle, jid: str, result: Any, *, audit_n: int | N
                                          f"chunk escapes with probability {audit.escape_probability(n, len(audited)):.3f}"})
 
 
-def calibrate_montecarlo(job: JobSpec, bars: pd.DataFrame) -> Any:
+def calibrate_montecarlo(job: JobSpec, bars: pd.DataFrame,
+                         modules: dict[tuple[str, str], bytes] | None = None) -> Any:
     """A `cost.Calibration` for a Monte Carlo job, measured here after a warm-up: the backtest and returns
-    (`call_s`) and one 200-path chunk, best of 3 (`unit_s` per simulated path-day)."""
-    from auraquant.cta.cloud.bundle import Bundle
+    (`call_s`; workspace `modules` run as they will, in the sandbox worker) and one 200-path chunk, best of 3
+    (`unit_s` per simulated path-day)."""
     from auraquant.cta.cloud.cost import Calibration
 
     t_start = time.perf_counter()
-    bundle = Bundle(job=job, bars=bars)
-    returns_of(bundle)  # warm-up: loads (or compiles) the engine once, which a run does not pay per chunk
-    t0 = time.perf_counter()
-    r, mb, per_year = returns_of(bundle)
-    call_s = time.perf_counter() - t0
+    bundle = Bundle(job=job, bars=bars, modules=dict(modules or {}))
+    with tempfile.TemporaryDirectory(prefix="aq-calibrate-") as tmp:
+        extra = materialize_modules(bundle, tmp)
+        returns_of(bundle, extra)  # warm-up: loads (or compiles) the engine once, which a run does not pay per chunk
+        t0 = time.perf_counter()
+        r, mb, per_year = returns_of(bundle, extra)
+        call_s = time.perf_counter() - t0
     sims = 200
     simulate_chunk(r, mb, per_year, 0, 0, 5)  # warm-up (numba)
     best = float("inf")

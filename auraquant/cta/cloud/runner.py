@@ -176,7 +176,7 @@ def run_job(bundle_path: Path | str, out_dir: Path | str, *, executor: SweepExec
         if job.kind == "montecarlo":
             from auraquant.cta.cloud.montecarlo_job import run_montecarlo
 
-            return run_montecarlo(bundle, out_dir, archive, window_executor, t0)
+            return run_montecarlo(bundle, out_dir, archive, window_executor, t0, extra)
         metrics, trials = sweep_tables(bundle, executor, n_batches, threads)
         files: dict[str, pd.DataFrame] = {METRICS_FILE: metrics, TRIALS_FILE: trials}
         top = []

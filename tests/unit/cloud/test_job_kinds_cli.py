@@ -98,3 +98,39 @@ def test_a_spec_with_a_workspace_module_is_bundled_with_its_source_and_verified(
     # editing the module after bundling does not change what the bundle runs: its digest is in the job
     (workspace.runtime_dir / "baselines" / "ws_cross.py").write_bytes(source + b"\n# edited\n")
     assert open_bundle(info["path"]).modules[("baselines", "ws_cross")] == source
+
+
+def test_a_montecarlo_of_a_spec_with_a_workspace_module_carries_it_and_a_peeking_one_is_refused(
+        workspace: Workspace, bars: pd.DataFrame, tmp_path: Path) -> None:
+    """A Monte Carlo bundle carries the spec's workspace module like a sweep bundle: estimated, run and verified
+    from the bundled source (the same paths as its built-in twin), and never written for a module that peeks."""
+    source = (ROOT / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
+        'name = "ema_cross"', 'name = "ws_cross"').encode()
+    (workspace.runtime_dir / "baselines").mkdir(parents=True, exist_ok=True)
+    (workspace.runtime_dir / "baselines" / "ws_cross.py").write_bytes(source)
+    spec = SPEC.model_copy(update={"baseline": SPEC.baseline.model_copy(update={"name": "ws_cross"})})
+    dv, *_ = ingest_frame(workspace.store, bars, symbol="SYNTH/USDT", timeframe="1h", source="synthetic:test")
+    workspace.store.put_object("spec", spec)
+    workspace.store.put_object("spec", SPEC)
+    mc = tmp_path / "mc.json"
+    mc.write_text(json.dumps({"params": PARAM_SETS[0], "n_sims": 300, "chunk_sims": 100}))
+    ws = ["--workspace", str(workspace.root)]
+    info = _invoke("bundle", "--spec", spec.id, "--data", dv.id, "--montecarlo", str(mc), "--seed", "4", *ws)
+    opened = open_bundle(info["path"])
+    assert opened.job.kind == "montecarlo" and opened.modules == {("baselines", "ws_cross"): source}
+    assert _invoke("estimate", info["path"], *ws)["units"] > 0
+    run = _invoke("run", info["path"], "--backend", "local", "--audit", "3", *ws)
+    assert run["verdict"].startswith("[VERIFIED]") and run["audited_trials"] == [0, 1, 2]
+    twin = _invoke("bundle", "--spec", SPEC.id, "--data", dv.id, "--montecarlo", str(mc), "--seed", "4", *ws)
+    twin_run = _invoke("run", twin["path"], "--backend", "local", "--audit", "0", *ws)
+    assert run["top"][0]["metrics"] == twin_run["top"][0]["metrics"]  # same returns, same seeds: same paths
+
+    leaky = (ROOT / "tests" / "support" / "leaky_runtime" / "baselines" / "peek_ahead.py").read_bytes()
+    (workspace.runtime_dir / "baselines" / "peek_ahead.py").write_bytes(leaky)
+    peek = Spec(name="peek", baseline={"name": "peek_ahead", "params": {"start": 50}})
+    workspace.store.put_object("spec", peek)
+    refused = CliRunner().invoke(app, ["bundle", "--spec", peek.id, "--data", dv.id, "--montecarlo", str(mc), *ws,
+                                       "--json"])
+    assert refused.exit_code != 0 and "look" in json.loads(refused.output)["error"].lower()
+    assert not [p for p in (workspace.artifacts / "cloud" / "bundles").glob("*.tar")
+                if open_bundle(p).job.spec.baseline.name == "peek_ahead"]
