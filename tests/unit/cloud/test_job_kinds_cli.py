@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from auraquant.cta.cloud.bundle import open_bundle
 from auraquant.cta.cloud.cli import app
+from auraquant.cta.data.models import DataVersion
 from auraquant.cta.data.service import ingest_frame
 from auraquant.cta.governance.keys import TrustList
 from auraquant.cta.governance.signing import parse_envelope, verify_envelope
@@ -32,6 +33,19 @@ def _invoke(*args: str) -> dict:
 def _signed(workspace: Workspace, path: str) -> dict:
     env = parse_envelope(Path(path).read_text())
     return verify_envelope(env, TrustList.load(workspace.aura), schema_name="auraquant.cloud_result/v2")
+
+
+def _ws_cross(workspace: Workspace, bars: pd.DataFrame) -> tuple[bytes, Spec, DataVersion]:
+    """(source, spec, data version): the built-in EMA cross saved as the workspace's own `ws_cross` module, a
+    stored spec that uses it, and the bars stored as a data version."""
+    source = (ROOT / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
+        'name = "ema_cross"', 'name = "ws_cross"').encode()
+    (workspace.runtime_dir / "baselines").mkdir(parents=True, exist_ok=True)
+    (workspace.runtime_dir / "baselines" / "ws_cross.py").write_bytes(source)
+    spec = SPEC.model_copy(update={"baseline": SPEC.baseline.model_copy(update={"name": "ws_cross"})})
+    dv, *_ = ingest_frame(workspace.store, bars, symbol="SYNTH/USDT", timeframe="1h", source="synthetic:test")
+    workspace.store.put_object("spec", spec)
+    return source, spec, dv
 
 
 def test_training_and_montecarlo_bundles_from_a_workspace_run_and_verify(workspace: Workspace, bars: pd.DataFrame,
@@ -73,13 +87,7 @@ def test_training_and_montecarlo_bundles_from_a_workspace_run_and_verify(workspa
 def test_a_spec_with_a_workspace_module_is_bundled_with_its_source_and_verified(workspace: Workspace,
                                                                                bars: pd.DataFrame,
                                                                                tmp_path: Path) -> None:
-    source = (ROOT / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
-        'name = "ema_cross"', 'name = "ws_cross"').encode()
-    (workspace.runtime_dir / "baselines").mkdir(parents=True, exist_ok=True)
-    (workspace.runtime_dir / "baselines" / "ws_cross.py").write_bytes(source)
-    spec = SPEC.model_copy(update={"baseline": SPEC.baseline.model_copy(update={"name": "ws_cross"})})
-    dv, *_ = ingest_frame(workspace.store, bars, symbol="SYNTH/USDT", timeframe="1h", source="synthetic:test")
-    workspace.store.put_object("spec", spec)
+    source, spec, dv = _ws_cross(workspace, bars)
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps(PARAM_SETS))
     ws = ["--workspace", str(workspace.root)]
@@ -104,13 +112,7 @@ def test_a_montecarlo_of_a_spec_with_a_workspace_module_carries_it_and_a_peeking
         workspace: Workspace, bars: pd.DataFrame, tmp_path: Path) -> None:
     """A Monte Carlo bundle carries the spec's workspace module like a sweep bundle: estimated, run and verified
     from the bundled source (the same paths as its built-in twin), and never written for a module that peeks."""
-    source = (ROOT / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
-        'name = "ema_cross"', 'name = "ws_cross"').encode()
-    (workspace.runtime_dir / "baselines").mkdir(parents=True, exist_ok=True)
-    (workspace.runtime_dir / "baselines" / "ws_cross.py").write_bytes(source)
-    spec = SPEC.model_copy(update={"baseline": SPEC.baseline.model_copy(update={"name": "ws_cross"})})
-    dv, *_ = ingest_frame(workspace.store, bars, symbol="SYNTH/USDT", timeframe="1h", source="synthetic:test")
-    workspace.store.put_object("spec", spec)
+    source, spec, dv = _ws_cross(workspace, bars)
     workspace.store.put_object("spec", SPEC)
     mc = tmp_path / "mc.json"
     mc.write_text(json.dumps({"params": PARAM_SETS[0], "n_sims": 300, "chunk_sims": 100}))
