@@ -137,9 +137,9 @@ class JobSpec(ContentModel):
             raise ValueError("a train job needs search.walk_forward and train.feature_set")
         if self.kind == "montecarlo" and not (self.montecarlo and len(self.param_sets) == 1):
             raise ValueError("a montecarlo job needs its `montecarlo` sizes and exactly one parameter set")
-        if self.kind not in ("sweep", "montecarlo") and self.modules:
-            raise ValueError(f"{self.kind} bundles run built-in modules only; offload a workspace module as a sweep "
-                             "or a Monte Carlo")
+        if self.kind == "train" and self.modules:
+            raise ValueError("train bundles run built-in modules only (the learned baselines); offload a workspace "
+                             "module as a sweep, a walk-forward or a Monte Carlo")
         return self
 
     @property

@@ -30,12 +30,16 @@ escapes with probability C(n-m, k)/C(n, k) per window) and the proposals outside
 Cost: the selected trial + k audited trials on train, top_k candidates on validation and one target run
 per window, at most one batch of TPE asks per replayed window; the job runs n_trials on train (twice: the
 search, then the final table) plus every ask and tell (`benchmarks/cloud_verify.py` measures the ratio).
+
+Workspace modules the spec uses re-run from the bundle's own (digest-checked) sources, in the sandbox worker,
+after the look-ahead gate here: what is signed never depends on the remote side's checks.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -45,7 +49,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from auraquant.cta.backtest.metrics import table_daily_sharpe
 from auraquant.cta.cloud import audit, runner
-from auraquant.cta.cloud.bundle import Bundle
+from auraquant.cta.cloud.bundle import Bundle, materialize_modules
 from auraquant.cta.cloud.consistency import bits_equal, metric_problems
 from auraquant.cta.cloud.trust import (
     Verification,
@@ -126,7 +130,7 @@ def _check_block(jid: str, w: int, block: pd.DataFrame, names: list[str], spec: 
 
 
 def _selection(jid: str, w: Any, block: pd.DataFrame, names: list[str], spec: Any, cfg: Any,
-               validation: pd.DataFrame | None) -> tuple[int, float | None, int]:
+               validation: pd.DataFrame | None, extra: str | None) -> tuple[int, float | None, int]:
     """(row of the selected trial, its reproduced validation score, its train rank); see module rule 2."""
     ranked = block.sort_values(["feasible", "score", "batch", "slot"], ascending=[False, False, True, True],
                                kind="stable")
@@ -140,7 +144,8 @@ def _selection(jid: str, w: Any, block: pd.DataFrame, names: list[str], spec: An
     if validation is None:
         best = int(top.index[0])
     else:
-        val = evaluate(validation, spec, _params(block, names, top.index), cfg)["score"].to_numpy(dtype=np.float64)
+        val = evaluate(validation, spec, _params(block, names, top.index), cfg,
+                       extra_dir=extra)["score"].to_numpy(dtype=np.float64)
         want_val[top.index.to_numpy()] = val
         order = sorted(range(len(top)), key=lambda i: (-val[i], i))
         best, val_score = int(top.index[order[0]]), float(val[order[0]])
@@ -179,8 +184,8 @@ def _check_proposals(jid: str, w: int, block: pd.DataFrame, best: int, names: li
 
 
 def _audit_train(jid: str, w: int, block: pd.DataFrame, rows: list[int], names: list[str], spec: Any, cfg: Any,
-                 train: pd.DataFrame) -> None:
-    local = evaluate(train, spec, _params(block, names, rows), cfg)
+                 train: pd.DataFrame, extra: str | None) -> None:
+    local = evaluate(train, spec, _params(block, names, rows), cfg, extra_dir=extra)
     for c in (*METRIC_COLUMNS, "score"):
         claimed = block[c].to_numpy(dtype=np.float64)[rows]
         mine = local[c].to_numpy(dtype=np.float64)
@@ -200,6 +205,15 @@ def default_replay_count(n_windows: int) -> int:
 def verify_walkforward(bundle: Bundle, jid: str, result: runner.JobResult, *, audit_n: int | None,
                        secret: bytes, replay_n: int | None = None) -> Verification:
     """Verify a walk-forward result window by window (module docstring); refuses with `TrustRefused`."""
+    with tempfile.TemporaryDirectory(prefix="aq-verify-") as tmp:
+        # workspace modules re-run from the bundle's own sources after the look-ahead gate here, as for a sweep
+        extra = materialize_modules(bundle, tmp)
+        runner.check_modules_causal(bundle, extra)
+        return _verify(bundle, jid, result, audit_n, secret, replay_n, None if extra is None else str(extra))
+
+
+def _verify(bundle: Bundle, jid: str, result: runner.JobResult, audit_n: int | None, secret: bytes,
+            replay_n: int | None, extra: str | None) -> Verification:
     job = bundle.job  # `jid` is its id (computed once by the caller: it hashes the whole job)
     plan = runner.walkforward_plan(bundle)
     run, cfg, spec = plan.run, plan.run.search, bundle.job.spec
@@ -230,15 +244,15 @@ def verify_walkforward(bundle: Bundle, jid: str, result: runner.JobResult, *, au
         validation = None if w.validation is None else plan.bars.segment(w.validation.start, w.validation.stop)
         target = plan.bars.segment(w.target.start, w.target.stop)
         _check_block(jid, w.index, block, names, spec, cfg)
-        best, val_score, train_rank = _selection(jid, w, block, names, spec, cfg, validation)
+        best, val_score, train_rank = _selection(jid, w, block, names, spec, cfg, validation, extra)
         others = [r for r in range(len(block)) if r != best]
         k = audit.default_audit_count(len(others), minimum=1) if audit_n is None else max(0, min(audit_n, len(others)))
         drawn = audit.draw(others, k, audit.audit_seed(secret, jid, digest, f"walkforward/{w.index}"))
-        _audit_train(jid, w.index, block, [best, *drawn], names, spec, cfg, train)
+        _audit_train(jid, w.index, block, [best, *drawn], names, spec, cfg, train, extra)
         if w.index in replay:
             replayed += _check_proposals(jid, w.index, block, best, names, spec, cfg, run.seed)
         chosen = _params(block, names, [best])[0]
-        res, equity, trades = run_target(target, spec, chosen, w.index)
+        res, equity, trades = run_target(target, spec, chosen, w.index, extra)
         targets.append(target)
         equities.append(equity)
         trade_frames.append(trades)

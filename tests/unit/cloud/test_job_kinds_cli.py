@@ -136,3 +136,31 @@ def test_a_montecarlo_of_a_spec_with_a_workspace_module_carries_it_and_a_peeking
     assert refused.exit_code != 0 and "look" in json.loads(refused.output)["error"].lower()
     assert not [p for p in (workspace.artifacts / "cloud" / "bundles").glob("*.tar")
                 if open_bundle(p).job.spec.baseline.name == "peek_ahead"]
+
+
+def test_a_walkforward_of_a_spec_with_a_workspace_module_carries_it_and_verifies(workspace: Workspace,
+                                                                                  bars: pd.DataFrame,
+                                                                                  tmp_path: Path) -> None:
+    """A walk-forward bundle carries the workspace module too: run and verified window by window from the bundled
+    source, with the same choices and target results as its built-in twin; a training bundle still refuses one."""
+    from .conftest import WF_SEARCH, WF_SPEC
+
+    source, _, dv = _ws_cross(workspace, bars)
+    spec = WF_SPEC.model_copy(update={"baseline": WF_SPEC.baseline.model_copy(update={"name": "ws_cross"})})
+    workspace.store.put_object("spec", spec)
+    workspace.store.put_object("spec", WF_SPEC)
+    cfg = tmp_path / "wf.json"
+    cfg.write_text(json.dumps(WF_SEARCH))
+    ws = ["--workspace", str(workspace.root)]
+    info = _invoke("bundle", "--spec", spec.id, "--data", dv.id, "--walkforward", str(cfg), "--seed", "5", *ws)
+    assert open_bundle(info["path"]).modules == {("baselines", "ws_cross"): source}
+    run = _invoke("run", info["path"], "--backend", "local", *ws)
+    assert run["verdict"].startswith("[VERIFIED]") and len(run["top"]) >= 2
+    twin = _invoke("bundle", "--spec", WF_SPEC.id, "--data", dv.id, "--walkforward", str(cfg), "--seed", "5", *ws)
+    assert run["top"] == _invoke("run", twin["path"], "--backend", "local", *ws)["top"]
+
+    from auraquant.cta.cloud.bundle import make_job
+
+    with pytest.raises(ValueError, match="train bundles run built-in modules only"):
+        make_job(bars, spec, kind="train", search={"walk_forward": WF_SEARCH["walk_forward"]},
+                 train={"feature_set": {"returns": [1]}}, modules={("baselines", "ws_cross"): source})
