@@ -41,7 +41,9 @@ finishes (its container time still bills).
 Faults: `error_after_tool_uses` (emit a terminal `session.error`, then idle with `retries_exhausted`),
 `drop_stream_after_events` (the next SSE connection is cut mid-body after that many events, once),
 `stall_commands` (every command runs until the session is interrupted or deleted: a job that outlives any turn
-timeout, so a timeout test does not race the job's real duration).
+timeout, so a timeout test does not race the job's real duration), `stream_starts_late` (the next SSE
+stream delivers only the events after the next `user.message` echo: a stream that started after the message
+was sent, once).
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ class ManagedAgentsEmulator(HttpHarness):
         self.error_after_tool_uses: int | None = None
         self.drop_stream_after_events: int | None = None
         self.stall_commands = False
+        self.stream_starts_late = False
         self.environments: dict[str, dict[str, Any]] = {}
         self.agents: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, _Session] = {}
@@ -628,9 +631,18 @@ class _Api:
     def _stream(self, s: _Session) -> None:
         emu, ex = self.emulator, self.ex
         drop_after, emu.drop_stream_after_events = emu.drop_stream_after_events, None
-        ex.start_stream(200, "text/event-stream")
+        late, emu.stream_starts_late = emu.stream_starts_late, False
         with s.cond:
-            cursor = len(s.events)  # live events from the moment the stream opened
+            # live events from the moment the stream opened: fixed before the client can see the response
+            # start (and send a message whose echo must then be on this stream)
+            cursor = len(s.events)
+        ex.start_stream(200, "text/event-stream")
+        if late:
+            with s.cond:
+                while not s.deleted and not any(e["type"] == "user.message" for e in s.events[cursor:]):
+                    s.cond.wait(timeout=1.0)
+                echoes = [j for j in range(cursor, len(s.events)) if s.events[j]["type"] == "user.message"]
+                cursor = echoes[0] + 1 if echoes else len(s.events)
         sent = 0
         try:
             while True:

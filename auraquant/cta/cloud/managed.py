@@ -26,7 +26,8 @@ them by itself.
 
 Each turn opens the event stream BEFORE sending the message, then reads until the first terminal event
 after our own `user.message` (`session.status_idle` / `status_terminated` / `deleted`). A dropped stream is
-not an error: the turn continues by paging `events.list` (all pages) from our message onwards. Errors in
+not an error: the turn continues by paging `events.list` (all pages) from our message onwards; so does a
+stream on which a terminal event arrives without our message's echo before it (a stream that started late). Errors in
 the session (`session.error`), a failed command, `budget_reached`, or a missing result all raise
 (`RemoteJobFailed` / `BudgetReached`) after cleanup. Returned results are hash-checked but NOT trusted:
 `trust.accept_results` decides that.
@@ -246,6 +247,10 @@ class ManagedAgentsBackend:
                     done = self._absorb(out, ev)
                     if done:
                         break
+                elif ev.type in TERMINAL:
+                    # a turn ended and our message's echo never came: the stream opened after it was sent
+                    # (or lost it). Never wait out the timeout on that: read the log from our message instead.
+                    break
         except Exception:  # any transport failure of the stream (cut connection, bad chunk): fall back to paging
             done = False
         finally:

@@ -197,6 +197,20 @@ def test_turn_timeout_interrupts_the_running_session_before_deleting_it(
     assert workspace.store.memory_get("cost", f"managed:{s.body['id']}")["active_seconds"] > 0
 
 
+def test_a_stream_that_misses_the_message_echo_falls_back_to_the_event_log(
+        workspace: Workspace, emulator: ManagedAgentsEmulator, client: anthropic.Anthropic, bundle_path: Path,
+        wheel: Path, tmp_path: Path) -> None:
+    """The stream of the first turn starts after the message was sent: it never shows the message's echo, only
+    the turn's later events and its end. The backend reads the turn from the event log instead of waiting out the
+    turn timeout, and the run completes."""
+    emulator.stream_starts_late = True
+    t0 = time.monotonic()
+    run = _backend(client, workspace, wheel, turn_timeout_s=120.0).run(bundle_path, tmp_path / "remote")
+    assert time.monotonic() - t0 < 100  # not the timeout: the turn's end was seen
+    assert run.stream_drops == 1 and (run.result.out_dir / "metrics.parquet").is_file()
+    assert emulator.live_sessions() == []
+
+
 def test_doctor_leaves_a_live_run_alone(workspace: Workspace, emulator: ManagedAgentsEmulator,
                                         client: anthropic.Anthropic, bundle_path: Path, wheel: Path,
                                         tmp_path: Path) -> None:
