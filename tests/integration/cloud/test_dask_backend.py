@@ -40,16 +40,26 @@ def test_sweep_on_dask_local_cluster_equals_local_run(tmp_path: Path, bundle_pat
     assert verify_results(bundle_path, remote.out_dir).reproduced_trials == [t["trial"] for t in local.manifest["top"]]
 
 
-def test_walkforward_on_dask_local_cluster_equals_local_run(tmp_path: Path, bars: pd.DataFrame, cluster) -> None:
-    spec = Spec(name="ema-wf", baseline={"name": "ema_cross", "params": {"fast": 12, "slow": 26}},
+@pytest.mark.parametrize("baseline", ["ema_cross", "ws_cross"])
+def test_walkforward_on_dask_local_cluster_equals_local_run(tmp_path: Path, bars: pd.DataFrame, cluster,
+                                                            baseline: str) -> None:
+    """Also for a spec on a workspace module (`ws_cross`, the EMA cross under another name): the bundle carries
+    its source, the windows run it on the workers, and the result verifies."""
+    root = Path(__file__).resolve().parents[3]
+    modules = {} if baseline == "ema_cross" else {("baselines", baseline): (
+        root / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
+        'name = "ema_cross"', f'name = "{baseline}"').encode()}
+    spec = Spec(name="ema-wf", baseline={"name": baseline, "params": {"fast": 12, "slow": 26}},
                 search_space={"baseline.fast": {"kind": "int", "low": 3, "high": 20},
                               "baseline.slow": {"kind": "int", "low": 25, "high": 80}})
-    job = make_job(bars, spec, kind="walkforward", seed=5,
+    job = make_job(bars, spec, kind="walkforward", seed=5, modules=modules,
                    search={"walk_forward": {"train_bars": 900, "validation_bars": 200, "target_bars": 300},
                            "search": {"n_trials": 8, "batch_size": 4, "top_k": 2, "n_startup_trials": 4}})
-    path = write_bundle(job, bars, tmp_path)
+    path = write_bundle(job, bars, tmp_path, modules=modules)
     local = runner.run_job(path, tmp_path / "local")
     with distributed.Client(cluster) as client, distributed.get_task_stream(client) as ts:
         remote = DaskBackend(cluster.scheduler_address).run(path, tmp_path / "dask")
     assert len({t["worker"] for t in ts.data if t["key"].startswith("run_window")}) == 2
     _same_files(local, remote)
+    if modules:
+        assert verify_results(path, remote.out_dir).top == local.manifest["top"]
