@@ -35,7 +35,7 @@ class Tracker:
 def blocking(ctx: ToolContext[Tracker], tag: str) -> str:
     """A blocking (sync) tool."""
     ctx.deps.enter(tag)
-    time.sleep(0.15)
+    time.sleep(0.4)  # long enough that batch-mates overlap on a loaded machine
     ctx.deps.leave(tag)
     return tag
 
