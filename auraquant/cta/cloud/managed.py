@@ -27,8 +27,8 @@ them by itself.
 Each turn opens the event stream BEFORE sending the message, then reads until the first terminal event
 after our own `user.message` (`session.status_idle` / `status_terminated` / `deleted`). A dropped stream is
 not an error: the turn continues by paging `events.list` (all pages) from our message onwards; so does a
-stream on which a terminal event arrives without our message's echo before it (a stream that started late). Errors in
-the session (`session.error`), a failed command, `budget_reached`, or a missing result all raise
+stream on which a terminal event arrives without our message's echo before it (a stream that started late).
+Errors in the session (`session.error`), a failed command, `budget_reached`, or a missing result all raise
 (`RemoteJobFailed` / `BudgetReached`) after cleanup. Returned results are hash-checked but NOT trusted:
 `trust.accept_results` decides that.
 """
