@@ -376,8 +376,9 @@ def _book_exit(t, qty, side, fill, comm, e_bar, e_fill, e_fee, reason, acc, reco
     acc[_A_NTR] += 1.0
     acc[_A_TRADED] += notional
     acc[_A_PNL] += pnl
-    acc[_A_RET] += pnl / (aq * e_fill)
-    _sink_trade(trade_sink, held_sink, w, pnl, pnl / (aq * e_fill), aq * e_fill + aq * fill, e_bar, t)
+    ret = pnl / (aq * e_fill)
+    acc[_A_RET] += ret
+    _sink_trade(trade_sink, held_sink, w, pnl, ret, aq * e_fill + notional, e_bar, t)
     if pnl > 0:
         acc[_A_WINS] += 1.0
         acc[_A_GP] += pnl
