@@ -70,15 +70,14 @@ def _member(i, k, o, h, lo, c, day_id, day_end, offs, n_days, sig_flat, sig_star
     st0 = ser_start[ser_base[i] + ip[I_STOP_ATR]]
     tr0 = ser_start[ser_base[i] + ip[I_TRAIL_ATR]]
     v0 = ser_start[ser_base[i] + ip[I_VOL]]
+    bo, bh, bl, bc, bd, be = o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end[a:b]
+    sig, allow, stop_atr = sig_flat[s0:s0 + n], allow_flat[a0:a0 + n], ser_flat[st0:st0 + n]
+    trail_atr, vol, fp = ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n], fparams[i, k]
     if record:
-        return kernel._simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end[a:b], n_days[i],
-                                sig_flat[s0:s0 + n], allow_flat[a0:a0 + n], ser_flat[st0:st0 + n],
-                                ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n], fparams[i, k], fill_mode, policy, sides,
-                                comm[i], slip[i], initial, basis, True, None, None, None, 0.0)
-    return kernel._simulate(o[a:b], h[a:b], lo[a:b], c[a:b], day_id[a:b], day_end[a:b], n_days[i], sig_flat[s0:s0 + n],
-                            allow_flat[a0:a0 + n], ser_flat[st0:st0 + n], ser_flat[tr0:tr0 + n], ser_flat[v0:v0 + n],
-                            fparams[i, k], fill_mode, policy, sides, comm[i], slip[i], initial, basis, False, nav_sink,
-                            held_sink, trade_sink, w)
+        return kernel._simulate(bo, bh, bl, bc, bd, be, n_days[i], sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
+                                policy, sides, comm[i], slip[i], initial, basis, True, None, None, None, 0.0)
+    return kernel._simulate(bo, bh, bl, bc, bd, be, n_days[i], sig, allow, stop_atr, trail_atr, vol, fp, fill_mode,
+                            policy, sides, comm[i], slip[i], initial, basis, False, nav_sink, held_sink, trade_sink, w)
 
 
 @njit(cache=True, nogil=True)
