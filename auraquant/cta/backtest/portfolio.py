@@ -206,16 +206,12 @@ def rebalance_bars(au: AlignedUniverse, sizing: Sizing, cal_day_end: np.ndarray)
 class _Packed:
     au: AlignedUniverse
     preps: list[Prepared]
-    args: tuple  # the kernels' positional inputs, in their order
+    args: tuple  # the inputs of `portfolio_kernel.run_set` / `sweep`, in their order
+    fixed_args: tuple  # their head, up to the static weights: the inputs of `sweep_fixed` (no rebalancing)
     n_sets: int
     engine: Any
     sizing: Sizing
     costs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-
-    @property
-    def fixed_args(self) -> tuple:
-        """`args` up to the static weights: the inputs of `portfolio_kernel.sweep_fixed` (no rebalancing)."""
-        return self.args[:_N_FIXED_ARGS]
 
 
 def _pool_flat(pools: list[np.ndarray], dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -274,16 +270,15 @@ def pack(au: AlignedUniverse, spec: Spec, sizing: Sizing, param_sets: Sequence[M
     reb = rebalance_bars(au, sizing, cal_day_end)
     bars_per_year = float(e.annualization) * au.bars[0].bars_per_day()
     p0 = preps[0]
-    args = (cat("open"), cat("high"), cat("low"), cat("close"), day_id, day_end, offs, n_days, cal_ix, *sig, *allow, *ser,
-            iparams, fparams, p0.fill_mode, p0.policy, p0.sides, np.ascontiguousarray(costs[:, 0] * 1e-4),
-            np.ascontiguousarray(costs[:, 1] * 1e-4), p0.initial, p0.basis, len(au), cal_day_id, cal_day_end,
-            n_cal_days, static_weights(au, sizing), base_w, reb, dynamic,
-            float(sizing.target_vol) if sizing.target_vol is not None else np.nan, int(sizing.target_lookback),
-            bars_per_year, float(sizing.gross_cap) if sizing.gross_cap is not None else np.nan)
-    return _Packed(au=au, preps=preps, args=args, n_sets=n_sets, engine=e, sizing=sizing, costs=costs)
-
-
-_N_FIXED_ARGS = 32  # o, h, l, c, day_id, day_end, ... static_w: the inputs `sweep_fixed` shares with `run_set`
+    fixed = (cat("open"), cat("high"), cat("low"), cat("close"), day_id, day_end, offs, n_days, cal_ix, *sig, *allow,
+             *ser, iparams, fparams, p0.fill_mode, p0.policy, p0.sides, np.ascontiguousarray(costs[:, 0] * 1e-4),
+             np.ascontiguousarray(costs[:, 1] * 1e-4), p0.initial, p0.basis, len(au), cal_day_id, cal_day_end,
+             n_cal_days, static_weights(au, sizing))
+    args = (*fixed, base_w, reb, dynamic, float(sizing.target_vol) if sizing.target_vol is not None else np.nan,
+            int(sizing.target_lookback), bars_per_year,
+            float(sizing.gross_cap) if sizing.gross_cap is not None else np.nan)
+    return _Packed(au=au, preps=preps, args=args, fixed_args=fixed, n_sets=n_sets, engine=e, sizing=sizing,
+                   costs=costs)
 
 
 # -- results ---------------------------------------------------------------------------------------------------
