@@ -181,17 +181,24 @@ def _sink_trade_impl(trade_sink, held_sink, w, pnl, ret, traded, e_bar, t):
 
     def impl(trade_sink, held_sink, w, pnl, ret, traded, e_bar, t):
         held_sink[e_bar:t] = 1
-        p = pnl * w
-        trade_sink[S_TRADES] += 1.0
-        trade_sink[S_RET] += ret
-        trade_sink[S_PNL] += p
-        trade_sink[S_TRADED] += traded * w
-        if p > 0:
-            trade_sink[S_WINS] += 1.0
-            trade_sink[S_GROSS_PROFIT] += p
-        elif p < 0:
-            trade_sink[S_GROSS_LOSS] -= p
+        add_trade_stats(trade_sink, w, pnl, ret, traded)
     return impl
+
+
+@njit(cache=True, nogil=True)
+def add_trade_stats(st, w, pnl, ret, traded):
+    """Add one closed trade into portfolio trade statistics `st` (`S_*`): its pnl and turnover (in the member's
+    currency) scaled by the member's weight w, its return as is."""
+    p = pnl * w
+    st[S_TRADES] += 1.0
+    st[S_RET] += ret
+    st[S_PNL] += p
+    st[S_TRADED] += traded * w
+    if p > 0:
+        st[S_WINS] += 1.0
+        st[S_GROSS_PROFIT] += p
+    elif p < 0:
+        st[S_GROSS_LOSS] -= p
 
 
 @overload(_sink_open)

@@ -476,17 +476,9 @@ def _block_members(i, k0, kn, o, h, lo, c, day_id, day_end, offs, n_days, cal_ix
                 acc[t] += w * last_e
                 t += 1
             tr = res[6]
-            for r in range(tr.shape[0]):
-                pnl = tr[r, T_PNL] * w
-                st[S_TRADES] += 1.0
-                st[S_RET] += tr[r, T_PNL] / tr[r, T_NOTIONAL]
-                st[S_PNL] += pnl
-                st[S_TRADED] += (tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE]) * w
-                if pnl > 0:
-                    st[S_WINS] += 1.0
-                    st[S_GROSS_PROFIT] += pnl
-                elif pnl < 0:
-                    st[S_GROSS_LOSS] -= pnl
+            for r in range(tr.shape[0]):  # as the kernel's trade sink would have added them
+                kernel.add_trade_stats(st, w, tr[r, T_PNL], tr[r, T_PNL] / tr[r, T_NOTIONAL],
+                                       tr[r, T_NOTIONAL] + tr[r, T_QTY] * tr[r, T_EXIT_PRICE])
         if out_m[k, i, M_FINAL_POSITION] != 0.0:
             st[S_OPEN] += 1.0
 
