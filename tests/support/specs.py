@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from auraquant.cta.strategy.spec import Spec
+
+BUILTIN_RUNTIME = Path(__file__).resolve().parents[2] / "cta_runtime"
+
+
+def renamed_builtin(kind: str, name: str, new_name: str) -> str:
+    """The source of built-in module `kind/name` under the name `new_name`: an agent-written module that computes
+    exactly what the built-in does (its results must equal the built-in's)."""
+    return (BUILTIN_RUNTIME / kind / f"{name}.py").read_text(encoding="utf-8").replace(
+        f'name = "{name}"', f'name = "{new_name}"')
 
 
 def ema_chandelier_spec(name: str) -> Spec:

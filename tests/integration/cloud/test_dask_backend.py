@@ -13,6 +13,7 @@ from auraquant.cta.cloud.bundle import make_job, write_bundle
 from auraquant.cta.cloud.dask_backend import DaskBackend
 from auraquant.cta.cloud.trust import verify_results
 from auraquant.cta.strategy.spec import Spec
+from tests.support.specs import renamed_builtin
 
 distributed = pytest.importorskip("distributed")
 
@@ -45,10 +46,8 @@ def test_walkforward_on_dask_local_cluster_equals_local_run(tmp_path: Path, bars
                                                             baseline: str) -> None:
     """Also for a spec on a workspace module (`ws_cross`, the EMA cross under another name): the bundle carries
     its source, the windows run it on the workers, and the result verifies."""
-    root = Path(__file__).resolve().parents[3]
-    modules = {} if baseline == "ema_cross" else {("baselines", baseline): (
-        root / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
-        'name = "ema_cross"', f'name = "{baseline}"').encode()}
+    modules = {} if baseline == "ema_cross" else {
+        ("baselines", baseline): renamed_builtin("baselines", "ema_cross", baseline).encode()}
     spec = Spec(name="ema-wf", baseline={"name": baseline, "params": {"fast": 12, "slow": 26}},
                 search_space={"baseline.fast": {"kind": "int", "low": 3, "high": 20},
                               "baseline.slow": {"kind": "int", "low": 25, "high": 80}})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,8 @@ from auraquant.cta.experiment import ledger
 from auraquant.cta.tools import build_registry, research_context
 from auraquant.cta.workspace_init import init_workspace
 from auraquant.workspace import Workspace
+from tests.support.specs import renamed_builtin
 
-BUILTINS = Path(__file__).resolve().parents[3] / "cta_runtime"
 SPEC = {"name": "ema-trail", "baseline": {"name": "ema_cross", "params": {"fast": 8, "slow": 40}},
         "execution": [{"name": "trailing_pct"}],
         "search_space": {"baseline.fast": {"kind": "int", "low": 4, "high": 20},
@@ -129,8 +128,7 @@ def test_a_workspace_module_runs_through_walk_forward_and_holdout(lab: Lab) -> N
     """A Spec on an agent-written module reaches every portfolio run of a universe walk-forward: the window
     sweeps, the trial returns behind PBO/SPA and the holdout scoring (each hands the engine the workspace's
     module directory)."""
-    src = (BUILTINS / "baselines" / "ema_cross.py").read_text(encoding="utf-8").replace(
-        'name = "ema_cross"', 'name = "my_ema"')
+    src = renamed_builtin("baselines", "ema_cross", "my_ema")
     lab.ok("module_write", {"kind": "baselines", "name": "my_ema", "source": src})
     spec = {**SPEC, "name": "my-ema-trail", "baseline": {"name": "my_ema", "params": {"fast": 8, "slow": 40}}}
     spec_id = lab.ok("spec_put", {"spec": spec, "data_version_id": lab.dvs[0]}).spec_id

@@ -18,6 +18,7 @@ from auraquant.cta.governance.keys import TrustList
 from auraquant.cta.governance.signing import parse_envelope, verify_envelope
 from auraquant.cta.strategy.spec import Spec
 from auraquant.workspace import Workspace
+from tests.support.specs import renamed_builtin
 
 from .conftest import PARAM_SETS, SPEC
 
@@ -38,8 +39,7 @@ def _signed(workspace: Workspace, path: str) -> dict:
 def _ws_cross(workspace: Workspace, bars: pd.DataFrame) -> tuple[bytes, Spec, DataVersion]:
     """(source, spec, data version): the built-in EMA cross saved as the workspace's own `ws_cross` module, a
     stored spec that uses it, and the bars stored as a data version."""
-    source = (ROOT / "cta_runtime" / "baselines" / "ema_cross.py").read_text().replace(
-        'name = "ema_cross"', 'name = "ws_cross"').encode()
+    source = renamed_builtin("baselines", "ema_cross", "ws_cross").encode()
     (workspace.runtime_dir / "baselines").mkdir(parents=True, exist_ok=True)
     (workspace.runtime_dir / "baselines" / "ws_cross.py").write_bytes(source)
     spec = SPEC.model_copy(update={"baseline": SPEC.baseline.model_copy(update={"name": "ws_cross"})})
