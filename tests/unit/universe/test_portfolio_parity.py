@@ -118,15 +118,25 @@ def test_fixed_sizing_sweep_equals_single_backtests(au, spec, sizing, monkeypatc
 
     monkeypatch.setattr(portfolio, "FIXED_BLOCK", 3)
     sets = [{"baseline.fast": f, "baseline.slow": s} for f in (5, 9, 12) for s in (30, 60)]
+    _sweep_rows_equal_backtests(au, spec, sets, sizing, ("total_return", "sharpe", "max_drawdown", "trades",
+                                                         "turnover", "exposure", "profit_factor", "final_position"),
+                                record=False)
+
+
+def _sweep_rows_equal_backtests(au, spec, sets, sizing, names, *, record: bool) -> list:
+    """Assert that each row of the portfolio sweep equals its set's own portfolio backtest, bit for bit, on the
+    metrics `names` and every member's total return; return those backtests."""
     table = run_portfolio_sweep(au, spec, sets, sizing, member_costs=COSTS)
+    runs = []
     for k, p in enumerate(sets):
-        one = run_portfolio_backtest(au, apply_params(spec, p), sizing, record=False, member_costs=COSTS)
-        for name in ("total_return", "sharpe", "max_drawdown", "trades", "turnover", "exposure", "profit_factor",
-                     "final_position"):
-            assert table.loc[k, name] == one.metrics[name] or (np.isnan(table.loc[k, name])
-                                                               and np.isnan(one.metrics[name]))
+        one = run_portfolio_backtest(au, apply_params(spec, p), sizing, record=record, member_costs=COSTS)
+        for name in names:
+            a, b = table.loc[k, name], one.metrics[name]
+            assert a == b or (np.isnan(a) and np.isnan(b)), (k, name, a, b)
         for s in au.symbols:
             assert table.loc[k, f"total_return__{s}"] == one.member_metrics[s]["total_return"]
+        runs.append(one)
+    return runs
 
 
 def test_fixed_sizing_sweep_on_complete_members_equals_recorded_runs_including_ruin(monkeypatch) -> None:
@@ -148,14 +158,6 @@ def test_fixed_sizing_sweep_on_complete_members_equals_recorded_runs_including_r
                       {"name": "leverage_cap", "params": {"max_leverage": 100.0}}],
                 engine={"commission_bps": 5.0, "slippage_bps": 2.0, "sides": "both"})
     sets = [{"baseline.fast": f, "risk.fixed_fraction.fraction": x} for f in (4, 9, 15) for x in (0.5, 2.0, 60.0)]
-    table = run_portfolio_sweep(au, spec, sets, Sizing(), member_costs=COSTS)
-    ruined = 0
-    for k, p in enumerate(sets):
-        one = run_portfolio_backtest(au, apply_params(spec, p), Sizing(), member_costs=COSTS)
-        for name in METRIC_NAMES:
-            a, b = table.loc[k, name], one.metrics[name]
-            assert a == b or (np.isnan(a) and np.isnan(b)), (k, name, a, b)
-        for s in au.symbols:
-            assert table.loc[k, f"total_return__{s}"] == one.member_metrics[s]["total_return"]
-            ruined += int(one.member_metrics[s]["ruined"])
+    runs = _sweep_rows_equal_backtests(au, spec, sets, Sizing(), METRIC_NAMES, record=True)
+    ruined = sum(int(one.member_metrics[s]["ruined"]) for one in runs for s in au.symbols)
     assert ruined > 0  # the leveraged sets do ruin members: the sink's ruin path is exercised
