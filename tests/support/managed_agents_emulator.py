@@ -637,12 +637,12 @@ class _Api:
             # start (and send a message whose echo must then be on this stream)
             cursor = len(s.events)
         ex.start_stream(200, "text/event-stream")
-        if late:
+        if late:  # the stream starts just after the next message's echo: it never delivers that echo
             with s.cond:
-                while not s.deleted and not any(e["type"] == "user.message" for e in s.events[cursor:]):
+                while (echo := next((j for j in range(cursor, len(s.events))
+                                     if s.events[j]["type"] == "user.message"), None)) is None and not s.deleted:
                     s.cond.wait(timeout=1.0)
-                echoes = [j for j in range(cursor, len(s.events)) if s.events[j]["type"] == "user.message"]
-                cursor = echoes[0] + 1 if echoes else len(s.events)
+                cursor = len(s.events) if echo is None else echo + 1
         sent = 0
         try:
             while True:
