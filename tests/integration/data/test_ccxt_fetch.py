@@ -196,17 +196,25 @@ def test_exchange_given_by_id_with_options(server):
 
 
 def test_rate_limiter_spaces_requests(server):
-    ex = make_exchange("binance", api_base_url=server.url, options=SPOT_ONLY)  # ccxt's own rateLimit (50 ms)
-    assert ex.enableRateLimit is True
+    assert make_exchange("binance", api_base_url=server.url).enableRateLimit is True  # on by default
+    # ccxt's sync client starts each request at least rateLimit x the endpoint's cost after the last one. With
+    # binance's defaults that is 50 ms x 0.4 = 20 ms for klines, no more than parsing a page takes, so a client
+    # without the limiter could pass; a 250 ms rateLimit (100 ms per klines page) makes the limiter the only
+    # thing that can space the pages that far.
+    ex = make_exchange("binance", api_base_url=server.url, options=SPOT_ONLY, rateLimit=250)
+    cost = ex.calculate_rate_limiter_cost("public", "GET", "klines", {"limit": 99},
+                                          ex.describe()["api"]["public"]["get"]["klines"])
+    assert ex.rateLimit * cost >= 100
+    interval = (ex.rateLimit * cost - 2) / 1000  # ccxt times it on a whole-millisecond clock: up to ~1 ms short
     fetch_ohlcv(ex, "BTC/USDT", "1h", since_ms=SINCE, page_limit=99, max_retries=0)
     arrivals = [r.at for r in server.log(KLINES)]
     assert len(arrivals) >= 3
-    # Lower bounds only (weight 1 per 99-bar page x 50 ms), so a slow machine cannot make this fail. The
-    # limiter spaces the sends; an arrival may lag its send (a busy server thread), which shortens the next
-    # gap as seen here but never the mean: the mean gap holds the limit, each single gap most of it.
+    # Lower bounds only, so a slow machine cannot make this fail. The limiter spaces the sends; an arrival may
+    # lag its send (a busy server thread), which shortens the next gap as seen here but never the mean: the mean
+    # gap holds the interval, each single gap most of it.
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert (arrivals[-1] - arrivals[0]) / len(gaps) >= 0.045, gaps
-    assert min(gaps) >= 0.025, gaps
+    assert (arrivals[-1] - arrivals[0]) / len(gaps) >= interval, gaps
+    assert min(gaps) >= interval / 2, gaps
 
 
 def test_nothing_closed_since_gives_an_empty_frame_without_paging(server):
